@@ -1,0 +1,12 @@
+#pragma once
+
+#include <QString>
+
+namespace iterdeck {
+
+inline QString version()
+{
+    return QStringLiteral(ITERDECK_VERSION);
+}
+
+} // namespace iterdeck

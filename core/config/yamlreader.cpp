@@ -1,0 +1,444 @@
+#include "yamlreader.h"
+
+#include "common/textutil.h"
+
+#include <QJsonArray>
+#include <QJsonObject>
+
+#include <sstream>
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/yaml.h>
+
+namespace iterdeck::config {
+
+namespace {
+
+QString fromStd(const std::string &s)
+{
+    return QString::fromUtf8(s.data(), qsizetype(s.size()));
+}
+
+// yaml-cpp messages are "yaml-cpp: error at line L, column C: what": keep only "what".
+QString parserMessage(const YAML::Exception &e)
+{
+    QString msg = fromStd(e.msg);
+    if (msg.isEmpty())
+        msg = QStringLiteral("invalid YAML");
+    return u"invalid YAML: " + msg;
+}
+
+} // namespace
+
+bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Diagnostics &diag)
+{
+    const std::string text(src.text().constData(), size_t(src.text().size()));
+    try {
+        std::vector<YAML::Node> all = YAML::LoadAll(text);
+        docs = std::move(all);
+        return true;
+    } catch (const YAML::DeepRecursion &e) {
+        diag.error(src.locate(e.mark.line, e.mark.column),
+                   QStringLiteral("nesting deeper than %1 levels; this is not a config file").arg(e.depth()));
+    } catch (const YAML::Exception &e) {
+        diag.error(src.locate(e.mark.line, e.mark.column), parserMessage(e));
+    } catch (const std::exception &e) {
+        diag.error(src.fileStart(), u"cannot parse YAML: " + QString::fromUtf8(e.what()));
+    }
+    return false;
+}
+
+ReadContext::ReadContext(const SourceText &src, Diagnostics &diag, const LoadLimits &limits)
+    : m_src(src)
+    , m_diag(diag)
+    , m_limits(limits)
+{
+}
+
+SourceLocation ReadContext::at(const YAML::Node &node) const
+{
+    if (!node.IsDefined())
+        return {m_src.primaryFile(), 0, 0};
+    const YAML::Mark m = node.Mark();
+    if (m.is_null())
+        return {m_src.primaryFile(), 0, 0};
+    return m_src.locate(m.line, m.column);
+}
+
+void ReadContext::error(const YAML::Node &node, const QString &message)
+{
+    m_diag.error(at(node), message);
+}
+
+void ReadContext::warning(const YAML::Node &node, const QString &message)
+{
+    m_diag.warning(at(node), message);
+}
+
+void ReadContext::error(const SourceLocation &where, const QString &message)
+{
+    m_diag.error(where, message);
+}
+
+void ReadContext::warning(const SourceLocation &where, const QString &message)
+{
+    m_diag.warning(where, message);
+}
+
+bool ReadContext::spend(const YAML::Node &node)
+{
+    if (m_exhausted)
+        return false;
+    if (++m_spent <= m_limits.maxNodes)
+        return true;
+    m_exhausted = true;
+    error(node, QStringLiteral("document too large: more than %1 nodes once aliases are expanded "
+                               "(an alias bomb?); stopped reading here")
+                    .arg(m_limits.maxNodes));
+    return false;
+}
+
+QJsonValue ReadContext::toJson(const YAML::Node &node)
+{
+    if (!spend(node))
+        return {};
+    switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null:
+        return QJsonValue::Null;
+    case YAML::NodeType::Scalar: {
+        const QString s = fromStd(node.Scalar());
+        if (node.Tag() == "!") // quoted: always a string
+            return s;
+        if (s == u"true" || s == u"True" || s == u"TRUE")
+            return true;
+        if (s == u"false" || s == u"False" || s == u"FALSE")
+            return false;
+        bool ok = false;
+        const qint64 i = s.toLongLong(&ok);
+        if (ok && i > -(qint64(1) << 53) && i < (qint64(1) << 53))
+            return double(i);
+        const double d = s.toDouble(&ok);
+        if (ok && !s.isEmpty() && (s[0].isDigit() || s[0] == u'-' || s[0] == u'.'))
+            return d;
+        return s;
+    }
+    case YAML::NodeType::Sequence: {
+        QJsonArray arr;
+        for (const YAML::Node &item : node) {
+            if (m_exhausted)
+                break;
+            arr.append(toJson(item));
+        }
+        return arr;
+    }
+    case YAML::NodeType::Map: {
+        QJsonObject obj;
+        for (const auto &kv : node) {
+            if (m_exhausted)
+                break;
+            const auto key = scalarString(kv.first);
+            obj.insert(key ? *key : QStringLiteral("<complex key>"), toJson(kv.second));
+        }
+        return obj;
+    }
+    }
+    return {};
+}
+
+QString describeNode(const YAML::Node &node)
+{
+    if (!node.IsDefined() || node.IsNull())
+        return QStringLiteral("nothing (null)");
+    if (node.IsSequence())
+        return QStringLiteral("a list");
+    if (node.IsMap())
+        return QStringLiteral("a mapping");
+    return u"the scalar \"" + fromStd(node.Scalar()).left(40) + u'"';
+}
+
+std::optional<QString> scalarString(const YAML::Node &node)
+{
+    if (!node.IsDefined() || !node.IsScalar())
+        return std::nullopt;
+    return fromStd(node.Scalar());
+}
+
+bool isPlainNull(const YAML::Node &node)
+{
+    return !node.IsDefined() || node.IsNull();
+}
+
+bool isNullNode(const YAML::Node &node)
+{
+    if (isPlainNull(node))
+        return true;
+    if (node.IsScalar() && node.Tag() != "!") {
+        const std::string &s = node.Scalar();
+        return s == "~" || s == "null" || s == "Null" || s == "NULL";
+    }
+    return false;
+}
+
+MapReader::MapReader(ReadContext &ctx, const YAML::Node &node, QString path, UnknownKeys unknown)
+    : m_ctx(ctx)
+    , m_node(node)
+    , m_path(std::move(path))
+    , m_unknown(unknown)
+{
+    m_isMap = node.IsDefined() && node.IsMap();
+    if (!m_isMap)
+        return;
+    for (const auto &kv : node) {
+        if (!m_ctx.spend(kv.first))
+            break;
+        const auto key = scalarString(kv.first);
+        if (!key) {
+            m_ctx.error(kv.first, QStringLiteral("a key must be a plain string, not %1").arg(describeNode(kv.first)));
+            continue;
+        }
+        if (m_entries.contains(*key)) {
+            m_ctx.error(kv.first, QStringLiteral("duplicate key \"%1\"%2 (first given on line %3)")
+                                      .arg(*key, m_path.isEmpty() ? QString() : u" in " + m_path)
+                                      .arg(m_ctx.at(m_entries[*key].first).line));
+            continue;
+        }
+        m_order.append(*key);
+        m_entries.insert(*key, {kv.first, kv.second});
+    }
+}
+
+bool MapReader::has(const char *key) const
+{
+    return m_entries.contains(QString::fromLatin1(key));
+}
+
+YAML::Node MapReader::take(const char *key)
+{
+    const QString k = QString::fromLatin1(key);
+    if (!m_expected.contains(k))
+        m_expected.append(k);
+    auto it = m_entries.constFind(k);
+    if (it == m_entries.cend())
+        return YAML::Node(YAML::NodeType::Undefined);
+    m_known.insert(k);
+    return it->second;
+}
+
+void MapReader::accept(const char *key)
+{
+    take(key);
+}
+
+SourceLocation MapReader::keyLocation(const char *key) const
+{
+    auto it = m_entries.constFind(QString::fromLatin1(key));
+    if (it != m_entries.cend())
+        return m_ctx.at(it->first);
+    return location();
+}
+
+SourceLocation MapReader::location() const
+{
+    SourceLocation loc = m_ctx.at(m_node);
+    if (!loc.isValid())
+        loc = m_ctx.source().fileStart();
+    return loc;
+}
+
+QString MapReader::pathOf(const char *key) const
+{
+    return m_path.isEmpty() ? QString::fromLatin1(key) : m_path + u'.' + QString::fromLatin1(key);
+}
+
+void MapReader::missing(const char *key)
+{
+    m_ctx.error(location(), QStringLiteral("missing required key \"%1\"%2")
+                                .arg(QString::fromLatin1(key), m_path.isEmpty() ? QString() : u" in " + m_path));
+}
+
+static SourceLocation valueLocation(ReadContext &ctx, const YAML::Node &value, const SourceLocation &keyLoc)
+{
+    const SourceLocation loc = ctx.at(value);
+    return loc.isValid() ? loc : keyLoc;
+}
+
+bool MapReader::string(const char *key, QString &out, bool required)
+{
+    const YAML::Node v = take(key);
+    if (!v.IsDefined() || isPlainNull(v)) {
+        if (required)
+            v.IsDefined() ? m_ctx.error(keyLocation(key), QStringLiteral("\"%1\" must not be empty").arg(pathOf(key)))
+                          : missing(key);
+        return !required;
+    }
+    if (!v.IsScalar()) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be a string, not %2").arg(pathOf(key), describeNode(v)));
+        return false;
+    }
+    out = fromStd(v.Scalar());
+    if (required && out.isEmpty()) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)), QStringLiteral("\"%1\" must not be empty").arg(pathOf(key)));
+        return false;
+    }
+    return true;
+}
+
+bool MapReader::boolean(const char *key, bool &out)
+{
+    const YAML::Node v = take(key);
+    if (isPlainNull(v))
+        return true;
+    const auto s = scalarString(v);
+    if (s) {
+        const QString l = s->toLower();
+        if (l == u"true" || l == u"yes" || l == u"on") {
+            out = true;
+            return true;
+        }
+        if (l == u"false" || l == u"no" || l == u"off") {
+            out = false;
+            return true;
+        }
+    }
+    m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                QStringLiteral("\"%1\" must be true or false, not %2").arg(pathOf(key), describeNode(v)));
+    return false;
+}
+
+bool MapReader::integer(const char *key, qint64 &out, qint64 min, qint64 max)
+{
+    const YAML::Node v = take(key);
+    if (isPlainNull(v))
+        return true;
+    const auto s = scalarString(v);
+    bool ok = false;
+    qint64 value = 0;
+    if (s)
+        value = s->trimmed().toLongLong(&ok);
+    if (!ok) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be a whole number, not %2").arg(pathOf(key), describeNode(v)));
+        return false;
+    }
+    if (value < min || value > max) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be between %2 and %3, not %4").arg(pathOf(key)).arg(min).arg(max).arg(value));
+        return false;
+    }
+    out = value;
+    return true;
+}
+
+bool MapReader::stringList(const char *key, QStringList &out, bool allowScalar)
+{
+    const YAML::Node v = take(key);
+    if (isPlainNull(v))
+        return true;
+    if (v.IsScalar() && allowScalar) {
+        out = {fromStd(v.Scalar())};
+        return true;
+    }
+    if (!v.IsSequence()) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be a list of strings, not %2").arg(pathOf(key), describeNode(v)));
+        return false;
+    }
+    QStringList result;
+    bool ok = true;
+    int i = 0;
+    for (const YAML::Node &item : v) {
+        if (!m_ctx.spend(item))
+            return false;
+        const auto s = scalarString(item);
+        if (!s) {
+            m_ctx.error(valueLocation(m_ctx, item, keyLocation(key)),
+                        QStringLiteral("\"%1[%2]\" must be a string, not %3").arg(pathOf(key)).arg(i).arg(describeNode(item)));
+            ok = false;
+        } else {
+            result.append(*s);
+        }
+        ++i;
+    }
+    if (ok)
+        out = result;
+    return ok;
+}
+
+bool MapReader::choice(const char *key, QString &out, const QStringList &allowed, bool caseInsensitive)
+{
+    QString s;
+    const YAML::Node v = m_entries.value(QString::fromLatin1(key)).second;
+    if (!string(key, s))
+        return false;
+    if (!v.IsDefined() || isPlainNull(v) || s.isEmpty())
+        return true; // an empty value means "not set", as in Nocalhost
+    for (const QString &a : allowed) {
+        if (a.compare(s, caseInsensitive ? Qt::CaseInsensitive : Qt::CaseSensitive) == 0) {
+            out = a;
+            return true;
+        }
+    }
+    m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                QStringLiteral("\"%1\" must be %2, not \"%3\"%4")
+                    .arg(pathOf(key), text::quotedList(allowed), s, text::didYouMeanSuffix(s, allowed)));
+    return false;
+}
+
+bool MapReader::list(const char *key, const std::function<void(const YAML::Node &, const QString &)> &each)
+{
+    const YAML::Node v = take(key);
+    if (isPlainNull(v))
+        return true;
+    if (!v.IsSequence()) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be a list, not %2").arg(pathOf(key), describeNode(v)));
+        return false;
+    }
+    int i = 0;
+    for (const YAML::Node &item : v) {
+        if (!m_ctx.spend(item))
+            return false;
+        each(item, pathOf(key) + u'[' + QString::number(i) + u']');
+        ++i;
+    }
+    return true;
+}
+
+bool MapReader::mapping(const char *key, const std::function<void(MapReader &)> &fn, UnknownKeys unknown)
+{
+    const YAML::Node v = take(key);
+    if (isPlainNull(v))
+        return true;
+    if (!v.IsMap()) {
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must be a mapping, not %2").arg(pathOf(key), describeNode(v)));
+        return false;
+    }
+    if (!m_ctx.spend(v))
+        return false;
+    MapReader sub(m_ctx, v, pathOf(key), unknown);
+    fn(sub);
+    sub.finish();
+    return true;
+}
+
+void MapReader::finish()
+{
+    if (m_unknown == UnknownKeys::Ignore)
+        return;
+    for (const QString &k : std::as_const(m_order)) {
+        if (m_known.contains(k))
+            continue;
+        const QString where = m_path.isEmpty() ? QString() : u" in " + m_path;
+        const QString msg = QStringLiteral("unknown key \"%1\"%2%3").arg(k, where, text::didYouMeanSuffix(k, m_expected));
+        if (m_unknown == UnknownKeys::Error)
+            m_ctx.error(m_entries[k].first, msg);
+        else
+            m_ctx.warning(m_entries[k].first, msg + QStringLiteral(" (ignored)"));
+    }
+}
+
+} // namespace iterdeck::config
