@@ -39,6 +39,18 @@ std::optional<qint64> parseDuration(const QString &text)
 
 namespace {
 
+// The value of `key` in mapping `map`, without reporting anything (the readers already did).
+YAML::Node findKey(const YAML::Node &map, const char *key)
+{
+    if (map.IsDefined() && map.IsMap()) {
+        for (const auto &kv : map) {
+            if (kv.first.IsScalar() && kv.first.Scalar() == key)
+                return kv.second;
+        }
+    }
+    return YAML::Node(YAML::NodeType::Undefined);
+}
+
 struct Checker
 {
     ReadContext &ctx;
@@ -435,15 +447,14 @@ struct Checker
                 dup(collabs, cu, "collaboration-tool");
         }
         // Templates must give valid names once expanded.
-        if (!m.project.isEmpty()) {
+        if (text::isDnsLabel(m.project)) {
             const QString longIteration(30, u'i');
             const QMap<QString, QString> sample{{QStringLiteral("project"), m.project},
                                                 {QStringLiteral("iteration"), QStringLiteral("sprint-42")},
                                                 {QStringLiteral("component"), QStringLiteral("api")}};
-            MapReader top(ctx, root, {}, UnknownKeys::Ignore);
-            MapReader env(ctx, top.take("environment"), QStringLiteral("environment"), UnknownKeys::Ignore);
-            const SourceLocation nsLoc = env.has("namespace") ? ctx.at(env.take("namespace")) : SourceLocation{};
-            const SourceLocation domLoc = env.has("domain") ? ctx.at(env.take("domain")) : SourceLocation{};
+            const YAML::Node env = findKey(root, "environment");
+            const SourceLocation nsLoc = ctx.at(findKey(env, "namespace"));
+            const SourceLocation domLoc = ctx.at(findKey(env, "domain"));
             const QString ns = model::expandTemplate(m.environment.namespaceTemplate, sample);
             if (!ns.contains(u'{') && !text::isDnsLabel(ns)) {
                 ctx.error(nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),

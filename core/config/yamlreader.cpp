@@ -42,7 +42,17 @@ bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Di
         diag.error(src.locate(e.mark.line, e.mark.column),
                    QStringLiteral("nesting deeper than %1 levels; this is not a config file").arg(e.depth()));
     } catch (const YAML::Exception &e) {
-        diag.error(src.locate(e.mark.line, e.mark.column), parserMessage(e));
+        QString msg = parserMessage(e);
+        // yaml-cpp's messages say little about the two classic mistakes: say it for them.
+        const QList<QByteArray> lines = src.text().split('\n');
+        for (int l = std::max(0, e.mark.line - 1); l <= e.mark.line && l < lines.size(); ++l) {
+            if (lines[l].startsWith('\t')) {
+                diag.error(src.locate(l, 0), msg + QStringLiteral(" (this line is indented with a tab; YAML indentation "
+                                                                  "must be spaces)"));
+                return false;
+            }
+        }
+        diag.error(src.locate(e.mark.line, e.mark.column), msg);
     } catch (const std::exception &e) {
         diag.error(src.fileStart(), u"cannot parse YAML: " + QString::fromUtf8(e.what()));
     }
