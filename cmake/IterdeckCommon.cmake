@@ -22,10 +22,10 @@ target_compile_definitions(iterdeck_settings INTERFACE
 
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(iterdeck_settings INTERFACE
-    -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wcast-align
+    -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Wcast-align
     -Woverloaded-virtual -Wimplicit-fallthrough -Wformat=2)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    target_compile_options(iterdeck_settings INTERFACE -Wno-shadow=local -Wshadow=compatible-local)
+    target_compile_options(iterdeck_settings INTERFACE -Wshadow=compatible-local)
   endif()
   if(ITERDECK_WERROR)
     target_compile_options(iterdeck_settings INTERFACE -Werror)

@@ -33,8 +33,9 @@ ConfigKind detectConfigKind(const QString &path)
         return teamName ? ConfigKind::Team : ConfigKind::Dev;
     if (QFileInfo(path).dir().dirName() == u".nocalhost")
         return ConfigKind::Dev;
-    try {
-        const std::vector<YAML::Node> docs = YAML::LoadAll(bytes->toStdString());
+    std::vector<YAML::Node> docs;
+    Diagnostics ignored; // the loader reports syntax errors
+    if (parseYamlDocuments(SourceText(path, *bytes), docs, ignored)) {
         for (const YAML::Node &d : docs) {
             if (isPlainNull(d))
                 continue;
@@ -49,8 +50,6 @@ ConfigKind detectConfigKind(const QString &path)
             }
             break;
         }
-    } catch (const std::exception &) {
-        // the loader will report the syntax error
     }
     return teamName ? ConfigKind::Team : ConfigKind::Dev;
 }

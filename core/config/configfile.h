@@ -13,8 +13,9 @@ enum class ConfigKind { Team, Dev };
 QString kindName(ConfigKind kind);
 std::optional<ConfigKind> parseKind(const QString &name);
 
-// Guesses what a file is: a team manifest (iterdeck*.yaml, or a mapping with "project",
-// "components" or "im" at the top) or a dev config (everything else).
+// Guesses what a file is: a dev config when it sits in a .nocalhost folder; a team manifest
+// when its first document has "project", "components", "im", "people" or "webhooks" at the
+// top, or when it is named iterdeck*.yaml; a dev config otherwise.
 ConfigKind detectConfigKind(const QString &path);
 
 struct ConfigCheck

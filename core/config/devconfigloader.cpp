@@ -251,16 +251,20 @@ struct Reader
             if (p.string("patch", patch.patch, true) && !patch.patch.isEmpty()) {
                 // kubectl accepts JSON or YAML patches: check the shape now, not at "dev start".
                 const YAML::Node where = p.take("patch");
-                try {
-                    const YAML::Node parsed = YAML::Load(patch.patch.toStdString());
+                std::vector<YAML::Node> docs;
+                Diagnostics patchDiag;
+                if (!parseYamlDocuments(SourceText(QStringLiteral("patch"), patch.patch.toUtf8()), docs, patchDiag)) {
+                    QString why = patchDiag.items().value(0).message;
+                    why.remove(QStringLiteral("invalid YAML: "));
+                    ctx.error(where, QStringLiteral("the patch is neither JSON nor YAML: %1").arg(why));
+                } else {
+                    const YAML::Node parsed = docs.empty() ? YAML::Node() : docs.front();
                     const bool wantList = patch.type == u"json";
                     if (wantList && !parsed.IsSequence()) {
                         ctx.error(where, QStringLiteral("a json patch must be a list of operations ([{\"op\": ...}])"));
                     } else if (!wantList && !parsed.IsMap()) {
                         ctx.error(where, QStringLiteral("a %1 patch must be an object ({\"spec\": ...})").arg(patch.type));
                     }
-                } catch (const YAML::Exception &e) {
-                    ctx.error(where, QStringLiteral("the patch is neither JSON nor YAML: %1").arg(QString::fromStdString(e.msg)));
                 }
             }
             p.finish();
@@ -675,8 +679,9 @@ std::optional<DevConfig> DevConfigLoader::loadText(const QByteArray &text, const
     }
     checkNoBreakSpaces(*checked, origin, diag);
     QHash<QString, QString> vars = m_options.environment;
-    vars.insert(QStringLiteral("_INCLUDE_"), QString()); // no includes in cluster-held text
+    vars.remove(QStringLiteral("_INCLUDE_"));
     EnvSubst subst(vars, m_options.limits);
+    subst.setIncludesAllowed(false);
     Diagnostics renderDiag;
     const SourceText src = subst.render(origin, *checked, renderDiag);
     diag.append(renderDiag);

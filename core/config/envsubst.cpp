@@ -239,7 +239,11 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
             const QString target = QFileInfo(rel).isAbsolute()
                                        ? QDir::cleanPath(rel)
                                        : QDir::cleanPath(QFileInfo(file).absolutePath() + u'/' + rel);
-            if (specOk) {
+            if (specOk && !m_includesAllowed) {
+                diag.error({file, startLine, startCol},
+                           QStringLiteral("includes are only allowed in local config files, not in configs read from "
+                                          "the cluster"));
+            } else if (specOk) {
                 if (chain.contains(target)) {
                     diag.error({file, startLine, startCol},
                                QStringLiteral("include cycle: %1").arg((chain + QStringList{target}).join(QStringLiteral(" -> "))));

@@ -25,6 +25,9 @@ class EnvSubst
 public:
     EnvSubst(QHash<QString, QString> variables, const LoadLimits &limits = {});
 
+    // Text that does not come from a local file (an annotation, a ConfigMap) may not read files.
+    void setIncludesAllowed(bool allowed) { m_includesAllowed = allowed; }
+
     // Renders `text` (the contents of `file`). Problems go to `diag`; rendering goes on after
     // a failed include (an error) but stops at an unterminated "${" (an error, as in Nocalhost).
     SourceText render(const QString &file, const QByteArray &text, Diagnostics &diag);
@@ -40,6 +43,7 @@ private:
 
     QHash<QString, QString> m_vars;
     LoadLimits m_limits;
+    bool m_includesAllowed = true;
 };
 
 } // namespace iterdeck::config

@@ -259,7 +259,7 @@ struct Checker
         }
         if (c.workload.isEmpty())
             c.workload = u"deploy/" + c.name;
-        if (!r.has("deploy")) {
+        if (isPlainNull(r.take("deploy"))) {
             r.missing("deploy");
         } else {
             r.mapping("deploy", [&](MapReader &d) {
@@ -384,7 +384,7 @@ struct Checker
             r.missing("source");
         r.choice("source", w.source, sources);
         w.name = w.source;
-        if (r.string("name", w.name) && !w.name.isEmpty() && !text::isDnsLabel(w.name)) {
+        if (r.string("name", w.name) && !text::isDnsLabel(w.name) && !w.source.isEmpty()) {
             ctx.error(r.take("name"), QStringLiteral("webhook name \"%1\" must be a DNS label; it becomes the path "
                                                      "/hooks/NAME")
                                           .arg(w.name));
@@ -455,14 +455,16 @@ struct Checker
             const YAML::Node env = findKey(root, "environment");
             const SourceLocation nsLoc = ctx.at(findKey(env, "namespace"));
             const SourceLocation domLoc = ctx.at(findKey(env, "domain"));
-            const QString ns = model::expandTemplate(m.environment.namespaceTemplate, sample);
+            QMap<QString, QString> nsSample = sample;
+            nsSample.remove(QStringLiteral("component")); // not allowed there, reported already
+            const QString ns = model::expandTemplate(m.environment.namespaceTemplate, nsSample);
             if (!ns.contains(u'{') && !text::isDnsLabel(ns)) {
                 ctx.error(nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),
                           QStringLiteral("environment.namespace \"%1\" expands to \"%2\", which is not a valid namespace "
                                          "name (a DNS label: lower-case letters, digits and '-', at most 63 characters)")
                               .arg(m.environment.namespaceTemplate, ns));
             } else if (!ns.contains(u'{')) {
-                QMap<QString, QString> longSample = sample;
+                QMap<QString, QString> longSample = nsSample;
                 longSample.insert(QStringLiteral("iteration"), longIteration);
                 const QString longNs = model::expandTemplate(m.environment.namespaceTemplate, longSample);
                 if (longNs.size() > 63) {
@@ -475,10 +477,18 @@ struct Checker
             }
             if (!m.environment.domainTemplate.isEmpty()) {
                 const QString d = model::expandTemplate(m.environment.domainTemplate, sample);
+                QMap<QString, QString> longSample = sample;
+                longSample.insert(QStringLiteral("iteration"), longIteration);
+                const QString longDomain = model::expandTemplate(m.environment.domainTemplate, longSample);
                 if (!d.contains(u'{') && !text::isDnsSubdomain(d)) {
                     ctx.error(domLoc.isValid() ? domLoc : ctx.source().fileStart(),
                               QStringLiteral("environment.domain \"%1\" expands to \"%2\", which is not a valid domain name")
                                   .arg(m.environment.domainTemplate, d));
+                } else if (!longDomain.contains(u'{') && !text::isDnsSubdomain(longDomain)) {
+                    ctx.error(domLoc.isValid() ? domLoc : ctx.source().fileStart(),
+                              QStringLiteral("environment.domain \"%1\" can break the 63-character limit of a domain label "
+                                             "with a 30-character iteration name (\"%2\")")
+                                  .arg(m.environment.domainTemplate, longDomain));
                 }
             }
         }

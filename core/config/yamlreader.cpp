@@ -31,8 +31,54 @@ QString parserMessage(const YAML::Exception &e)
 
 } // namespace
 
+// yaml-cpp 0.7 never returns (allocating without bound) when a document's first token is
+// ',' (found by fuzzing: tests/fuzz/regressions). YAML does not allow that anyway, so such
+// input is refused before the parser sees it. Returns the 0-based line and column, or -1.
+static std::pair<int, int> findCommaAtDocumentStart(const QByteArray &text)
+{
+    bool atStart = true;
+    int lineNo = 0;
+    for (const QByteArray &rawLine : text.split('\n')) {
+        QByteArray line = rawLine;
+        int offset = 0;
+        if (line.startsWith("---") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r')) {
+            atStart = true;
+            line = line.mid(3);
+            offset = 3;
+        } else if (line.startsWith("...") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r')) {
+            atStart = true;
+            ++lineNo;
+            continue;
+        }
+        if (atStart) {
+            qsizetype i = 0;
+            for (;;) {
+                while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
+                    ++i;
+                if (i < line.size() && (line[i] == '!' || line[i] == '&')) { // node properties
+                    while (i < line.size() && line[i] != ' ' && line[i] != '\t')
+                        ++i;
+                    continue;
+                }
+                break;
+            }
+            if (i < line.size() && line[i] == ',')
+                return {lineNo, int(i) + offset};
+            const bool blank = i >= line.size() || line[i] == '#' || (offset == 0 && line[i] == '%' && i == 0);
+            if (!blank)
+                atStart = false;
+        }
+        ++lineNo;
+    }
+    return {-1, -1};
+}
+
 bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Diagnostics &diag)
 {
+    if (const auto [line, col] = findCommaAtDocumentStart(src.text()); line >= 0) {
+        diag.error(src.locate(line, col), QStringLiteral("invalid YAML: a document cannot start with ','"));
+        return false;
+    }
     const std::string text(src.text().constData(), size_t(src.text().size()));
     try {
         std::vector<YAML::Node> all = YAML::LoadAll(text);

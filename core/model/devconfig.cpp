@@ -10,7 +10,8 @@ const ContainerConfig *ServiceConfig::container(const QString &name) const
         if (name.isEmpty() || c.name == name)
             return &c;
     }
-    return nullptr;
+    // As Nocalhost: an unmatched name falls back to the first container (v1 configs have one unnamed).
+    return containers.isEmpty() ? nullptr : &containers.first();
 }
 
 const ServiceConfig *DevConfig::service(const QString &name) const

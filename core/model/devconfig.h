@@ -110,7 +110,7 @@ struct ServiceConfig
     QList<ContainerConfig> containers;
     SourceLocation where;
 
-    // The container that dev mode targets: by name, or the first one when `name` is empty.
+    // The container that dev mode targets: by name, else the first one (Nocalhost's fallback).
     const ContainerConfig *container(const QString &name = {}) const;
 };
 
