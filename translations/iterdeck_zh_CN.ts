@@ -1,63 +1,123 @@
 <?xml version="1.0" encoding="utf-8"?>
 <!DOCTYPE TS>
-<TS version="2.1" language="zh_CN" sourcelanguage="en">
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>IterdeckCtl</name>
+    <message>
+        <source>team manifest</source>
+        <translation>团队清单</translation>
+    </message>
+    <message>
+        <source>dev config</source>
+        <translation>开发配置</translation>
+    </message>
+    <message>
+        <source>%1: valid %2 (%3 warning(s))
+</source>
+        <translation>%1：%2有效（%3 个警告）
+</translation>
+    </message>
+    <message>
+        <source>%1: invalid %2 (%3 error(s), %4 warning(s))
+</source>
+        <translation>%1：%2无效（%3 个错误，%4 个警告）
+</translation>
+    </message>
+    <message>
+        <source>iterdeckctl: check Iterdeck and Nocalhost configs.</source>
+        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置。</translation>
+    </message>
+    <message>
+        <source>Print the version and exit</source>
+        <translation>打印版本号并退出</translation>
+    </message>
+    <message>
+        <source>Print this help and exit</source>
+        <translation>打印本帮助并退出</translation>
+    </message>
+    <message>
+        <source>Exit status: 0 when everything is valid, 1 when a file is invalid, 2 on a usage error.
+Documentation: docs/cli.md</source>
+        <translation>退出码：全部有效为 0，有文件无效为 1，用法错误为 2。
+文档：docs/cli.md</translation>
+    </message>
+    <message>
+        <source>Check and show team manifests and dev configs</source>
+        <translation>检查并显示团队清单与开发配置</translation>
+    </message>
+    <message>
+        <source>Report every problem in each FILE as FILE:LINE:COL: message. The kind of each file (team manifest or dev config) is detected unless --kind is given.</source>
+        <translation>以 FILE:LINE:COL: 消息 的形式报告每个 FILE 中的所有问题。除非指定 --kind，否则自动识别每个文件的类型（团队清单或开发配置）。</translation>
+    </message>
+    <message>
+        <source>Files to check</source>
+        <translation>要检查的文件</translation>
+    </message>
+    <message>
+        <source>Treat every FILE as this kind</source>
+        <translation>将所有 FILE 视为此类型</translation>
+    </message>
+    <message>
+        <source>Print only problems, not a summary line per file</source>
+        <translation>只打印问题，不打印每个文件的汇总行</translation>
+    </message>
+    <message>
+        <source>Print FILE as Iterdeck will use it: normalized, every default filled in, secrets as references</source>
+        <translation>按 Iterdeck 实际使用的样子打印 FILE：已规范化、填入所有默认值、密钥仅显示引用</translation>
+    </message>
+    <message>
+        <source>File to show</source>
+        <translation>要显示的文件</translation>
+    </message>
+    <message>
+        <source>Treat FILE as this kind</source>
+        <translation>将 FILE 视为此类型</translation>
+    </message>
+    <message>
+        <source>Print JSON (the default and only format)</source>
+        <translation>打印 JSON（默认且唯一的格式）</translation>
+    </message>
+    <message>
+        <source>Run with --help for usage.</source>
+        <translation>使用 --help 查看用法。</translation>
+    </message>
+</context>
 <context>
     <name>iterdeck</name>
     <message>
         <source>Iterdeck desktop app. The tray and its windows are not part of this version yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>Iterdeck 桌面应用。托盘及其窗口尚未包含在此版本中。</translation>
     </message>
     <message>
         <source>the tray app is not part of this version yet; use iterdeckctl</source>
-        <translation type="unfinished"></translation>
+        <translation>托盘应用尚未包含在此版本中；请使用 iterdeckctl</translation>
     </message>
 </context>
 <context>
     <name>iterdeck-bot</name>
     <message>
         <source>The Iterdeck ChatOps controller. This version checks the team manifest (iterdeck.yaml).</source>
-        <translation type="unfinished"></translation>
+        <translation>Iterdeck ChatOps 控制器。此版本检查团队清单（iterdeck.yaml）。</translation>
     </message>
     <message>
         <source>The team manifest to use (default: ./iterdeck.yaml).</source>
-        <translation type="unfinished"></translation>
+        <translation>要使用的团队清单（默认：./iterdeck.yaml）。</translation>
     </message>
     <message>
         <source>Check the team manifest, print every problem, and exit: 0 when valid, 1 when not.</source>
-        <translation type="unfinished"></translation>
+        <translation>检查团队清单，打印所有问题后退出：有效为 0，无效为 1。</translation>
     </message>
     <message>
         <source>unexpected argument: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>多余的参数：%1</translation>
     </message>
     <message>
         <source>this version can only check a manifest: run with --check-config</source>
-        <translation type="unfinished"></translation>
+        <translation>此版本只能检查清单：请使用 --check-config 运行</translation>
     </message>
     <message>
         <source>%1: valid team manifest for project &quot;%2&quot; (%3 components, %4 webhook sources, %5 people)</source>
-        <translation type="unfinished"></translation>
-    </message>
-</context>
-<context>
-    <name>iterdeck::ctl</name>
-    <message>
-        <source>team manifest</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>dev config</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>%1: valid %2 (%3 warning(s))
-</source>
-        <translation type="unfinished"></translation>
-    </message>
-    <message>
-        <source>%1: invalid %2 (%3 error(s), %4 warning(s))
-</source>
-        <translation type="unfinished"></translation>
+        <translation>%1：项目“%2”的团队清单有效（%3 个组件，%4 个 Webhook 来源，%5 位成员）</translation>
     </message>
 </context>
 </TS>

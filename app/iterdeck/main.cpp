@@ -7,9 +7,45 @@
 #include <QIcon>
 
 #include <cstdio>
+#include <cstring>
+
+namespace {
+
+void describe(QCommandLineParser &parser)
+{
+    parser.setApplicationDescription(QCoreApplication::translate(
+        "iterdeck", "Iterdeck desktop app. The tray and its windows are not part of this version yet."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+}
+
+bool wantsOnlyText(int argc, char **argv)
+{
+    for (int i = 1; i < argc; ++i) {
+        for (const char *flag : {"-h", "--help", "-?", "--help-all", "-v", "--version"}) {
+            if (std::strcmp(argv[i], flag) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+} // namespace
 
 int main(int argc, char **argv)
 {
+    // --help and --version must work without a display: answer them before any GUI exists.
+    if (wantsOnlyText(argc, argv)) {
+        QCoreApplication app(argc, argv);
+        QCoreApplication::setApplicationName(QStringLiteral("iterdeck"));
+        QCoreApplication::setApplicationVersion(iterdeck::version());
+        iterdeck::installTranslations(app);
+        QCommandLineParser parser;
+        describe(parser);
+        parser.process(app);
+        return 0;
+    }
+
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("iterdeck"));
     QApplication::setApplicationDisplayName(QStringLiteral("Iterdeck"));
@@ -18,10 +54,7 @@ int main(int argc, char **argv)
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(
-        QApplication::translate("iterdeck", "Iterdeck desktop app. The tray and its windows are not part of this version yet."));
-    parser.addHelpOption();
-    parser.addVersionOption();
+    describe(parser);
     parser.process(app);
 
     std::fprintf(stderr, "iterdeck: %s\n",

@@ -1,4 +1,5 @@
 #include "configcommands.h"
+#include "text.h"
 
 #include "config/configfile.h"
 
@@ -10,11 +11,6 @@
 namespace iterdeck::ctl {
 
 namespace {
-
-struct Text
-{
-    Q_DECLARE_TR_FUNCTIONS(iterdeckctl)
-};
 
 void print(FILE *out, const QString &s)
 {
@@ -55,11 +51,11 @@ int runConfigCheck(const ConfigCheckOptions &options, FILE *out)
             continue;
         const qsizetype errors = result.diagnostics.errorCount();
         const qsizetype warnings = result.diagnostics.warningCount();
-        const QString kind = result.kind == config::ConfigKind::Team ? Text::tr("team manifest") : Text::tr("dev config");
+        const QString kind = result.kind == config::ConfigKind::Team ? IterdeckCtl::tr("team manifest") : IterdeckCtl::tr("dev config");
         if (result.valid) {
-            print(out, Text::tr("%1: valid %2 (%3 warning(s))\n").arg(file, kind).arg(warnings));
+            print(out, IterdeckCtl::tr("%1: valid %2 (%3 warning(s))\n").arg(file, kind).arg(warnings));
         } else {
-            print(out, Text::tr("%1: invalid %2 (%3 error(s), %4 warning(s))\n").arg(file, kind).arg(errors).arg(warnings));
+            print(out, IterdeckCtl::tr("%1: invalid %2 (%3 error(s), %4 warning(s))\n").arg(file, kind).arg(errors).arg(warnings));
         }
     }
     return invalid > 0 ? 1 : 0;

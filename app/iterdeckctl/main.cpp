@@ -1,5 +1,6 @@
 // iterdeckctl: the command-line face of Iterdeck.
 #include "configcommands.h"
+#include "text.h"
 
 #include "common/i18n.h"
 #include "common/version.h"
@@ -12,11 +13,6 @@
 #include <iostream>
 
 namespace {
-
-struct Text
-{
-    Q_DECLARE_TR_FUNCTIONS(iterdeckctl)
-};
 
 std::string str(const QString &s)
 {
@@ -40,34 +36,34 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli{str(Text::tr("iterdeckctl: check Iterdeck and Nocalhost configs.")), "iterdeckctl"};
-    cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(), str(Text::tr("Print the version and exit")));
-    cli.set_help_flag("-h,--help", str(Text::tr("Print this help and exit")));
+    CLI::App cli{str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs.")), "iterdeckctl"};
+    cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(), str(IterdeckCtl::tr("Print the version and exit")));
+    cli.set_help_flag("-h,--help", str(IterdeckCtl::tr("Print this help and exit")));
     cli.require_subcommand(1);
-    cli.footer(str(Text::tr("Exit status: 0 when everything is valid, 1 when a file is invalid, 2 on a usage error.\n"
+    cli.footer(str(IterdeckCtl::tr("Exit status: 0 when everything is valid, 1 when a file is invalid, 2 on a usage error.\n"
                   "Documentation: docs/cli.md")));
 
-    auto *config = cli.add_subcommand("config", str(Text::tr("Check and show team manifests and dev configs")));
+    auto *config = cli.add_subcommand("config", str(IterdeckCtl::tr("Check and show team manifests and dev configs")));
     config->require_subcommand(1);
 
     std::vector<std::string> checkFiles;
     std::string checkKind;
     bool quiet = false;
     auto *check = config->add_subcommand(
-        "check", str(Text::tr("Report every problem in each FILE as FILE:LINE:COL: message. The kind of each file "
+        "check", str(IterdeckCtl::tr("Report every problem in each FILE as FILE:LINE:COL: message. The kind of each file "
                     "(team manifest or dev config) is detected unless --kind is given.")));
-    check->add_option("FILE", checkFiles, str(Text::tr("Files to check")))->required();
-    check->add_option("--kind", checkKind, str(Text::tr("Treat every FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
-    check->add_flag("-q,--quiet", quiet, str(Text::tr("Print only problems, not a summary line per file")));
+    check->add_option("FILE", checkFiles, str(IterdeckCtl::tr("Files to check")))->required();
+    check->add_option("--kind", checkKind, str(IterdeckCtl::tr("Treat every FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
+    check->add_flag("-q,--quiet", quiet, str(IterdeckCtl::tr("Print only problems, not a summary line per file")));
 
     std::string showFile;
     std::string showKind;
     bool json = true;
     auto *show = config->add_subcommand(
-        "show", str(Text::tr("Print FILE as Iterdeck will use it: normalized, every default filled in, secrets as references")));
-    show->add_option("FILE", showFile, str(Text::tr("File to show")))->required();
-    show->add_option("--kind", showKind, str(Text::tr("Treat FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
-    show->add_flag("--json", json, str(Text::tr("Print JSON (the default and only format)")));
+        "show", str(IterdeckCtl::tr("Print FILE as Iterdeck will use it: normalized, every default filled in, secrets as references")));
+    show->add_option("FILE", showFile, str(IterdeckCtl::tr("File to show")))->required();
+    show->add_option("--kind", showKind, str(IterdeckCtl::tr("Treat FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
+    show->add_flag("--json", json, str(IterdeckCtl::tr("Print JSON (the default and only format)")));
 
     try {
         cli.parse(argc, argv);
@@ -78,7 +74,7 @@ int main(int argc, char **argv)
     } catch (const CLI::CallForVersion &e) {
         return cli.exit(e);
     } catch (const CLI::ParseError &e) {
-        std::cerr << "iterdeckctl: " << e.what() << "\n" << str(Text::tr("Run with --help for usage.")) << "\n";
+        std::cerr << "iterdeckctl: " << e.what() << "\n" << str(IterdeckCtl::tr("Run with --help for usage.")) << "\n";
         return 2;
     }
 

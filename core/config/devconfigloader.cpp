@@ -665,6 +665,12 @@ std::optional<DevConfig> DevConfigLoader::loadFile(const QString &path, Diagnost
     auto cfg = loadRendered(src, dir, diag);
     if (renderDiag.hasErrors())
         return std::nullopt;
+    if (cfg && !cfg->envFile.isEmpty() && envFile.isEmpty()) {
+        diag.warning({path, 1, 1}, QStringLiteral("configProperties.envFile \"%1\" is only read when written in block style "
+                                                  "(\"configProperties:\" on its own line, \"envFile:\" indented below it), "
+                                                  "as in Nocalhost; its variables were not loaded")
+                                       .arg(cfg->envFile));
+    }
     if (cfg && !cfg->envFile.isEmpty())
         cfg->envFile = QFileInfo(cfg->envFile).isAbsolute() ? cfg->envFile : QDir::cleanPath(dir + u'/' + cfg->envFile);
     return cfg;

@@ -19,13 +19,14 @@ struct Run
     QString err;
 };
 
-Run run(const QString &program, const QStringList &args)
+Run run(const QString &program, const QStringList &args, const QString &language = QStringLiteral("en"))
 {
     QProcess p;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
-    env.insert(QStringLiteral("LANG"), QStringLiteral("C.UTF-8"));
-    env.insert(QStringLiteral("LANGUAGE"), QStringLiteral("en"));
+    env.insert(QStringLiteral("LANG"), language == u"en" ? QStringLiteral("C.UTF-8") : language + QStringLiteral(".UTF-8"));
+    env.insert(QStringLiteral("LANGUAGE"), language);
+    env.remove(QStringLiteral("LC_ALL"));
     p.setProcessEnvironment(env);
     p.start(program, args);
     if (!p.waitForFinished(60000)) {
@@ -159,6 +160,17 @@ private Q_SLOTS:
         const Run r = run(ctl(), args);
         QCOMPARE(r.code, 2);
         QVERIFY2(r.err.contains(u"Run with --help"), qPrintable(r.err));
+    }
+
+    void chineseTranslation()
+    {
+        const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("check"),
+                                  QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")},
+                          QStringLiteral("zh_CN"));
+        QCOMPARE(r.code, 0);
+        QVERIFY2(r.out.contains(QStringLiteral("团队清单有效（0 个警告）")), qPrintable(r.out));
+        const Run h = run(ctl(), {QStringLiteral("--help")}, QStringLiteral("zh_CN"));
+        QVERIFY2(h.out.contains(QStringLiteral("检查 Iterdeck 与 Nocalhost 配置")), qPrintable(h.out));
     }
 
     void missingFileIsInvalid()
