@@ -11,6 +11,8 @@
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/yaml.h>
 
+#include <yaml.h>
+
 namespace iterdeck::config {
 
 namespace {
@@ -31,54 +33,90 @@ QString parserMessage(const YAML::Exception &e)
 
 } // namespace
 
-// yaml-cpp 0.7 never returns (allocating without bound) when a document's first token is
-// ',' (found by fuzzing: tests/fuzz/regressions). YAML does not allow that anyway, so such
-// input is refused before the parser sees it. Returns the 0-based line and column, or -1.
-static std::pair<int, int> findCommaAtDocumentStart(const QByteArray &text)
+// yaml-cpp 0.7 can loop forever, allocating without bound, on some invalid input (found by
+// fuzzing, e.g. a ',' where a block node should start: tests/fuzz/regressions). libyaml, whose
+// parser is a non-recursive state machine fuzzed for years, checks the syntax first; yaml-cpp
+// only ever sees text libyaml accepted. Returns false with a positioned error otherwise.
+static bool checkSyntax(const SourceText &src, Diagnostics &diag)
 {
-    bool atStart = true;
-    int lineNo = 0;
-    for (const QByteArray &rawLine : text.split('\n')) {
-        QByteArray line = rawLine;
-        int offset = 0;
-        if (line.startsWith("---") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r')) {
-            atStart = true;
-            line = line.mid(3);
-            offset = 3;
-        } else if (line.startsWith("...") && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r')) {
-            atStart = true;
-            ++lineNo;
-            continue;
-        }
-        if (atStart) {
-            qsizetype i = 0;
-            for (;;) {
-                while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r'))
-                    ++i;
-                if (i < line.size() && (line[i] == '!' || line[i] == '&')) { // node properties
-                    while (i < line.size() && line[i] != ' ' && line[i] != '\t')
-                        ++i;
-                    continue;
-                }
-                break;
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        diag.error(src.fileStart(), QStringLiteral("cannot parse YAML: out of memory"));
+        return false;
+    }
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char *>(src.text().constData()),
+                                 size_t(src.text().size()));
+    bool ok = true;
+    for (;;) {
+        yaml_event_t event;
+        if (!yaml_parser_parse(&parser, &event)) {
+            const yaml_mark_t mark = parser.problem_mark;
+            QString msg = QString::fromUtf8(parser.problem ? parser.problem : "syntax error");
+            if (parser.context) {
+                msg += QStringLiteral(" (") + QString::fromUtf8(parser.context);
+                if (parser.context_mark.line != mark.line || parser.context_mark.column != mark.column)
+                    msg += QStringLiteral(" at line %1").arg(parser.context_mark.line + 1);
+                msg += u')';
             }
-            if (i < line.size() && line[i] == ',')
-                return {lineNo, int(i) + offset};
-            const bool blank = i >= line.size() || line[i] == '#' || (offset == 0 && line[i] == '%' && i == 0);
-            if (!blank)
-                atStart = false;
+            // Say it plainly for the classic mistake: a tab in the indentation.
+            const QList<QByteArray> lines = src.text().split('\n');
+            int line = int(mark.line);
+            int column = int(mark.column);
+            for (int l = std::max(0, line - 1); l <= line && l < lines.size(); ++l) {
+                if (lines[l].startsWith('\t')) {
+                    msg += QStringLiteral("; this line is indented with a tab, and YAML indentation must be spaces");
+                    line = l;
+                    column = 0;
+                    break;
+                }
+            }
+            diag.error(src.locate(line, column), u"invalid YAML: " + msg);
+            ok = false;
+            break;
         }
-        ++lineNo;
+        const bool end = event.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&event);
+        if (end)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
+// libyaml's time grows with the square of the flow nesting depth (20000 '[' take seconds).
+// Config files nest a few levels; refuse absurd depth before any parser runs. Brackets are
+// counted everywhere, quotes and comments included: that can only over-count, never let a
+// deep input through. Returns the 0-based line and column of the bracket too deep, or -1.
+static std::pair<int, int> findExcessiveNesting(const QByteArray &text, int maxDepth)
+{
+    int depth = 0;
+    int line = 0;
+    qsizetype lineStart = 0;
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') {
+            ++line;
+            lineStart = i + 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > maxDepth)
+                return {line, int(i - lineStart)};
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
     }
     return {-1, -1};
 }
 
 bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Diagnostics &diag)
 {
-    if (const auto [line, col] = findCommaAtDocumentStart(src.text()); line >= 0) {
-        diag.error(src.locate(line, col), QStringLiteral("invalid YAML: a document cannot start with ','"));
+    constexpr int maxFlowDepth = 100;
+    if (const auto [line, col] = findExcessiveNesting(src.text(), maxFlowDepth); line >= 0) {
+        diag.error(src.locate(line, col),
+                   QStringLiteral("nesting deeper than %1 levels; this is not a config file").arg(maxFlowDepth));
         return false;
     }
+    if (!checkSyntax(src, diag))
+        return false;
     const std::string text(src.text().constData(), size_t(src.text().size()));
     try {
         std::vector<YAML::Node> all = YAML::LoadAll(text);

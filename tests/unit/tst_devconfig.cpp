@@ -117,7 +117,7 @@ private Q_SLOTS:
             << "c.yaml:10:18: error: a json patch must be a list of operations ([{\"op\": ...}])\n";
         QTest::newRow("strategic patch not yaml") << QByteArray("      workDir: /src\n")
             << QByteArray("      workDir: /src\n      patches:\n        - patch: '{\"spec\": [}'\n")
-            << "c.yaml:9:18: error: the patch is neither JSON nor YAML: illegal flow end\n";
+            << "c.yaml:9:18: error: the patch is neither JSON nor YAML: did not find expected node content (while parsing a flow node)\n";
         QTest::newRow("unknown key warns") << QByteArray("      workDir: /src\n") << QByteArray("      workDir: /src\n      imagee: x\n")
             << "c.yaml:8:7: warning: unknown key \"imagee\" in containers[0].dev; did you mean \"image\"? (ignored)\n";
         QTest::newRow("iterdeck keys are strict") << QByteArray("      workDir: /src\n")

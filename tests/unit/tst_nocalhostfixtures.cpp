@@ -113,7 +113,7 @@ private Q_SLOTS:
             << QStringList{QStringLiteral("14:16: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space"),
                            QStringLiteral("20:17: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space"),
                            QStringLiteral("21:5: error: a no-break space (U+00A0) in the indentation; YAML indentation must be plain spaces"),
-                           QStringLiteral("21:5: error: invalid YAML: end of map not found"),
+                           QStringLiteral("22:5: error: invalid YAML: could not find expected ':' (while scanning a simple key at line 21)"),
                            QStringLiteral("22:72: warning: \"$2\" is replaced by the variable 2, which is not set, so it becomes empty; write \"$$2\" for a literal \"$2\""),
                            QStringLiteral("22:101: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space")};
     }

@@ -254,11 +254,13 @@ private Q_SLOTS:
         QTest::newRow("only comments") << QByteArray("# nothing\n---\n") << "m.yaml:1:1: error: empty file: a team manifest needs at least \"project\" and \"im\"\n";
         QTest::newRow("binary") << QByteArray("project: a\n\x00\x01\x02", 14) << "m.yaml:2:1: error: binary data (a NUL byte) where YAML text was expected\n";
         QTest::newRow("latin-1") << QByteArray("project: caf\xE9\n") << "m.yaml:1:13: error: not valid UTF-8 text (byte 0xE9); config files must be UTF-8\n";
-        QTest::newRow("bad yaml") << QByteArray("project: [shop\nim: x\n") << "m.yaml:2:3: error: invalid YAML: end of sequence flow not found\n";
-        QTest::newRow("tab indent") << QByteArray("project: shop\nim:\n\tadapter: none\n") << "m.yaml:3:1: error: invalid YAML: illegal map value (this line is indented with a tab; YAML indentation must be spaces)\n";
+        QTest::newRow("bad yaml") << QByteArray("project: [shop\nim: x\n") << "m.yaml:2:3: error: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 1)\n";
+        QTest::newRow("tab indent") << QByteArray("project: shop\nim:\n\tadapter: none\n") << "m.yaml:3:1: error: invalid YAML: found character that cannot start any token (while scanning for the next token); this line is indented with a tab, and YAML indentation must be spaces\n";
         QTest::newRow("scalar document") << QByteArray("hello\n") << "m.yaml:1:1: error: a team manifest must be a mapping at the top level, not the scalar \"hello\"\n";
         QTest::newRow("two documents") << QByteArray("project: a\n---\nproject: b\n") << "m.yaml:3:1: error: a team manifest is one YAML document; found 2\n";
-        QTest::newRow("deep nesting") << QByteArray(100000, '[') << "m.yaml:1:1: error: nesting deeper than 500 levels; this is not a config file\n";
+        QTest::newRow("deep nesting") << QByteArray(100000, '[') << "m.yaml:1:101: error: nesting deeper than 100 levels; this is not a config file\n";
+        QTest::newRow("deep block nesting") << QByteArray("- ").repeated(20000) + QByteArray("x\n")
+                                            << "m.yaml:1:1000: error: nesting deeper than 500 levels; this is not a config file\n";
         QTest::newRow("oversize") << QByteArray(3 * 1024 * 1024, '#') << "m.yaml: error: too large to be a config file (3145728 bytes; the limit is 2097152)\n";
     }
     void hostileInput()
