@@ -1,15 +1,25 @@
-// iterdeck-agent: the in-container end of Iterdeck's file sync.
+// iterdeck-agent: the in-container end of Iterdeck's file sync. Static, no Qt.
+#include "sync/channel.h"
+#include "sync/replica.h"
+
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <iostream>
+
+#include <sys/stat.h>
 
 int main(int argc, char **argv)
 {
-    CLI::App cli{"iterdeck-agent: the in-container end of Iterdeck's file sync.\n"
-                 "This version has no sync protocol yet; it only reports its version.",
-                 "iterdeck-agent"};
+    CLI::App cli{"iterdeck-agent: the in-container end of Iterdeck's file sync.", "iterdeck-agent"};
     cli.set_version_flag("--version", std::string("iterdeck-agent ") + ITERDECK_VERSION, "Print the version and exit");
     cli.set_help_flag("-h,--help", "Print this help and exit");
+    cli.require_subcommand(1);
+    std::string root;
+    auto *serve = cli.add_subcommand("serve", "Speak the sync protocol on stdin/stdout, applying changes beneath --root");
+    serve->add_option("--root", root, "The folder to keep in sync (created when missing)")->required();
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
@@ -18,6 +28,18 @@ int main(int argc, char **argv)
         std::cerr << "iterdeck-agent: " << e.what() << "\nRun with --help for usage.\n";
         return 2;
     }
-    std::cerr << "iterdeck-agent: nothing to do: this version only answers --version and --help\n";
-    return 2;
+    std::signal(SIGPIPE, SIG_IGN);
+    if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
+        std::cerr << "iterdeck-agent: cannot create " << root << ": " << std::strerror(errno) << "\n";
+        return 1;
+    }
+    iterdeck::sync::FsError err;
+    auto safeRoot = iterdeck::sync::SafeRoot::open(root, &err);
+    if (!safeRoot) {
+        std::cerr << "iterdeck-agent: " << err.message << "\n";
+        return 1;
+    }
+    iterdeck::sync::Channel channel(0, 1);
+    iterdeck::sync::Replica replica(*safeRoot);
+    return replica.serve(channel, [](const std::string &line) { std::cerr << "iterdeck-agent: " << line << "\n"; });
 }

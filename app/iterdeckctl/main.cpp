@@ -1,5 +1,6 @@
 // iterdeckctl: the command-line face of Iterdeck.
 #include "configcommands.h"
+#include "synccommand.h"
 #include "text.h"
 
 #include "common/i18n.h"
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli{str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs.")), "iterdeckctl"};
+    CLI::App cli{str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.")), "iterdeckctl"};
     cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(), str(IterdeckCtl::tr("Print the version and exit")));
     cli.set_help_flag("-h,--help", str(IterdeckCtl::tr("Print this help and exit")));
     cli.require_subcommand(1);
@@ -65,6 +66,27 @@ int main(int argc, char **argv)
     show->add_option("--kind", showKind, str(IterdeckCtl::tr("Treat FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
     show->add_flag("--json", json, str(IterdeckCtl::tr("Print JSON (the default and only format)")));
 
+    iterdeck::ctl::SyncOptions syncOptions;
+    auto *sync = cli.add_subcommand(
+        "sync", str(IterdeckCtl::tr("Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent "
+                                    "started by --remote-command on its stdin/stdout (directly, or through ssh, docker "
+                                    "exec or kubectl exec).")));
+    sync->add_option("LOCAL_DIR", syncOptions.localDir, str(IterdeckCtl::tr("The local folder")))->required();
+    sync->add_option("--remote-command", syncOptions.remoteCommand,
+                     str(IterdeckCtl::tr("Command that starts the agent, e.g. \"iterdeck-agent serve --root /app\"")))
+        ->required();
+    sync->add_option("--mode", syncOptions.mode, str(IterdeckCtl::tr("send (one-way, the default)")));
+    sync->add_flag("--once", syncOptions.once,
+                   str(IterdeckCtl::tr("Exit after the initial sync: 0 only when both sides are identical")));
+    sync->add_option("--ignore", syncOptions.ignore,
+                     str(IterdeckCtl::tr("A pattern of paths not to sync (syncthing syntax, as Nocalhost's "
+                                         "ignoreFilePattern); repeatable")));
+    sync->add_flag("--git-ignore", syncOptions.gitIgnore,
+                   str(IterdeckCtl::tr("Ignore what the .gitignore files ignore, as git does")));
+    sync->add_flag("--sync-git", syncOptions.syncGit, str(IterdeckCtl::tr("Sync the .git folder too")));
+    sync->add_option("--status", syncOptions.status, str(IterdeckCtl::tr("json: print status events as JSON lines")))
+        ->check(CLI::IsMember({"json"}));
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -81,6 +103,8 @@ int main(int argc, char **argv)
     if (*check) {
         return iterdeck::ctl::runConfigCheck({toQt(checkFiles), QString::fromStdString(checkKind), quiet}, stdout);
     }
+    if (*sync)
+        return iterdeck::ctl::runSync(syncOptions);
     if (*show) {
         return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)}, stdout);
     }

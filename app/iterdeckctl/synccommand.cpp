@@ -1,0 +1,157 @@
+#include "synccommand.h"
+
+#include "sync/source.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cctype>
+#include <cstring>
+#include <string>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace iterdeck::ctl {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void onSignal(int)
+{
+    g_stop = 1;
+}
+
+std::string jsonEscape(const std::string &s)
+{
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                out += buf;
+            } else {
+                out += c;
+            }
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+int runSync(const SyncOptions &o)
+{
+    using namespace iterdeck::sync;
+    std::string mode;
+    for (char c : o.mode)
+        mode += char(std::tolower(static_cast<unsigned char>(c)));
+    if (mode == "sendreceive") {
+        std::fprintf(stderr, "iterdeckctl sync: two-way sync (--mode sendreceive) is not available yet; use --mode send\n");
+        return 2;
+    }
+    if (mode != "send" && mode != "sendonly") {
+        std::fprintf(stderr, "iterdeckctl sync: unknown mode \"%s\": use send or sendreceive\n", o.mode.c_str());
+        return 2;
+    }
+    FsError fsError;
+    auto root = SafeRoot::open(o.localDir, &fsError);
+    if (!root) {
+        std::fprintf(stderr, "iterdeckctl sync: %s\n", fsError.message.c_str());
+        return 1;
+    }
+    std::unique_ptr<IgnoreRules> rules;
+    if (o.gitIgnore) {
+        rules = makeGitIgnoreRules(o.localDir, o.syncGit);
+    } else {
+        std::string error;
+        rules = makePatternRules({}, o.ignore, o.syncGit, &error);
+        if (!rules) {
+            std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+            return 2;
+        }
+    }
+
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    int readFd = -1, writeFd = -1;
+    std::string error;
+    const int pid = spawnCommand(o.remoteCommand, &readFd, &writeFd, &error);
+    if (pid < 0) {
+        std::fprintf(stderr, "iterdeckctl sync: cannot start the remote command: %s\n", error.c_str());
+        return 1;
+    }
+    const bool json = o.status == "json";
+    auto status = [&](const SyncStatus &s) {
+        if (json) {
+            std::string conflicts;
+            for (const auto &c : s.conflicts)
+                conflicts += (conflicts.empty() ? "\"" : ",\"") + jsonEscape(c) + "\"";
+            std::printf("{\"phase\":\"%s\",\"filesDone\":%llu,\"filesTotal\":%llu,\"bytesDone\":%llu,\"bytesTotal\":%llu,"
+                        "\"conflicts\":[%s],\"message\":\"%s\"}\n",
+                        phaseName(s.phase), (unsigned long long)s.filesDone, (unsigned long long)s.filesTotal,
+                        (unsigned long long)s.bytesDone, (unsigned long long)s.bytesTotal, conflicts.c_str(),
+                        jsonEscape(s.message).c_str());
+            std::fflush(stdout);
+        } else if (s.phase == SyncStatus::Phase::Halted || s.phase == SyncStatus::Phase::Error) {
+            std::fprintf(stderr, "iterdeckctl sync: %s: %s\n", phaseName(s.phase), s.message.c_str());
+        }
+    };
+    auto log = [](const std::string &line) { std::fprintf(stderr, "iterdeckctl sync: %s\n", line.c_str()); };
+
+    int rc = 0;
+    {
+        Channel channel(readFd, writeFd);
+        SourceOptions options;
+        options.ignore = rules.get();
+        SourceSession session(*root, channel, options, status, log);
+        SyncReport report;
+        if (!session.handshake(&error) || !session.fullSync(&report, &error)) {
+            std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+            rc = 1;
+        } else {
+            if (!json) {
+                std::fprintf(stderr,
+                             "iterdeckctl sync: initial sync done: %llu created, %llu updated, %llu removed, %llu renamed, "
+                             "%llu bytes of content, %llu bytes sent\n",
+                             (unsigned long long)report.created, (unsigned long long)report.updated,
+                             (unsigned long long)report.removed, (unsigned long long)report.renamed,
+                             (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent);
+            }
+            if (o.once) {
+                std::vector<std::string> diffs;
+                if (!session.inSync(&diffs)) {
+                    for (const auto &d : diffs)
+                        std::fprintf(stderr, "iterdeckctl sync: not in sync: %s\n", d.c_str());
+                    rc = 1;
+                }
+            } else if (!session.watch(&g_stop, &error)) {
+                std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+                rc = 1;
+            }
+        }
+    }
+    ::close(writeFd);
+    ::close(readFd);
+    int wstatus = 0;
+    ::waitpid(pid, &wstatus, 0);
+    if (rc == 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) != 0 && !g_stop) {
+        std::fprintf(stderr, "iterdeckctl sync: the remote command exited with status %d\n", WEXITSTATUS(wstatus));
+        rc = 1;
+    }
+    return rc;
+}
+
+} // namespace iterdeck::ctl

@@ -1,0 +1,292 @@
+#include "protocol.h"
+
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace iterdeck::sync {
+
+FrameWriter::FrameWriter(MsgType type)
+{
+    m_buf.reserve(64);
+    m_buf.resize(4);
+    m_buf.push_back(uint8_t(type));
+}
+
+FrameWriter &FrameWriter::u8(uint8_t v)
+{
+    m_buf.push_back(v);
+    return *this;
+}
+
+FrameWriter &FrameWriter::u16(uint16_t v)
+{
+    m_buf.push_back(uint8_t(v));
+    m_buf.push_back(uint8_t(v >> 8));
+    return *this;
+}
+
+FrameWriter &FrameWriter::u32(uint32_t v)
+{
+    for (int i = 0; i < 4; ++i)
+        m_buf.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+}
+
+FrameWriter &FrameWriter::u64(uint64_t v)
+{
+    for (int i = 0; i < 8; ++i)
+        m_buf.push_back(uint8_t(v >> (8 * i)));
+    return *this;
+}
+
+FrameWriter &FrameWriter::str(std::string_view s)
+{
+    u32(uint32_t(s.size()));
+    m_buf.insert(m_buf.end(), s.begin(), s.end());
+    return *this;
+}
+
+FrameWriter &FrameWriter::bytes(const void *data, size_t size)
+{
+    const auto *p = static_cast<const uint8_t *>(data);
+    m_buf.insert(m_buf.end(), p, p + size);
+    return *this;
+}
+
+FrameWriter &FrameWriter::state(const FileState &s)
+{
+    u8(uint8_t(s.type)).u64(s.size).i64(s.mtimeNs).i64(s.ctimeNs).u64(s.inode).u32(s.mode);
+    return *this;
+}
+
+FrameWriter &FrameWriter::entry(const Entry &e)
+{
+    str(e.path).state(e.state);
+    if (e.state.type == EntryType::File)
+        hash(e.hash);
+    else if (e.state.type == EntryType::Symlink)
+        str(e.linkTarget);
+    return *this;
+}
+
+const std::vector<uint8_t> &FrameWriter::finish()
+{
+    const uint32_t len = uint32_t(m_buf.size() - 4);
+    for (int i = 0; i < 4; ++i)
+        m_buf[size_t(i)] = uint8_t(len >> (8 * i));
+    return m_buf;
+}
+
+bool FrameReader::need(size_t n)
+{
+    if (!m_ok || size_t(m_end - m_p) < n) {
+        m_ok = false;
+        return false;
+    }
+    return true;
+}
+
+uint8_t FrameReader::u8()
+{
+    return need(1) ? *m_p++ : 0;
+}
+
+uint16_t FrameReader::u16()
+{
+    if (!need(2))
+        return 0;
+    const uint16_t v = uint16_t(m_p[0] | (m_p[1] << 8));
+    m_p += 2;
+    return v;
+}
+
+uint32_t FrameReader::u32()
+{
+    if (!need(4))
+        return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i)
+        v |= uint32_t(m_p[i]) << (8 * i);
+    m_p += 4;
+    return v;
+}
+
+uint64_t FrameReader::u64()
+{
+    if (!need(8))
+        return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v |= uint64_t(m_p[i]) << (8 * i);
+    m_p += 8;
+    return v;
+}
+
+std::string FrameReader::str(size_t maxLen)
+{
+    const uint32_t n = u32();
+    if (n > maxLen || !need(n)) {
+        m_ok = false;
+        return {};
+    }
+    std::string s(reinterpret_cast<const char *>(m_p), n);
+    m_p += n;
+    return s;
+}
+
+bool FrameReader::bytes(void *out, size_t size)
+{
+    if (!need(size))
+        return false;
+    std::memcpy(out, m_p, size);
+    m_p += size;
+    return true;
+}
+
+std::string_view FrameReader::rest()
+{
+    std::string_view v(reinterpret_cast<const char *>(m_p), size_t(m_end - m_p));
+    m_p = m_end;
+    return v;
+}
+
+Hash128 FrameReader::hash()
+{
+    Hash128 h{};
+    bytes(h.data(), h.size());
+    return h;
+}
+
+FileState FrameReader::state()
+{
+    FileState s;
+    const uint8_t t = u8();
+    if (t > uint8_t(EntryType::Other))
+        m_ok = false;
+    s.type = EntryType(t);
+    s.size = u64();
+    s.mtimeNs = i64();
+    s.ctimeNs = i64();
+    s.inode = u64();
+    s.mode = u32();
+    return s;
+}
+
+Entry FrameReader::entry()
+{
+    Entry e;
+    e.path = str(4096);
+    e.state = state();
+    if (e.state.type == EntryType::File)
+        e.hash = hash();
+    else if (e.state.type == EntryType::Symlink)
+        e.linkTarget = str(4096);
+    return e;
+}
+
+void FrameDecoder::feed(const uint8_t *data, size_t size)
+{
+    if (m_pos > 0 && m_pos == m_buf.size()) {
+        m_buf.clear();
+        m_pos = 0;
+    } else if (m_pos > (1u << 20)) {
+        m_buf.erase(m_buf.begin(), m_buf.begin() + long(m_pos));
+        m_pos = 0;
+    }
+    m_buf.insert(m_buf.end(), data, data + size);
+}
+
+std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
+{
+    if (!m_error.empty() || m_buf.size() - m_pos < 4)
+        return std::nullopt;
+    const uint8_t *p = m_buf.data() + m_pos;
+    const uint32_t len = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+    if (len == 0 || len > kMaxFrame) {
+        m_error = "protocol error: frame of " + std::to_string(len) + " bytes (the limit is " + std::to_string(kMaxFrame) + ")";
+        return std::nullopt;
+    }
+    if (m_buf.size() - m_pos < 4 + size_t(len))
+        return std::nullopt;
+    const auto type = MsgType(p[4]);
+    std::vector<uint8_t> payload(p + 5, p + 4 + len);
+    m_pos += 4 + len;
+    return std::make_pair(type, std::move(payload));
+}
+
+Hasher::Hasher()
+    : m_state(XXH3_createState())
+{
+    XXH3_128bits_reset(static_cast<XXH3_state_t *>(m_state));
+}
+
+Hasher::~Hasher()
+{
+    XXH3_freeState(static_cast<XXH3_state_t *>(m_state));
+}
+
+void Hasher::update(const void *data, size_t size)
+{
+    XXH3_128bits_update(static_cast<XXH3_state_t *>(m_state), data, size);
+}
+
+Hash128 Hasher::digest() const
+{
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(static_cast<XXH3_state_t *>(m_state)));
+    Hash128 out;
+    std::memcpy(out.data(), c.digest, out.size());
+    return out;
+}
+
+Hash128 hashBytes(const void *data, size_t size)
+{
+    const XXH128_hash_t h = XXH3_128bits(data, size);
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, h);
+    Hash128 out;
+    std::memcpy(out.data(), c.digest, out.size());
+    return out;
+}
+
+std::optional<Hash128> hashFile(int fd, uint64_t *sizeOut)
+{
+    XXH3_state_t state;
+    XXH3_128bits_reset(&state);
+    std::vector<uint8_t> buf(1 << 18);
+    uint64_t total = 0;
+    for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return std::nullopt;
+        }
+        if (n == 0)
+            break;
+        XXH3_128bits_update(&state, buf.data(), size_t(n));
+        total += uint64_t(n);
+    }
+    if (sizeOut)
+        *sizeOut = total;
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&state));
+    Hash128 out;
+    std::memcpy(out.data(), c.digest, out.size());
+    return out;
+}
+
+std::string hashHex(const Hash128 &h)
+{
+    static const char *digits = "0123456789abcdef";
+    std::string s;
+    for (uint8_t b : h) {
+        s += digits[b >> 4];
+        s += digits[b & 15];
+    }
+    return s;
+}
+
+} // namespace iterdeck::sync

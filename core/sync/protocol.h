@@ -1,0 +1,154 @@
+#pragma once
+
+// The sync wire protocol (docs/sync-protocol.md): length-prefixed frames over any
+// bidirectional byte stream. Plain C++20, no Qt.
+//
+//   frame   = length:u32le  type:u8  payload[length-1]
+//   strings = length:u32le bytes      integers little-endian
+//
+// A frame larger than kMaxFrame, a truncated frame, or a payload that does not match its
+// type is a protocol error: the reader reports it and the connection ends.
+
+#include "safefs.h"
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace iterdeck::sync {
+
+constexpr uint32_t kMagic = 0x4B445449;    // "ITDK"
+constexpr uint16_t kProtocolVersion = 1;
+constexpr uint32_t kMaxFrame = 8u << 20;    // 8 MiB
+constexpr uint32_t kDataChunk = 1u << 20;   // file data is sent in chunks of at most 1 MiB
+
+enum Capability : uint32_t {
+    CapZstd = 1u << 0,  // PutData chunks may be zstd-compressed
+    CapXxh3 = 1u << 1,  // content hashes are XXH3-128
+};
+
+enum class MsgType : uint8_t {
+    Hello = 0x01,          // both ways, first frame: magic, version, capabilities, software
+    ScanRequest = 0x10,    // source -> replica: send your manifest
+    ManifestEntries = 0x11, // replica -> source: a batch of entries
+    ManifestEnd = 0x12,    // replica -> source: count
+    MakeDir = 0x20,        // id, path, mode
+    PutBegin = 0x21,       // id, path, size, mode, mtime, expected state
+    PutData = 0x22,        // id, compressed:u8, bytes
+    PutEnd = 0x23,         // id, hash
+    MakeSymlink = 0x24,    // id, path, target, expected
+    Remove = 0x25,         // id, path, expected (a directory: removed when empty)
+    SetExec = 0x26,        // id, path, executable, expected
+    Rename = 0x27,         // id, from, to, expected
+    Barrier = 0x28,        // id: answered once everything before it is done
+    Result = 0x30,         // replica -> source: id, status, new state, message
+    Fatal = 0x7F,          // either way: message; the sender closes
+};
+
+using Hash128 = std::array<uint8_t, 16>;
+
+struct Entry
+{
+    std::string path;
+    FileState state;
+    Hash128 hash{};         // files only
+    std::string linkTarget; // symlinks only
+};
+
+enum class ResultStatus : uint8_t { Ok = 0, Changed = 1, Refused = 2, Failed = 3 };
+
+// Serialises one frame.
+class FrameWriter
+{
+public:
+    explicit FrameWriter(MsgType type);
+    FrameWriter &u8(uint8_t v);
+    FrameWriter &u16(uint16_t v);
+    FrameWriter &u32(uint32_t v);
+    FrameWriter &u64(uint64_t v);
+    FrameWriter &i64(int64_t v) { return u64(uint64_t(v)); }
+    FrameWriter &str(std::string_view s);
+    FrameWriter &bytes(const void *data, size_t size); // raw, no length
+    FrameWriter &hash(const Hash128 &h) { return bytes(h.data(), h.size()); }
+    FrameWriter &state(const FileState &s);
+    FrameWriter &entry(const Entry &e);
+    // The finished frame, length prefix included.
+    const std::vector<uint8_t> &finish();
+
+private:
+    std::vector<uint8_t> m_buf;
+};
+
+// Reads the payload of one frame; any read past the end marks the reader bad.
+class FrameReader
+{
+public:
+    FrameReader(const uint8_t *data, size_t size)
+        : m_p(data)
+        , m_end(data + size)
+    {
+    }
+    uint8_t u8();
+    uint16_t u16();
+    uint32_t u32();
+    uint64_t u64();
+    int64_t i64() { return int64_t(u64()); }
+    std::string str(size_t maxLen = kMaxFrame);
+    bool bytes(void *out, size_t size);
+    std::string_view rest();
+    Hash128 hash();
+    FileState state();
+    Entry entry();
+    bool ok() const { return m_ok; }
+    bool atEnd() const { return m_p == m_end; }
+
+private:
+    bool need(size_t n);
+    const uint8_t *m_p;
+    const uint8_t *m_end;
+    bool m_ok = true;
+};
+
+// Incremental frame splitter for a byte stream.
+class FrameDecoder
+{
+public:
+    // Appends received bytes.
+    void feed(const uint8_t *data, size_t size);
+    // The next complete frame (type, payload), or nullopt when more bytes are needed.
+    // On a malformed stream returns nullopt and sets error().
+    std::optional<std::pair<MsgType, std::vector<uint8_t>>> next();
+    const std::string &error() const { return m_error; }
+    size_t buffered() const { return m_buf.size() - m_pos; }
+
+private:
+    std::vector<uint8_t> m_buf;
+    size_t m_pos = 0;
+    std::string m_error;
+};
+
+// Incremental XXH3-128.
+class Hasher
+{
+public:
+    Hasher();
+    ~Hasher();
+    Hasher(const Hasher &) = delete;
+    Hasher &operator=(const Hasher &) = delete;
+    void update(const void *data, size_t size);
+    Hash128 digest() const;
+
+private:
+    void *m_state;
+};
+
+// XXH3-128 of a buffer, and incrementally of a file descriptor's whole content.
+Hash128 hashBytes(const void *data, size_t size);
+std::optional<Hash128> hashFile(int fd, uint64_t *sizeOut = nullptr);
+std::string hashHex(const Hash128 &h);
+
+} // namespace iterdeck::sync

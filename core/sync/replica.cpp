@@ -1,0 +1,265 @@
+#include "replica.h"
+
+#include "scanner.h"
+
+#include <map>
+#include <memory>
+
+#include <zstd.h>
+
+namespace iterdeck::sync {
+
+namespace {
+
+struct PendingPut
+{
+    std::string path;
+    uint64_t size = 0;
+    uint32_t mode = 0644;
+    int64_t mtimeNs = 0;
+    FileState expected;
+    uint64_t received = 0;
+    std::unique_ptr<SafeRoot::StagedFile> file;
+    std::unique_ptr<Hasher> hasher = std::make_unique<Hasher>();
+    std::string error; // set when the put already failed; remaining data is discarded
+};
+
+} // namespace
+
+Replica::Replica(SafeRoot &root)
+    : m_root(root)
+{
+}
+
+int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
+{
+    std::map<uint32_t, PendingPut> puts;
+    std::vector<uint8_t> inflated;
+    auto fatal = [&](const std::string &msg) {
+        log(msg);
+        FrameWriter f(MsgType::Fatal);
+        f.str(msg);
+        ch.send(f);
+        return 1;
+    };
+    auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message) {
+        FrameWriter f(MsgType::Result);
+        f.u32(id).u8(uint8_t(status));
+        Entry e;
+        e.path = path;
+        FsError err;
+        if (!path.empty()) {
+            if (auto d = describe(m_root, path, {}, &err))
+                e = *d;
+        }
+        f.entry(e).str(message);
+        if (status != ResultStatus::Ok && !message.empty())
+            log(message);
+        return ch.send(f);
+    };
+    auto statusOf = [](const FsError &e) { return e.code == 0 ? ResultStatus::Changed : ResultStatus::Failed; };
+    bool greeted = false;
+
+    for (;;) {
+        auto frame = ch.receive();
+        if (!frame) {
+            if (ch.error() == "connection closed")
+                return 0;
+            return fatal(ch.error());
+        }
+        const MsgType type = frame->first;
+        FrameReader r(frame->second.data(), frame->second.size());
+        if (!greeted && type != MsgType::Hello)
+            return fatal("protocol error: the first frame must be Hello");
+        switch (type) {
+        case MsgType::Hello: {
+            const uint32_t magic = r.u32();
+            const uint16_t version = r.u16();
+            const uint32_t caps = r.u32();
+            const std::string software = r.str(256);
+            if (!r.ok() || magic != kMagic)
+                return fatal("protocol error: not an Iterdeck sync peer");
+            if (version != kProtocolVersion)
+                return fatal("protocol version " + std::to_string(version) + " is not supported (this agent speaks "
+                             + std::to_string(kProtocolVersion) + ")");
+            (void)caps;
+            (void)software;
+            greeted = true;
+            FrameWriter f(MsgType::Hello);
+            f.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeck-agent " ITERDECK_VERSION);
+            if (!ch.send(f))
+                return 1;
+            break;
+        }
+        case MsgType::ScanRequest: {
+            Manifest m;
+            ScanStats stats;
+            scanTree(m_root, {}, {}, m, &stats, log);
+            FrameWriter batch(MsgType::ManifestEntries);
+            size_t inBatch = 0;
+            for (const auto &[path, e] : m) {
+                batch.entry(e);
+                if (++inBatch == 1024) {
+                    if (!ch.send(batch))
+                        return 1;
+                    batch = FrameWriter(MsgType::ManifestEntries);
+                    inBatch = 0;
+                }
+            }
+            if (inBatch > 0 && !ch.send(batch))
+                return 1;
+            FrameWriter end(MsgType::ManifestEnd);
+            end.u64(m.size());
+            if (!ch.send(end))
+                return 1;
+            break;
+        }
+        case MsgType::MakeDir: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const uint32_t mode = r.u32();
+            if (!r.ok())
+                return fatal("protocol error: malformed MakeDir");
+            FsError err;
+            const bool ok = m_root.makeDirectory(path, (mode & 0777) | 0700, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::PutBegin: {
+            PendingPut p;
+            const uint32_t id = r.u32();
+            p.path = r.str(4096);
+            p.size = r.u64();
+            p.mode = r.u32();
+            p.mtimeNs = r.i64();
+            p.expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed PutBegin");
+            FsError err;
+            p.file = m_root.beginWrite(p.path, &err);
+            if (!p.file)
+                p.error = err.message.empty() ? p.path + ": refused" : err.message;
+            puts[id] = std::move(p);
+            break;
+        }
+        case MsgType::PutData: {
+            const uint32_t id = r.u32();
+            const uint8_t compressed = r.u8();
+            const std::string_view data = r.rest();
+            auto it = puts.find(id);
+            if (!r.ok() || it == puts.end())
+                return fatal("protocol error: PutData for an unknown transfer");
+            PendingPut &p = it->second;
+            if (!p.error.empty())
+                break;
+            std::string_view chunk = data;
+            if (compressed) {
+                const unsigned long long n = ZSTD_getFrameContentSize(data.data(), data.size());
+                if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > kDataChunk)
+                    return fatal("protocol error: bad compressed chunk");
+                inflated.resize(size_t(n));
+                const size_t got = ZSTD_decompress(inflated.data(), inflated.size(), data.data(), data.size());
+                if (ZSTD_isError(got) || got != n)
+                    return fatal("protocol error: bad compressed chunk");
+                chunk = std::string_view(reinterpret_cast<const char *>(inflated.data()), got);
+            }
+            if (p.received + chunk.size() > p.size)
+                return fatal("protocol error: more data than announced for " + p.path);
+            FsError err;
+            if (!p.file->write(chunk.data(), chunk.size(), &err))
+                p.error = err.message;
+            p.hasher->update(chunk.data(), chunk.size());
+            p.received += chunk.size();
+            break;
+        }
+        case MsgType::PutEnd: {
+            const uint32_t id = r.u32();
+            const Hash128 expectedHash = r.hash();
+            auto it = puts.find(id);
+            if (!r.ok() || it == puts.end())
+                return fatal("protocol error: PutEnd for an unknown transfer");
+            PendingPut p = std::move(it->second);
+            puts.erase(it);
+            if (!p.error.empty()) {
+                result(id, ResultStatus::Refused, {}, p.error);
+                break;
+            }
+            if (p.received != p.size) {
+                result(id, ResultStatus::Failed, p.path, p.path + ": transfer incomplete");
+                break;
+            }
+            // What arrived must be what was sent before it becomes visible.
+            if (p.hasher->digest() != expectedHash) {
+                result(id, ResultStatus::Failed, p.path, p.path + ": content hash mismatch; not written");
+                break;
+            }
+            FsError err;
+            const bool ok = p.file->commit(p.expected, p.mode, p.mtimeNs, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), p.path, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::MakeSymlink: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const std::string target = r.str(4096);
+            const FileState expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed MakeSymlink");
+            FsError err;
+            const bool ok = m_root.makeSymlink(path, target, expected, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::Remove: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const FileState expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed Remove");
+            FsError err;
+            const bool ok = expected.type == EntryType::Directory ? m_root.removeDirectory(path, &err)
+                                                                  : m_root.removeFile(path, expected, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::SetExec: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const bool exec = r.u8() != 0;
+            const FileState expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed SetExec");
+            FsError err;
+            const bool ok = m_root.setExecutable(path, exec, expected, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::Rename: {
+            const uint32_t id = r.u32();
+            const std::string from = r.str(4096);
+            const std::string to = r.str(4096);
+            const FileState expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed Rename");
+            FsError err;
+            const bool ok = m_root.rename(from, to, expected, &err);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), to, ok ? std::string() : err.message);
+            break;
+        }
+        case MsgType::Barrier: {
+            const uint32_t id = r.u32();
+            if (!r.ok())
+                return fatal("protocol error: malformed Barrier");
+            result(id, ResultStatus::Ok, {}, {});
+            break;
+        }
+        case MsgType::Fatal:
+            log("peer: " + r.str(4096));
+            return 1;
+        default:
+            return fatal("protocol error: unexpected frame type " + std::to_string(int(type)));
+        }
+    }
+}
+
+} // namespace iterdeck::sync

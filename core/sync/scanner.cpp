@@ -1,0 +1,189 @@
+#include "scanner.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace iterdeck::sync {
+
+namespace {
+
+constexpr int64_t kRacyWindowNs = 2'000'000'000;
+
+bool isStageName(const char *name)
+{
+    return std::strncmp(name, ".iterdeck-stage-", 16) == 0;
+}
+
+// Fills hash/link target for `e` (whose state is known) from the open parent `dir`.
+bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats)
+{
+    if (e.state.type == EntryType::File) {
+        if (options.previous) {
+            auto it = options.previous->find(e.path);
+            if (it != options.previous->end() && it->second.state.sameAs(e.state)
+                && e.state.mtimeNs + kRacyWindowNs < options.previousScanNs) {
+                e.hash = it->second.hash;
+                return true;
+            }
+        }
+        const int fd = ::openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+            return false;
+        uint64_t size = 0;
+        const auto h = hashFile(fd, &size);
+        ::close(fd);
+        if (!h)
+            return false;
+        e.hash = *h;
+        if (stats)
+            stats->hashedBytes += size;
+        return true;
+    }
+    if (e.state.type == EntryType::Symlink) {
+        std::vector<char> buf(4097);
+        const ssize_t n = ::readlinkat(dir, leaf, buf.data(), buf.size());
+        if (n < 0 || size_t(n) >= buf.size())
+            return false;
+        e.linkTarget.assign(buf.data(), size_t(n));
+    }
+    return true;
+}
+
+void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
+          const std::function<void(const std::string &)> &warn)
+{
+    const int dupFd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dupFd < 0) {
+        warn(prefix + ": cannot read directory: " + std::strerror(errno));
+        return;
+    }
+    DIR *d = ::fdopendir(dupFd);
+    if (!d) {
+        ::close(dupFd);
+        return;
+    }
+    std::vector<std::string> subdirs;
+    while (dirent *de = ::readdir(d)) {
+        const char *name = de->d_name;
+        if ((name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) || isStageName(name))
+            continue;
+        struct stat st {};
+        if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; // vanished meanwhile
+        Entry e;
+        e.path = prefix.empty() ? std::string(name) : prefix + '/' + name;
+        e.state = stateFromStat(st);
+        const bool isDir = e.state.type == EntryType::Directory;
+        if (options.ignore && options.ignore->isIgnored(e.path, isDir)) {
+            if (stats)
+                ++stats->skipped;
+            continue;
+        }
+        if (e.state.type == EntryType::Other) {
+            warn(e.path + ": skipped: not a file, directory or symlink");
+            continue;
+        }
+        if (e.state.type == EntryType::Symlink) {
+            if (!complete(dirFd, name, e, options, stats))
+                continue;
+            if (!SafeRoot::symlinkStaysInside(e.path, e.linkTarget)) {
+                warn(e.path + ": skipped: the symlink points outside the folder (" + e.linkTarget + ")");
+                continue;
+            }
+            if (stats)
+                ++stats->symlinks;
+        } else if (e.state.type == EntryType::File) {
+            if (!complete(dirFd, name, e, options, stats)) {
+                warn(e.path + ": skipped: cannot read: " + std::strerror(errno));
+                continue;
+            }
+            if (stats) {
+                ++stats->files;
+                stats->bytes += e.state.size;
+            }
+        } else {
+            if (stats)
+                ++stats->dirs;
+            subdirs.push_back(name);
+        }
+        out[e.path] = std::move(e);
+    }
+    ::closedir(d);
+    for (const std::string &name : subdirs) {
+        const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            warn((prefix.empty() ? name : prefix + '/' + name) + ": cannot open directory: " + std::strerror(errno));
+            continue;
+        }
+        walk(sub, prefix.empty() ? name : prefix + '/' + name, options, out, stats, warn);
+        ::close(sub);
+    }
+}
+
+} // namespace
+
+int64_t nowNs()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOptions &options, Manifest &out,
+              ScanStats *stats, const std::function<void(const std::string &)> &warn)
+{
+    // Drop what was known below the subtree.
+    if (subtree.empty()) {
+        out.clear();
+    } else {
+        const std::string prefix = subtree + '/';
+        for (auto it = out.lower_bound(prefix); it != out.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+            it = out.erase(it);
+    }
+    int dir = -1;
+    if (subtree.empty()) {
+        dir = ::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0);
+    } else {
+        FsError err;
+        dir = root.openDirectoryForReading(subtree, &err);
+        if (dir < 0)
+            return err.code == ENOENT || err.code == ENOTDIR; // gone or replaced: nothing to list
+    }
+    if (dir < 0)
+        return false;
+    walk(dir, subtree, options, out, stats, warn);
+    ::close(dir);
+    return true;
+}
+
+std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, const ScanOptions &options, FsError *error)
+{
+    Entry e;
+    e.path = rel;
+    const auto st = root.stat(rel, error);
+    if (!st)
+        return std::nullopt;
+    e.state = *st;
+    if (e.state.type == EntryType::File || e.state.type == EntryType::Symlink) {
+        const size_t slash = rel.rfind('/');
+        const std::string parent = slash == std::string::npos ? std::string() : rel.substr(0, slash);
+        const std::string leaf = slash == std::string::npos ? rel : rel.substr(slash + 1);
+        const int dir = root.openDirectoryForReading(parent, error);
+        if (dir < 0)
+            return std::nullopt;
+        const bool ok = complete(dir, leaf.c_str(), e, options, nullptr);
+        ::close(dir);
+        if (!ok) {
+            if (error)
+                *error = {errno, rel + ": cannot read"};
+            return std::nullopt;
+        }
+    }
+    return e;
+}
+
+} // namespace iterdeck::sync

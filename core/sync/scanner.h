@@ -1,0 +1,44 @@
+#pragma once
+
+// Walks a tree beneath a SafeRoot and describes every entry (no Qt).
+
+#include "ignore.h"
+#include "protocol.h"
+#include "safefs.h"
+
+#include <functional>
+#include <map>
+#include <string>
+
+namespace iterdeck::sync {
+
+// path -> entry, ordered so that a directory comes before its contents.
+using Manifest = std::map<std::string, Entry>;
+
+struct ScanOptions
+{
+    const IgnoreRules *ignore = nullptr; // nullptr: everything (the replica lists all it has)
+    // Hashes known from an earlier scan; reused when the file's state is unchanged and
+    // not "racy" (modified within 2 s of that scan), as git does for its index.
+    const Manifest *previous = nullptr;
+    int64_t previousScanNs = 0;
+};
+
+struct ScanStats
+{
+    uint64_t files = 0, dirs = 0, symlinks = 0, bytes = 0, hashedBytes = 0, skipped = 0;
+};
+
+// Scans `subtree` ("" for the whole root) into `out` (entries below it are replaced).
+// Unreadable entries are reported through `warn` and skipped; a failure to open the
+// root itself returns false.
+bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOptions &options, Manifest &out,
+              ScanStats *stats, const std::function<void(const std::string &)> &warn);
+
+// Describes one path (not recursing). Missing paths give a Missing entry.
+std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, const ScanOptions &options,
+                              FsError *error);
+
+int64_t nowNs();
+
+} // namespace iterdeck::sync

@@ -1,0 +1,793 @@
+#include "source.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <unordered_map>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+namespace iterdeck::sync {
+
+const char *phaseName(SyncStatus::Phase phase)
+{
+    switch (phase) {
+    case SyncStatus::Phase::Connecting:
+        return "connecting";
+    case SyncStatus::Phase::Scanning:
+        return "scanning";
+    case SyncStatus::Phase::Syncing:
+        return "syncing";
+    case SyncStatus::Phase::Idle:
+        return "idle";
+    case SyncStatus::Phase::Halted:
+        return "halted";
+    case SyncStatus::Phase::Error:
+        return "error";
+    }
+    return "?";
+}
+
+struct SourceSession::Op
+{
+    enum Kind { RemoveEarly, MakeDir, Rename, Put, Symlink, SetExec, RemoveFile, RemoveDir, PutLate } kind;
+    std::string path;
+    std::string to; // Rename target
+    FileState expected;
+};
+
+namespace {
+
+bool isUnder(const std::string &path, const std::string &dir)
+{
+    return dir.empty() || path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+int depth(const std::string &p)
+{
+    return int(std::count(p.begin(), p.end(), '/'));
+}
+
+} // namespace
+
+SourceSession::SourceSession(SafeRoot &local, Channel &channel, SourceOptions options, StatusFn status, LogFn log)
+    : m_local_root(local)
+    , m_ch(channel)
+    , m_opt(options)
+    , m_status(std::move(status))
+    , m_log(std::move(log))
+{
+}
+
+void SourceSession::emit(SyncStatus::Phase phase, const std::string &message)
+{
+    m_state.phase = phase;
+    m_state.message = message;
+    if (m_status)
+        m_status(m_state);
+}
+
+bool SourceSession::ignored(const std::string &path, bool isDir) const
+{
+    return m_opt.ignore && m_opt.ignore->isIgnored(path, isDir);
+}
+
+bool SourceSession::handshake(std::string *error)
+{
+    emit(SyncStatus::Phase::Connecting);
+    FrameWriter hello(MsgType::Hello);
+    hello.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeckctl " ITERDECK_VERSION);
+    if (!m_ch.send(hello)) {
+        *error = m_ch.error();
+        return false;
+    }
+    auto f = m_ch.receive(30000);
+    if (!f) {
+        *error = m_ch.timedOut() ? "the agent did not answer within 30 s" : "the agent did not answer: " + m_ch.error();
+        return false;
+    }
+    FrameReader r(f->second.data(), f->second.size());
+    if (f->first == MsgType::Fatal) {
+        *error = "agent: " + r.str(4096);
+        return false;
+    }
+    if (f->first != MsgType::Hello || r.u32() != kMagic) {
+        *error = "the remote command did not start an Iterdeck agent";
+        return false;
+    }
+    const uint16_t version = r.u16();
+    m_peerCaps = r.u32();
+    if (!r.ok() || version != kProtocolVersion) {
+        *error = "the agent speaks protocol version " + std::to_string(version) + ", this program "
+                 + std::to_string(kProtocolVersion);
+        return false;
+    }
+    return true;
+}
+
+bool SourceSession::fetchRemote(std::string *error)
+{
+    FrameWriter req(MsgType::ScanRequest);
+    if (!m_ch.send(req)) {
+        *error = m_ch.error();
+        return false;
+    }
+    m_remote.clear();
+    for (;;) {
+        auto f = m_ch.receive();
+        if (!f) {
+            *error = m_ch.error();
+            return false;
+        }
+        FrameReader r(f->second.data(), f->second.size());
+        if (f->first == MsgType::ManifestEntries) {
+            while (!r.atEnd() && r.ok()) {
+                Entry e = r.entry();
+                std::string why;
+                if (!r.ok() || !isSafeRelativePath(e.path, &why)) {
+                    *error = "protocol error: the agent sent a bad path (" + why + ")";
+                    return false;
+                }
+                m_remote[e.path] = std::move(e);
+            }
+            if (!r.ok()) {
+                *error = "protocol error: malformed manifest";
+                return false;
+            }
+        } else if (f->first == MsgType::ManifestEnd) {
+            return true;
+        } else if (f->first == MsgType::Fatal) {
+            *error = "agent: " + r.str(4096);
+            return false;
+        } else {
+            *error = "protocol error: unexpected frame while reading the manifest";
+            return false;
+        }
+    }
+}
+
+bool SourceSession::fullSync(SyncReport *report, std::string *error)
+{
+    emit(SyncStatus::Phase::Scanning);
+    if (!fetchRemote(error)) {
+        emit(SyncStatus::Phase::Error, *error);
+        return false;
+    }
+    return reconcile({std::string()}, report, error);
+}
+
+bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *report, std::string *error)
+{
+    // Collapse dirty paths covered by a dirty ancestor.
+    std::vector<std::string> dirty;
+    for (const std::string &d : dirtyIn) {
+        if (!dirty.empty() && isUnder(d, dirty.back()))
+            continue;
+        dirty.push_back(d);
+    }
+    ScanOptions scan;
+    scan.ignore = m_opt.ignore;
+    scan.previous = &m_local;
+    scan.previousScanNs = m_lastScanNs;
+    const int64_t scanStart = nowNs();
+    Manifest previous; // for hash reuse, since scanning replaces entries in m_local
+    auto warn = [this](const std::string &w) {
+        if (m_log)
+            m_log(w);
+    };
+    for (const std::string &d : dirty) {
+        if (d.empty()) {
+            previous = m_local;
+            scan.previous = &previous;
+            scanTree(m_local_root, {}, scan, m_local, nullptr, warn);
+            continue;
+        }
+        FsError err;
+        auto e = describe(m_local_root, d, scan, &err);
+        // Drop the old view of d and below.
+        for (auto it = m_local.lower_bound(d); it != m_local.end() && isUnder(it->first, d);)
+            it = m_local.erase(it);
+        if (!e || !e->state.exists() || ignored(d, e->state.type == EntryType::Directory))
+            continue;
+        if (e->state.type == EntryType::Other)
+            continue;
+        if (e->state.type == EntryType::Symlink && !SafeRoot::symlinkStaysInside(d, e->linkTarget)) {
+            warn(d + ": skipped: the symlink points outside the folder (" + e->linkTarget + ")");
+            continue;
+        }
+        m_local[d] = *e;
+        if (e->state.type == EntryType::Directory) {
+            Manifest sub;
+            scanTree(m_local_root, d, scan, sub, nullptr, warn);
+            m_local.insert(sub.begin(), sub.end());
+        }
+    }
+    m_lastScanNs = scanStart;
+
+    // Halt rather than empty the replica because the local folder looks empty.
+    if (!m_opt.allowEmptySource && m_local.empty()) {
+        size_t remoteSynced = 0;
+        for (const auto &[p, e] : m_remote)
+            remoteSynced += ignored(p, e.state.type == EntryType::Directory) ? 0 : 1;
+        if (remoteSynced > 0) {
+            *error = "halted: the local folder is empty but the remote one has " + std::to_string(remoteSynced)
+                     + " entries; not deleting them (was the folder unmounted or replaced?)";
+            emit(SyncStatus::Phase::Halted, *error);
+            return false;
+        }
+    }
+
+    // Plan.
+    std::vector<Op> ops;
+    std::multimap<std::string, std::string> removedByHash; // hash hex -> remote path
+    std::set<std::string> removeFiles, removeDirs;
+    std::vector<std::string> createdFiles;
+    std::set<std::string> visited;
+    auto planPath = [&](const std::string &p) {
+        if (!visited.insert(p).second)
+            return;
+        auto l = m_local.find(p);
+        auto r = m_remote.find(p);
+        const Entry *le = l == m_local.end() ? nullptr : &l->second;
+        const Entry *re = r == m_remote.end() ? nullptr : &r->second;
+        if (re && !le && ignored(p, re->state.type == EntryType::Directory))
+            return; // ignored here: whatever the replica has there is not ours to touch
+        if (!le && re) {
+            if (re->state.type == EntryType::Directory) {
+                removeDirs.insert(p);
+            } else {
+                removeFiles.insert(p);
+                if (re->state.type == EntryType::File)
+                    removedByHash.emplace(hashHex(re->hash), p);
+            }
+            return;
+        }
+        if (!le)
+            return;
+        const EntryType lt = le->state.type;
+        if (re && re->state.type != lt) {
+            if (re->state.type == EntryType::Directory) {
+                removeDirs.insert(p); // emptied by the removals below it, then replaced late
+                ops.push_back({Op::PutLate, p, {}, re->state});
+                return;
+            }
+            ops.push_back({Op::RemoveEarly, p, {}, re->state});
+            re = nullptr;
+        }
+        if (lt == EntryType::Directory) {
+            if (!re)
+                ops.push_back({Op::MakeDir, p, {}, {}});
+        } else if (lt == EntryType::Symlink) {
+            if (!re || re->linkTarget != le->linkTarget)
+                ops.push_back({Op::Symlink, p, {}, re ? re->state : FileState{}});
+        } else if (lt == EntryType::File) {
+            if (!re) {
+                createdFiles.push_back(p);
+            } else if (re->hash != le->hash || re->state.size != le->state.size) {
+                ops.push_back({Op::Put, p, {}, re->state});
+            } else if (re->state.executable() != le->state.executable()) {
+                ops.push_back({Op::SetExec, p, {}, re->state});
+            }
+        }
+    };
+    for (const std::string &d : dirty) {
+        if (!d.empty())
+            planPath(d);
+        const std::string prefix = d.empty() ? std::string() : d + '/';
+        for (auto it = m_local.lower_bound(prefix); it != m_local.end() && isUnder(it->first, d); ++it)
+            planPath(it->first);
+        for (auto it = m_remote.lower_bound(prefix); it != m_remote.end() && isUnder(it->first, d); ++it)
+            planPath(it->first);
+    }
+    // New files whose content the replica already has under a removed name: rename there.
+    for (const std::string &p : createdFiles) {
+        const Entry &le = m_local[p];
+        auto it = removedByHash.find(hashHex(le.hash));
+        if (it != removedByHash.end() && removeFiles.count(it->second)) {
+            const Entry &re = m_remote[it->second];
+            if (re.state.size == le.state.size) {
+                ops.push_back({Op::Rename, it->second, p, re.state});
+                removeFiles.erase(it->second);
+                removedByHash.erase(it);
+                if (re.state.executable() != le.state.executable())
+                    ops.push_back({Op::SetExec, p, {}, FileState{}}); // expected filled after the rename
+                continue;
+            }
+        }
+        ops.push_back({Op::Put, p, {}, FileState{}});
+    }
+    for (const std::string &p : removeFiles)
+        ops.push_back({Op::RemoveFile, p, {}, m_remote[p].state});
+    std::vector<std::string> dirs(removeDirs.begin(), removeDirs.end());
+    std::sort(dirs.begin(), dirs.end(), [](const std::string &a, const std::string &b) { return depth(a) > depth(b); });
+    for (const std::string &p : dirs)
+        ops.push_back({Op::RemoveDir, p, {}, m_remote[p].state});
+    std::stable_sort(ops.begin(), ops.end(), [](const Op &a, const Op &b) {
+        if (a.kind != b.kind)
+            return a.kind < b.kind;
+        if (a.kind == Op::MakeDir)
+            return a.path < b.path;
+        return false;
+    });
+    if (ops.empty()) {
+        emit(SyncStatus::Phase::Idle);
+        return true;
+    }
+    return execute(ops, report, error);
+}
+
+bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error)
+{
+    (void)remote;
+    FsError err;
+    const int fd = m_local_root.openRead(local.path, &err);
+    if (fd < 0) {
+        if (m_log)
+            m_log(err.message + " (skipped; it will be sent when it is readable)");
+        return true;
+    }
+    struct stat st {};
+    ::fstat(fd, &st);
+    const uint64_t size = uint64_t(st.st_size);
+    FrameWriter begin(MsgType::PutBegin);
+    begin.u32(id).str(local.path).u64(size).u32(uint32_t(st.st_mode & 07777)).i64(stateFromStat(st).mtimeNs);
+    begin.state(remote ? remote->state : FileState{});
+    if (!m_ch.queue(begin)) {
+        ::close(fd);
+        *error = m_ch.error();
+        return false;
+    }
+    Hasher hasher;
+    std::vector<uint8_t> buf(kDataChunk);
+    std::vector<uint8_t> packed;
+    uint64_t sent = 0;
+    const bool zstd = m_opt.compress && (m_peerCaps & CapZstd);
+    while (sent < size) {
+        const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(kDataChunk, size - sent)));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            break; // shrank meanwhile: the replica will see an incomplete transfer and keep its file
+        }
+        hasher.update(buf.data(), size_t(n));
+        FrameWriter data(MsgType::PutData);
+        data.u32(id);
+        bool compressed = false;
+        if (zstd && n >= 512) {
+            packed.resize(ZSTD_compressBound(size_t(n)));
+            const size_t c = ZSTD_compress(packed.data(), packed.size(), buf.data(), size_t(n), 1);
+            if (!ZSTD_isError(c) && c < size_t(n) * 9 / 10) {
+                data.u8(1).bytes(packed.data(), c);
+                compressed = true;
+            }
+        }
+        if (!compressed)
+            data.u8(0).bytes(buf.data(), size_t(n));
+        if (!m_ch.queue(data)) {
+            ::close(fd);
+            *error = m_ch.error();
+            return false;
+        }
+        sent += uint64_t(n);
+    }
+    ::close(fd);
+    FrameWriter end(MsgType::PutEnd);
+    end.u32(id).hash(hasher.digest());
+    if (!m_ch.queue(end)) {
+        *error = m_ch.error();
+        return false;
+    }
+    m_state.bytesDone += sent;
+    if (report)
+        report->dataBytes += sent;
+    return true;
+}
+
+bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::string *error)
+{
+    m_state.filesTotal = ops.size();
+    m_state.filesDone = 0;
+    m_state.bytesDone = 0;
+    m_state.bytesTotal = 0;
+    for (const Op &op : ops) {
+        if (op.kind == Op::Put || op.kind == Op::PutLate)
+            m_state.bytesTotal += m_local[op.path].state.size;
+    }
+    emit(SyncStatus::Phase::Syncing);
+    const uint64_t sentBefore = m_ch.bytesSent();
+    std::unordered_map<uint32_t, const Op *> pending;
+    std::unordered_map<uint32_t, std::string> renameFrom;
+    auto handleResult = [&](const std::vector<uint8_t> &payload) -> bool {
+        FrameReader r(payload.data(), payload.size());
+        const uint32_t id = r.u32();
+        const auto status = ResultStatus(r.u8());
+        Entry e = r.entry();
+        const std::string message = r.str(4096);
+        if (!r.ok()) {
+            *error = "protocol error: malformed Result";
+            return false;
+        }
+        auto it = pending.find(id);
+        if (it == pending.end())
+            return true; // a barrier
+        const Op *op = it->second;
+        pending.erase(it);
+        ++m_state.filesDone;
+        if (!e.path.empty()) {
+            std::string why;
+            if (!isSafeRelativePath(e.path, &why)) {
+                *error = "protocol error: the agent sent a bad path";
+                return false;
+            }
+            if (e.state.exists())
+                m_remote[e.path] = e;
+            else
+                m_remote.erase(e.path);
+        }
+        if (status == ResultStatus::Ok) {
+            if (op->kind == Op::Rename)
+                m_remote.erase(op->path);
+            if (op->kind == Op::RemoveFile || op->kind == Op::RemoveDir || op->kind == Op::RemoveEarly) {
+                m_remote.erase(op->path);
+            }
+            if (report) {
+                switch (op->kind) {
+                case Op::MakeDir:
+                case Op::Symlink:
+                    ++report->created;
+                    break;
+                case Op::Put:
+                case Op::PutLate:
+                    (op->expected.exists() ? report->updated : report->created)++;
+                    break;
+                case Op::Rename:
+                    ++report->renamed;
+                    break;
+                case Op::SetExec:
+                    ++report->modeChanges;
+                    break;
+                default:
+                    ++report->removed;
+                }
+            }
+        } else {
+            if (status == ResultStatus::Changed)
+                m_state.conflicts.push_back(op->path);
+            if (report)
+                report->problems.push_back(message);
+            if (m_log)
+                m_log(message);
+        }
+        return true;
+    };
+    auto drain = [&]() -> bool {
+        while (auto f = m_ch.buffered()) {
+            if (f->first == MsgType::Fatal) {
+                FrameReader r(f->second.data(), f->second.size());
+                *error = "agent: " + r.str(4096);
+                return false;
+            }
+            if (f->first != MsgType::Result) {
+                *error = "protocol error: unexpected frame";
+                return false;
+            }
+            if (!handleResult(f->second))
+                return false;
+        }
+        return true;
+    };
+    // Ops of one kind may run in any order, kinds in sequence: wait between kinds that depend
+    // on each other (directories before what goes in them, removals of contents before rmdir).
+    Op::Kind phase = ops.empty() ? Op::MakeDir : ops.front().kind;
+    auto barrier = [&]() -> bool {
+        if (!m_ch.flush()) {
+            *error = m_ch.error();
+            return false;
+        }
+        const uint32_t id = m_nextId++;
+        FrameWriter b(MsgType::Barrier);
+        b.u32(id);
+        if (!m_ch.send(b)) {
+            *error = m_ch.error();
+            return false;
+        }
+        for (;;) {
+            auto f = m_ch.receive();
+            if (!f) {
+                *error = m_ch.error();
+                return false;
+            }
+            if (f->first == MsgType::Fatal) {
+                FrameReader r(f->second.data(), f->second.size());
+                *error = "agent: " + r.str(4096);
+                return false;
+            }
+            if (f->first != MsgType::Result) {
+                *error = "protocol error: unexpected frame";
+                return false;
+            }
+            FrameReader peek(f->second.data(), f->second.size());
+            if (peek.u32() == id)
+                return true;
+            if (!handleResult(f->second))
+                return false;
+        }
+    };
+    for (Op &op : ops) {
+        if (op.kind != phase) {
+            const bool dependent = phase == Op::RemoveEarly || phase == Op::MakeDir || phase == Op::Rename
+                                   || op.kind == Op::RemoveDir || op.kind == Op::PutLate || op.kind == Op::SetExec;
+            if (dependent && !barrier())
+                return false;
+            phase = op.kind;
+        }
+        if (!drain())
+            return false;
+        const uint32_t id = m_nextId++;
+        pending[id] = &op;
+        const Entry *remote = nullptr;
+        auto rit = m_remote.find(op.path);
+        if (rit != m_remote.end())
+            remote = &rit->second;
+        switch (op.kind) {
+        case Op::MakeDir: {
+            FrameWriter f(MsgType::MakeDir);
+            f.u32(id).str(op.path).u32(m_local[op.path].state.mode);
+            if (!m_ch.queue(f)) {
+                *error = m_ch.error();
+                return false;
+            }
+            break;
+        }
+        case Op::Put:
+        case Op::PutLate:
+            if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error))
+                return false;
+            break;
+        case Op::Symlink: {
+            FrameWriter f(MsgType::MakeSymlink);
+            f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(remote ? remote->state : FileState{});
+            if (!m_ch.queue(f)) {
+                *error = m_ch.error();
+                return false;
+            }
+            break;
+        }
+        case Op::SetExec: {
+            const std::string &p = op.path;
+            const Entry *cur = remote;
+            FrameWriter f(MsgType::SetExec);
+            f.u32(id).str(p).u8(m_local[p].state.executable() ? 1 : 0).state(cur ? cur->state : op.expected);
+            if (!m_ch.queue(f)) {
+                *error = m_ch.error();
+                return false;
+            }
+            break;
+        }
+        case Op::Rename: {
+            FrameWriter f(MsgType::Rename);
+            f.u32(id).str(op.path).str(op.to).state(op.expected);
+            if (!m_ch.queue(f)) {
+                *error = m_ch.error();
+                return false;
+            }
+            break;
+        }
+        case Op::RemoveEarly:
+        case Op::RemoveFile:
+        case Op::RemoveDir: {
+            FrameWriter f(MsgType::Remove);
+            f.u32(id).str(op.path).state(op.expected);
+            if (!m_ch.queue(f)) {
+                *error = m_ch.error();
+                return false;
+            }
+            break;
+        }
+        }
+    }
+    if (!barrier())
+        return false;
+    if (report)
+        report->bytesSent += m_ch.bytesSent() - sentBefore;
+    emit(SyncStatus::Phase::Idle);
+    return true;
+}
+
+bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *error)
+{
+    const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (in < 0) {
+        *error = std::string("cannot watch the folder: ") + std::strerror(errno);
+        return false;
+    }
+    constexpr uint32_t mask = IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB
+                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK;
+    std::unordered_map<int, std::string> dirs; // wd -> relative dir
+    std::map<std::string, int> watched;        // relative dir -> wd
+    auto addWatch = [&](const std::string &rel) {
+        if (watched.count(rel))
+            return;
+        const std::string abs = rel.empty() ? m_local_root.path() : m_local_root.path() + '/' + rel;
+        const int wd = ::inotify_add_watch(in, abs.c_str(), mask);
+        if (wd >= 0) {
+            dirs[wd] = rel;
+            watched[rel] = wd;
+        } else if (errno == ENOSPC && m_log) {
+            m_log("cannot watch more folders (fs.inotify.max_user_watches); changes below " + rel
+                  + " are found by rescans only");
+        }
+    };
+    auto syncWatches = [&]() {
+        addWatch({});
+        for (const auto &[p, e] : m_local) {
+            if (e.state.type == EntryType::Directory)
+                addWatch(p);
+        }
+        for (auto it = watched.begin(); it != watched.end();) {
+            if (!it->first.empty() && !m_local.count(it->first)) {
+                ::inotify_rm_watch(in, it->second);
+                dirs.erase(it->second);
+                it = watched.erase(it);
+            } else {
+                ++it;
+            }
+        }
+    };
+    syncWatches();
+    // Changes made between the full sync and the watches being in place.
+    std::set<std::string> dirty{std::string()};
+    std::vector<char> buf(1 << 16);
+    using Clock = std::chrono::steady_clock;
+    bool ok = true;
+    while (!*stop) {
+        if (!dirty.empty()) {
+            SyncReport report;
+            if (!reconcile(dirty, &report, error)) {
+                ok = false;
+                break;
+            }
+            dirty.clear();
+            syncWatches();
+        }
+        pollfd p[2] = {{in, POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
+        const int rc = ::poll(p, 2, 500);
+        if (rc < 0 && errno != EINTR) {
+            *error = std::string("poll: ") + std::strerror(errno);
+            ok = false;
+            break;
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            auto f = m_ch.receive(0);
+            if (!f && !m_ch.timedOut()) {
+                *error = "the agent went away: " + m_ch.error();
+                ok = false;
+                break;
+            }
+            if (f && f->first == MsgType::Fatal) {
+                FrameReader r(f->second.data(), f->second.size());
+                *error = "agent: " + r.str(4096);
+                ok = false;
+                break;
+            }
+        }
+        if (!(p[0].revents & POLLIN))
+            continue;
+        // Collect events until a quiet window passes, or the cap.
+        const auto first = Clock::now();
+        bool rootGone = false;
+        for (;;) {
+            const ssize_t n = ::read(in, buf.data(), buf.size());
+            if (n > 0) {
+                for (char *q = buf.data(); q < buf.data() + n;) {
+                    auto *ev = reinterpret_cast<inotify_event *>(q);
+                    q += sizeof(inotify_event) + ev->len;
+                    if (ev->mask & IN_Q_OVERFLOW) {
+                        dirty = {std::string()}; // events were lost: rescan everything
+                        continue;
+                    }
+                    auto it = dirs.find(ev->wd);
+                    if (it == dirs.end())
+                        continue;
+                    if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && it->second.empty()) {
+                        rootGone = true;
+                        continue;
+                    }
+                    if (ev->len == 0)
+                        continue;
+                    const std::string name(ev->name);
+                    if (name.compare(0, 16, ".iterdeck-stage-") == 0)
+                        continue;
+                    const std::string rel = it->second.empty() ? name : it->second + '/' + name;
+                    if (m_opt.ignore && m_opt.ignore->isRulesFile(rel)) {
+                        m_opt.ignore->invalidate(rel);
+                        dirty.insert(it->second); // the rules of this folder changed
+                    }
+                    dirty.insert(rel);
+                }
+                continue;
+            }
+            const auto now = Clock::now();
+            const auto sinceFirst = std::chrono::duration_cast<std::chrono::milliseconds>(now - first).count();
+            if (sinceFirst >= m_opt.capMs)
+                break;
+            pollfd w{in, POLLIN, 0};
+            const int wait = int(std::min<long long>(m_opt.quietMs, m_opt.capMs - sinceFirst));
+            if (::poll(&w, 1, wait) <= 0)
+                break; // quiet
+        }
+        if (rootGone) {
+            *error = "halted: the local folder was removed or moved";
+            emit(SyncStatus::Phase::Halted, *error);
+            ok = false;
+            break;
+        }
+    }
+    ::close(in);
+    return ok;
+}
+
+bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) const
+{
+    bool same = true;
+    auto note = [&](const std::string &d) {
+        same = false;
+        if (differences && differences->size() < limit)
+            differences->push_back(d);
+    };
+    for (const auto &[p, l] : m_local) {
+        auto r = m_remote.find(p);
+        if (r == m_remote.end()) {
+            note(p + ": missing on the remote side");
+            continue;
+        }
+        const Entry &re = r->second;
+        if (re.state.type != l.state.type)
+            note(p + ": different type");
+        else if (l.state.type == EntryType::File && (re.hash != l.hash || re.state.size != l.state.size))
+            note(p + ": different content");
+        else if (l.state.type == EntryType::File && re.state.executable() != l.state.executable())
+            note(p + ": different executable bit");
+        else if (l.state.type == EntryType::Symlink && re.linkTarget != l.linkTarget)
+            note(p + ": different symlink target");
+    }
+    for (const auto &[p, r] : m_remote) {
+        if (!m_local.count(p) && !ignored(p, r.state.type == EntryType::Directory))
+            note(p + ": only on the remote side");
+    }
+    return same;
+}
+
+int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::string *error)
+{
+    int toChild[2], fromChild[2];
+    if (::pipe2(toChild, O_CLOEXEC) != 0 || ::pipe2(fromChild, O_CLOEXEC) != 0) {
+        *error = std::string("pipe: ") + std::strerror(errno);
+        return -1;
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        *error = std::string("fork: ") + std::strerror(errno);
+        return -1;
+    }
+    if (pid == 0) {
+        ::dup2(toChild[0], 0);
+        ::dup2(fromChild[1], 1);
+        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
+        ::_exit(127);
+    }
+    ::close(toChild[0]);
+    ::close(fromChild[1]);
+    *writeFd = toChild[1];
+    *readFd = fromChild[0];
+    return int(pid);
+}
+
+} // namespace iterdeck::sync

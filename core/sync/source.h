@@ -1,0 +1,92 @@
+#pragma once
+
+// The sending end of a one-way ("send") sync: keeps a replica identical to a local tree.
+// Event-driven (inotify), no polling while idle. No Qt.
+
+#include "channel.h"
+#include "ignore.h"
+#include "scanner.h"
+
+#include <csignal>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace iterdeck::sync {
+
+struct SourceOptions
+{
+    IgnoreRules *ignore = nullptr;
+    bool compress = true;   // zstd for file data, when the replica supports it
+    int quietMs = 10;       // a change is sent once no other arrives for this long...
+    int capMs = 30;         // ...or this long after the first one at the latest
+    bool allowEmptySource = false; // else an empty local folder halts instead of deleting everything
+};
+
+// What the UIs show. Emitted on every change of phase and after each batch.
+struct SyncStatus
+{
+    enum class Phase { Connecting, Scanning, Syncing, Idle, Halted, Error };
+    Phase phase = Phase::Connecting;
+    uint64_t filesDone = 0, filesTotal = 0, bytesDone = 0, bytesTotal = 0;
+    std::vector<std::string> conflicts; // paths changed on the replica meanwhile (kept there)
+    std::string message;                // the reason for Halted / Error
+};
+const char *phaseName(SyncStatus::Phase phase);
+
+struct SyncReport
+{
+    uint64_t created = 0, updated = 0, removed = 0, renamed = 0, modeChanges = 0;
+    uint64_t bytesSent = 0, dataBytes = 0;
+    std::vector<std::string> problems;
+};
+
+class SourceSession
+{
+public:
+    using StatusFn = std::function<void(const SyncStatus &)>;
+    using LogFn = std::function<void(const std::string &)>;
+
+    SourceSession(SafeRoot &local, Channel &channel, SourceOptions options, StatusFn status, LogFn log);
+
+    bool handshake(std::string *error);
+    // Brings the replica to the local tree's state. False on a halt or a lost connection.
+    bool fullSync(SyncReport *report, std::string *error);
+    // Re-examines the given paths ("" = everything) and sends what changed.
+    bool reconcile(const std::set<std::string> &dirty, SyncReport *report, std::string *error);
+    // Watches the local tree and syncs every change until `*stop` becomes non-zero.
+    bool watch(const volatile std::sig_atomic_t *stop, std::string *error);
+
+    // True when the replica (as last reported) holds exactly the local tree; else lists
+    // up to `limit` differences.
+    bool inSync(std::vector<std::string> *differences, size_t limit = 20) const;
+
+    const Manifest &localManifest() const { return m_local; }
+    const Manifest &remoteManifest() const { return m_remote; }
+
+private:
+    struct Op;
+    bool fetchRemote(std::string *error);
+    bool execute(std::vector<Op> &ops, SyncReport *report, std::string *error);
+    bool sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error);
+    void emit(SyncStatus::Phase phase, const std::string &message = {});
+    bool ignored(const std::string &path, bool isDir) const;
+
+    SafeRoot &m_local_root;
+    Channel &m_ch;
+    SourceOptions m_opt;
+    StatusFn m_status;
+    LogFn m_log;
+    uint32_t m_peerCaps = 0;
+    uint32_t m_nextId = 1;
+    Manifest m_local;
+    Manifest m_remote;
+    int64_t m_lastScanNs = 0;
+    SyncStatus m_state;
+};
+
+// Starts `/bin/sh -c command` with its stdin and stdout connected to pipes. Returns the pid.
+int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::string *error);
+
+} // namespace iterdeck::sync
