@@ -24,10 +24,6 @@
 </translation>
     </message>
     <message>
-        <source>iterdeckctl: check Iterdeck and Nocalhost configs.</source>
-        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置。</translation>
-    </message>
-    <message>
         <source>Print the version and exit</source>
         <translation>打印版本号并退出</translation>
     </message>
@@ -80,6 +76,46 @@ Documentation: docs/cli.md</source>
     <message>
         <source>Run with --help for usage.</source>
         <translation>使用 --help 查看用法。</translation>
+    </message>
+    <message>
+        <source>iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.</source>
+        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置，并同步文件夹。</translation>
+    </message>
+    <message>
+        <source>Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent started by --remote-command on its stdin/stdout (directly, or through ssh, docker exec or kubectl exec).</source>
+        <translation>让远端文件夹与 LOCAL_DIR 保持一致。远端是由 --remote-command 启动、通过其标准输入输出通信的 iterdeck-agent（可直接运行，也可经由 ssh、docker exec 或 kubectl exec）。</translation>
+    </message>
+    <message>
+        <source>The local folder</source>
+        <translation>本地文件夹</translation>
+    </message>
+    <message>
+        <source>Command that starts the agent, e.g. &quot;iterdeck-agent serve --root /app&quot;</source>
+        <translation>启动代理的命令，例如 &quot;iterdeck-agent serve --root /app&quot;</translation>
+    </message>
+    <message>
+        <source>send (one-way, the default)</source>
+        <translation>send（单向，默认）</translation>
+    </message>
+    <message>
+        <source>Exit after the initial sync: 0 only when both sides are identical</source>
+        <translation>首次同步后退出：仅当两端完全一致时返回 0</translation>
+    </message>
+    <message>
+        <source>A pattern of paths not to sync (syncthing syntax, as Nocalhost&apos;s ignoreFilePattern); repeatable</source>
+        <translation>不同步的路径模式（syncthing 语法，同 Nocalhost 的 ignoreFilePattern）；可重复</translation>
+    </message>
+    <message>
+        <source>Ignore what the .gitignore files ignore, as git does</source>
+        <translation>像 git 一样忽略 .gitignore 文件所忽略的内容</translation>
+    </message>
+    <message>
+        <source>Sync the .git folder too</source>
+        <translation>同时同步 .git 文件夹</translation>
+    </message>
+    <message>
+        <source>json: print status events as JSON lines</source>
+        <translation>json：以每行一个 JSON 对象的形式打印状态事件</translation>
     </message>
 </context>
 <context>
