@@ -94,7 +94,9 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
         case MsgType::ScanRequest: {
             Manifest m;
             ScanStats stats;
-            scanTree(m_root, {}, {}, m, &stats, log);
+            ScanOptions options;
+            options.removeStaleStaged = true; // left by a transfer that was cut off
+            scanTree(m_root, {}, options, m, &stats, log);
             FrameWriter batch(MsgType::ManifestEntries);
             size_t inBatch = 0;
             for (const auto &[path, e] : m) {

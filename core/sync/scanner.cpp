@@ -71,8 +71,13 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
     std::vector<std::string> subdirs;
     while (dirent *de = ::readdir(d)) {
         const char *name = de->d_name;
-        if ((name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0))) || isStageName(name))
+        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
             continue;
+        if (isStageName(name)) {
+            if (options.removeStaleStaged)
+                ::unlinkat(dirFd, name, 0);
+            continue;
+        }
         struct stat st {};
         if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; // vanished meanwhile

@@ -22,6 +22,9 @@ struct ScanOptions
     // not "racy" (modified within 2 s of that scan), as git does for its index.
     const Manifest *previous = nullptr;
     int64_t previousScanNs = 0;
+    // Remove staged files left by an interrupted transfer (the replica does this; they are
+    // never visible as entries either way).
+    bool removeStaleStaged = false;
 };
 
 struct ScanStats
