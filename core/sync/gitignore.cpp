@@ -216,7 +216,7 @@ struct GitPattern
     bool negative = false;
     bool mustBeDir = false;
     bool basenameOnly = false; // no '/' in it: matches the name at any depth
-    bool endsWith = false;     // "*literal"
+    bool endsWith = false; // "*literal"
 
     bool matches(std::string_view relPath, std::string_view basename, bool isDir) const
     {
@@ -348,7 +348,7 @@ std::string_view dirName(std::string_view path)
 struct StringHash
 {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view> {}(s); }
 };
 
 class GitIgnoreRules final : public IgnoreRules
@@ -358,7 +358,7 @@ public:
         : m_root(std::move(root))
         , m_syncGit(syncGit)
     {
-        m_dirs.emplace(std::string(), Dir{});
+        m_dirs.emplace(std::string(), Dir {});
     }
 
     bool isIgnored(std::string_view relPath, bool isDir) const override
@@ -425,7 +425,7 @@ private:
         if (it != m_dirs.end())
             return &it->second;
         Dir *parent = dir(dirName(path));
-        Dir &d = m_dirs.emplace(std::string(path), Dir{}).first->second;
+        Dir &d = m_dirs.emplace(std::string(path), Dir {}).first->second;
         d.parent = parent;
         d.path = std::string(path);
         return &d;
@@ -450,7 +450,7 @@ private:
     {
         if (d->excluded == Verdict::Unknown) {
             const bool value = (d->parent->parent && excluded(d->parent))
-                               || lastMatchIsExclude(d->path, baseName(d->path), true, d->parent);
+                || lastMatchIsExclude(d->path, baseName(d->path), true, d->parent);
             d->excluded = value ? Verdict::Excluded : Verdict::NotExcluded;
         }
         return d->excluded == Verdict::Excluded;

@@ -11,9 +11,8 @@ using Sequence = Glob::Sequence;
 char32_t decode(std::string_view s, std::size_t pos, std::size_t *length)
 {
     const auto b0 = static_cast<unsigned char>(s[pos]);
-    auto continuation = [&](std::size_t i) {
-        return pos + i < s.size() && (static_cast<unsigned char>(s[pos + i]) & 0xC0) == 0x80;
-    };
+    auto continuation
+        = [&](std::size_t i) { return pos + i < s.size() && (static_cast<unsigned char>(s[pos + i]) & 0xC0) == 0x80; };
     auto bits = [&](std::size_t i) { return char32_t(static_cast<unsigned char>(s[pos + i]) & 0x3F); };
     if (b0 < 0x80) {
         *length = 1;
@@ -79,8 +78,7 @@ public:
     Parser(std::string_view text, std::string *error)
         : m_text(text)
         , m_error(error)
-    {
-    }
+    { }
 
     // Parses up to the end, or (inside "{...}") up to the next ',' or '}' of this level.
     bool sequence(int depth, Sequence *out)
@@ -107,7 +105,7 @@ public:
                 break;
             case '?':
                 ++m_pos;
-                out->push_back(Node{Node::Kind::Single, false, {}, {}, {}});
+                out->push_back(Node {Node::Kind::Single, false, {}, {}, {}});
                 break;
             case '[':
                 if (!characterClass(out))
@@ -131,7 +129,7 @@ private:
     static void appendLiteral(Sequence *out, char c)
     {
         if (out->empty() || out->back().kind != Node::Kind::Literal)
-            out->push_back(Node{Node::Kind::Literal, false, {}, {}, {}});
+            out->push_back(Node {Node::Kind::Literal, false, {}, {}, {}});
         out->back().literal.push_back(c);
     }
 
@@ -143,7 +141,7 @@ private:
                 out->back().kind = Node::Kind::Super;
             return;
         }
-        out->push_back(Node{kind, false, {}, {}, {}});
+        out->push_back(Node {kind, false, {}, {}, {}});
     }
 
     bool codePoint(char32_t *cp)
@@ -161,7 +159,7 @@ private:
 
     bool characterClass(Sequence *out)
     {
-        Node node{Node::Kind::Class, false, {}, {}, {}};
+        Node node {Node::Kind::Class, false, {}, {}, {}};
         ++m_pos;
         if (m_pos < m_text.size() && m_text[m_pos] == '!') {
             node.negated = true;
@@ -193,7 +191,7 @@ private:
 
     bool alternatives(int depth, Sequence *out)
     {
-        Node node{Node::Kind::Alternatives, false, {}, {}, {}};
+        Node node {Node::Kind::Alternatives, false, {}, {}, {}};
         ++m_pos;
         while (true) {
             Sequence branch;
@@ -293,7 +291,7 @@ bool matchSequence(const Sequence &seq, std::size_t index, std::string_view text
             }
         }
         case Node::Kind::Alternatives: {
-            const Continuation after{&seq, index + 1, rest};
+            const Continuation after {&seq, index + 1, rest};
             for (const Sequence &branch : node.alternatives) {
                 if (matchSequence(branch, 0, text, pos, &after, prefix))
                     return true;

@@ -40,10 +40,10 @@ struct Glob::Node
 {
     enum class Kind : unsigned char { Literal, Single, Star, Super, Class, Alternatives };
     Kind kind = Kind::Literal;
-    bool negated = false;                                      // Class: "[!...]"
-    std::string literal;                                       // Literal: UTF-8 bytes
-    std::vector<std::pair<char32_t, char32_t>> ranges;         // Class: inclusive code point ranges
-    std::vector<Sequence> alternatives;                        // Alternatives: "{a,b}"
+    bool negated = false; // Class: "[!...]"
+    std::string literal; // Literal: UTF-8 bytes
+    std::vector<std::pair<char32_t, char32_t>> ranges; // Class: inclusive code point ranges
+    std::vector<Sequence> alternatives; // Alternatives: "{a,b}"
 };
 
 // Lower-cases UTF-8 text the way (?i) needs (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic).

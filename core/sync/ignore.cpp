@@ -135,7 +135,7 @@ private:
 
     bool addGlob(const Rule &base, const std::string &pattern, std::string *error)
     {
-        Rule rule{Glob{}, std::nullopt, base.include, base.foldCase};
+        Rule rule {Glob {}, std::nullopt, base.include, base.foldCase};
         if (!rule.glob.compile(pattern, error))
             return false;
         if (pattern.size() > 3 && pattern.ends_with("/**")) {
