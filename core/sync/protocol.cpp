@@ -216,6 +216,29 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
     return std::make_pair(type, std::move(payload));
 }
 
+uint32_t deltaBlockSize(uint64_t size)
+{
+    uint64_t b = 4096;
+    while (b * b < size && b < (256u << 10))
+        b *= 2;
+    return uint32_t(b);
+}
+
+uint32_t weakSum(const uint8_t *data, size_t size)
+{
+    uint32_t a = 0, b = 0;
+    for (size_t i = 0; i < size; ++i) {
+        a += data[i];
+        b += uint32_t(size - i) * data[i];
+    }
+    return (a & 0xffff) | (b << 16);
+}
+
+uint64_t strongSum(const uint8_t *data, size_t size)
+{
+    return XXH3_64bits(data, size);
+}
+
 Hasher::Hasher()
     : m_state(XXH3_createState())
 {

@@ -37,7 +37,7 @@ enum class MsgType : uint8_t {
     ManifestEntries = 0x11, // replica -> source: a batch of entries
     ManifestEnd = 0x12,    // replica -> source: count
     MakeDir = 0x20,        // id, path, mode
-    PutBegin = 0x21,       // id, path, size, mode, mtime, expected state
+    PutBegin = 0x21,       // id, path, size, mode, mtime, expected state, flags (PutFlags)
     PutData = 0x22,        // id, compressed:u8, bytes
     PutEnd = 0x23,         // id, hash
     MakeSymlink = 0x24,    // id, path, target, expected
@@ -45,9 +45,25 @@ enum class MsgType : uint8_t {
     SetExec = 0x26,        // id, path, executable, expected
     Rename = 0x27,         // id, from, to, expected
     Barrier = 0x28,        // id: answered once everything before it is done
+    BlockSigRequest = 0x29, // id, path, block size, expected state: describe your copy by blocks
+    PutCopy = 0x2A,        // id, first block, block count: copy these blocks of the old file
     Result = 0x30,         // replica -> source: id, status, new state, message
+    BlockSigs = 0x31,      // replica -> source: id, ok:u8, block size, count, (weak:u32 strong:u64)*
     Fatal = 0x7F,          // either way: message; the sender closes
 };
+
+enum PutFlags : uint8_t {
+    PutDelta = 1u << 0, // the new content is built from PutData and PutCopy over the current file
+};
+
+constexpr uint64_t kDeltaThreshold = 1u << 20; // files from this size are sent as deltas
+constexpr uint32_t kMaxBlocks = 1u << 20;
+
+// Block size for a delta of a file of `size` bytes: about sqrt(size), 4 KiB to 256 KiB.
+uint32_t deltaBlockSize(uint64_t size);
+// Rolling checksum (rsync's weak sum) over a block.
+uint32_t weakSum(const uint8_t *data, size_t size);
+uint64_t strongSum(const uint8_t *data, size_t size);
 
 using Hash128 = std::array<uint8_t, 16>;
 

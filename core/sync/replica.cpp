@@ -2,10 +2,14 @@
 
 #include "scanner.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include <zstd.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace iterdeck::sync {
 
@@ -21,6 +25,8 @@ struct PendingPut
     uint64_t received = 0;
     std::unique_ptr<SafeRoot::StagedFile> file;
     std::unique_ptr<Hasher> hasher = std::make_unique<Hasher>();
+    std::shared_ptr<int> baseFd; // the current file, for PutCopy (closed when the last copy goes)
+    uint64_t baseSize = 0;
     std::string error; // set when the put already failed; remaining data is discarded
 };
 
@@ -135,12 +141,30 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             p.mode = r.u32();
             p.mtimeNs = r.i64();
             p.expected = r.state();
+            const uint8_t flags = r.atEnd() ? 0 : r.u8();
             if (!r.ok())
                 return fatal("protocol error: malformed PutBegin");
             FsError err;
             p.file = m_root.beginWrite(p.path, &err);
             if (!p.file)
                 p.error = err.message.empty() ? p.path + ": refused" : err.message;
+            if (p.file && (flags & PutDelta)) {
+                // The delta is against the file as the source last saw it, and nothing else.
+                const int fd = m_root.openRead(p.path, &err);
+                struct stat st {};
+                if (fd < 0 || ::fstat(fd, &st) != 0 || !stateFromStat(st).sameAs(p.expected)) {
+                    if (fd >= 0)
+                        ::close(fd);
+                    p.error = p.path + ": not written: the file changed since it was last seen";
+                    p.file.reset();
+                } else {
+                    p.baseFd = std::shared_ptr<int>(new int(fd), [](int *f) {
+                        ::close(*f);
+                        delete f;
+                    });
+                    p.baseSize = uint64_t(st.st_size);
+                }
+            }
             puts[id] = std::move(p);
             break;
         }
@@ -172,6 +196,75 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 p.error = err.message;
             p.hasher->update(chunk.data(), chunk.size());
             p.received += chunk.size();
+            break;
+        }
+        case MsgType::PutCopy: {
+            const uint32_t id = r.u32();
+            const uint64_t offset = r.u64();
+            const uint64_t length = r.u64();
+            auto it = puts.find(id);
+            if (!r.ok() || it == puts.end())
+                return fatal("protocol error: PutCopy for an unknown transfer");
+            PendingPut &p = it->second;
+            if (!p.error.empty())
+                break;
+            if (!p.baseFd || offset > p.baseSize || length > p.baseSize - offset)
+                return fatal("protocol error: PutCopy outside the old file of " + p.path);
+            if (p.received + length > p.size)
+                return fatal("protocol error: more data than announced for " + p.path);
+            inflated.resize(kDataChunk);
+            for (uint64_t done = 0; done < length && p.error.empty();) {
+                const size_t want = size_t(std::min<uint64_t>(kDataChunk, length - done));
+                const ssize_t n = ::pread(*p.baseFd, inflated.data(), want, off_t(offset + done));
+                if (n <= 0) {
+                    p.error = p.path + ": the old file changed while it was being read";
+                    break;
+                }
+                FsError err;
+                if (!p.file->write(inflated.data(), size_t(n), &err))
+                    p.error = err.message;
+                p.hasher->update(inflated.data(), size_t(n));
+                done += uint64_t(n);
+                p.received += uint64_t(n);
+            }
+            break;
+        }
+        case MsgType::BlockSigRequest: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const uint32_t blockSize = r.u32();
+            const FileState expected = r.state();
+            if (!r.ok() || blockSize < 1024 || blockSize > (8u << 20))
+                return fatal("protocol error: malformed BlockSigRequest");
+            FsError err;
+            const int fd = m_root.openRead(path, &err);
+            struct stat st {};
+            FrameWriter f(MsgType::BlockSigs);
+            f.u32(id);
+            const bool usable = fd >= 0 && ::fstat(fd, &st) == 0 && stateFromStat(st).sameAs(expected)
+                                && uint64_t(st.st_size) / blockSize < kMaxBlocks;
+            if (!usable) {
+                f.u8(0);
+            } else {
+                const uint64_t count = (uint64_t(st.st_size) + blockSize - 1) / blockSize;
+                f.u8(1).u32(blockSize).u32(uint32_t(count));
+                std::vector<uint8_t> block(blockSize);
+                bool ok = true;
+                for (uint64_t b = 0; b < count && ok; ++b) {
+                    const ssize_t n = ::pread(fd, block.data(), blockSize, off_t(b * blockSize));
+                    ok = n > 0;
+                    if (ok)
+                        f.u32(weakSum(block.data(), size_t(n))).u64(strongSum(block.data(), size_t(n)));
+                }
+                if (!ok) {
+                    f = FrameWriter(MsgType::BlockSigs);
+                    f.u32(id).u8(0);
+                }
+            }
+            if (fd >= 0)
+                ::close(fd);
+            if (!ch.send(f))
+                return 1;
             break;
         }
         case MsgType::PutEnd: {

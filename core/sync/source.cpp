@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <zstd.h>
@@ -323,9 +324,40 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     return execute(ops, report, error);
 }
 
-bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error)
+bool SourceSession::sendData(uint32_t id, const uint8_t *data, size_t size, SyncReport *report, std::string *error)
 {
-    (void)remote;
+    const bool zstd = m_opt.compress && (m_peerCaps & CapZstd);
+    std::vector<uint8_t> packed;
+    for (size_t off = 0; off < size;) {
+        const size_t n = std::min<size_t>(kDataChunk, size - off);
+        FrameWriter frame(MsgType::PutData);
+        frame.u32(id);
+        bool compressed = false;
+        if (zstd && n >= 512) {
+            packed.resize(ZSTD_compressBound(n));
+            const size_t c = ZSTD_compress(packed.data(), packed.size(), data + off, n, 1);
+            if (!ZSTD_isError(c) && c < n * 9 / 10) {
+                frame.u8(1).bytes(packed.data(), c);
+                compressed = true;
+            }
+        }
+        if (!compressed)
+            frame.u8(0).bytes(data + off, n);
+        if (!m_ch.queue(frame)) {
+            *error = m_ch.error();
+            return false;
+        }
+        off += n;
+        m_state.bytesDone += n;
+        if (report)
+            report->dataBytes += n;
+    }
+    return true;
+}
+
+bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error,
+                             const FrameFn &onOtherFrame)
+{
     FsError err;
     const int fd = m_local_root.openRead(local.path, &err);
     if (fd < 0) {
@@ -336,57 +368,203 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     struct stat st {};
     ::fstat(fd, &st);
     const uint64_t size = uint64_t(st.st_size);
-    FrameWriter begin(MsgType::PutBegin);
-    begin.u32(id).str(local.path).u64(size).u32(uint32_t(st.st_mode & 07777)).i64(stateFromStat(st).mtimeNs);
-    begin.state(remote ? remote->state : FileState{});
-    if (!m_ch.queue(begin)) {
-        ::close(fd);
-        *error = m_ch.error();
-        return false;
+    const uint8_t *map = nullptr;
+    if (size > 0) {
+        void *m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        map = m == MAP_FAILED ? nullptr : static_cast<const uint8_t *>(m);
     }
-    Hasher hasher;
-    std::vector<uint8_t> buf(kDataChunk);
-    std::vector<uint8_t> packed;
-    uint64_t sent = 0;
-    const bool zstd = m_opt.compress && (m_peerCaps & CapZstd);
-    while (sent < size) {
-        const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(kDataChunk, size - sent)));
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
-            break; // shrank meanwhile: the replica will see an incomplete transfer and keep its file
+    ::close(fd);
+    if (size > 0 && !map) {
+        if (m_log)
+            m_log(local.path + ": cannot read (skipped)");
+        return true;
+    }
+    struct Unmap
+    {
+        const uint8_t *p;
+        uint64_t n;
+        ~Unmap()
+        {
+            if (p)
+                ::munmap(const_cast<uint8_t *>(p), n);
         }
-        hasher.update(buf.data(), size_t(n));
-        FrameWriter data(MsgType::PutData);
-        data.u32(id);
-        bool compressed = false;
-        if (zstd && n >= 512) {
-            packed.resize(ZSTD_compressBound(size_t(n)));
-            const size_t c = ZSTD_compress(packed.data(), packed.size(), buf.data(), size_t(n), 1);
-            if (!ZSTD_isError(c) && c < size_t(n) * 9 / 10) {
-                data.u8(1).bytes(packed.data(), c);
-                compressed = true;
-            }
-        }
-        if (!compressed)
-            data.u8(0).bytes(buf.data(), size_t(n));
-        if (!m_ch.queue(data)) {
-            ::close(fd);
+    } unmap{map, size};
+
+    // Large files the replica already has a version of go as a delta against it.
+    struct Sig
+    {
+        uint32_t weak;
+        uint64_t strong;
+    };
+    std::vector<Sig> sigs;
+    uint32_t blockSize = 0;
+    const bool tryDelta = remote && remote->state.type == EntryType::File && size >= kDeltaThreshold
+                          && remote->state.size >= kDeltaThreshold;
+    if (tryDelta) {
+        blockSize = deltaBlockSize(remote->state.size);
+        const uint32_t reqId = m_nextId++;
+        FrameWriter req(MsgType::BlockSigRequest);
+        req.u32(reqId).str(local.path).u32(blockSize).state(remote->state);
+        if (!m_ch.send(req)) {
             *error = m_ch.error();
             return false;
         }
-        sent += uint64_t(n);
+        for (;;) {
+            auto f = m_ch.receive();
+            if (!f) {
+                *error = m_ch.error();
+                return false;
+            }
+            if (f->first != MsgType::BlockSigs) {
+                if (!onOtherFrame(f->first, f->second))
+                    return false;
+                continue;
+            }
+            FrameReader r(f->second.data(), f->second.size());
+            if (r.u32() != reqId) {
+                *error = "protocol error: unexpected BlockSigs";
+                return false;
+            }
+            if (r.u8() == 1) {
+                const uint32_t bs = r.u32();
+                const uint32_t count = r.u32();
+                if (!r.ok() || bs != blockSize || count > kMaxBlocks) {
+                    *error = "protocol error: malformed BlockSigs";
+                    return false;
+                }
+                sigs.resize(count);
+                for (Sig &sg : sigs) {
+                    sg.weak = r.u32();
+                    sg.strong = r.u64();
+                }
+                if (!r.ok()) {
+                    *error = "protocol error: malformed BlockSigs";
+                    return false;
+                }
+            }
+            break;
+        }
     }
-    ::close(fd);
+    const bool delta = !sigs.empty();
+
+    FrameWriter begin(MsgType::PutBegin);
+    begin.u32(id).str(local.path).u64(size).u32(uint32_t(st.st_mode & 07777)).i64(stateFromStat(st).mtimeNs);
+    begin.state(remote ? remote->state : FileState{}).u8(delta ? PutDelta : 0);
+    if (!m_ch.queue(begin)) {
+        *error = m_ch.error();
+        return false;
+    }
+    if (!delta) {
+        if (!sendData(id, map, size, report, error))
+            return false;
+    } else {
+        // rsync's algorithm: a rolling weak sum finds candidate blocks, the strong sum confirms.
+        std::unordered_multimap<uint32_t, uint32_t> byWeak;
+        byWeak.reserve(sigs.size() * 2);
+        for (uint32_t i = 0; i < sigs.size(); ++i)
+            byWeak.emplace(sigs[i].weak, i);
+        const uint64_t B = blockSize;
+        const uint64_t remoteSize = remote->state.size;
+        uint64_t pos = 0, literalStart = 0;
+        uint64_t copyOffset = 0, copyLength = 0; // pending run of copied bytes
+        auto flushCopy = [&]() -> bool {
+            if (copyLength == 0)
+                return true;
+            FrameWriter c(MsgType::PutCopy);
+            c.u32(id).u64(copyOffset).u64(copyLength);
+            copyLength = 0;
+            if (!m_ch.queue(c)) {
+                *error = m_ch.error();
+                return false;
+            }
+            return true;
+        };
+        auto blockLen = [&](uint32_t i) { return uint64_t(std::min<uint64_t>(B, remoteSize - uint64_t(i) * B)); };
+        uint32_t expectNext = 0;
+        uint32_t a = 0, b = 0;
+        bool windowValid = false;
+        while (pos + B <= size) {
+            if (!windowValid) {
+                const uint32_t w = weakSum(map + pos, size_t(B));
+                a = w & 0xffff;
+                b = w >> 16;
+                windowValid = true;
+            }
+            const uint32_t weak = (a & 0xffff) | (b << 16);
+            int64_t match = -1;
+            // The next block in order is the usual case (an edit in place): try it first.
+            if (expectNext < sigs.size() && blockLen(expectNext) == B && sigs[expectNext].weak == weak
+                && sigs[expectNext].strong == strongSum(map + pos, size_t(B))) {
+                match = expectNext;
+            } else {
+                auto range = byWeak.equal_range(weak);
+                if (range.first != range.second) {
+                    const uint64_t strong = strongSum(map + pos, size_t(B));
+                    for (auto it = range.first; it != range.second; ++it) {
+                        if (blockLen(it->second) == B && sigs[it->second].strong == strong) {
+                            match = it->second;
+                            break;
+                        }
+                    }
+                }
+            }
+            if (match >= 0) {
+                if (pos > literalStart) {
+                    if (!flushCopy() || !sendData(id, map + literalStart, size_t(pos - literalStart), report, error))
+                        return false;
+                }
+                const uint64_t off = uint64_t(match) * B;
+                if (copyLength > 0 && copyOffset + copyLength == off) {
+                    copyLength += B;
+                } else {
+                    if (!flushCopy())
+                        return false;
+                    copyOffset = off;
+                    copyLength = B;
+                }
+                pos += B;
+                literalStart = pos;
+                expectNext = uint32_t(match) + 1;
+                windowValid = false;
+                continue;
+            }
+            // Roll one byte.
+            const uint8_t out = map[pos];
+            const uint8_t in = pos + B < size ? map[pos + B] : 0;
+            a = (a - out + in) & 0xffff;
+            b = (b - uint32_t(B) * out + a) & 0xffff;
+            ++pos;
+        }
+        // The tail: maybe the old file's last (short) block, else literal.
+        const uint64_t tail = size - literalStart;
+        const uint32_t last = sigs.empty() ? 0 : uint32_t(sigs.size() - 1);
+        if (tail > 0 && tail < B && !sigs.empty() && blockLen(last) == tail
+            && sigs[last].weak == weakSum(map + literalStart, size_t(tail))
+            && sigs[last].strong == strongSum(map + literalStart, size_t(tail))) {
+            if (copyLength > 0 && copyOffset + copyLength == uint64_t(last) * B) {
+                copyLength += tail;
+            } else {
+                if (!flushCopy())
+                    return false;
+                copyOffset = uint64_t(last) * B;
+                copyLength = tail;
+            }
+        } else if (tail > 0) {
+            if (!flushCopy() || !sendData(id, map + literalStart, size_t(tail), report, error))
+                return false;
+        }
+        if (!flushCopy())
+            return false;
+    }
+    Hasher hasher;
+    if (size > 0)
+        hasher.update(map, size);
     FrameWriter end(MsgType::PutEnd);
     end.u32(id).hash(hasher.digest());
     if (!m_ch.queue(end)) {
         *error = m_ch.error();
         return false;
     }
-    m_state.bytesDone += sent;
-    if (report)
-        report->dataBytes += sent;
     return true;
 }
 
@@ -548,7 +726,19 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         }
         case Op::Put:
         case Op::PutLate:
-            if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error))
+            if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error,
+                          [&](MsgType t, const std::vector<uint8_t> &payload) {
+                              if (t == MsgType::Fatal) {
+                                  FrameReader r(payload.data(), payload.size());
+                                  *error = "agent: " + r.str(4096);
+                                  return false;
+                              }
+                              if (t != MsgType::Result) {
+                                  *error = "protocol error: unexpected frame";
+                                  return false;
+                              }
+                              return handleResult(payload);
+                          }))
                 return false;
             break;
         case Op::Symlink: {

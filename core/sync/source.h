@@ -69,7 +69,10 @@ private:
     struct Op;
     bool fetchRemote(std::string *error);
     bool execute(std::vector<Op> &ops, SyncReport *report, std::string *error);
-    bool sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error);
+    using FrameFn = std::function<bool(MsgType, const std::vector<uint8_t> &)>;
+    bool sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error,
+                  const FrameFn &onOtherFrame);
+    bool sendData(uint32_t id, const uint8_t *data, size_t size, SyncReport *report, std::string *error);
     void emit(SyncStatus::Phase phase, const std::string &message = {});
     bool ignored(const std::string &path, bool isDir) const;
 

@@ -10,6 +10,7 @@
 #include <QFileInfo>
 #include <QProcess>
 #include <QRandomGenerator>
+#include <QRegularExpression>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -303,6 +304,47 @@ private Q_SLOTS:
             QVERIFY(expected.size() >= 20); // a real tree, not an empty one
             QCOMPARE(snapshot(dst), expected);
         }
+    }
+
+    void largeFilesTravelAsDeltas_data()
+    {
+        QTest::addColumn<QString>("edit");
+        QTest::newRow("1 KiB overwritten in the middle") << "overwrite";
+        QTest::newRow("bytes inserted near the start") << "insert";
+        QTest::newRow("truncated") << "truncate";
+        QTest::newRow("appended") << "append";
+    }
+    void largeFilesTravelAsDeltas()
+    {
+        QFETCH(QString, edit);
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src);
+        QByteArray data(8 * 1024 * 1024, '\0');
+        QRandomGenerator rng(11);
+        rng.fillRange(reinterpret_cast<quint32 *>(data.data()), data.size() / 4);
+        writeFile(src + QStringLiteral("/big.bin"), data);
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        if (edit == u"overwrite")
+            data.replace(4 * 1024 * 1024, 1024, QByteArray(1024, 'X'));
+        else if (edit == u"insert")
+            data.insert(1000, QByteArray(777, 'I'));
+        else if (edit == u"truncate")
+            data.truncate(5 * 1024 * 1024 + 123);
+        else
+            data.append(QByteArray(5000, 'A'));
+        writeFile(src + QStringLiteral("/big.bin"), data);
+        const Run r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QFile f(dst + QStringLiteral("/big.bin"));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(f.readAll() == data);
+        // Only the changed region travels, not the 8 MiB file.
+        static const QRegularExpression sent(QStringLiteral("(\\d+) bytes sent"));
+        const auto m = sent.match(r.err);
+        QVERIFY2(m.hasMatch(), qPrintable(r.err));
+        QVERIFY2(m.captured(1).toLongLong() < 200 * 1024, qPrintable(r.err));
     }
 
     void sameSizeRewriteWithinTheSameSecond()
