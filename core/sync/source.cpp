@@ -1,5 +1,7 @@
 #include "source.h"
 
+#include "watcher.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -9,7 +11,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -793,48 +794,24 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
 
 bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *error)
 {
-    const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (in < 0) {
-        *error = std::string("cannot watch the folder: ") + std::strerror(errno);
+    auto watcher = makeWatcher(m_local_root.path(), error);
+    if (!watcher)
         return false;
-    }
-    constexpr uint32_t mask = IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB
-                              | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK;
-    std::unordered_map<int, std::string> dirs; // wd -> relative dir
-    std::map<std::string, int> watched;        // relative dir -> wd
-    auto addWatch = [&](const std::string &rel) {
-        if (watched.count(rel))
-            return;
-        const std::string abs = rel.empty() ? m_local_root.path() : m_local_root.path() + '/' + rel;
-        const int wd = ::inotify_add_watch(in, abs.c_str(), mask);
-        if (wd >= 0) {
-            dirs[wd] = rel;
-            watched[rel] = wd;
-        } else if (errno == ENOSPC && m_log) {
-            m_log("cannot watch more folders (fs.inotify.max_user_watches); changes below " + rel
-                  + " are found by rescans only");
-        }
-    };
     auto syncWatches = [&]() {
-        addWatch({});
+        std::vector<std::string> dirs{std::string()};
         for (const auto &[p, e] : m_local) {
             if (e.state.type == EntryType::Directory)
-                addWatch(p);
+                dirs.push_back(p);
         }
-        for (auto it = watched.begin(); it != watched.end();) {
-            if (!it->first.empty() && !m_local.count(it->first)) {
-                ::inotify_rm_watch(in, it->second);
-                dirs.erase(it->second);
-                it = watched.erase(it);
-            } else {
-                ++it;
-            }
+        watcher->setDirectories(dirs);
+        if (!watcher->unwatched().empty() && m_log) {
+            m_log("cannot watch " + std::to_string(watcher->unwatched().size())
+                  + " folders (raise fs.inotify.max_user_watches); changes there are found by rescans only");
         }
     };
     syncWatches();
     // Changes made between the full sync and the watches being in place.
     std::set<std::string> dirty{std::string()};
-    std::vector<char> buf(1 << 16);
     using Clock = std::chrono::steady_clock;
     bool ok = true;
     while (!*stop) {
@@ -847,7 +824,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             dirty.clear();
             syncWatches();
         }
-        pollfd p[2] = {{in, POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
+        pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
         const int rc = ::poll(p, 2, 500);
         if (rc < 0 && errno != EINTR) {
             *error = std::string("poll: ") + std::strerror(errno);
@@ -872,45 +849,14 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             continue;
         // Collect events until a quiet window passes, or the cap.
         const auto first = Clock::now();
-        bool rootGone = false;
+        bool rescanAll = false, rootGone = false;
         for (;;) {
-            const ssize_t n = ::read(in, buf.data(), buf.size());
-            if (n > 0) {
-                for (char *q = buf.data(); q < buf.data() + n;) {
-                    auto *ev = reinterpret_cast<inotify_event *>(q);
-                    q += sizeof(inotify_event) + ev->len;
-                    if (ev->mask & IN_Q_OVERFLOW) {
-                        dirty = {std::string()}; // events were lost: rescan everything
-                        continue;
-                    }
-                    auto it = dirs.find(ev->wd);
-                    if (it == dirs.end())
-                        continue;
-                    if ((ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) && it->second.empty()) {
-                        rootGone = true;
-                        continue;
-                    }
-                    if (ev->len == 0)
-                        continue;
-                    const std::string name(ev->name);
-                    if (name.compare(0, 16, ".iterdeck-stage-") == 0)
-                        continue;
-                    const std::string rel = it->second.empty() ? name : it->second + '/' + name;
-                    if (m_opt.ignore && m_opt.ignore->isRulesFile(rel)) {
-                        m_opt.ignore->invalidate(rel);
-                        dirty.insert(it->second); // the rules of this folder changed
-                    }
-                    dirty.insert(rel);
-                }
-                continue;
-            }
-            const auto now = Clock::now();
-            const auto sinceFirst = std::chrono::duration_cast<std::chrono::milliseconds>(now - first).count();
+            watcher->readEvents(dirty, rescanAll, rootGone);
+            const auto sinceFirst = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - first).count();
             if (sinceFirst >= m_opt.capMs)
                 break;
-            pollfd w{in, POLLIN, 0};
-            const int wait = int(std::min<long long>(m_opt.quietMs, m_opt.capMs - sinceFirst));
-            if (::poll(&w, 1, wait) <= 0)
+            pollfd w{watcher->fd(), POLLIN, 0};
+            if (::poll(&w, 1, int(std::min<long long>(m_opt.quietMs, m_opt.capMs - sinceFirst))) <= 0)
                 break; // quiet
         }
         if (rootGone) {
@@ -919,8 +865,20 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             ok = false;
             break;
         }
+        if (rescanAll)
+            dirty = {std::string()};
+        if (m_opt.ignore) {
+            std::set<std::string> extra;
+            for (const std::string &d : dirty) {
+                if (m_opt.ignore->isRulesFile(d)) {
+                    m_opt.ignore->invalidate(d);
+                    const size_t slash = d.rfind('/');
+                    extra.insert(slash == std::string::npos ? std::string() : d.substr(0, slash));
+                }
+            }
+            dirty.insert(extra.begin(), extra.end());
+        }
     }
-    ::close(in);
     return ok;
 }
 

@@ -347,6 +347,62 @@ private Q_SLOTS:
         QVERIFY2(m.captured(1).toLongLong() < 200 * 1024, qPrintable(r.err));
     }
 
+    void watchModeFollowsChanges()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src + QStringLiteral("/lib"));
+        writeFile(src + QStringLiteral("/.gitignore"), "*.log\n");
+        writeFile(src + QStringLiteral("/lib/a.txt"), "a");
+        QProcess p;
+        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                       u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--git-ignore"),
+                       QStringLiteral("--status"), QStringLiteral("json")});
+        QVERIFY(p.waitForStarted());
+        QString ignoredDir; // set when the rules change below
+        auto expected = [&]() {
+            auto m = snapshot(src);
+            for (auto it = m.begin(); it != m.end();) {
+                const bool gone = it.key().endsWith(u".log") || (!ignoredDir.isEmpty() && it.key().startsWith(ignoredDir));
+                it = gone ? m.erase(it) : std::next(it);
+            }
+            return m;
+        };
+        auto converged = [&]() {
+            for (int i = 0; i < 500; ++i) {
+                if (snapshot(dst) == expected())
+                    return true;
+                QTest::qWait(20);
+            }
+            return false;
+        };
+        QVERIFY(converged());
+        // A burst of editor-like changes.
+        writeFile(src + QStringLiteral("/lib/b.txt.tmp"), "b");
+        ::rename(QFile::encodeName(src + QStringLiteral("/lib/b.txt.tmp")).constData(),
+                 QFile::encodeName(src + QStringLiteral("/lib/b.txt")).constData());
+        QDir().mkpath(src + QStringLiteral("/new/deep/er"));
+        writeFile(src + QStringLiteral("/new/deep/er/c.txt"), "made right after its folder");
+        writeFile(src + QStringLiteral("/debug.log"), "ignored");
+        ::chmod(QFile::encodeName(src + QStringLiteral("/lib/a.txt")).constData(), 0755);
+        QVERIFY(converged());
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/debug.log")));
+        // Rename a folder, delete another, change the ignore rules.
+        ::rename(QFile::encodeName(src + QStringLiteral("/new")).constData(), QFile::encodeName(src + QStringLiteral("/renamed")).constData());
+        QDir(src + QStringLiteral("/lib")).removeRecursively();
+        writeFile(src + QStringLiteral("/.gitignore"), "*.log\nrenamed/deep/er/\n");
+        ignoredDir = QStringLiteral("renamed/deep/er");
+        QVERIFY(converged());
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/renamed/deep/er/c.txt")));
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitCode(), 0);
+        const QByteArray status = p.readAllStandardOutput();
+        QVERIFY(status.contains("\"phase\":\"syncing\""));
+        QVERIFY(status.contains("\"phase\":\"idle\""));
+    }
+
     void sameSizeRewriteWithinTheSameSecond()
     {
         QTemporaryDir tmp;
