@@ -94,10 +94,6 @@ Documentation: docs/cli.md</source>
         <translation>启动代理的命令，例如 &quot;iterdeck-agent serve --root /app&quot;</translation>
     </message>
     <message>
-        <source>send (one-way, the default)</source>
-        <translation>send（单向，默认）</translation>
-    </message>
-    <message>
         <source>Exit after the initial sync: 0 only when both sides are identical</source>
         <translation>首次同步后退出：仅当两端完全一致时返回 0</translation>
     </message>
@@ -116,6 +112,14 @@ Documentation: docs/cli.md</source>
     <message>
         <source>json: print status events as JSON lines</source>
         <translation>json：以每行一个 JSON 对象的形式打印状态事件</translation>
+    </message>
+    <message>
+        <source>send (one-way, the default) or sendReceive (two-way; any letter case)</source>
+        <translation>send（单向，默认）或 sendReceive（双向；不区分大小写）</translation>
+    </message>
+    <message>
+        <source>Two-way: let deletions on the remote side delete local files (by default they do not, as in Nocalhost)</source>
+        <translation>双向：允许远端的删除操作删除本地文件（默认不允许，与 Nocalhost 一致）</translation>
     </message>
 </context>
 <context>

@@ -75,7 +75,11 @@ int main(int argc, char **argv)
     sync->add_option("--remote-command", syncOptions.remoteCommand,
                      str(IterdeckCtl::tr("Command that starts the agent, e.g. \"iterdeck-agent serve --root /app\"")))
         ->required();
-    sync->add_option("--mode", syncOptions.mode, str(IterdeckCtl::tr("send (one-way, the default)")));
+    sync->add_option("--mode", syncOptions.mode,
+                     str(IterdeckCtl::tr("send (one-way, the default) or sendReceive (two-way; any letter case)")));
+    sync->add_flag("--no-delete-protection", syncOptions.noDeleteProtection,
+                   str(IterdeckCtl::tr("Two-way: let deletions on the remote side delete local files (by default "
+                                       "they do not, as in Nocalhost)")));
     sync->add_flag("--once", syncOptions.once,
                    str(IterdeckCtl::tr("Exit after the initial sync: 0 only when both sides are identical")));
     sync->add_option("--ignore", syncOptions.ignore,

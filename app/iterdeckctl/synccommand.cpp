@@ -8,6 +8,10 @@
 #include <cstring>
 #include <string>
 
+#include <climits>
+#include <cstdlib>
+
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,6 +53,24 @@ std::string jsonEscape(const std::string &s)
     return out;
 }
 
+// Where two-way sync keeps the state both sides agreed on, per (folder, remote command).
+std::string statePath(const SyncOptions &o)
+{
+    const char *xdg = std::getenv("XDG_STATE_HOME");
+    const char *home = std::getenv("HOME");
+    std::string dir = xdg && *xdg ? std::string(xdg) : std::string(home ? home : "/tmp") + "/.local/state";
+    dir += "/iterdeck/sync";
+    std::string partial;
+    for (size_t i = 0; i <= dir.size(); ++i) {
+        if (i == dir.size() || (dir[i] == '/' && i > 0))
+            ::mkdir(dir.substr(0, i).c_str(), 0700);
+    }
+    char real[PATH_MAX];
+    const std::string local = ::realpath(o.localDir.c_str(), real) ? std::string(real) : o.localDir;
+    const std::string key = local + '\0' + o.remoteCommand;
+    return dir + '/' + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(key.data(), key.size())).substr(0, 32) + ".state";
+}
+
 } // namespace
 
 int runSync(const SyncOptions &o)
@@ -57,11 +79,8 @@ int runSync(const SyncOptions &o)
     std::string mode;
     for (char c : o.mode)
         mode += char(std::tolower(static_cast<unsigned char>(c)));
-    if (mode == "sendreceive") {
-        std::fprintf(stderr, "iterdeckctl sync: two-way sync (--mode sendreceive) is not available yet; use --mode send\n");
-        return 2;
-    }
-    if (mode != "send" && mode != "sendonly") {
+    const bool twoWay = mode == "sendreceive";
+    if (!twoWay && mode != "send" && mode != "sendonly") {
         std::fprintf(stderr, "iterdeckctl sync: unknown mode \"%s\": use send or sendreceive\n", o.mode.c_str());
         return 2;
     }
@@ -116,7 +135,11 @@ int runSync(const SyncOptions &o)
         Channel channel(readFd, writeFd);
         SourceOptions options;
         options.ignore = rules.get();
+        options.twoWay = twoWay;
+        options.deleteProtection = !o.noDeleteProtection;
         SourceSession session(*root, channel, options, status, log);
+        if (twoWay)
+            session.setStatePath(statePath(o));
         SyncReport report;
         if (!session.handshake(&error) || !session.fullSync(&report, &error)) {
             std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());

@@ -14,6 +14,7 @@ struct SyncOptions
     std::vector<std::string> ignore;
     bool gitIgnore = false;
     bool syncGit = false;
+    bool noDeleteProtection = false;
     std::string status; // "" (human, on stderr) or "json" (one JSON object a line, on stdout)
 };
 

@@ -77,9 +77,22 @@ bool Channel::writeAll(const uint8_t *data, size_t size)
     return true;
 }
 
+bool Channel::hasBufferedFrame()
+{
+    if (m_peeked)
+        return true;
+    m_peeked = m_decoder.next();
+    return m_peeked.has_value();
+}
+
 std::optional<std::pair<MsgType, std::vector<uint8_t>>> Channel::receive(int timeoutMs)
 {
     m_timedOut = false;
+    if (m_peeked) {
+        auto f = std::move(m_peeked);
+        m_peeked.reset();
+        return f;
+    }
     for (;;) {
         if (auto f = m_decoder.next())
             return f;

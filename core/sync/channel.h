@@ -22,8 +22,18 @@ public:
     // timedOut() set). nullopt with error() set when the stream ends or is malformed.
     std::optional<std::pair<MsgType, std::vector<uint8_t>>> receive(int timeoutMs = -1);
     // A frame already received and buffered, without reading.
-    std::optional<std::pair<MsgType, std::vector<uint8_t>>> buffered() { return m_decoder.next(); }
+    std::optional<std::pair<MsgType, std::vector<uint8_t>>> buffered()
+    {
+        if (m_peeked) {
+            auto f = std::move(m_peeked);
+            m_peeked.reset();
+            return f;
+        }
+        return m_decoder.next();
+    }
     bool timedOut() const { return m_timedOut; }
+    // True when a whole frame is already buffered (receive() will not block).
+    bool hasBufferedFrame();
     const std::string &error() const { return m_error; }
     int readFd() const { return m_in; }
     uint64_t bytesSent() const { return m_sent; }
@@ -35,6 +45,7 @@ private:
     int m_in;
     int m_out;
     FrameDecoder m_decoder;
+    std::optional<std::pair<MsgType, std::vector<uint8_t>>> m_peeked;
     std::string m_error;
     bool m_timedOut = false;
     uint64_t m_sent = 0;

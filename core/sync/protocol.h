@@ -36,6 +36,9 @@ enum class MsgType : uint8_t {
     ScanRequest = 0x10,    // source -> replica: send your manifest
     ManifestEntries = 0x11, // replica -> source: a batch of entries
     ManifestEnd = 0x12,    // replica -> source: count
+    RemoteChanged = 0x13,  // replica -> source: scope count, scopes; then ManifestEntries*, ManifestEnd
+    WatchRequest = 0x14,   // source -> replica: report changes made on your side from now on
+    GetFile = 0x16,        // source -> replica: id, path, expected state: send me this file
     MakeDir = 0x20,        // id, path, mode
     PutBegin = 0x21,       // id, path, size, mode, mtime, expected state, flags (PutFlags)
     PutData = 0x22,        // id, compressed:u8, bytes
@@ -49,6 +52,9 @@ enum class MsgType : uint8_t {
     PutCopy = 0x2A,        // id, first block, block count: copy these blocks of the old file
     Result = 0x30,         // replica -> source: id, status, new state, message
     BlockSigs = 0x31,      // replica -> source: id, ok:u8, block size, count, (weak:u32 strong:u64)*
+    FileBegin = 0x32,      // replica -> source: id, ok:u8, entry (state and hash of what follows), message
+    FileData = 0x33,       // replica -> source: id, compressed:u8, bytes
+    FileEnd = 0x34,        // replica -> source: id, hash of the bytes sent
     Fatal = 0x7F,          // either way: message; the sender closes
 };
 

@@ -1,6 +1,10 @@
 #include "replica.h"
 
 #include "scanner.h"
+#include "watcher.h"
+
+#include <chrono>
+#include <poll.h>
 
 #include <algorithm>
 #include <map>
@@ -37,6 +41,149 @@ Replica::Replica(SafeRoot &root)
 {
 }
 
+void Replica::refreshWatches()
+{
+    if (!m_watcher)
+        return;
+    std::vector<std::string> dirs{std::string()};
+    dirs.insert(dirs.end(), m_dirs.begin(), m_dirs.end());
+    m_watcher->setDirectories(dirs);
+}
+
+bool Replica::reportChanges(Channel &ch, const std::function<void(const std::string &)> &log)
+{
+    // Collect a burst of events (quiet window 10 ms, cap 30 ms), as the source does.
+    std::set<std::string> dirty;
+    bool rescanAll = false, rootGone = false;
+    const auto first = std::chrono::steady_clock::now();
+    for (;;) {
+        m_watcher->readEvents(dirty, rescanAll, rootGone);
+        const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - first).count();
+        pollfd w{m_watcher->fd(), POLLIN, 0};
+        if (since >= 30 || ::poll(&w, 1, int(std::min<long long>(10, 30 - since))) <= 0)
+            break;
+    }
+    if (rootGone) {
+        log("the folder was removed or moved");
+        FrameWriter f(MsgType::Fatal);
+        f.str("halted: the remote folder was removed or moved");
+        ch.send(f);
+        return false;
+    }
+    std::vector<std::string> scopes;
+    Manifest entries;
+    if (rescanAll) {
+        scopes.push_back({});
+        scanTree(m_root, {}, {}, entries, nullptr, log);
+    } else {
+        for (const std::string &p : dirty) {
+            FsError err;
+            auto e = describe(m_root, p, {}, &err);
+            if (!e)
+                continue;
+            // What this replica wrote itself is already known to the source.
+            auto own = m_ownWrites.find(p);
+            if (own != m_ownWrites.end()) {
+                const bool same = own->second.sameIgnoringCtime(e->state);
+                m_ownWrites.erase(own);
+                if (same)
+                    continue;
+            }
+            if (e->state.type == EntryType::Directory && m_dirs.count(p))
+                continue; // its contents report themselves
+            scopes.push_back(p);
+            if (e->state.exists())
+                entries[p] = *e;
+            if (e->state.type == EntryType::Directory)
+                scanTree(m_root, p, {}, entries, nullptr, log);
+        }
+    }
+    for (const auto &[p, e] : entries) {
+        if (e.state.type == EntryType::Directory)
+            m_dirs.insert(p);
+    }
+    for (const std::string &scope : scopes) {
+        if (!entries.count(scope) && !scope.empty()) {
+            for (auto it = m_dirs.lower_bound(scope); it != m_dirs.end() && (*it == scope || it->compare(0, scope.size() + 1, scope + '/') == 0);)
+                it = m_dirs.erase(it);
+        }
+    }
+    refreshWatches();
+    if (scopes.empty())
+        return true;
+    FrameWriter head(MsgType::RemoteChanged);
+    head.u32(uint32_t(scopes.size()));
+    for (const std::string &scope : scopes)
+        head.str(scope);
+    if (!ch.queue(head))
+        return false;
+    FrameWriter batch(MsgType::ManifestEntries);
+    size_t inBatch = 0;
+    for (const auto &[p, e] : entries) {
+        batch.entry(e);
+        if (++inBatch == 1024) {
+            if (!ch.queue(batch))
+                return false;
+            batch = FrameWriter(MsgType::ManifestEntries);
+            inBatch = 0;
+        }
+    }
+    if (inBatch > 0 && !ch.queue(batch))
+        return false;
+    FrameWriter end(MsgType::ManifestEnd);
+    end.u64(entries.size());
+    return ch.queue(end) && ch.flush();
+}
+
+bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const FileState &expected)
+{
+    FsError err;
+    const int fd = m_root.openRead(path, &err);
+    struct stat st {};
+    FrameWriter begin(MsgType::FileBegin);
+    begin.u32(id);
+    if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !stateFromStat(st).sameAs(expected)) {
+        if (fd >= 0)
+            ::close(fd);
+        Entry e;
+        e.path = path;
+        begin.u8(0).entry(e).str(fd < 0 ? err.message : path + ": changed since it was last seen");
+        return ch.send(begin);
+    }
+    Entry e;
+    e.path = path;
+    e.state = stateFromStat(st);
+    begin.u8(1).entry(e).str({});
+    if (!ch.queue(begin)) {
+        ::close(fd);
+        return false;
+    }
+    Hasher hasher;
+    std::vector<uint8_t> buf(kDataChunk), packed;
+    for (;;) {
+        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n <= 0)
+            break;
+        hasher.update(buf.data(), size_t(n));
+        FrameWriter data(MsgType::FileData);
+        data.u32(id);
+        packed.resize(ZSTD_compressBound(size_t(n)));
+        const size_t c = ZSTD_compress(packed.data(), packed.size(), buf.data(), size_t(n), 1);
+        if (n >= 512 && !ZSTD_isError(c) && c < size_t(n) * 9 / 10)
+            data.u8(1).bytes(packed.data(), c);
+        else
+            data.u8(0).bytes(buf.data(), size_t(n));
+        if (!ch.queue(data)) {
+            ::close(fd);
+            return false;
+        }
+    }
+    ::close(fd);
+    FrameWriter end(MsgType::FileEnd);
+    end.u32(id).hash(hasher.digest());
+    return ch.queue(end) && ch.flush();
+}
+
 int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
 {
     std::map<uint32_t, PendingPut> puts;
@@ -59,6 +206,11 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 e = *d;
         }
         f.entry(e).str(message);
+        if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
+            m_ownWrites[path] = e.state;
+            if (e.state.type == EntryType::Directory)
+                m_dirs.insert(path);
+        }
         if (status != ResultStatus::Ok && !message.empty())
             log(message);
         return ch.send(f);
@@ -67,6 +219,19 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
     bool greeted = false;
 
     for (;;) {
+        if (m_watcher) {
+            // Serve whichever comes first: a frame from the source or a change here.
+            bool frameReady = false;
+            while (!frameReady) {
+                pollfd p[2] = {{ch.readFd(), POLLIN, 0}, {m_watcher->fd(), POLLIN, 0}};
+                if (ch.hasBufferedFrame() || ::poll(p, 2, -1) < 0 || (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                    frameReady = true;
+                } else if (p[1].revents & POLLIN) {
+                    if (!reportChanges(ch, log))
+                        return 1;
+                }
+            }
+        }
         auto frame = ch.receive();
         if (!frame) {
             if (ch.error() == "connection closed")
@@ -103,6 +268,12 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             ScanOptions options;
             options.removeStaleStaged = true; // left by a transfer that was cut off
             scanTree(m_root, {}, options, m, &stats, log);
+            m_dirs.clear();
+            for (const auto &[path, e] : m) {
+                if (e.state.type == EntryType::Directory)
+                    m_dirs.insert(path);
+            }
+            refreshWatches();
             FrameWriter batch(MsgType::ManifestEntries);
             size_t inBatch = 0;
             for (const auto &[path, e] : m) {
@@ -119,6 +290,27 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             FrameWriter end(MsgType::ManifestEnd);
             end.u64(m.size());
             if (!ch.send(end))
+                return 1;
+            break;
+        }
+        case MsgType::WatchRequest: {
+            std::string error;
+            m_watcher = makeWatcher(m_root.path(), &error);
+            if (!m_watcher)
+                return fatal(error);
+            refreshWatches();
+            break;
+        }
+        case MsgType::GetFile: {
+            const uint32_t id = r.u32();
+            const std::string path = r.str(4096);
+            const FileState expected = r.state();
+            if (!r.ok())
+                return fatal("protocol error: malformed GetFile");
+            std::string why;
+            if (!isSafeRelativePath(path, &why))
+                return fatal("protocol error: GetFile " + why);
+            if (!sendFile(ch, id, path, expected))
                 return 1;
             break;
         }

@@ -5,8 +5,12 @@
 
 #include "channel.h"
 #include "safefs.h"
+#include "watcher.h"
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <set>
 #include <string>
 
 namespace iterdeck::sync {
@@ -20,7 +24,14 @@ public:
     int serve(Channel &channel, const std::function<void(const std::string &)> &log);
 
 private:
+    bool reportChanges(Channel &ch, const std::function<void(const std::string &)> &log);
+    bool sendFile(Channel &ch, uint32_t id, const std::string &path, const FileState &expected);
+    void refreshWatches();
+
     SafeRoot &m_root;
+    std::unique_ptr<Watcher> m_watcher;
+    std::set<std::string> m_dirs;                // directories known to exist (watched)
+    std::map<std::string, FileState> m_ownWrites; // states this replica produced itself
 };
 
 } // namespace iterdeck::sync

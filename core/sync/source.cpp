@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <unordered_map>
 
@@ -55,6 +57,45 @@ bool isUnder(const std::string &path, const std::string &dir)
 int depth(const std::string &p)
 {
     return int(std::count(p.begin(), p.end(), '/'));
+}
+
+// Same content as far as syncing is concerned (null means absent).
+bool sameContent(const Entry *a, const Entry *b)
+{
+    if (!a || !b)
+        return !a && !b;
+    if (a->state.type != b->state.type)
+        return false;
+    switch (a->state.type) {
+    case EntryType::File:
+        return a->hash == b->hash && a->state.size == b->state.size && a->state.executable() == b->state.executable();
+    case EntryType::Symlink:
+        return a->linkTarget == b->linkTarget;
+    default:
+        return true;
+    }
+}
+
+const Entry *find(const Manifest &m, const std::string &p)
+{
+    auto it = m.find(p);
+    return it == m.end() ? nullptr : &it->second;
+}
+
+// "dir/name.sync-conflict-20261127-093012.ext", as syncthing names conflict copies.
+std::string conflictName(const std::string &path)
+{
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? std::string() : path.substr(0, slash + 1);
+    const std::string leaf = slash == std::string::npos ? path : path.substr(slash + 1);
+    const size_t dot = leaf.rfind('.');
+    const bool hasExt = dot != std::string::npos && dot > 0;
+    const std::time_t now = std::time(nullptr);
+    std::tm tm {};
+    ::localtime_r(&now, &tm);
+    char stamp[32];
+    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    return dir + (hasExt ? leaf.substr(0, dot) : leaf) + ".sync-conflict-" + stamp + (hasExt ? leaf.substr(dot) : std::string());
 }
 
 } // namespace
@@ -114,14 +155,8 @@ bool SourceSession::handshake(std::string *error)
     return true;
 }
 
-bool SourceSession::fetchRemote(std::string *error)
+bool SourceSession::readEntries(Manifest &into, std::string *error)
 {
-    FrameWriter req(MsgType::ScanRequest);
-    if (!m_ch.send(req)) {
-        *error = m_ch.error();
-        return false;
-    }
-    m_remote.clear();
     for (;;) {
         auto f = m_ch.receive();
         if (!f) {
@@ -137,7 +172,7 @@ bool SourceSession::fetchRemote(std::string *error)
                     *error = "protocol error: the agent sent a bad path (" + why + ")";
                     return false;
                 }
-                m_remote[e.path] = std::move(e);
+                into[e.path] = std::move(e);
             }
             if (!r.ok()) {
                 *error = "protocol error: malformed manifest";
@@ -149,27 +184,364 @@ bool SourceSession::fetchRemote(std::string *error)
             *error = "agent: " + r.str(4096);
             return false;
         } else {
-            *error = "protocol error: unexpected frame while reading the manifest";
+            *error = "protocol error: unexpected frame while reading a manifest";
             return false;
         }
     }
 }
 
+bool SourceSession::fetchRemote(std::string *error)
+{
+    FrameWriter req(MsgType::ScanRequest);
+    if (!m_ch.send(req)) {
+        *error = m_ch.error();
+        return false;
+    }
+    m_remote.clear();
+    if (!readEntries(m_remote, error))
+        return false;
+    if (m_opt.twoWay) {
+        FrameWriter watch(MsgType::WatchRequest);
+        if (!m_ch.send(watch)) {
+            *error = m_ch.error();
+            return false;
+        }
+    }
+    return true;
+}
+
+bool SourceSession::absorbRemoteChanged(const std::vector<uint8_t> &payload, std::string *error)
+{
+    FrameReader r(payload.data(), payload.size());
+    const uint32_t n = r.u32();
+    std::vector<std::string> scopes;
+    for (uint32_t i = 0; i < n && r.ok() && i < 100000; ++i) {
+        std::string scope = r.str(4096);
+        std::string why;
+        if (!scope.empty() && !isSafeRelativePath(scope, &why)) {
+            *error = "protocol error: the agent sent a bad path (" + why + ")";
+            return false;
+        }
+        scopes.push_back(std::move(scope));
+    }
+    if (!r.ok()) {
+        *error = "protocol error: malformed RemoteChanged";
+        return false;
+    }
+    Manifest fresh;
+    if (!readEntries(fresh, error))
+        return false;
+    for (const std::string &scope : scopes) {
+        for (auto it = m_remote.lower_bound(scope); it != m_remote.end() && isUnder(it->first, scope);)
+            it = m_remote.erase(it);
+        m_remoteDirty.insert(scope);
+    }
+    for (auto &[p, e] : fresh) {
+        bool inScope = false;
+        for (const std::string &scope : scopes)
+            inScope = inScope || isUnder(p, scope);
+        if (inScope)
+            m_remote[p] = std::move(e);
+    }
+    return true;
+}
+
+bool SourceSession::saveState(std::string *error) const
+{
+    if (m_statePath.empty() || !m_opt.twoWay)
+        return true;
+    FrameWriter w(MsgType::ManifestEntries);
+    w.u32(0x42445449).u32(1).u64(m_base.size()); // "ITDB", version 1
+    for (const auto &[p, e] : m_base)
+        w.entry(e);
+    const auto &bytes = w.finish();
+    const std::string tmp = m_statePath + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wb");
+    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+        if (error)
+            *error = "cannot save the sync state to " + tmp;
+        return false;
+    }
+    return std::rename(tmp.c_str(), m_statePath.c_str()) == 0;
+}
+
+bool SourceSession::loadState()
+{
+    m_base.clear();
+    if (m_statePath.empty())
+        return false;
+    FILE *f = std::fopen(m_statePath.c_str(), "rb");
+    if (!f)
+        return false;
+    std::vector<uint8_t> bytes;
+    uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+        bytes.insert(bytes.end(), buf, buf + n);
+    std::fclose(f);
+    if (bytes.size() < 5)
+        return false;
+    FrameReader r(bytes.data() + 5, bytes.size() - 5);
+    if (r.u32() != 0x42445449 || r.u32() != 1)
+        return false;
+    const uint64_t count = r.u64();
+    for (uint64_t i = 0; i < count && r.ok(); ++i) {
+        Entry e = r.entry();
+        if (r.ok() && isSafeRelativePath(e.path))
+            m_base[e.path] = std::move(e);
+    }
+    if (!r.ok()) {
+        m_base.clear(); // a damaged state file: start as on a first run (no deletions, conflicts kept)
+        return false;
+    }
+    return true;
+}
+
 bool SourceSession::fullSync(SyncReport *report, std::string *error)
 {
+    if (m_opt.twoWay)
+        loadState();
     emit(SyncStatus::Phase::Scanning);
     if (!fetchRemote(error)) {
         emit(SyncStatus::Phase::Error, *error);
         return false;
     }
-    return reconcile({std::string()}, report, error);
+    const bool ok = reconcile({std::string()}, report, error);
+    if (ok)
+        saveState(nullptr);
+    return ok;
+}
+
+bool SourceSession::pull(const std::string &path, const Entry &remote, const std::string &localName, const Entry *localNow,
+                         SyncReport *report, std::string *error)
+{
+    const uint32_t id = m_nextId++;
+    FrameWriter req(MsgType::GetFile);
+    req.u32(id).str(path).state(remote.state);
+    if (!m_ch.send(req)) {
+        *error = m_ch.error();
+        return false;
+    }
+    std::unique_ptr<SafeRoot::StagedFile> staged;
+    Hasher hasher;
+    std::vector<uint8_t> inflated;
+    bool skip = false;
+    uint64_t received = 0;
+    for (;;) {
+        auto f = m_ch.receive();
+        if (!f) {
+            *error = m_ch.error();
+            return false;
+        }
+        FrameReader r(f->second.data(), f->second.size());
+        switch (f->first) {
+        case MsgType::RemoteChanged:
+            if (!absorbRemoteChanged(f->second, error))
+                return false;
+            continue;
+        case MsgType::Fatal:
+            *error = "agent: " + r.str(4096);
+            return false;
+        case MsgType::FileBegin: {
+            r.u32();
+            const uint8_t ok = r.u8();
+            r.entry();
+            const std::string message = r.str(4096);
+            if (!r.ok()) {
+                *error = "protocol error: malformed FileBegin";
+                return false;
+            }
+            if (!ok) {
+                if (m_log)
+                    m_log(message + " (not fetched; it will be when it settles)");
+                return true;
+            }
+            FsError err;
+            staged = m_local_root.beginWrite(localName, &err);
+            if (!staged) {
+                if (m_log)
+                    m_log(err.message);
+                skip = true;
+            }
+            continue;
+        }
+        case MsgType::FileData: {
+            r.u32();
+            const uint8_t compressed = r.u8();
+            const std::string_view data = r.rest();
+            std::string_view chunk = data;
+            if (compressed) {
+                const unsigned long long n = ZSTD_getFrameContentSize(data.data(), data.size());
+                if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > kDataChunk) {
+                    *error = "protocol error: bad compressed chunk";
+                    return false;
+                }
+                inflated.resize(size_t(n));
+                const size_t got = ZSTD_decompress(inflated.data(), inflated.size(), data.data(), data.size());
+                if (ZSTD_isError(got) || got != n) {
+                    *error = "protocol error: bad compressed chunk";
+                    return false;
+                }
+                chunk = std::string_view(reinterpret_cast<const char *>(inflated.data()), got);
+            }
+            received += chunk.size();
+            if (received > remote.state.size + kDataChunk * 64ull) {
+                *error = "protocol error: the agent sent far more than the file's size";
+                return false;
+            }
+            hasher.update(chunk.data(), chunk.size());
+            FsError err;
+            if (staged && !skip && !staged->write(chunk.data(), chunk.size(), &err)) {
+                if (m_log)
+                    m_log(err.message);
+                skip = true;
+            }
+            continue;
+        }
+        case MsgType::FileEnd: {
+            r.u32();
+            const Hash128 h = r.hash();
+            if (!r.ok() || h != hasher.digest()) {
+                *error = "protocol error: " + path + ": content hash mismatch";
+                return false;
+            }
+            if (!staged || skip)
+                return true;
+            FsError err;
+            if (!staged->commit(localNow ? localNow->state : FileState{}, remote.state.mode, remote.state.mtimeNs, &err)) {
+                if (m_log)
+                    m_log(err.message);
+                return true; // changed locally meanwhile: the next round sees it
+            }
+            if (report)
+                ++report->pulled;
+            if (auto e = describe(m_local_root, localName, {}, &err))
+                m_local[localName] = *e;
+            return true;
+        }
+        default:
+            *error = "protocol error: unexpected frame while fetching " + path;
+            return false;
+        }
+    }
+}
+
+bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<std::string> &pushAllowed,
+                              SyncReport *report, std::string *error)
+{
+    std::set<std::string> paths;
+    for (const std::string &d : scope) {
+        for (const Manifest *m : {&m_local, &m_remote, &m_base}) {
+            for (auto it = m->lower_bound(d); it != m->end() && isUnder(it->first, d); ++it)
+                paths.insert(it->first);
+        }
+    }
+    std::vector<std::string> removeLocalDirs;
+    for (const std::string &p : paths) {
+        const Entry *l = find(m_local, p);
+        const Entry *r = find(m_remote, p);
+        const Entry *b = find(m_base, p);
+        if (sameContent(l, r))
+            continue;
+        if ((r && ignored(p, r->state.type == EntryType::Directory)) || (l && ignored(p, l->state.type == EntryType::Directory)))
+            continue;
+        const bool lChanged = !sameContent(l, b);
+        const bool rChanged = !sameContent(r, b);
+        if (!rChanged)
+            continue; // a local change: pushed as in one-way mode
+        FsError err;
+        if (lChanged) {
+            // Both sides changed it since they last agreed.
+            if (!l && r) {
+                // Deleted here, edited there: keep the edit.
+            } else if (!r) {
+                pushAllowed.insert(p); // deleted there, edited here: keep the edit
+                continue;
+            } else if (l->state.type == EntryType::Directory && r->state.type == EntryType::Directory) {
+                continue;
+            } else {
+                if (r->state.type == EntryType::File) {
+                    const std::string copy = conflictName(p);
+                    if (!pull(p, *r, copy, nullptr, report, error))
+                        return false;
+                    if (m_log)
+                        m_log(p + ": changed on both sides; the remote version is kept as " + copy);
+                } else if (m_log) {
+                    m_log(p + ": changed on both sides; the local version wins");
+                }
+                m_state.conflicts.push_back(p);
+                if (report)
+                    ++report->conflicts;
+                pushAllowed.insert(p);
+                continue;
+            }
+        }
+        // Bring the remote change here.
+        if (!r) {
+            if (m_opt.deleteProtection)
+                continue; // the local copy stays, and is sent back
+            if (l->state.type == EntryType::Directory) {
+                removeLocalDirs.push_back(p);
+            } else if (m_local_root.removeFile(p, l->state, &err)) {
+                m_local.erase(p);
+            } else if (m_log) {
+                m_log(err.message);
+            }
+            continue;
+        }
+        if (l && l->state.type != r->state.type && l->state.type != EntryType::Directory) {
+            if (!m_local_root.removeFile(p, l->state, &err)) {
+                if (m_log)
+                    m_log(err.message);
+                continue;
+            }
+            m_local.erase(p);
+            l = nullptr;
+        }
+        switch (r->state.type) {
+        case EntryType::Directory:
+            if (m_local_root.makeDirectory(p, r->state.mode | 0700, &err)) {
+                if (auto e = describe(m_local_root, p, {}, &err))
+                    m_local[p] = *e;
+            } else if (m_log) {
+                m_log(err.message);
+            }
+            break;
+        case EntryType::File:
+            if (!pull(p, *r, p, l, report, error))
+                return false;
+            break;
+        case EntryType::Symlink:
+            if (m_local_root.makeSymlink(p, r->linkTarget, l ? l->state : FileState{}, &err)) {
+                if (auto e = describe(m_local_root, p, {}, &err))
+                    m_local[p] = *e;
+                if (report)
+                    ++report->pulled;
+            } else if (m_log) {
+                m_log(err.message);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    std::sort(removeLocalDirs.begin(), removeLocalDirs.end(), [](const std::string &a, const std::string &b) { return depth(a) > depth(b); });
+    for (const std::string &d : removeLocalDirs) {
+        FsError err;
+        if (m_local_root.removeDirectory(d, &err))
+            m_local.erase(d);
+    }
+    return true;
 }
 
 bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *report, std::string *error)
 {
     // Collapse dirty paths covered by a dirty ancestor.
+    std::set<std::string> dirtyAll = dirtyIn;
+    dirtyAll.insert(m_remoteDirty.begin(), m_remoteDirty.end());
+    m_remoteDirty.clear();
     std::vector<std::string> dirty;
-    for (const std::string &d : dirtyIn) {
+    for (const std::string &d : dirtyAll) {
         if (!dirty.empty() && isUnder(d, dirty.back()))
             continue;
         dirty.push_back(d);
@@ -226,6 +598,18 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
         }
     }
 
+    // Two-way: first bring what changed on the replica here (and settle conflicts).
+    std::set<std::string> pushAllowed;
+    if (m_opt.twoWay && !pullPhase(dirty, pushAllowed, report, error)) {
+        emit(SyncStatus::Phase::Error, *error);
+        return false;
+    }
+    // In two-way mode the replica's entry may only be replaced or removed when it is what
+    // both sides last agreed on, or a conflict was settled for it.
+    auto mayReplace = [&](const std::string &p, const Entry *re) {
+        return !m_opt.twoWay || pushAllowed.count(p) || sameContent(re, find(m_base, p));
+    };
+
     // Plan.
     std::vector<Op> ops;
     std::multimap<std::string, std::string> removedByHash; // hash hex -> remote path
@@ -241,6 +625,8 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
         const Entry *re = r == m_remote.end() ? nullptr : &r->second;
         if (re && !le && ignored(p, re->state.type == EntryType::Directory))
             return; // ignored here: whatever the replica has there is not ours to touch
+        if (re && !sameContent(le, re) && !mayReplace(p, re))
+            return; // changed on the replica: settled by the pull phase first
         if (!le && re) {
             if (re->state.type == EntryType::Directory) {
                 removeDirs.insert(p);
@@ -318,11 +704,29 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
             return a.path < b.path;
         return false;
     });
-    if (ops.empty()) {
+    const bool ok = ops.empty() || execute(ops, report, error);
+    if (ops.empty())
         emit(SyncStatus::Phase::Idle);
-        return true;
+    if (ok && m_opt.twoWay) {
+        // What both sides now agree on becomes the base for the next round.
+        std::set<std::string> paths;
+        for (const std::string &d : dirty) {
+            for (const Manifest *m : {&m_local, &m_remote, &m_base}) {
+                for (auto it = m->lower_bound(d); it != m->end() && isUnder(it->first, d); ++it)
+                    paths.insert(it->first);
+            }
+        }
+        for (const std::string &p : paths) {
+            const Entry *l = find(m_local, p);
+            if (sameContent(l, find(m_remote, p))) {
+                if (l)
+                    m_base[p] = *l;
+                else
+                    m_base.erase(p);
+            }
+        }
     }
-    return execute(ops, report, error);
+    return ok;
 }
 
 bool SourceSession::sendData(uint32_t id, const uint8_t *data, size_t size, SyncReport *report, std::string *error)
@@ -648,6 +1052,11 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
     };
     auto drain = [&]() -> bool {
         while (auto f = m_ch.buffered()) {
+            if (f->first == MsgType::RemoteChanged) {
+                if (!absorbRemoteChanged(f->second, error))
+                    return false;
+                continue;
+            }
             if (f->first == MsgType::Fatal) {
                 FrameReader r(f->second.data(), f->second.size());
                 *error = "agent: " + r.str(4096);
@@ -682,6 +1091,11 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
             if (!f) {
                 *error = m_ch.error();
                 return false;
+            }
+            if (f->first == MsgType::RemoteChanged) {
+                if (!absorbRemoteChanged(f->second, error))
+                    return false;
+                continue;
             }
             if (f->first == MsgType::Fatal) {
                 FrameReader r(f->second.data(), f->second.size());
@@ -729,6 +1143,8 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         case Op::PutLate:
             if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error,
                           [&](MsgType t, const std::vector<uint8_t> &payload) {
+                              if (t == MsgType::RemoteChanged)
+                                  return absorbRemoteChanged(payload, error);
                               if (t == MsgType::Fatal) {
                                   FrameReader r(payload.data(), payload.size());
                                   *error = "agent: " + r.str(4096);
@@ -814,6 +1230,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     std::set<std::string> dirty{std::string()};
     using Clock = std::chrono::steady_clock;
     bool ok = true;
+    bool stateDirty = false;
+    auto lastSave = Clock::now();
     while (!*stop) {
         if (!dirty.empty()) {
             SyncReport report;
@@ -823,6 +1241,12 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             }
             dirty.clear();
             syncWatches();
+            stateDirty = true;
+        }
+        if (stateDirty && Clock::now() - lastSave > std::chrono::seconds(2)) {
+            saveState(nullptr);
+            stateDirty = false;
+            lastSave = Clock::now();
         }
         pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
         const int rc = ::poll(p, 2, 500);
@@ -831,8 +1255,11 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             ok = false;
             break;
         }
-        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+        while ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) || m_ch.hasBufferedFrame()) {
+            p[1].revents = 0;
             auto f = m_ch.receive(0);
+            if (!f && m_ch.timedOut())
+                break;
             if (!f && !m_ch.timedOut()) {
                 *error = "the agent went away: " + m_ch.error();
                 ok = false;
@@ -843,6 +1270,14 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
                 *error = "agent: " + r.str(4096);
                 ok = false;
                 break;
+            }
+            if (f && f->first == MsgType::RemoteChanged) {
+                if (!absorbRemoteChanged(f->second, error)) {
+                    ok = false;
+                    break;
+                }
+                dirty.insert(m_remoteDirty.begin(), m_remoteDirty.end());
+                continue;
             }
         }
         if (!(p[0].revents & POLLIN))
@@ -879,6 +1314,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             dirty.insert(extra.begin(), extra.end());
         }
     }
+    if (stateDirty)
+        saveState(nullptr);
     return ok;
 }
 

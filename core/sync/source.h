@@ -22,6 +22,8 @@ struct SourceOptions
     int quietMs = 10;       // a change is sent once no other arrives for this long...
     int capMs = 30;         // ...or this long after the first one at the latest
     bool allowEmptySource = false; // else an empty local folder halts instead of deleting everything
+    bool twoWay = false;           // "sendReceive": changes on the replica come back too
+    bool deleteProtection = true;  // two-way: a deletion on the replica never deletes a local file
 };
 
 // What the UIs show. Emitted on every change of phase and after each batch.
@@ -39,6 +41,7 @@ struct SyncReport
 {
     uint64_t created = 0, updated = 0, removed = 0, renamed = 0, modeChanges = 0;
     uint64_t bytesSent = 0, dataBytes = 0;
+    uint64_t pulled = 0, conflicts = 0;
     std::vector<std::string> problems;
 };
 
@@ -49,6 +52,11 @@ public:
     using LogFn = std::function<void(const std::string &)>;
 
     SourceSession(SafeRoot &local, Channel &channel, SourceOptions options, StatusFn status, LogFn log);
+
+    // Two-way: where the agreed state is kept between runs, so that a restart knows what
+    // was deleted meanwhile (instead of bringing it back) and raises no false conflicts.
+    void setStatePath(const std::string &path) { m_statePath = path; }
+    bool saveState(std::string *error) const;
 
     bool handshake(std::string *error);
     // Brings the replica to the local tree's state. False on a halt or a lost connection.
@@ -68,6 +76,12 @@ public:
 private:
     struct Op;
     bool fetchRemote(std::string *error);
+    bool readEntries(Manifest &into, std::string *error);
+    bool absorbRemoteChanged(const std::vector<uint8_t> &payload, std::string *error);
+    bool pull(const std::string &path, const Entry &remote, const std::string &localName, const Entry *localNow,
+              SyncReport *report, std::string *error);
+    bool pullPhase(const std::vector<std::string> &scope, std::set<std::string> &pushPaths, SyncReport *report,
+                   std::string *error);
     bool execute(std::vector<Op> &ops, SyncReport *report, std::string *error);
     using FrameFn = std::function<bool(MsgType, const std::vector<uint8_t> &)>;
     bool sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error,
@@ -85,6 +99,10 @@ private:
     uint32_t m_nextId = 1;
     Manifest m_local;
     Manifest m_remote;
+    Manifest m_base;                       // two-way: the state both sides last agreed on
+    std::set<std::string> m_remoteDirty;   // two-way: paths the replica reported as changed
+    std::string m_statePath;
+    bool loadState();
     int64_t m_lastScanNs = 0;
     SyncStatus m_state;
 };

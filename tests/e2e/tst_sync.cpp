@@ -79,6 +79,12 @@ Run syncOnce(const QString &src, const QString &dst, const QStringList &extra = 
     return {p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1, QString::fromUtf8(p.readAllStandardError())};
 }
 
+QByteArray readAll(const QString &path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? f.readAll() : QByteArray("<missing>");
+}
+
 void writeFile(const QString &path, const QByteArray &data)
 {
     QFile f(path);
@@ -401,6 +407,96 @@ private Q_SLOTS:
         const QByteArray status = p.readAllStandardOutput();
         QVERIFY(status.contains("\"phase\":\"syncing\""));
         QVERIFY(status.contains("\"phase\":\"idle\""));
+    }
+
+    void twoWayFirstRunMergesAndKeepsConflicts()
+    {
+        QTemporaryDir tmp;
+        qputenv("XDG_STATE_HOME", tmp.filePath(QStringLiteral("state")).toUtf8());
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src);
+        QDir().mkpath(dst + QStringLiteral("/only/remote"));
+        writeFile(src + QStringLiteral("/local.txt"), "local");
+        writeFile(dst + QStringLiteral("/only/remote/r.txt"), "remote");
+        writeFile(src + QStringLiteral("/both.txt"), "same");
+        writeFile(dst + QStringLiteral("/both.txt"), "same");
+        writeFile(src + QStringLiteral("/c.txt"), "L");
+        writeFile(dst + QStringLiteral("/c.txt"), "R");
+        const Run r = syncOnce(src, dst, {QStringLiteral("--mode"), QStringLiteral("sendReceive")});
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+        QCOMPARE(readAll(src + QStringLiteral("/c.txt")), QByteArray("L"));
+        QCOMPARE(readAll(src + QStringLiteral("/only/remote/r.txt")), QByteArray("remote"));
+        const QStringList copies = QDir(src).entryList({QStringLiteral("c.sync-conflict-*.txt")}, QDir::Files);
+        QCOMPARE(copies.size(), 1);
+        QCOMPARE(readAll(src + u'/' + copies[0]), QByteArray("R")); // nothing lost
+        QVERIFY(r.err.contains(u"c.txt: changed on both sides; the remote version is kept as c.sync-conflict-"));
+    }
+
+    void twoWayRestartRemembersDeletions()
+    {
+        QTemporaryDir tmp;
+        qputenv("XDG_STATE_HOME", tmp.filePath(QStringLiteral("state")).toUtf8());
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src);
+        writeFile(src + QStringLiteral("/a.txt"), "a");
+        writeFile(src + QStringLiteral("/b.txt"), "b");
+        const QStringList twoWay{QStringLiteral("--mode"), QStringLiteral("sendreceive")};
+        QCOMPARE(syncOnce(src, dst, twoWay).code, 0);
+        // While no sync runs: deleted here, edited there.
+        QFile::remove(src + QStringLiteral("/a.txt"));
+        QTest::qWait(5);
+        writeFile(dst + QStringLiteral("/b.txt"), "b edited remotely");
+        const Run r = syncOnce(src, dst, twoWay);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/a.txt"))); // the deletion went through, not brought back
+        QCOMPARE(readAll(src + QStringLiteral("/b.txt")), QByteArray("b edited remotely"));
+        QCOMPARE(snapshot(dst), snapshot(src));
+        QVERIFY(!r.err.contains(u"changed on both sides"));
+    }
+
+    void twoWayWatch()
+    {
+        QTemporaryDir tmp;
+        qputenv("XDG_STATE_HOME", tmp.filePath(QStringLiteral("state")).toUtf8());
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src);
+        writeFile(src + QStringLiteral("/keep.txt"), "keep");
+        QProcess p;
+        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                       u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--mode"),
+                       QStringLiteral("sendReceive")});
+        QVERIFY(p.waitForStarted());
+        auto converged = [&]() {
+            for (int i = 0; i < 500; ++i) {
+                if (snapshot(dst) == snapshot(src))
+                    return true;
+                QTest::qWait(20);
+            }
+            return false;
+        };
+        QVERIFY(converged());
+        // Built in the container (a generated file), edited locally, at once.
+        QDir().mkpath(dst + QStringLiteral("/gen"));
+        writeFile(dst + QStringLiteral("/gen/out.txt"), "generated remotely");
+        writeFile(src + QStringLiteral("/local.txt"), "local");
+        QVERIFY(converged());
+        QCOMPARE(readAll(src + QStringLiteral("/gen/out.txt")), QByteArray("generated remotely"));
+        // Delete protection (the default): a deletion in the container does not delete here.
+        QFile::remove(dst + QStringLiteral("/keep.txt"));
+        QVERIFY(converged());
+        QVERIFY(QFile::exists(src + QStringLiteral("/keep.txt")));
+        QVERIFY(QFile::exists(dst + QStringLiteral("/keep.txt")));
+        // A local deletion goes through.
+        QFile::remove(src + QStringLiteral("/local.txt"));
+        QVERIFY(converged());
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/local.txt")));
+        ::kill(pid_t(p.processId()), SIGINT);
+        QVERIFY(p.waitForFinished(10000));
+        QCOMPARE(p.exitCode(), 0);
     }
 
     void sameSizeRewriteWithinTheSameSecond()
