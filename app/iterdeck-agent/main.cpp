@@ -1,11 +1,14 @@
 // iterdeck-agent: the in-container end of Iterdeck's file sync. Static, no Qt.
 #include "sync/channel.h"
+#include "sync/protocol.h"
 #include "sync/replica.h"
 
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
 #include <csignal>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -41,5 +44,17 @@ int main(int argc, char **argv)
     }
     iterdeck::sync::Channel channel(0, 1);
     iterdeck::sync::Replica replica(*safeRoot);
+    // The scan index lives outside the synced folder: $XDG_CACHE_HOME, $HOME/.cache or /tmp.
+    {
+        const char *xdg = std::getenv("XDG_CACHE_HOME");
+        const char *home = std::getenv("HOME");
+        std::string dir = xdg && *xdg ? xdg : (home && *home ? std::string(home) + "/.cache" : std::string("/tmp"));
+        dir += "/iterdeck-agent";
+        ::mkdir(dir.c_str(), 0700);
+        char real[PATH_MAX];
+        const std::string abs = ::realpath(root.c_str(), real) ? std::string(real) : root;
+        replica.setIndexPath(dir + '/' + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(abs.data(), abs.size())).substr(0, 32)
+                             + ".index");
+    }
     return replica.serve(channel, [](const std::string &line) { std::cerr << "iterdeck-agent: " << line << "\n"; });
 }

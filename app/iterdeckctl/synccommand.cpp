@@ -138,8 +138,10 @@ int runSync(const SyncOptions &o)
         options.twoWay = twoWay;
         options.deleteProtection = !o.noDeleteProtection;
         SourceSession session(*root, channel, options, status, log);
+        const std::string state = statePath(o);
+        session.setIndexPath(state.substr(0, state.size() - 6) + ".index");
         if (twoWay)
-            session.setStatePath(statePath(o));
+            session.setStatePath(state);
         SyncReport report;
         if (!session.handshake(&error) || !session.fullSync(&report, &error)) {
             std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());

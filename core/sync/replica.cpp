@@ -98,9 +98,23 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
                 scanTree(m_root, p, {}, entries, nullptr, log);
         }
     }
-    for (const auto &[p, e] : entries) {
-        if (e.state.type == EntryType::Directory)
-            m_dirs.insert(p);
+    // New directories: watch them, then scan them again, so that what was created in them
+    // before the watch existed is reported too (repeat for directories found that way).
+    for (int round = 0; round < 64; ++round) {
+        std::vector<std::string> fresh;
+        for (const auto &[p, e] : entries) {
+            if (e.state.type == EntryType::Directory && m_dirs.insert(p).second)
+                fresh.push_back(p);
+        }
+        if (fresh.empty())
+            break;
+        refreshWatches();
+        for (const std::string &d : fresh) {
+            Manifest sub;
+            scanTree(m_root, d, {}, sub, nullptr, log);
+            for (auto &[p, e] : sub)
+                entries[p] = std::move(e);
+        }
     }
     for (const std::string &scope : scopes) {
         if (!entries.count(scope) && !scope.empty()) {
@@ -267,7 +281,16 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             ScanStats stats;
             ScanOptions options;
             options.removeStaleStaged = true; // left by a transfer that was cut off
+            Manifest previous;
+            int64_t previousNs = 0;
+            if (!m_indexPath.empty() && loadManifest(m_indexPath, previous, &previousNs)) {
+                options.previous = &previous;
+                options.previousScanNs = previousNs;
+            }
+            const int64_t scanStart = nowNs();
             scanTree(m_root, {}, options, m, &stats, log);
+            if (!m_indexPath.empty())
+                saveManifest(m_indexPath, m, scanStart);
             m_dirs.clear();
             for (const auto &[path, e] : m) {
                 if (e.state.type == EntryType::Directory)

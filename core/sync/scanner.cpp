@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -132,6 +133,58 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
 }
 
 } // namespace
+
+bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs)
+{
+    FrameWriter w(MsgType::ManifestEntries);
+    w.u32(0x58445449).u32(1).i64(scanNs).u64(manifest.size()); // "ITDX", version 1
+    for (const auto &[p, e] : manifest)
+        w.entry(e);
+    const auto &bytes = w.finish();
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wb");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
+{
+    manifest.clear();
+    FILE *f = std::fopen(path.c_str(), "rb");
+    if (!f)
+        return false;
+    std::vector<uint8_t> bytes;
+    uint8_t buf[1 << 16];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
+        bytes.insert(bytes.end(), buf, buf + n);
+    std::fclose(f);
+    if (bytes.size() < 5)
+        return false;
+    FrameReader r(bytes.data() + 5, bytes.size() - 5);
+    if (r.u32() != 0x58445449 || r.u32() != 1)
+        return false;
+    const int64_t when = r.i64();
+    const uint64_t count = r.u64();
+    for (uint64_t i = 0; i < count && r.ok(); ++i) {
+        Entry e = r.entry();
+        if (r.ok() && isSafeRelativePath(e.path))
+            manifest[e.path] = std::move(e);
+    }
+    if (!r.ok()) {
+        manifest.clear();
+        return false;
+    }
+    if (scanNs)
+        *scanNs = when;
+    return true;
+}
 
 int64_t nowNs()
 {

@@ -44,4 +44,9 @@ std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, cons
 
 int64_t nowNs();
 
+// A manifest kept on disk between runs (with the time of the scan that produced it), so that
+// a restart re-hashes only files whose state changed. Damaged or foreign files load as empty.
+bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs);
+bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs);
+
 } // namespace iterdeck::sync

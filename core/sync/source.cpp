@@ -559,8 +559,15 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     for (const std::string &d : dirty) {
         if (d.empty()) {
             previous = m_local;
+            if (previous.empty() && !m_indexPath.empty()) {
+                int64_t when = 0;
+                if (loadManifest(m_indexPath, previous, &when))
+                    scan.previousScanNs = when;
+            }
             scan.previous = &previous;
             scanTree(m_local_root, {}, scan, m_local, nullptr, warn);
+            if (!m_indexPath.empty())
+                saveManifest(m_indexPath, m_local, scanStart);
             continue;
         }
         FsError err;
@@ -1213,17 +1220,28 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     auto watcher = makeWatcher(m_local_root.path(), error);
     if (!watcher)
         return false;
+    std::set<std::string> watchedDirs;
+    // Watches the directories now known; returns those newly watched. Anything created in
+    // them before their watch existed is found by scanning them once more.
     auto syncWatches = [&]() {
         std::vector<std::string> dirs{std::string()};
+        std::set<std::string> now{std::string()};
+        std::set<std::string> added;
         for (const auto &[p, e] : m_local) {
-            if (e.state.type == EntryType::Directory)
+            if (e.state.type == EntryType::Directory) {
                 dirs.push_back(p);
+                now.insert(p);
+                if (!watchedDirs.count(p))
+                    added.insert(p);
+            }
         }
+        watchedDirs = std::move(now);
         watcher->setDirectories(dirs);
         if (!watcher->unwatched().empty() && m_log) {
             m_log("cannot watch " + std::to_string(watcher->unwatched().size())
                   + " folders (raise fs.inotify.max_user_watches); changes there are found by rescans only");
         }
+        return added;
     };
     syncWatches();
     // Changes made between the full sync and the watches being in place.
@@ -1233,15 +1251,16 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     bool stateDirty = false;
     auto lastSave = Clock::now();
     while (!*stop) {
+        dirty.insert(m_remoteDirty.begin(), m_remoteDirty.end()); // reported while busy
         if (!dirty.empty()) {
             SyncReport report;
             if (!reconcile(dirty, &report, error)) {
                 ok = false;
                 break;
             }
-            dirty.clear();
-            syncWatches();
+            dirty = syncWatches();
             stateDirty = true;
+            continue;
         }
         if (stateDirty && Clock::now() - lastSave > std::chrono::seconds(2)) {
             saveState(nullptr);
@@ -1249,7 +1268,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             lastSave = Clock::now();
         }
         pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
-        const int rc = ::poll(p, 2, 500);
+        // No wake-ups while idle (a signal ends the wait); a frame already buffered is served at once.
+        const int rc = ::poll(p, 2, m_ch.hasBufferedFrame() ? 0 : -1);
         if (rc < 0 && errno != EINTR) {
             *error = std::string("poll: ") + std::strerror(errno);
             ok = false;

@@ -56,6 +56,9 @@ public:
     // Two-way: where the agreed state is kept between runs, so that a restart knows what
     // was deleted meanwhile (instead of bringing it back) and raises no false conflicts.
     void setStatePath(const std::string &path) { m_statePath = path; }
+    // Where the local scan (states and hashes) is kept between runs; a restart on an
+    // unchanged tree then re-reads no file.
+    void setIndexPath(const std::string &path) { m_indexPath = path; }
     bool saveState(std::string *error) const;
 
     bool handshake(std::string *error);
@@ -102,6 +105,7 @@ private:
     Manifest m_base;                       // two-way: the state both sides last agreed on
     std::set<std::string> m_remoteDirty;   // two-way: paths the replica reported as changed
     std::string m_statePath;
+    std::string m_indexPath;
     bool loadState();
     int64_t m_lastScanNs = 0;
     SyncStatus m_state;
