@@ -85,6 +85,11 @@ private Q_SLOTS:
         // A static executable has no PT_INTERP program header and so no path to the dynamic loader.
         QVERIFY(elf.startsWith("\x7f" "ELF"));
         QVERIFY(!elf.contains("ld-linux"));
+        // It is copied into containers as it is: stripped, it stays under 3 MB.
+        QTemporaryDir dir;
+        const QString stripped = dir.filePath(QStringLiteral("agent"));
+        QCOMPARE(QProcess::execute(QStringLiteral("strip"), {QStringLiteral("-o"), stripped, f.fileName()}), 0);
+        QVERIFY2(QFileInfo(stripped).size() < 3 * 1024 * 1024, qPrintable(QString::number(QFileInfo(stripped).size())));
     }
 
     void checkAllCurrentFixtures()
