@@ -248,53 +248,17 @@ bool SourceSession::absorbRemoteChanged(const std::vector<uint8_t> &payload, std
 
 bool SourceSession::saveState(std::string *error) const
 {
-    if (m_statePath.empty() || !m_opt.twoWay)
+    if (m_statePath.empty() || !m_opt.twoWay || saveManifest(m_statePath, m_base, 0))
         return true;
-    FrameWriter w(MsgType::ManifestEntries);
-    w.u32(0x42445449).u32(1).u64(m_base.size()); // "ITDB", version 1
-    for (const auto &[p, e] : m_base)
-        w.entry(e);
-    const auto &bytes = w.finish();
-    const std::string tmp = m_statePath + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wb");
-    if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
-        if (error)
-            *error = "cannot save the sync state to " + tmp;
-        return false;
-    }
-    return std::rename(tmp.c_str(), m_statePath.c_str()) == 0;
+    if (error)
+        *error = "cannot save the sync state to " + m_statePath;
+    return false;
 }
 
 bool SourceSession::loadState()
 {
-    m_base.clear();
-    if (m_statePath.empty())
-        return false;
-    FILE *f = std::fopen(m_statePath.c_str(), "rb");
-    if (!f)
-        return false;
-    std::vector<uint8_t> bytes;
-    uint8_t buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-        bytes.insert(bytes.end(), buf, buf + n);
-    std::fclose(f);
-    if (bytes.size() < 5)
-        return false;
-    FrameReader r(bytes.data() + 5, bytes.size() - 5);
-    if (r.u32() != 0x42445449 || r.u32() != 1)
-        return false;
-    const uint64_t count = r.u64();
-    for (uint64_t i = 0; i < count && r.ok(); ++i) {
-        Entry e = r.entry();
-        if (r.ok() && isSafeRelativePath(e.path))
-            m_base[e.path] = std::move(e);
-    }
-    if (!r.ok()) {
-        m_base.clear(); // a damaged state file: start as on a first run (no deletions, conflicts kept)
-        return false;
-    }
-    return true;
+    // A missing or damaged state file means a first run: no deletions, conflicts kept.
+    return !m_statePath.empty() && loadManifest(m_statePath, m_base, nullptr);
 }
 
 bool SourceSession::fullSync(SyncReport *report, std::string *error)
@@ -1057,23 +1021,28 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         }
         return true;
     };
+    // Frames that arrive while operations run: results, changes on the replica, a fatal error.
+    // `barrierId` (when non-zero) is the barrier being waited for; returns 1 when it arrived.
+    auto dispatch = [&](MsgType type, const std::vector<uint8_t> &payload, uint32_t barrierId) -> int {
+        if (type == MsgType::RemoteChanged)
+            return absorbRemoteChanged(payload, error) ? 0 : -1;
+        if (type == MsgType::Fatal) {
+            FrameReader r(payload.data(), payload.size());
+            *error = "agent: " + r.str(4096);
+            return -1;
+        }
+        if (type != MsgType::Result) {
+            *error = "protocol error: unexpected frame";
+            return -1;
+        }
+        FrameReader peek(payload.data(), payload.size());
+        if (barrierId != 0 && peek.u32() == barrierId)
+            return 1;
+        return handleResult(payload) ? 0 : -1;
+    };
     auto drain = [&]() -> bool {
         while (auto f = m_ch.buffered()) {
-            if (f->first == MsgType::RemoteChanged) {
-                if (!absorbRemoteChanged(f->second, error))
-                    return false;
-                continue;
-            }
-            if (f->first == MsgType::Fatal) {
-                FrameReader r(f->second.data(), f->second.size());
-                *error = "agent: " + r.str(4096);
-                return false;
-            }
-            if (f->first != MsgType::Result) {
-                *error = "protocol error: unexpected frame";
-                return false;
-            }
-            if (!handleResult(f->second))
+            if (dispatch(f->first, f->second, 0) < 0)
                 return false;
         }
         return true;
@@ -1099,25 +1068,9 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
                 *error = m_ch.error();
                 return false;
             }
-            if (f->first == MsgType::RemoteChanged) {
-                if (!absorbRemoteChanged(f->second, error))
-                    return false;
-                continue;
-            }
-            if (f->first == MsgType::Fatal) {
-                FrameReader r(f->second.data(), f->second.size());
-                *error = "agent: " + r.str(4096);
-                return false;
-            }
-            if (f->first != MsgType::Result) {
-                *error = "protocol error: unexpected frame";
-                return false;
-            }
-            FrameReader peek(f->second.data(), f->second.size());
-            if (peek.u32() == id)
-                return true;
-            if (!handleResult(f->second))
-                return false;
+            const int d = dispatch(f->first, f->second, id);
+            if (d != 0)
+                return d > 0;
         }
     };
     for (Op &op : ops) {
@@ -1149,20 +1102,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         case Op::Put:
         case Op::PutLate:
             if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error,
-                          [&](MsgType t, const std::vector<uint8_t> &payload) {
-                              if (t == MsgType::RemoteChanged)
-                                  return absorbRemoteChanged(payload, error);
-                              if (t == MsgType::Fatal) {
-                                  FrameReader r(payload.data(), payload.size());
-                                  *error = "agent: " + r.str(4096);
-                                  return false;
-                              }
-                              if (t != MsgType::Result) {
-                                  *error = "protocol error: unexpected frame";
-                                  return false;
-                              }
-                              return handleResult(payload);
-                          }))
+                          [&](MsgType t, const std::vector<uint8_t> &payload) { return dispatch(t, payload, 0) == 0; }))
                 return false;
             break;
         case Op::Symlink: {
