@@ -136,6 +136,7 @@ int runSync(const SyncOptions &o)
         SourceOptions options;
         options.ignore = rules.get();
         options.twoWay = twoWay;
+        options.once = o.once;
         options.deleteProtection = !o.noDeleteProtection;
         SourceSession session(*root, channel, options, status, log);
         const std::string state = statePath(o);

@@ -68,6 +68,7 @@ bool Channel::writeAll(const uint8_t *data, size_t size)
                 }
                 continue;
             }
+            m_peerClosed = errno == EPIPE;
             m_error = std::string("connection lost: ") + std::strerror(errno);
             return false;
         }

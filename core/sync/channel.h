@@ -35,6 +35,8 @@ public:
     // True when a whole frame is already buffered (receive() will not block).
     bool hasBufferedFrame();
     const std::string &error() const { return m_error; }
+    // True when the peer closed its end (a write found no reader): an ordinary end, not a failure.
+    bool peerClosed() const { return m_peerClosed; }
     int readFd() const { return m_in; }
     uint64_t bytesSent() const { return m_sent; }
     uint64_t bytesReceived() const { return m_received; }
@@ -48,6 +50,7 @@ private:
     std::optional<std::pair<MsgType, std::vector<uint8_t>>> m_peeked;
     std::string m_error;
     bool m_timedOut = false;
+    bool m_peerClosed = false;
     uint64_t m_sent = 0;
     uint64_t m_received = 0;
 };

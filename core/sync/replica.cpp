@@ -242,7 +242,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                     frameReady = true;
                 } else if (p[1].revents & POLLIN) {
                     if (!reportChanges(ch, log))
-                        return 1;
+                        return ch.peerClosed() ? 0 : 1;
                 }
             }
         }
@@ -273,7 +273,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             FrameWriter f(MsgType::Hello);
             f.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeck-agent " ITERDECK_VERSION);
             if (!ch.send(f))
-                return 1;
+                return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::ScanRequest: {
@@ -303,17 +303,17 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 batch.entry(e);
                 if (++inBatch == 1024) {
                     if (!ch.send(batch))
-                        return 1;
+                        return ch.peerClosed() ? 0 : 1;
                     batch = FrameWriter(MsgType::ManifestEntries);
                     inBatch = 0;
                 }
             }
             if (inBatch > 0 && !ch.send(batch))
-                return 1;
+                return ch.peerClosed() ? 0 : 1;
             FrameWriter end(MsgType::ManifestEnd);
             end.u64(m.size());
             if (!ch.send(end))
-                return 1;
+                return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::WatchRequest: {
@@ -334,7 +334,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!isSafeRelativePath(path, &why))
                 return fatal("protocol error: GetFile " + why);
             if (!sendFile(ch, id, path, expected))
-                return 1;
+                return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::MakeDir: {
@@ -479,7 +479,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (fd >= 0)
                 ::close(fd);
             if (!ch.send(f))
-                return 1;
+                return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::PutEnd: {

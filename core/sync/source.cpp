@@ -200,7 +200,7 @@ bool SourceSession::fetchRemote(std::string *error)
     m_remote.clear();
     if (!readEntries(m_remote, error))
         return false;
-    if (m_opt.twoWay) {
+    if (m_opt.twoWay && !m_opt.once) {
         FrameWriter watch(MsgType::WatchRequest);
         if (!m_ch.send(watch)) {
             *error = m_ch.error();
@@ -400,6 +400,18 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 paths.insert(it->first);
         }
     }
+    // A replica that suddenly holds nothing (a volume remounted empty, a new pod) must not
+    // empty the local folder.
+    if (!m_opt.deleteProtection && !m_base.empty() && !m_local.empty()) {
+        bool remoteEmpty = true;
+        for (const auto &[p, e] : m_remote)
+            remoteEmpty = remoteEmpty && ignored(p, e.state.type == EntryType::Directory);
+        if (remoteEmpty) {
+            *error = "halted: the remote folder is empty but was not before; not deleting the local files";
+            emit(SyncStatus::Phase::Halted, *error);
+            return false;
+        }
+    }
     std::vector<std::string> removeLocalDirs;
     for (const std::string &p : paths) {
         const Entry *l = find(m_local, p);
@@ -414,6 +426,37 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
         if (!rChanged)
             continue; // a local change: pushed as in one-way mode
         FsError err;
+        // A directory on one side where the other has a file: the directory keeps the path
+        // (it may hold much), the file is kept beside it as a conflict copy. Nothing is lost.
+        if (l && r && l->state.type != r->state.type
+            && (l->state.type == EntryType::Directory || r->state.type == EntryType::Directory)) {
+            const std::string copy = conflictName(p);
+            if (l->state.type == EntryType::Directory) {
+                if (r->state.type == EntryType::File && !pull(p, *r, copy, nullptr, report, error))
+                    return false;
+                pushAllowed.insert(p);
+            } else {
+                if (!m_local_root.rename(p, copy, l->state, &err)) {
+                    if (m_log)
+                        m_log(err.message);
+                    continue;
+                }
+                Entry moved = *l;
+                moved.path = copy;
+                m_local.erase(p);
+                m_local[copy] = moved;
+                if (m_local_root.makeDirectory(p, r->state.mode | 0700, &err)) {
+                    if (auto e = describe(m_local_root, p, {}, &err))
+                        m_local[p] = *e;
+                }
+            }
+            if (m_log)
+                m_log(p + ": a folder on one side, a file on the other; the file is kept as " + copy);
+            m_state.conflicts.push_back(p);
+            if (report)
+                ++report->conflicts;
+            continue;
+        }
         if (lChanged) {
             // Both sides changed it since they last agreed.
             if (!l && r) {
@@ -440,7 +483,19 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 continue;
             }
         }
-        // Bring the remote change here.
+        // Bring the remote change here, recreating folders deleted here that the replica
+        // still fills (its new content is kept rather than deleted with them).
+        if (r) {
+            for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
+                const std::string parent = p.substr(0, slash);
+                if (m_local.count(parent))
+                    continue;
+                if (m_local_root.makeDirectory(parent, 0755, &err)) {
+                    if (auto e = describe(m_local_root, parent, {}, &err))
+                        m_local[parent] = *e;
+                }
+            }
+        }
         if (!r) {
             if (m_opt.deleteProtection)
                 continue; // the local copy stays, and is sent back

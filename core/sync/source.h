@@ -24,6 +24,7 @@ struct SourceOptions
     bool allowEmptySource = false; // else an empty local folder halts instead of deleting everything
     bool twoWay = false;           // "sendReceive": changes on the replica come back too
     bool deleteProtection = true;  // two-way: a deletion on the replica never deletes a local file
+    bool once = false;             // a single pass: the replica need not watch
 };
 
 // What the UIs show. Emitted on every change of phase and after each batch.

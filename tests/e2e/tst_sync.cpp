@@ -434,6 +434,70 @@ private Q_SLOTS:
         QVERIFY(r.err.contains(u"c.txt: changed on both sides; the remote version is kept as c.sync-conflict-"));
     }
 
+    void twoWayRandomMutationsOnBothSides_data()
+    {
+        QTest::addColumn<quint32>("seed");
+        for (quint32 seed : {21u, 22u, 23u})
+            QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
+    }
+    void twoWayRandomMutationsOnBothSides()
+    {
+        QFETCH(quint32, seed);
+        QTemporaryDir tmp;
+        qputenv("XDG_STATE_HOME", tmp.filePath(QStringLiteral("state")).toUtf8());
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src);
+        TreeMaker local(seed), remote(seed * 7919);
+        while (local.entries(src).size() < 40)
+            local.populate(src, 0);
+        const QStringList twoWay{QStringLiteral("--mode"), QStringLiteral("sendReceive")};
+        QCOMPARE(syncOnce(src, dst, twoWay).code, 0);
+        for (int round = 0; round < 4; ++round) {
+            local.mutate(src, 8);
+            remote.mutate(dst, 8);
+            while (local.entries(src).size() < 20)
+                local.populate(src, 0);
+            const Run r = syncOnce(src, dst, twoWay);
+            QVERIFY2(r.code == 0, qPrintable(QStringLiteral("round %1: %2").arg(round).arg(r.err)));
+            QCOMPARE(snapshot(dst), snapshot(src));
+        }
+    }
+
+    void killedAgentMidTransferResumes()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        const QString pidFile = tmp.filePath(QStringLiteral("agent.pid"));
+        QDir().mkpath(src);
+        QByteArray big(96 * 1024 * 1024, '\0');
+        QRandomGenerator rng(9);
+        for (qsizetype i = 0; i < big.size(); i += 4096)
+            big[i] = char(rng.bounded(256));
+        writeFile(src + QStringLiteral("/big.bin"), big);
+        QProcess p;
+        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                       QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst),
+                       QStringLiteral("--once")});
+        QVERIFY(p.waitForStarted());
+        for (int i = 0; i < 400 && !QFile::exists(pidFile); ++i)
+            QTest::qWait(5);
+        QTest::qWait(30);
+        const pid_t agent = pid_t(readAll(pidFile).trimmed().toInt());
+        QVERIFY(agent > 0);
+        ::kill(agent, SIGKILL);
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 1); // the sync reports the lost agent
+        const QFileInfo partial(dst + QStringLiteral("/big.bin"));
+        QVERIFY(!partial.exists() || partial.size() == big.size());
+        const Run r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+        // no staged leftovers either
+        QVERIFY(QDir(dst).entryList({QStringLiteral(".iterdeck-stage-*")}, QDir::Files | QDir::Hidden).isEmpty());
+    }
+
     void twoWayRestartRemembersDeletions()
     {
         QTemporaryDir tmp;
