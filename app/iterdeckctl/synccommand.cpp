@@ -157,8 +157,17 @@ int runSync(const SyncOptions &o)
                              (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent);
             }
             if (o.once) {
+                // Settling one change can reveal the next (a conflict copy to send, a folder that
+                // became free): a few more passes, as a watching session would make by itself.
+                for (int pass = 0; pass < 3 && !session.inSync(nullptr); ++pass) {
+                    if (!session.reconcile({std::string()}, &report, &error)) {
+                        std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+                        rc = 1;
+                        break;
+                    }
+                }
                 std::vector<std::string> diffs;
-                if (!session.inSync(&diffs)) {
+                if (rc == 0 && !session.inSync(&diffs)) {
                     for (const auto &d : diffs)
                         std::fprintf(stderr, "iterdeckctl sync: not in sync: %s\n", d.c_str());
                     rc = 1;

@@ -488,8 +488,28 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
         if (r) {
             for (size_t slash = p.find('/'); slash != std::string::npos; slash = p.find('/', slash + 1)) {
                 const std::string parent = p.substr(0, slash);
-                if (m_local.count(parent))
+                auto have = m_local.find(parent);
+                if (have != m_local.end() && have->second.state.type == EntryType::Directory)
                     continue;
+                if (have != m_local.end()) {
+                    // A file here where the replica's new content needs a folder: the folder
+                    // wins, the file is kept beside it.
+                    const std::string copy = conflictName(parent);
+                    if (!m_local_root.rename(parent, copy, have->second.state, &err)) {
+                        if (m_log)
+                            m_log(err.message);
+                        break;
+                    }
+                    Entry moved = have->second;
+                    moved.path = copy;
+                    m_local.erase(have);
+                    m_local[copy] = moved;
+                    if (m_log)
+                        m_log(parent + ": a folder on one side, a file on the other; the file is kept as " + copy);
+                    m_state.conflicts.push_back(parent);
+                    if (report)
+                        ++report->conflicts;
+                }
                 if (m_local_root.makeDirectory(parent, 0755, &err)) {
                     if (auto e = describe(m_local_root, parent, {}, &err))
                         m_local[parent] = *e;

@@ -437,7 +437,7 @@ private Q_SLOTS:
     void twoWayRandomMutationsOnBothSides_data()
     {
         QTest::addColumn<quint32>("seed");
-        for (quint32 seed : {21u, 22u, 23u})
+        for (quint32 seed : {21u, 22u, 23u, 24u, 32u, 33u, 35u, 36u})
             QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(seed))) << seed;
     }
     void twoWayRandomMutationsOnBothSides()
