@@ -121,6 +121,10 @@ Documentation: docs/cli.md</source>
         <source>Two-way: let deletions on the remote side delete local files (by default they do not, as in Nocalhost)</source>
         <translation>双向：允许远端的删除操作删除本地文件（默认不允许，与 Nocalhost 一致）</translation>
     </message>
+    <message>
+        <source>yes (the default; for networks) or no (faster over a local pipe)</source>
+        <translation>yes（默认；适合网络）或 no（本地管道上更快）</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck</name>

@@ -88,6 +88,9 @@ int main(int argc, char **argv)
     sync->add_flag("--git-ignore", syncOptions.gitIgnore,
                    str(IterdeckCtl::tr("Ignore what the .gitignore files ignore, as git does")));
     sync->add_flag("--sync-git", syncOptions.syncGit, str(IterdeckCtl::tr("Sync the .git folder too")));
+    sync->add_option("--compress", syncOptions.compress,
+                     str(IterdeckCtl::tr("yes (the default; for networks) or no (faster over a local pipe)")))
+        ->check(CLI::IsMember({"yes", "no"}));
     sync->add_option("--status", syncOptions.status, str(IterdeckCtl::tr("json: print status events as JSON lines")))
         ->check(CLI::IsMember({"json"}));
 

@@ -137,6 +137,7 @@ int runSync(const SyncOptions &o)
         options.ignore = rules.get();
         options.twoWay = twoWay;
         options.once = o.once;
+        options.compress = o.compress != "no";
         options.deleteProtection = !o.noDeleteProtection;
         SourceSession session(*root, channel, options, status, log);
         const std::string state = statePath(o);

@@ -15,6 +15,7 @@ struct SyncOptions
     bool gitIgnore = false;
     bool syncGit = false;
     bool noDeleteProtection = false;
+    std::string compress = "yes"; // yes | no
     std::string status; // "" (human, on stderr) or "json" (one JSON object a line, on stdout)
 };
 

@@ -209,17 +209,28 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
         ch.send(f);
         return 1;
     };
-    auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message) {
+    // The Result of an operation carries the path's new state. Its content hash is sent only
+    // when known without reading the file again (`hash`): a file just written was verified
+    // against it; a mode change or a rename leaves the content, and its hash, as they were.
+    auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
+                      const Hash128 *hash = nullptr, const FileState *known = nullptr) {
         FrameWriter f(MsgType::Result);
         f.u32(id).u8(uint8_t(status));
         Entry e;
         e.path = path;
         FsError err;
-        if (!path.empty()) {
-            if (auto d = describe(m_root, path, {}, &err))
+        ScanOptions describeOptions;
+        describeOptions.hashFiles = false;
+        if (known) {
+            e.state = *known;
+        } else if (!path.empty()) {
+            if (auto d = describe(m_root, path, describeOptions, &err))
                 e = *d;
         }
-        f.entry(e).str(message);
+        const bool hashKnown = hash && e.state.type == EntryType::File;
+        if (hashKnown)
+            e.hash = *hash;
+        f.entry(e).str(message).u8(hashKnown ? 1 : 0);
         if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
             m_ownWrites[path] = e.state;
             if (e.state.type == EntryType::Directory)
@@ -505,7 +516,8 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             }
             FsError err;
             const bool ok = p.file->commit(p.expected, p.mode, p.mtimeNs, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), p.path, ok ? std::string() : err.message);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), p.path, ok ? std::string() : err.message, &expectedHash,
+                   ok ? &p.file->committedState() : nullptr);
             break;
         }
         case MsgType::MakeSymlink: {

@@ -42,8 +42,9 @@ std::string stageName()
 {
     static std::atomic<uint64_t> counter{0};
     static const uint64_t seed = std::random_device{}();
-    return std::string(kStagePrefix) + std::to_string(::getpid()) + '-' + std::to_string(seed % 1000000) + '-'
-           + std::to_string(counter++);
+    static const std::string prefix =
+        std::string(kStagePrefix) + std::to_string(::getpid()) + '-' + std::to_string(seed % 1000000) + '-';
+    return prefix + std::to_string(counter++);
 }
 
 long sysOpenat2(int dirfd, const char *path, const open_how *how)
@@ -302,6 +303,7 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
             return false;
         }
         m_committed = true;
+        recordState();
         return true;
     }
     if (expected.type != EntryType::File && expected.type != EntryType::Symlink) {
@@ -319,12 +321,20 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
     if (::fstatat(m_dirFd, m_tmpName.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && stateFromStat(st).sameIgnoringCtime(expected)) {
         ::unlinkat(m_dirFd, m_tmpName.c_str(), 0);
         m_committed = true;
+        recordState();
         return true;
     }
     // Changed meanwhile: put it back, keep ours out of sight.
     renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameExchange);
     setError(error, 0, m_rel, "not written: the file changed since it was last seen");
     return false;
+}
+
+void SafeRoot::StagedFile::recordState()
+{
+    struct stat st {};
+    if (::fstatat(m_dirFd, m_leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+        m_state = stateFromStat(st);
 }
 
 std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel, FsError *error) const

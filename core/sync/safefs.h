@@ -87,8 +87,12 @@ public:
         // `expected` (Missing: it must not exist). On a mismatch nothing changes, returns
         // false with code 0 and a message saying the target changed.
         bool commit(const FileState &expected, uint32_t mode, int64_t mtimeNs, FsError *error);
+        // After a successful commit: the state of the file now in place.
+        const FileState &committedState() const { return m_state; }
 
     private:
+        void recordState();
+        FileState m_state;
         friend class SafeRoot;
         StagedFile() = default;
         int m_dirFd = -1;

@@ -25,6 +25,8 @@ bool isStageName(const char *name)
 bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats)
 {
     if (e.state.type == EntryType::File) {
+        if (!options.hashFiles)
+            return true;
         if (options.previous) {
             auto it = options.previous->find(e.path);
             if (it != options.previous->end() && it->second.state.sameAs(e.state)

@@ -25,6 +25,8 @@ struct ScanOptions
     // Remove staged files left by an interrupted transfer (the replica does this; they are
     // never visible as entries either way).
     bool removeStaleStaged = false;
+    // False: describe files by their state only, leaving the hash zero (the caller knows it).
+    bool hashFiles = true;
 };
 
 struct ScanStats

@@ -1007,11 +1007,16 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
         if (!flushCopy())
             return false;
     }
-    Hasher hasher;
-    if (size > 0)
-        hasher.update(map, size);
+    // The scan's hash is good when the file is still what was scanned; else hash what was sent.
+    Hash128 digest = local.hash;
+    if (!stateFromStat(st).sameAs(local.state)) {
+        Hasher hasher;
+        if (size > 0)
+            hasher.update(map, size);
+        digest = hasher.digest();
+    }
     FrameWriter end(MsgType::PutEnd);
-    end.u32(id).hash(hasher.digest());
+    end.u32(id).hash(digest);
     if (!m_ch.queue(end)) {
         *error = m_ch.error();
         return false;
@@ -1039,6 +1044,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         const auto status = ResultStatus(r.u8());
         Entry e = r.entry();
         const std::string message = r.str(4096);
+        const bool hashKnown = r.u8() != 0;
         if (!r.ok()) {
             *error = "protocol error: malformed Result";
             return false;
@@ -1048,6 +1054,12 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
             return true; // a barrier
         const Op *op = it->second;
         pending.erase(it);
+        if (e.state.type == EntryType::File && !hashKnown) {
+            // Content untouched by the operation (a mode change, a rename): the hash is the old one.
+            auto before = m_remote.find(op->kind == Op::Rename ? op->path : e.path);
+            if (before != m_remote.end() && before->second.state.size == e.state.size)
+                e.hash = before->second.hash;
+        }
         ++m_state.filesDone;
         if (!e.path.empty()) {
             std::string why;
