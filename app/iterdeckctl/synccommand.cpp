@@ -90,6 +90,11 @@ int runSync(const SyncOptions &o)
         std::fprintf(stderr, "iterdeckctl sync: %s\n", fsError.message.c_str());
         return 1;
     }
+    if (o.gitIgnore && !o.ignore.empty()) {
+        std::fprintf(stderr, "iterdeckctl sync: --ignore and --git-ignore cannot be combined: with --git-ignore the "
+                             ".gitignore files decide\n");
+        return 2;
+    }
     std::unique_ptr<IgnoreRules> rules;
     if (o.gitIgnore) {
         rules = makeGitIgnoreRules(o.localDir, o.syncGit);
@@ -124,9 +129,8 @@ int runSync(const SyncOptions &o)
                         (unsigned long long)s.bytesDone, (unsigned long long)s.bytesTotal, conflicts.c_str(),
                         jsonEscape(s.message).c_str());
             std::fflush(stdout);
-        } else if (s.phase == SyncStatus::Phase::Halted || s.phase == SyncStatus::Phase::Error) {
-            std::fprintf(stderr, "iterdeckctl sync: %s: %s\n", phaseName(s.phase), s.message.c_str());
         }
+        // Without --status json, halts and errors are printed once, where they end the run.
     };
     auto log = [](const std::string &line) { std::fprintf(stderr, "iterdeckctl sync: %s\n", line.c_str()); };
 
@@ -160,13 +164,16 @@ int runSync(const SyncOptions &o)
             if (o.once) {
                 // Settling one change can reveal the next (a conflict copy to send, a folder that
                 // became free): a few more passes, as a watching session would make by itself.
-                for (int pass = 0; pass < 3 && !session.inSync(nullptr); ++pass) {
+                // (Two-way only: in one-way mode a remote change found meanwhile is reported and
+                // kept, not overwritten by another pass.)
+                for (int pass = 0; twoWay && pass < 3 && !session.inSync(nullptr); ++pass) {
                     if (!session.reconcile({std::string()}, &report, &error)) {
                         std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
                         rc = 1;
                         break;
                     }
                 }
+                session.saveState(nullptr);
                 std::vector<std::string> diffs;
                 if (rc == 0 && !session.inSync(&diffs)) {
                     for (const auto &d : diffs)

@@ -63,7 +63,8 @@ enum PutFlags : uint8_t {
 };
 
 constexpr uint64_t kDeltaThreshold = 1u << 20; // files from this size are sent as deltas
-constexpr uint32_t kMaxBlocks = 1u << 20;
+constexpr uint32_t kMaxBlocks = 600000;              // keeps BlockSigs (12 bytes a block) under kMaxFrame
+constexpr uint64_t kMaxDeltaFile = 512ull << 20;     // larger files are sent whole
 
 // Block size for a delta of a file of `size` bytes: about sqrt(size), 4 KiB to 256 KiB.
 uint32_t deltaBlockSize(uint64_t size);

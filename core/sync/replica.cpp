@@ -516,8 +516,8 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             }
             FsError err;
             const bool ok = p.file->commit(p.expected, p.mode, p.mtimeNs, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), p.path, ok ? std::string() : err.message, &expectedHash,
-                   ok ? &p.file->committedState() : nullptr);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), p.path, ok ? std::string() : err.message,
+                   ok ? &expectedHash : nullptr, ok ? &p.file->committedState() : nullptr);
             break;
         }
         case MsgType::MakeSymlink: {

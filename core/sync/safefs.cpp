@@ -47,6 +47,13 @@ std::string stageName()
     return prefix + std::to_string(counter++);
 }
 
+std::string asideName()
+{
+    static std::atomic<uint64_t> counter{0};
+    static const std::string prefix = ".iterdeck-aside-" + std::to_string(::getpid()) + '-';
+    return prefix + std::to_string(counter++);
+}
+
 long sysOpenat2(int dirfd, const char *path, const open_how *how)
 {
     return ::syscall(SYS_openat2, dirfd, path, how, sizeof(open_how));
@@ -380,15 +387,19 @@ bool SafeRoot::symlinkStaysInside(std::string_view rel, std::string_view target)
     long depth = 0;
     for (char c : rel)
         depth += c == '/' ? 1 : 0;
+    // ".." only at the start: after a name, ".." would climb out of whatever that name is,
+    // and a name may itself be a symlink ("d/up/.." with d/up -> ".." leaves the folder).
+    bool descended = false;
     size_t start = 0;
     while (start <= target.size()) {
         const size_t slash = target.find('/', start);
         const std::string_view comp = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
         if (comp == "..") {
-            if (--depth < 0)
+            if (descended || --depth < 0)
                 return false;
         } else if (!comp.empty() && comp != ".") {
             ++depth;
+            descended = true;
         }
         if (slash == std::string_view::npos)
             break;
@@ -439,7 +450,9 @@ bool SafeRoot::removeFile(std::string_view rel, const FileState &expected, FsErr
     if (dir < 0)
         return false;
     // Move it aside first, check it is what the caller saw, then unlink; else move it back.
-    const std::string tmp = stageName();
+    // The aside name is not a stage name: if this process dies in between, the file stays
+    // visible (and is synced) instead of being cleaned up as an abandoned transfer.
+    const std::string tmp = asideName();
     bool ok = renameat2(dir, leaf.c_str(), dir, tmp.c_str(), kRenameNoReplace) == 0;
     if (!ok) {
         const int e = errno;

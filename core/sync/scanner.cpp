@@ -86,6 +86,10 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
             continue; // vanished meanwhile
         Entry e;
         e.path = prefix.empty() ? std::string(name) : prefix + '/' + name;
+        if (e.path.size() > 4096) {
+            warn(e.path.substr(0, 80) + "...: skipped: the path is longer than 4096 bytes");
+            continue;
+        }
         e.state = stateFromStat(st);
         const bool isDir = e.state.type == EntryType::Directory;
         if (options.ignore && options.ignore->isIgnored(e.path, isDir)) {

@@ -13,6 +13,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -96,6 +98,21 @@ std::string conflictName(const std::string &path)
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
     return dir + (hasExt ? leaf.substr(0, dot) : leaf) + ".sync-conflict-" + stamp + (hasExt ? leaf.substr(dot) : std::string());
+}
+
+// A conflict name not used yet on either side (two conflicts in one second get -2, -3, ...).
+std::string freeConflictName(const std::string &path, const Manifest &local, const Manifest &remote)
+{
+    const std::string base = conflictName(path);
+    std::string name = base;
+    for (int n = 2; local.count(name) || remote.count(name); ++n) {
+        const size_t slash = base.rfind('/');
+        const size_t dot = base.rfind('.');
+        const bool ext = dot != std::string::npos && (slash == std::string::npos || dot > slash)
+                         && base.compare(dot, 15, ".sync-conflict-") != 0;
+        name = ext ? base.substr(0, dot) + '-' + std::to_string(n) + base.substr(dot) : base + '-' + std::to_string(n);
+    }
+    return name;
 }
 
 } // namespace
@@ -430,10 +447,12 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
         // (it may hold much), the file is kept beside it as a conflict copy. Nothing is lost.
         if (l && r && l->state.type != r->state.type
             && (l->state.type == EntryType::Directory || r->state.type == EntryType::Directory)) {
-            const std::string copy = conflictName(p);
+            const std::string copy = freeConflictName(p, m_local, m_remote);
             if (l->state.type == EntryType::Directory) {
                 if (r->state.type == EntryType::File && !pull(p, *r, copy, nullptr, report, error))
                     return false;
+                if (r->state.type == EntryType::File && !m_local.count(copy))
+                    continue; // the remote file is not safe here yet: keep it there for now
                 pushAllowed.insert(p);
             } else {
                 if (!m_local_root.rename(p, copy, l->state, &err)) {
@@ -468,9 +487,11 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 continue;
             } else {
                 if (r->state.type == EntryType::File) {
-                    const std::string copy = conflictName(p);
+                    const std::string copy = freeConflictName(p, m_local, m_remote);
                     if (!pull(p, *r, copy, nullptr, report, error))
                         return false;
+                    if (!m_local.count(copy))
+                        continue; // the remote version is not safe here yet: do not replace it
                     if (m_log)
                         m_log(p + ": changed on both sides; the remote version is kept as " + copy);
                 } else if (m_log) {
@@ -494,7 +515,7 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 if (have != m_local.end()) {
                     // A file here where the replica's new content needs a folder: the folder
                     // wins, the file is kept beside it.
-                    const std::string copy = conflictName(parent);
+                    const std::string copy = freeConflictName(parent, m_local, m_remote);
                     if (!m_local_root.rename(parent, copy, have->second.state, &err)) {
                         if (m_log)
                             m_log(err.message);
@@ -819,28 +840,11 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     struct stat st {};
     ::fstat(fd, &st);
     const uint64_t size = uint64_t(st.st_size);
-    const uint8_t *map = nullptr;
-    if (size > 0) {
-        void *m = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        map = m == MAP_FAILED ? nullptr : static_cast<const uint8_t *>(m);
-    }
-    ::close(fd);
-    if (size > 0 && !map) {
-        if (m_log)
-            m_log(local.path + ": cannot read (skipped)");
-        return true;
-    }
-    struct Unmap
+    struct Closer
     {
-        const uint8_t *p;
-        uint64_t n;
-        ~Unmap()
-        {
-            if (p)
-                ::munmap(const_cast<uint8_t *>(p), n);
-        }
-    } unmap{map, size};
-
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
     // Large files the replica already has a version of go as a delta against it.
     struct Sig
     {
@@ -850,7 +854,7 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     std::vector<Sig> sigs;
     uint32_t blockSize = 0;
     const bool tryDelta = remote && remote->state.type == EntryType::File && size >= kDeltaThreshold
-                          && remote->state.size >= kDeltaThreshold;
+                          && remote->state.size >= kDeltaThreshold && size <= kMaxDeltaFile;
     if (tryDelta) {
         blockSize = deltaBlockSize(remote->state.size);
         const uint32_t reqId = m_nextId++;
@@ -896,7 +900,26 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
             break;
         }
     }
+    // The delta works on the whole content in memory, read with read(): a file shortened by
+    // someone meanwhile gives a short read, never a crash.
+    std::vector<uint8_t> content;
+    if (!sigs.empty()) {
+        content.resize(size);
+        uint64_t got = 0;
+        while (got < size) {
+            const ssize_t n = ::pread(fd, content.data() + got, size_t(size - got), off_t(got));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += uint64_t(n);
+        }
+        if (got != size)
+            sigs.clear(); // changed under us: send it whole, as it is now
+        content.resize(got);
+    }
     const bool delta = !sigs.empty();
+    const uint8_t *map = content.data();
 
     FrameWriter begin(MsgType::PutBegin);
     begin.u32(id).str(local.path).u64(size).u32(uint32_t(st.st_mode & 07777)).i64(stateFromStat(st).mtimeNs);
@@ -905,9 +928,21 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
         *error = m_ch.error();
         return false;
     }
+    Hasher wholeHasher;
+    uint64_t sentWhole = 0;
     if (!delta) {
-        if (!sendData(id, map, size, report, error))
-            return false;
+        std::vector<uint8_t> buf(kDataChunk);
+        while (sentWhole < size) { // never more than announced, even if it grows meanwhile
+            const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(buf.size(), size - sentWhole)));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            wholeHasher.update(buf.data(), size_t(n));
+            sentWhole += uint64_t(n);
+            if (!sendData(id, buf.data(), size_t(n), report, error))
+                return false;
+        }
     } else {
         // rsync's algorithm: a rolling weak sum finds candidate blocks, the strong sum confirms.
         std::unordered_multimap<uint32_t, uint32_t> byWeak;
@@ -1007,12 +1042,14 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
         if (!flushCopy())
             return false;
     }
-    // The scan's hash is good when the file is still what was scanned; else hash what was sent.
-    Hash128 digest = local.hash;
-    if (!stateFromStat(st).sameAs(local.state)) {
+    // What was sent is what the hash covers. (A file that changed size meanwhile makes the
+    // replica refuse the transfer as incomplete; its next change event sends it again.)
+    Hash128 digest;
+    if (!delta) {
+        digest = wholeHasher.digest();
+    } else {
         Hasher hasher;
-        if (size > 0)
-            hasher.update(map, size);
+        hasher.update(map, content.size());
         digest = hasher.digest();
     }
     FrameWriter end(MsgType::PutEnd);
@@ -1043,7 +1080,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         const uint32_t id = r.u32();
         const auto status = ResultStatus(r.u8());
         Entry e = r.entry();
-        const std::string message = r.str(4096);
+        const std::string message = r.str(65536);
         const bool hashKnown = r.u8() != 0;
         if (!r.ok()) {
             *error = "protocol error: malformed Result";
@@ -1186,8 +1223,18 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
             }
             break;
         }
-        case Op::Put:
         case Op::PutLate:
+            if (m_local[op.path].state.type == EntryType::Symlink) {
+                FrameWriter f(MsgType::MakeSymlink);
+                f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(FileState{});
+                if (!m_ch.queue(f)) {
+                    *error = m_ch.error();
+                    return false;
+                }
+                break;
+            }
+            [[fallthrough]];
+        case Op::Put:
             if (!sendFile(id, m_local[op.path], op.kind == Op::PutLate ? nullptr : remote, report, error,
                           [&](MsgType t, const std::vector<uint8_t> &payload) { return dispatch(t, payload, 0) == 0; }))
                 return false;
@@ -1273,6 +1320,19 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     syncWatches();
     // Changes made between the full sync and the watches being in place.
     std::set<std::string> dirty{std::string()};
+    sigset_t stopSignals, previousMask, waitMask;
+    sigemptyset(&stopSignals);
+    sigaddset(&stopSignals, SIGINT);
+    sigaddset(&stopSignals, SIGTERM);
+    ::pthread_sigmask(SIG_BLOCK, &stopSignals, &previousMask);
+    waitMask = previousMask;
+    sigdelset(&waitMask, SIGINT);
+    sigdelset(&waitMask, SIGTERM);
+    struct RestoreMask
+    {
+        sigset_t mask;
+        ~RestoreMask() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
+    } restoreMask{previousMask};
     using Clock = std::chrono::steady_clock;
     bool ok = true;
     bool stateDirty = false;
@@ -1295,8 +1355,10 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             lastSave = Clock::now();
         }
         pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
-        // No wake-ups while idle (a signal ends the wait); a frame already buffered is served at once.
-        const int rc = ::poll(p, 2, m_ch.hasBufferedFrame() ? 0 : -1);
+        // No wake-ups while idle; a frame already buffered is served at once. SIGINT and SIGTERM
+        // are blocked except inside this wait, so one that arrives just before it still ends it.
+        const timespec zero{0, 0};
+        const int rc = ::ppoll(p, 2, m_ch.hasBufferedFrame() ? &zero : nullptr, &waitMask);
         if (rc < 0 && errno != EINTR) {
             *error = std::string("poll: ") + std::strerror(errno);
             ok = false;
@@ -1327,6 +1389,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
                 continue;
             }
         }
+        if (!ok)
+            break; // the agent is gone or failed: end here, do not spin
         if (!(p[0].revents & POLLIN))
             continue;
         // Collect events until a quiet window passes, or the cap.
