@@ -498,6 +498,35 @@ private Q_SLOTS:
         QVERIFY(QDir(dst).entryList({QStringLiteral(".iterdeck-stage-*")}, QDir::Files | QDir::Hidden).isEmpty());
     }
 
+    void watchEndsWhenTheAgentDies()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        const QString pidFile = tmp.filePath(QStringLiteral("agent.pid"));
+        QDir().mkpath(src);
+        writeFile(src + QStringLiteral("/a.txt"), "a");
+        QProcess p;
+        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                       QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst)});
+        QVERIFY(p.waitForStarted());
+        for (int i = 0; i < 500 && !QFile::exists(dst + QStringLiteral("/a.txt")); ++i)
+            QTest::qWait(10);
+        ::kill(pid_t(readAll(pidFile).trimmed().toInt()), SIGKILL);
+        QVERIFY(p.waitForFinished(10000)); // reported and ended, not spinning or waiting for a change
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains(u"the agent went away"));
+    }
+
+    void ignoreAndGitIgnoreDoNotMix()
+    {
+        QTemporaryDir tmp;
+        const Run r = syncOnce(tmp.path(), tmp.filePath(QStringLiteral("dst")),
+                               {QStringLiteral("--git-ignore"), QStringLiteral("--ignore"), QStringLiteral("x")});
+        QCOMPARE(r.code, 2);
+        QVERIFY(r.err.contains(u"--ignore and --git-ignore cannot be combined"));
+    }
+
     void twoWayRestartRemembersDeletions()
     {
         QTemporaryDir tmp;

@@ -177,6 +177,10 @@ private Q_SLOTS:
         QVERIFY(SafeRoot::symlinkStaysInside("a/b/c", "../../x"));
         QVERIFY(!SafeRoot::symlinkStaysInside("a/b/c", "../../../x"));
         QVERIFY(!SafeRoot::symlinkStaysInside("a", "b/../../x"));
+        // ".." after a name could climb out through a symlinked name: d/up -> "..", e -> "d/up/..".
+        QVERIFY(!SafeRoot::symlinkStaysInside("e", "d/up/.."));
+        QVERIFY(!SafeRoot::symlinkStaysInside("x/e", "../d/../y"));
+        QVERIFY(SafeRoot::symlinkStaysInside("x/e", "../d/y"));
     }
 
     void renameAndMode()
