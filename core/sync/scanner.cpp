@@ -29,12 +29,14 @@ bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, S
             return true;
         if (options.previous) {
             auto it = options.previous->find(e.path);
-            if (it != options.previous->end() && it->second.state.sameAs(e.state)
+            if (it != options.previous->end() && it->second.state.sameAs(e.state) && hashKnown(it->second.hash)
                 && e.state.mtimeNs + kRacyWindowNs < options.previousScanNs) {
                 e.hash = it->second.hash;
                 return true;
             }
         }
+        if (options.needHash && !options.needHash(e))
+            return true;
         const int fd = ::openat(dir, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (fd < 0)
             return false;
@@ -190,6 +192,15 @@ bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
     if (scanNs)
         *scanNs = when;
     return true;
+}
+
+bool hashKnown(const Hash128 &h)
+{
+    for (uint8_t b : h) {
+        if (b)
+            return true;
+    }
+    return false;
 }
 
 int64_t nowNs()

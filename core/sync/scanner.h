@@ -27,7 +27,13 @@ struct ScanOptions
     bool removeStaleStaged = false;
     // False: describe files by their state only, leaving the hash zero (the caller knows it).
     bool hashFiles = true;
+    // When set, a file whose hash cannot be reused is hashed only if this says so; the others
+    // keep a zero hash ("unknown"), to be filled in by whoever reads the file anyway.
+    std::function<bool(const Entry &)> needHash;
 };
+
+// A zero hash means "not computed".
+bool hashKnown(const Hash128 &h);
 
 struct ScanStats
 {

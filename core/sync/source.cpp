@@ -616,8 +616,18 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
         if (m_log)
             m_log(w);
     };
+    // Whole-tree scans hash only what a comparison needs: files the replica also has, and files
+    // the size of one of the replica's (a rename candidate). A new file is hashed while it is
+    // sent instead of being read twice.
+    std::set<uint64_t> remoteFileSizes;
+    for (const auto &[p, e] : m_remote) {
+        if (e.state.type == EntryType::File)
+            remoteFileSizes.insert(e.state.size);
+    }
+    bool wholeTree = false;
     for (const std::string &d : dirty) {
         if (d.empty()) {
+            wholeTree = true;
             previous = m_local;
             if (previous.empty() && !m_indexPath.empty()) {
                 int64_t when = 0;
@@ -625,9 +635,11 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
                     scan.previousScanNs = when;
             }
             scan.previous = &previous;
+            scan.needHash = [&](const Entry &e) {
+                return m_remote.count(e.path) > 0 || m_base.count(e.path) > 0 || remoteFileSizes.count(e.state.size) > 0;
+            };
             scanTree(m_local_root, {}, scan, m_local, nullptr, warn);
-            if (!m_indexPath.empty())
-                saveManifest(m_indexPath, m_local, scanStart);
+            scan.needHash = nullptr;
             continue;
         }
         FsError err;
@@ -744,7 +756,7 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     // New files whose content the replica already has under a removed name: rename there.
     for (const std::string &p : createdFiles) {
         const Entry &le = m_local[p];
-        auto it = removedByHash.find(hashHex(le.hash));
+        auto it = hashKnown(le.hash) ? removedByHash.find(hashHex(le.hash)) : removedByHash.end();
         if (it != removedByHash.end() && removeFiles.count(it->second)) {
             const Entry &re = m_remote[it->second];
             if (re.state.size == le.state.size) {
@@ -774,6 +786,8 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     const bool ok = ops.empty() || execute(ops, report, error);
     if (ops.empty())
         emit(SyncStatus::Phase::Idle);
+    if (ok && wholeTree && !m_indexPath.empty())
+        saveManifest(m_indexPath, m_local, scanStart); // after sending: the hashes made then are in
     if (ok && m_opt.twoWay) {
         // What both sides now agree on becomes the base for the next round.
         std::set<std::string> paths;
@@ -1052,6 +1066,8 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
         hasher.update(map, content.size());
         digest = hasher.digest();
     }
+    if (!hashKnown(local.hash) && stateFromStat(st).sameAs(local.state))
+        m_local[local.path].hash = digest; // hashed while sending, as scanned
     FrameWriter end(MsgType::PutEnd);
     end.u32(id).hash(digest);
     if (!m_ch.queue(end)) {
