@@ -26,8 +26,24 @@ void onSignal(int)
     g_stop = 1;
 }
 
-std::string jsonEscape(const std::string &s)
+// JSON string content: escapes, and U+FFFD for bytes that are not UTF-8 (file names may be any bytes).
+std::string jsonEscape(const std::string &in)
 {
+    std::string s;
+    for (size_t i = 0; i < in.size();) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= in.size();
+        for (size_t k = 1; ok && k < len; ++k)
+            ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+        if (ok) {
+            s.append(in, i, len);
+            i += len;
+        } else {
+            s += "\xEF\xBF\xBD";
+            ++i;
+        }
+    }
     std::string out;
     for (char c : s) {
         switch (c) {
@@ -156,10 +172,14 @@ int runSync(const SyncOptions &o)
             if (!json) {
                 std::fprintf(stderr,
                              "iterdeckctl sync: initial sync done: %llu created, %llu updated, %llu removed, %llu renamed, "
-                             "%llu bytes of content, %llu bytes sent\n",
+                             "%llu bytes of content, %llu bytes sent%s\n",
                              (unsigned long long)report.created, (unsigned long long)report.updated,
                              (unsigned long long)report.removed, (unsigned long long)report.renamed,
-                             (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent);
+                             (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent,
+                             twoWay ? (", " + std::to_string(report.pulled) + " fetched, "
+                                       + std::to_string(report.conflicts) + " conflicts")
+                                          .c_str()
+                                    : "");
             }
             if (o.once) {
                 // Settling one change can reveal the next (a conflict copy to send, a folder that
