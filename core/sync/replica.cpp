@@ -300,7 +300,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             }
             const int64_t scanStart = nowNs();
             scanTree(m_root, {}, options, m, &stats, log);
-            if (!m_indexPath.empty())
+            if (!m_indexPath.empty() && (stats.hashedBytes > 0 || m.size() != previous.size()))
                 saveManifest(m_indexPath, m, scanStart);
             m_dirs.clear();
             for (const auto &[path, e] : m) {

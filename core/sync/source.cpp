@@ -214,6 +214,27 @@ bool SourceSession::fetchRemote(std::string *error)
         *error = m_ch.error();
         return false;
     }
+    // With an index from an earlier run, scan here while the agent scans there: unchanged
+    // files are not read either way, and the two scans overlap instead of following each other.
+    if (m_local.empty() && !m_indexPath.empty()) {
+        Manifest previous;
+        int64_t when = 0;
+        if (loadManifest(m_indexPath, previous, &when)) {
+            ScanOptions scan;
+            scan.ignore = m_opt.ignore;
+            scan.previous = &previous;
+            scan.previousScanNs = when;
+            const int64_t start = nowNs();
+            ScanStats stats;
+            scanTree(m_local_root, {}, scan, m_local, &stats, [this](const std::string &w) {
+                if (m_log)
+                    m_log(w);
+            });
+            m_lastScanNs = start;
+            m_localPrescanned = true;
+            m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
+        }
+    }
     m_remote.clear();
     if (!readEntries(m_remote, error))
         return false;
@@ -625,9 +646,17 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
             remoteFileSizes.insert(e.state.size);
     }
     bool wholeTree = false;
+    bool prescanned = false;
     for (const std::string &d : dirty) {
+        if (d.empty() && m_localPrescanned) {
+            m_localPrescanned = false; // scanned while the agent scanned
+            wholeTree = true;
+            prescanned = true;
+            continue;
+        }
         if (d.empty()) {
             wholeTree = true;
+            m_indexUnchanged = false;
             previous = m_local;
             if (previous.empty() && !m_indexPath.empty()) {
                 int64_t when = 0;
@@ -662,7 +691,8 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
             m_local.insert(sub.begin(), sub.end());
         }
     }
-    m_lastScanNs = scanStart;
+    if (!prescanned)
+        m_lastScanNs = scanStart;
 
     // Halt rather than empty the replica because the local folder looks empty.
     if (!m_opt.allowEmptySource && m_local.empty()) {
@@ -786,8 +816,9 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     const bool ok = ops.empty() || execute(ops, report, error);
     if (ops.empty())
         emit(SyncStatus::Phase::Idle);
-    if (ok && wholeTree && !m_indexPath.empty())
-        saveManifest(m_indexPath, m_local, scanStart); // after sending: the hashes made then are in
+    if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged))
+        saveManifest(m_indexPath, m_local, m_lastScanNs); // after sending: the hashes made then are in
+    m_indexUnchanged = false;
     if (ok && m_opt.twoWay) {
         // What both sides now agree on becomes the base for the next round.
         std::set<std::string> paths;

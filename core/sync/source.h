@@ -107,6 +107,8 @@ private:
     std::set<std::string> m_remoteDirty;   // two-way: paths the replica reported as changed
     std::string m_statePath;
     std::string m_indexPath;
+    bool m_localPrescanned = false; // the whole-tree scan was done while the agent scanned
+    bool m_indexUnchanged = false;  // that scan found everything as the index had it
     bool loadState();
     int64_t m_lastScanNs = 0;
     SyncStatus m_state;
