@@ -32,12 +32,6 @@
         <translation>打印本帮助并退出</translation>
     </message>
     <message>
-        <source>Exit status: 0 when everything is valid, 1 when a file is invalid, 2 on a usage error.
-Documentation: docs/cli.md</source>
-        <translation>退出码：全部有效为 0，有文件无效为 1，用法错误为 2。
-文档：docs/cli.md</translation>
-    </message>
-    <message>
         <source>Check and show team manifests and dev configs</source>
         <translation>检查并显示团队清单与开发配置</translation>
     </message>
@@ -124,6 +118,12 @@ Documentation: docs/cli.md</source>
     <message>
         <source>yes (the default; for networks) or no (faster over a local pipe)</source>
         <translation>yes（默认；适合网络）或 no（本地管道上更快）</translation>
+    </message>
+    <message>
+        <source>Exit status: 0 on success, 1 when a file is invalid or a sync fails or halts, 2 on a usage error.
+Documentation: docs/cli.md</source>
+        <translation>退出码：成功为 0，文件无效或同步失败、中止为 1，用法错误为 2。
+文档：docs/cli.md</translation>
     </message>
 </context>
 <context>
