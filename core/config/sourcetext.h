@@ -12,7 +12,7 @@ namespace iterdeck::config {
 // Limits that keep loading bounded in memory and time whatever the input.
 struct LoadLimits
 {
-    qint64 maxFileBytes = 2 * 1024 * 1024;  // configs are a few KiB; refuse anything absurd
+    qint64 maxFileBytes = qint64(2) * 1024 * 1024; // configs are a few KiB; refuse anything absurd
     int maxNodes = 200000;                   // nodes visited, counting every alias expansion
     int maxIncludeDepth = 8;                 // nested _INCLUDE_ directives
 };

@@ -33,7 +33,7 @@ struct EnvironmentTemplate
     QString namespaceTemplate = QStringLiteral("{project}-{iteration}");
     QString domainTemplate;                         // empty: no domain
     QString valuesClass = QStringLiteral("default"); // which values set of each component applies
-    qint64 cleanupGraceSeconds = 24 * 3600;          // after an iteration ends
+    qint64 cleanupGraceSeconds = qint64(24) * 3600;          // after an iteration ends
 };
 
 struct DeploySpec

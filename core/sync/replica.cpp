@@ -73,7 +73,7 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
     std::vector<std::string> scopes;
     Manifest entries;
     if (rescanAll) {
-        scopes.push_back({});
+        scopes.emplace_back();
         scanTree(m_root, {}, {}, entries, nullptr, log);
     } else {
         for (const std::string &p : dirty) {

@@ -124,7 +124,7 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
         } else {
             if (stats)
                 ++stats->dirs;
-            subdirs.push_back(name);
+            subdirs.emplace_back(name);
         }
         out[e.path] = std::move(e);
     }

@@ -963,7 +963,7 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
             sigs.clear(); // changed under us: send it whole, as it is now
         content.resize(got);
     }
-    const bool delta = !sigs.empty();
+    const bool delta = !sigs.empty() && remote != nullptr; // (sigs exist only for a remote file)
     const uint8_t *map = content.data();
 
     FrameWriter begin(MsgType::PutBegin);
