@@ -32,6 +32,7 @@ struct PendingPut
     std::shared_ptr<int> baseFd; // the current file, for PutCopy (closed when the last copy goes)
     uint64_t baseSize = 0;
     std::string error; // set when the put already failed; remaining data is discarded
+    ResultStatus errorStatus = ResultStatus::Failed;
 };
 
 } // namespace
@@ -240,7 +241,11 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             log(message);
         return ch.send(f);
     };
-    auto statusOf = [](const FsError &e) { return e.code == 0 ? ResultStatus::Changed : ResultStatus::Failed; };
+    // Refused: the safety rules said no. Changed: what was expected is not there any more (a
+    // conflict). Failed: the system said no (no space, no permission, ...).
+    auto statusOf = [](const FsError &e) {
+        return e.refused ? ResultStatus::Refused : e.code == 0 ? ResultStatus::Changed : ResultStatus::Failed;
+    };
     bool greeted = false;
 
     for (;;) {
@@ -372,8 +377,10 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 return fatal("protocol error: malformed PutBegin");
             FsError err;
             p.file = m_root.beginWrite(p.path, &err);
-            if (!p.file)
+            if (!p.file) {
                 p.error = err.message.empty() ? p.path + ": refused" : err.message;
+                p.errorStatus = err.message.empty() ? ResultStatus::Refused : statusOf(err);
+            }
             if (p.file && (flags & PutDelta)) {
                 // The delta is against the file as the source last saw it, and nothing else.
                 const int fd = m_root.openRead(p.path, &err);
@@ -382,6 +389,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                     if (fd >= 0)
                         ::close(fd);
                     p.error = p.path + ": not written: the file changed since it was last seen";
+                    p.errorStatus = ResultStatus::Changed;
                     p.file.reset();
                 } else {
                     p.baseFd = std::shared_ptr<int>(new int(fd), [](int *f) {
@@ -444,6 +452,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 const ssize_t n = ::pread(*p.baseFd, inflated.data(), want, off_t(offset + done));
                 if (n <= 0) {
                     p.error = p.path + ": the old file changed while it was being read";
+                    p.errorStatus = ResultStatus::Changed;
                     break;
                 }
                 FsError err;
@@ -502,7 +511,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             PendingPut p = std::move(it->second);
             puts.erase(it);
             if (!p.error.empty()) {
-                result(id, ResultStatus::Refused, {}, p.error);
+                result(id, p.errorStatus, {}, p.error);
                 break;
             }
             if (p.received != p.size) {

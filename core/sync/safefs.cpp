@@ -34,8 +34,10 @@ FsError makeError(int code, std::string_view rel, std::string_view what)
 
 void setError(FsError *out, int code, std::string_view rel, std::string_view what)
 {
-    if (out)
+    if (out) {
         *out = makeError(code, rel, what);
+        out->refused = what.substr(0, 8) == "refused:";
+    }
 }
 
 std::string stageName()
