@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -44,17 +45,32 @@ int main(int argc, char **argv)
     }
     iterdeck::sync::Channel channel(0, 1);
     iterdeck::sync::Replica replica(*safeRoot);
-    // The scan index lives outside the synced folder: $XDG_CACHE_HOME, $HOME/.cache or /tmp.
+    // The scan index lives outside the synced folder: $XDG_CACHE_HOME, $HOME/.cache, or a private
+    // folder in /tmp when those are unset or inside the root. It is only a cache: when no safe
+    // place exists, the agent runs without one.
     {
+        char real[PATH_MAX];
+        const std::string absRoot = ::realpath(root.c_str(), real) ? std::string(real) : root;
         const char *xdg = std::getenv("XDG_CACHE_HOME");
         const char *home = std::getenv("HOME");
-        std::string dir = xdg && *xdg ? xdg : (home && *home ? std::string(home) + "/.cache" : std::string("/tmp"));
-        dir += "/iterdeck-agent";
+        std::string dir = xdg && *xdg ? std::string(xdg) : (home && *home ? std::string(home) + "/.cache" : std::string());
+        if (!dir.empty())
+            dir += "/iterdeck-agent";
+        auto inside = [&](const std::string &d) {
+            char buf[PATH_MAX];
+            const std::string parent = d.substr(0, d.rfind('/'));
+            const std::string abs = ::realpath(parent.c_str(), buf) ? std::string(buf) : parent;
+            return abs == absRoot || abs.compare(0, absRoot.size() + 1, absRoot + '/') == 0;
+        };
+        if (dir.empty() || inside(dir))
+            dir = "/tmp/iterdeck-agent-" + std::to_string(::getuid());
         ::mkdir(dir.c_str(), 0700);
-        char real[PATH_MAX];
-        const std::string abs = ::realpath(root.c_str(), real) ? std::string(real) : root;
-        replica.setIndexPath(dir + '/' + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(abs.data(), abs.size())).substr(0, 32)
-                             + ".index");
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::getuid() && !inside(dir)) {
+            replica.setIndexPath(dir + '/'
+                                 + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(absRoot.data(), absRoot.size())).substr(0, 32)
+                                 + ".index");
+        }
     }
     return replica.serve(channel, [](const std::string &line) { std::cerr << "iterdeck-agent: " << line << "\n"; });
 }
