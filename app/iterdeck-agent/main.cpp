@@ -6,8 +6,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cerrno>
-#include <csignal>
 #include <climits>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -17,12 +17,13 @@
 
 int main(int argc, char **argv)
 {
-    CLI::App cli{"iterdeck-agent: the in-container end of Iterdeck's file sync.", "iterdeck-agent"};
+    CLI::App cli {"iterdeck-agent: the in-container end of Iterdeck's file sync.", "iterdeck-agent"};
     cli.set_version_flag("--version", std::string("iterdeck-agent ") + ITERDECK_VERSION, "Print the version and exit");
     cli.set_help_flag("-h,--help", "Print this help and exit");
     cli.require_subcommand(1);
     std::string root;
-    auto *serve = cli.add_subcommand("serve", "Speak the sync protocol on stdin/stdout, applying changes beneath --root");
+    auto *serve
+        = cli.add_subcommand("serve", "Speak the sync protocol on stdin/stdout, applying changes beneath --root");
     serve->add_option("--root", root, "The folder to keep in sync (created when missing)")->required();
     try {
         cli.parse(argc, argv);
@@ -53,7 +54,8 @@ int main(int argc, char **argv)
         const std::string absRoot = ::realpath(root.c_str(), real) ? std::string(real) : root;
         const char *xdg = std::getenv("XDG_CACHE_HOME");
         const char *home = std::getenv("HOME");
-        std::string dir = xdg && *xdg ? std::string(xdg) : (home && *home ? std::string(home) + "/.cache" : std::string());
+        std::string dir
+            = xdg && *xdg ? std::string(xdg) : (home && *home ? std::string(home) + "/.cache" : std::string());
         if (!dir.empty())
             dir += "/iterdeck-agent";
         auto inside = [&](const std::string &d) {
@@ -65,11 +67,14 @@ int main(int argc, char **argv)
         if (dir.empty() || inside(dir))
             dir = "/tmp/iterdeck-agent-" + std::to_string(::getuid());
         ::mkdir(dir.c_str(), 0700);
-        struct stat st {};
+        struct stat st
+        {
+        };
         if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::getuid() && !inside(dir)) {
-            replica.setIndexPath(dir + '/'
-                                 + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(absRoot.data(), absRoot.size())).substr(0, 32)
-                                 + ".index");
+            replica.setIndexPath(
+                dir + '/'
+                + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(absRoot.data(), absRoot.size())).substr(0, 32)
+                + ".index");
         }
     }
     return replica.serve(channel, [](const std::string &line) { std::cerr << "iterdeck-agent: " << line << "\n"; });

@@ -21,12 +21,13 @@ int main(int argc, char **argv)
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption configOption(
-        QStringList{QStringLiteral("c"), QStringLiteral("config")},
+        QStringList {QStringLiteral("c"), QStringLiteral("config")},
         QCoreApplication::translate("iterdeck-bot", "The team manifest to use (default: ./iterdeck.yaml)."),
         QStringLiteral("FILE"), QStringLiteral("iterdeck.yaml"));
     const QCommandLineOption checkOption(
         QStringLiteral("check-config"),
-        QCoreApplication::translate("iterdeck-bot", "Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
+        QCoreApplication::translate(
+            "iterdeck-bot", "Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
     parser.addOption(configOption);
     parser.addOption(checkOption);
     if (!parser.parse(QCoreApplication::arguments())) {
@@ -57,11 +58,13 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "%s\n", qPrintable(d.toString()));
     if (!manifest)
         return 1;
-    std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "%1: valid team manifest for project \"%2\" "
-                                                                               "(%3 components, %4 webhook sources, %5 people)")
-                                       .arg(path, manifest->project)
-                                       .arg(manifest->components.size())
-                                       .arg(manifest->webhooks.size())
-                                       .arg(manifest->people.size())));
+    std::printf("%s\n",
+                qPrintable(QCoreApplication::translate("iterdeck-bot",
+                                                       "%1: valid team manifest for project \"%2\" "
+                                                       "(%3 components, %4 webhook sources, %5 people)")
+                               .arg(path, manifest->project)
+                               .arg(manifest->components.size())
+                               .arg(manifest->webhooks.size())
+                               .arg(manifest->people.size())));
     return 0;
 }

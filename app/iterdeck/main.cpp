@@ -58,7 +58,8 @@ int main(int argc, char **argv)
     parser.process(app);
 
     std::fprintf(stderr, "iterdeck: %s\n",
-                 qPrintable(QApplication::translate("iterdeck", "the tray app is not part of this version yet; "
-                                                                "use iterdeckctl")));
+                 qPrintable(QApplication::translate("iterdeck",
+                                                    "the tray app is not part of this version yet; "
+                                                    "use iterdeckctl")));
     return 2;
 }

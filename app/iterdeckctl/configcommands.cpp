@@ -51,11 +51,16 @@ int runConfigCheck(const ConfigCheckOptions &options, FILE *out)
             continue;
         const qsizetype errors = result.diagnostics.errorCount();
         const qsizetype warnings = result.diagnostics.warningCount();
-        const QString kind = result.kind == config::ConfigKind::Team ? IterdeckCtl::tr("team manifest") : IterdeckCtl::tr("dev config");
+        const QString kind = result.kind == config::ConfigKind::Team ? IterdeckCtl::tr("team manifest")
+                                                                     : IterdeckCtl::tr("dev config");
         if (result.valid) {
             print(out, IterdeckCtl::tr("%1: valid %2 (%3 warning(s))\n").arg(file, kind).arg(warnings));
         } else {
-            print(out, IterdeckCtl::tr("%1: invalid %2 (%3 error(s), %4 warning(s))\n").arg(file, kind).arg(errors).arg(warnings));
+            print(out,
+                  IterdeckCtl::tr("%1: invalid %2 (%3 error(s), %4 warning(s))\n")
+                      .arg(file, kind)
+                      .arg(errors)
+                      .arg(warnings));
         }
     }
     return invalid > 0 ? 1 : 0;

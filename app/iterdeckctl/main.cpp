@@ -8,7 +8,6 @@
 
 #include <QCoreApplication>
 
-
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -37,8 +36,10 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli{str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.")), "iterdeckctl"};
-    cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(), str(IterdeckCtl::tr("Print the version and exit")));
+    CLI::App cli {str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.")),
+                  "iterdeckctl"};
+    cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(),
+                         str(IterdeckCtl::tr("Print the version and exit")));
     cli.set_help_flag("-h,--help", str(IterdeckCtl::tr("Print this help and exit")));
     cli.require_subcommand(1);
     cli.footer(str(IterdeckCtl::tr("Exit status: 0 on success, 1 when a file is invalid or a sync fails or "
@@ -51,26 +52,32 @@ int main(int argc, char **argv)
     std::string checkKind;
     bool quiet = false;
     auto *check = config->add_subcommand(
-        "check", str(IterdeckCtl::tr("Report every problem in each FILE as FILE:LINE:COL: message. The kind of each file "
-                    "(team manifest or dev config) is detected unless --kind is given.")));
+        "check",
+        str(IterdeckCtl::tr("Report every problem in each FILE as FILE:LINE:COL: message. The kind of each file "
+                            "(team manifest or dev config) is detected unless --kind is given.")));
     check->add_option("FILE", checkFiles, str(IterdeckCtl::tr("Files to check")))->required();
-    check->add_option("--kind", checkKind, str(IterdeckCtl::tr("Treat every FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
+    check->add_option("--kind", checkKind, str(IterdeckCtl::tr("Treat every FILE as this kind")))
+        ->check(CLI::IsMember({"team", "dev"}));
     check->add_flag("-q,--quiet", quiet, str(IterdeckCtl::tr("Print only problems, not a summary line per file")));
 
     std::string showFile;
     std::string showKind;
     bool json = true;
     auto *show = config->add_subcommand(
-        "show", str(IterdeckCtl::tr("Print FILE as Iterdeck will use it: normalized, every default filled in, secrets as references")));
+        "show",
+        str(IterdeckCtl::tr(
+            "Print FILE as Iterdeck will use it: normalized, every default filled in, secrets as references")));
     show->add_option("FILE", showFile, str(IterdeckCtl::tr("File to show")))->required();
-    show->add_option("--kind", showKind, str(IterdeckCtl::tr("Treat FILE as this kind")))->check(CLI::IsMember({"team", "dev"}));
+    show->add_option("--kind", showKind, str(IterdeckCtl::tr("Treat FILE as this kind")))
+        ->check(CLI::IsMember({"team", "dev"}));
     show->add_flag("--json", json, str(IterdeckCtl::tr("Print JSON (the default and only format)")));
 
     iterdeck::ctl::SyncOptions syncOptions;
     auto *sync = cli.add_subcommand(
-        "sync", str(IterdeckCtl::tr("Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent "
-                                    "started by --remote-command on its stdin/stdout (directly, or through ssh, docker "
-                                    "exec or kubectl exec).")));
+        "sync",
+        str(IterdeckCtl::tr("Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent "
+                            "started by --remote-command on its stdin/stdout (directly, or through ssh, docker "
+                            "exec or kubectl exec).")));
     sync->add_option("LOCAL_DIR", syncOptions.localDir, str(IterdeckCtl::tr("The local folder")))->required();
     sync->add_option("--remote-command", syncOptions.remoteCommand,
                      str(IterdeckCtl::tr("Command that starts the agent, e.g. \"iterdeck-agent serve --root /app\"")))
@@ -113,7 +120,8 @@ int main(int argc, char **argv)
     if (*sync)
         return iterdeck::ctl::runSync(syncOptions);
     if (*show) {
-        return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)}, stdout);
+        return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)},
+                                            stdout);
     }
     return 2;
 }

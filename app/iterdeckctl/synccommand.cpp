@@ -2,9 +2,9 @@
 
 #include "sync/source.h"
 
+#include <cctype>
 #include <csignal>
 #include <cstdio>
-#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -84,7 +84,8 @@ std::string statePath(const SyncOptions &o)
     char real[PATH_MAX];
     const std::string local = ::realpath(o.localDir.c_str(), real) ? std::string(real) : o.localDir;
     const std::string key = local + '\0' + o.remoteCommand;
-    return dir + '/' + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(key.data(), key.size())).substr(0, 32) + ".state";
+    return dir + '/' + iterdeck::sync::hashHex(iterdeck::sync::hashBytes(key.data(), key.size())).substr(0, 32)
+        + ".state";
 }
 
 } // namespace
@@ -107,8 +108,9 @@ int runSync(const SyncOptions &o)
         return 1;
     }
     if (o.gitIgnore && !o.ignore.empty()) {
-        std::fprintf(stderr, "iterdeckctl sync: --ignore and --git-ignore cannot be combined: with --git-ignore the "
-                             ".gitignore files decide\n");
+        std::fprintf(stderr,
+                     "iterdeckctl sync: --ignore and --git-ignore cannot be combined: with --git-ignore the "
+                     ".gitignore files decide\n");
         return 2;
     }
     std::unique_ptr<IgnoreRules> rules;
@@ -139,11 +141,12 @@ int runSync(const SyncOptions &o)
             std::string conflicts;
             for (const auto &c : s.conflicts)
                 conflicts += (conflicts.empty() ? "\"" : ",\"") + jsonEscape(c) + "\"";
-            std::printf("{\"phase\":\"%s\",\"filesDone\":%llu,\"filesTotal\":%llu,\"bytesDone\":%llu,\"bytesTotal\":%llu,"
-                        "\"conflicts\":[%s],\"message\":\"%s\"}\n",
-                        phaseName(s.phase), (unsigned long long)s.filesDone, (unsigned long long)s.filesTotal,
-                        (unsigned long long)s.bytesDone, (unsigned long long)s.bytesTotal, conflicts.c_str(),
-                        jsonEscape(s.message).c_str());
+            std::printf(
+                "{\"phase\":\"%s\",\"filesDone\":%llu,\"filesTotal\":%llu,\"bytesDone\":%llu,\"bytesTotal\":%llu,"
+                "\"conflicts\":[%s],\"message\":\"%s\"}\n",
+                phaseName(s.phase), (unsigned long long)s.filesDone, (unsigned long long)s.filesTotal,
+                (unsigned long long)s.bytesDone, (unsigned long long)s.bytesTotal, conflicts.c_str(),
+                jsonEscape(s.message).c_str());
             std::fflush(stdout);
         }
         // Without --status json, halts and errors are printed once, where they end the run.
@@ -170,16 +173,17 @@ int runSync(const SyncOptions &o)
             rc = 1;
         } else {
             if (!json) {
-                std::fprintf(stderr,
-                             "iterdeckctl sync: initial sync done: %llu created, %llu updated, %llu removed, %llu renamed, "
-                             "%llu bytes of content, %llu bytes sent%s\n",
-                             (unsigned long long)report.created, (unsigned long long)report.updated,
-                             (unsigned long long)report.removed, (unsigned long long)report.renamed,
-                             (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent,
-                             twoWay ? (", " + std::to_string(report.pulled) + " fetched, "
-                                       + std::to_string(report.conflicts) + " conflicts")
-                                          .c_str()
-                                    : "");
+                std::fprintf(
+                    stderr,
+                    "iterdeckctl sync: initial sync done: %llu created, %llu updated, %llu removed, %llu renamed, "
+                    "%llu bytes of content, %llu bytes sent%s\n",
+                    (unsigned long long)report.created, (unsigned long long)report.updated,
+                    (unsigned long long)report.removed, (unsigned long long)report.renamed,
+                    (unsigned long long)report.dataBytes, (unsigned long long)report.bytesSent,
+                    twoWay ? (", " + std::to_string(report.pulled) + " fetched, " + std::to_string(report.conflicts)
+                              + " conflicts")
+                                 .c_str()
+                           : "");
             }
             if (o.once) {
                 // Settling one change can reveal the next (a conflict copy to send, a folder that

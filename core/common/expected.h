@@ -7,31 +7,26 @@ namespace iterdeck {
 
 // A value or an error, in the spirit of C++23 std::expected (not available in GCC 12).
 // Core code returns these instead of throwing.
-template<typename E>
-struct Unexpected
+template<typename E> struct Unexpected
 {
     E error;
 };
 
-template<typename E>
-Unexpected<std::decay_t<E>> unexpected(E &&e)
+template<typename E> Unexpected<std::decay_t<E>> unexpected(E &&e)
 {
     return {std::forward<E>(e)};
 }
 
-template<typename T, typename E>
-class Expected
+template<typename T, typename E> class Expected
 {
 public:
     Expected(T value)
         : m_v(std::in_place_index<0>, std::move(value))
-    {
-    }
+    { }
     template<typename G>
     Expected(Unexpected<G> e)
         : m_v(std::in_place_index<1>, E(std::move(e.error)))
-    {
-    }
+    { }
 
     bool hasValue() const { return m_v.index() == 0; }
     explicit operator bool() const { return hasValue(); }

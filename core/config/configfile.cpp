@@ -54,7 +54,8 @@ ConfigKind detectConfigKind(const QString &path)
     return teamName ? ConfigKind::Team : ConfigKind::Dev;
 }
 
-ConfigCheck checkConfigFile(const QString &path, std::optional<ConfigKind> forcedKind, const DevConfigLoader::Options &devOptions)
+ConfigCheck checkConfigFile(const QString &path, std::optional<ConfigKind> forcedKind,
+                            const DevConfigLoader::Options &devOptions)
 {
     ConfigCheck out;
     out.kind = forcedKind ? *forcedKind : detectConfigKind(path);

@@ -36,11 +36,13 @@ void checkNoBreakSpaces(const QByteArray &text, const QString &file, Diagnostics
         const QByteArray before = line.left(at);
         const int col = int(QString::fromUtf8(before).size()) + 1;
         if (before.trimmed().isEmpty() || before.trimmed() == "-") {
-            diag.error({file, lineNo, col},
-                       QStringLiteral("a no-break space (U+00A0) in the indentation; YAML indentation must be plain spaces"));
+            diag.error(
+                {file, lineNo, col},
+                QStringLiteral("a no-break space (U+00A0) in the indentation; YAML indentation must be plain spaces"));
         } else if (!before.contains('#')) {
-            diag.warning({file, lineNo, col},
-                         QStringLiteral("a no-break space (U+00A0) after a value becomes part of the value; use a plain space"));
+            diag.warning(
+                {file, lineNo, col},
+                QStringLiteral("a no-break space (U+00A0) after a value becomes part of the value; use a plain space"));
         }
     }
 }
@@ -49,25 +51,35 @@ namespace {
 
 const QStringList &serviceTypes()
 {
-    static const QStringList types{
-        QStringLiteral("deployment"), QStringLiteral("statefulset"), QStringLiteral("daemonset"), QStringLiteral("job"),
-        QStringLiteral("cronjob"), QStringLiteral("pod"), QStringLiteral("deployments.v1.apps"),
-        QStringLiteral("deployments.v1beta1.apps"), QStringLiteral("deployments.v1beta2.apps"),
-        QStringLiteral("deployments.v1beta1.extensions"), QStringLiteral("statefulsets.v1.apps"),
-        QStringLiteral("statefulsets.v1beta1.apps"), QStringLiteral("statefulsets.v1beta2.apps"),
-        QStringLiteral("statefulsets.v1beta1.extensions"), QStringLiteral("pods.v1."),
-        QStringLiteral("clonesets.v1alpha1.apps.kruise.io"), QStringLiteral("statefulsets.v1beta1.apps.kruise.io"),
-        QStringLiteral("daemonsets.v1alpha1.apps.kruise.io"), QStringLiteral("advancedcronjobs.v1alpha1.apps.kruise.io"),
-        QStringLiteral("broadcastjobs.v1alpha1.apps.kruise.io")};
+    static const QStringList types {QStringLiteral("deployment"),
+                                    QStringLiteral("statefulset"),
+                                    QStringLiteral("daemonset"),
+                                    QStringLiteral("job"),
+                                    QStringLiteral("cronjob"),
+                                    QStringLiteral("pod"),
+                                    QStringLiteral("deployments.v1.apps"),
+                                    QStringLiteral("deployments.v1beta1.apps"),
+                                    QStringLiteral("deployments.v1beta2.apps"),
+                                    QStringLiteral("deployments.v1beta1.extensions"),
+                                    QStringLiteral("statefulsets.v1.apps"),
+                                    QStringLiteral("statefulsets.v1beta1.apps"),
+                                    QStringLiteral("statefulsets.v1beta2.apps"),
+                                    QStringLiteral("statefulsets.v1beta1.extensions"),
+                                    QStringLiteral("pods.v1."),
+                                    QStringLiteral("clonesets.v1alpha1.apps.kruise.io"),
+                                    QStringLiteral("statefulsets.v1beta1.apps.kruise.io"),
+                                    QStringLiteral("daemonsets.v1alpha1.apps.kruise.io"),
+                                    QStringLiteral("advancedcronjobs.v1alpha1.apps.kruise.io"),
+                                    QStringLiteral("broadcastjobs.v1alpha1.apps.kruise.io")};
     return types;
 }
 
 const QStringList &manifestTypes()
 {
-    static const QStringList types{QStringLiteral("helmGit"), QStringLiteral("helmRepo"), QStringLiteral("rawManifest"),
-                                   QStringLiteral("rawManifestGit"), QStringLiteral("rawManifestLocal"),
-                                   QStringLiteral("helmLocal"), QStringLiteral("kustomizeGit"),
-                                   QStringLiteral("kustomizeLocal")};
+    static const QStringList types {QStringLiteral("helmGit"),          QStringLiteral("helmRepo"),
+                                    QStringLiteral("rawManifest"),      QStringLiteral("rawManifestGit"),
+                                    QStringLiteral("rawManifestLocal"), QStringLiteral("helmLocal"),
+                                    QStringLiteral("kustomizeGit"),     QStringLiteral("kustomizeLocal")};
     return types;
 }
 
@@ -111,9 +123,10 @@ struct Reader
             const YAML::Node value = e.take("value");
             if (!isPlainNull(value) && !value.IsScalar()) {
                 // Nocalhost drops such values without a word; say so.
-                ctx.warning(value, QStringLiteral("\"%1.value\" is %2, but helm values given here must be strings; "
-                                                  "Nocalhost ignores it: put structured values under \"helmVals\"")
-                                       .arg(path, describeNode(value)));
+                ctx.warning(value,
+                            QStringLiteral("\"%1.value\" is %2, but helm values given here must be strings; "
+                                           "Nocalhost ignores it: put structured values under \"helmVals\"")
+                                .arg(path, describeNode(value)));
                 e.finish();
                 return;
             }
@@ -162,11 +175,12 @@ struct Reader
                 ok = num && port >= 0 && port <= 65535;
             }
             if (!ok) {
-                ctx.error(list[i], QStringLiteral("\"%1[%2]\" must be LOCAL:REMOTE, :REMOTE or PORT with ports from 0 to "
-                                                  "65535, not \"%3\"")
-                                       .arg(r.pathOf(key))
-                                       .arg(i)
-                                       .arg(pf));
+                ctx.error(list[i],
+                          QStringLiteral("\"%1[%2]\" must be LOCAL:REMOTE, :REMOTE or PORT with ports from 0 to "
+                                         "65535, not \"%3\"")
+                              .arg(r.pathOf(key))
+                              .arg(i)
+                              .arg(pf));
             }
             ++i;
         }
@@ -175,69 +189,85 @@ struct Reader
 
     void quantities(MapReader &r, const char *key, ResourceQuantities &out)
     {
-        r.mapping(key, [&](MapReader &q) {
-            for (const char *k : {"cpu", "memory"}) {
-                QString v;
-                if (q.string(k, v) && !v.isEmpty()) {
-                    if (!isQuantity(v)) {
-                        ctx.error(q.take(k), QStringLiteral("\"%1\" is not a Kubernetes quantity such as 500m, 2 or 1Gi: \"%2\"")
-                                                 .arg(q.pathOf(k), v));
-                    } else {
-                        (qstrcmp(k, "cpu") == 0 ? out.cpu : out.memory) = v;
+        r.mapping(
+            key,
+            [&](MapReader &q) {
+                for (const char *k : {"cpu", "memory"}) {
+                    QString v;
+                    if (q.string(k, v) && !v.isEmpty()) {
+                        if (!isQuantity(v)) {
+                            ctx.error(
+                                q.take(k),
+                                QStringLiteral("\"%1\" is not a Kubernetes quantity such as 500m, 2 or 1Gi: \"%2\"")
+                                    .arg(q.pathOf(k), v));
+                        } else {
+                            (qstrcmp(k, "cpu") == 0 ? out.cpu : out.memory) = v;
+                        }
                     }
                 }
-            }
-            q.finish();
-        }, lenient);
+                q.finish();
+            },
+            lenient);
     }
 
     void readSync(MapReader &r, ContainerDevConfig &dev)
     {
-        r.mapping("sync", [&](MapReader &s) {
-            dev.hasSync = true;
-            QString type;
-            const YAML::Node typeNode = s.take("type");
-            if (s.string("type", type)) {
-                const QString l = type.toLower();
-                if (l.isEmpty() || l == u"send" || l == u"sendonly") {
-                    dev.sync.type = QStringLiteral("send");
-                } else if (l == u"sendreceive") {
-                    dev.sync.type = QStringLiteral("sendReceive");
-                    if (type != u"sendReceive") {
-                        ctx.warning(typeNode, QStringLiteral("sync type \"%1\" means two-way sync here; Nocalhost itself "
-                                                             "only recognises the exact spelling \"sendReceive\" and "
-                                                             "syncs one way otherwise")
-                                                  .arg(type));
+        r.mapping(
+            "sync",
+            [&](MapReader &s) {
+                dev.hasSync = true;
+                QString type;
+                const YAML::Node typeNode = s.take("type");
+                if (s.string("type", type)) {
+                    const QString l = type.toLower();
+                    if (l.isEmpty() || l == u"send" || l == u"sendonly") {
+                        dev.sync.type = QStringLiteral("send");
+                    } else if (l == u"sendreceive") {
+                        dev.sync.type = QStringLiteral("sendReceive");
+                        if (type != u"sendReceive") {
+                            ctx.warning(typeNode,
+                                        QStringLiteral("sync type \"%1\" means two-way sync here; Nocalhost itself "
+                                                       "only recognises the exact spelling \"sendReceive\" and "
+                                                       "syncs one way otherwise")
+                                            .arg(type));
+                        }
+                    } else {
+                        ctx.error(
+                            typeNode,
+                            QStringLiteral("\"%1\" must be \"send\" (one-way) or \"sendReceive\" (two-way), "
+                                           "not \"%2\"%3")
+                                .arg(s.pathOf("type"), type,
+                                     text::didYouMeanSuffix(type,
+                                                            {QStringLiteral("send"), QStringLiteral("sendReceive"),
+                                                             QStringLiteral("sendonly")})));
                     }
-                } else {
-                    ctx.error(typeNode, QStringLiteral("\"%1\" must be \"send\" (one-way) or \"sendReceive\" (two-way), "
-                                                       "not \"%2\"%3")
-                                            .arg(s.pathOf("type"), type,
-                                                 text::didYouMeanSuffix(type, {QStringLiteral("send"), QStringLiteral("sendReceive"),
-                                                                               QStringLiteral("sendonly")})));
                 }
-            }
-            QString mode;
-            if (s.choice("mode", mode, {QStringLiteral("pattern"), QStringLiteral("gitIgnore")}, true) && !mode.isEmpty())
-                dev.sync.mode = mode;
-            s.boolean("deleteProtection", dev.sync.deleteProtection);
-            s.stringList("filePattern", dev.sync.filePattern, true);
-            const YAML::Node ign = s.take("ignoreFilePattern");
-            s.stringList("ignoreFilePattern", dev.sync.ignoreFilePattern, true);
-            for (qsizetype i = 0; i < dev.sync.ignoreFilePattern.size(); ++i) {
-                const QString &p = dev.sync.ignoreFilePattern[i];
-                if (p == u"." || p == u"./" || p == u"**" || p == u"*") {
-                    ctx.warning(ign.IsSequence() ? ign[i] : ign,
-                                QStringLiteral("ignoreFilePattern \"%1\" ignores every file: nothing will be synced").arg(p));
+                QString mode;
+                if (s.choice("mode", mode, {QStringLiteral("pattern"), QStringLiteral("gitIgnore")}, true)
+                    && !mode.isEmpty())
+                    dev.sync.mode = mode;
+                s.boolean("deleteProtection", dev.sync.deleteProtection);
+                s.stringList("filePattern", dev.sync.filePattern, true);
+                const YAML::Node ign = s.take("ignoreFilePattern");
+                s.stringList("ignoreFilePattern", dev.sync.ignoreFilePattern, true);
+                for (qsizetype i = 0; i < dev.sync.ignoreFilePattern.size(); ++i) {
+                    const QString &p = dev.sync.ignoreFilePattern[i];
+                    if (p == u"." || p == u"./" || p == u"**" || p == u"*") {
+                        ctx.warning(
+                            ign.IsSequence() ? ign[i] : ign,
+                            QStringLiteral("ignoreFilePattern \"%1\" ignores every file: nothing will be synced")
+                                .arg(p));
+                    }
                 }
-            }
-            if (dev.sync.mode == u"gitIgnore" && (s.has("filePattern") || s.has("ignoreFilePattern"))) {
-                ctx.warning(s.keyLocation(s.has("filePattern") ? "filePattern" : "ignoreFilePattern"),
-                            QStringLiteral("with sync mode gitIgnore, filePattern and ignoreFilePattern are not used; "
-                                           ".gitignore files decide"));
-            }
-            s.finish();
-        }, lenient);
+                if (dev.sync.mode == u"gitIgnore" && (s.has("filePattern") || s.has("ignoreFilePattern"))) {
+                    ctx.warning(
+                        s.keyLocation(s.has("filePattern") ? "filePattern" : "ignoreFilePattern"),
+                        QStringLiteral("with sync mode gitIgnore, filePattern and ignoreFilePattern are not used; "
+                                       ".gitignore files decide"));
+                }
+                s.finish();
+            },
+            lenient);
     }
 
     void readPatches(MapReader &r, ContainerDevConfig &dev)
@@ -247,7 +277,8 @@ struct Reader
                 return;
             MapReader p(ctx, n, path, lenient);
             DevPatch patch;
-            p.choice("type", patch.type, {QStringLiteral("json"), QStringLiteral("merge"), QStringLiteral("strategic")});
+            p.choice("type", patch.type,
+                     {QStringLiteral("json"), QStringLiteral("merge"), QStringLiteral("strategic")});
             if (p.string("patch", patch.patch, true) && !patch.patch.isEmpty()) {
                 // kubectl accepts JSON or YAML patches: check the shape now, not at "dev start".
                 const YAML::Node where = p.take("patch");
@@ -263,7 +294,8 @@ struct Reader
                     if (wantList && !parsed.IsSequence()) {
                         ctx.error(where, QStringLiteral("a json patch must be a list of operations ([{\"op\": ...}])"));
                     } else if (!wantList && !parsed.IsMap()) {
-                        ctx.error(where, QStringLiteral("a %1 patch must be an object ({\"spec\": ...})").arg(patch.type));
+                        ctx.error(where,
+                                  QStringLiteral("a %1 patch must be an object ({\"spec\": ...})").arg(patch.type));
                     }
                 }
             }
@@ -282,30 +314,37 @@ struct Reader
         QString workDir;
         if (d.string("workDir", workDir) && !workDir.isEmpty()) {
             if (!workDir.startsWith(u'/'))
-                ctx.error(d.take("workDir"), QStringLiteral("\"%1\" must be an absolute path in the container, not \"%2\"")
-                                                 .arg(d.pathOf("workDir"), workDir));
+                ctx.error(d.take("workDir"),
+                          QStringLiteral("\"%1\" must be an absolute path in the container, not \"%2\"")
+                              .arg(d.pathOf("workDir"), workDir));
             else
                 dev.workDir = workDir;
         }
         d.string("storageClass", dev.storageClass);
         d.string("devContainerName", dev.devContainerName);
-        d.mapping("resources", [&](MapReader &res) {
-            quantities(res, "limits", dev.limits);
-            quantities(res, "requests", dev.requests);
-        }, lenient);
-        d.mapping("sidecarResources", [](MapReader &) {}, UnknownKeys::Ignore);
+        d.mapping(
+            "resources",
+            [&](MapReader &res) {
+                quantities(res, "limits", dev.limits);
+                quantities(res, "requests", dev.requests);
+            },
+            lenient);
+        d.mapping(
+            "sidecarResources", [](MapReader &) {}, UnknownKeys::Ignore);
         d.list("persistentVolumeDirs", [&](const YAML::Node &n, const QString &path) {
             if (!expectMap(n, path))
                 return;
             MapReader p(ctx, n, path, lenient);
             PersistentVolumeDir pv;
             if (p.string("path", pv.path, true) && !pv.path.isEmpty() && !pv.path.startsWith(u'/'))
-                ctx.error(p.take("path"), QStringLiteral("\"%1\" must be an absolute path in the container").arg(p.pathOf("path")));
+                ctx.error(p.take("path"),
+                          QStringLiteral("\"%1\" must be an absolute path in the container").arg(p.pathOf("path")));
             QString cap;
             if (p.string("capacity", cap) && !cap.isEmpty()) {
                 if (!isQuantity(cap))
-                    ctx.error(p.take("capacity"), QStringLiteral("\"%1\" is not a Kubernetes quantity such as 10Gi: \"%2\"")
-                                                      .arg(p.pathOf("capacity"), cap));
+                    ctx.error(p.take("capacity"),
+                              QStringLiteral("\"%1\" is not a Kubernetes quantity such as 10Gi: \"%2\"")
+                                  .arg(p.pathOf("capacity"), cap));
                 else
                     pv.capacity = cap;
             }
@@ -313,21 +352,27 @@ struct Reader
             p.finish();
             dev.persistentVolumeDirs.append(pv);
         });
-        d.mapping("command", [&](MapReader &c) {
-            c.stringList("build", dev.command.build, true);
-            c.stringList("run", dev.command.run, true);
-            c.stringList("debug", dev.command.debug, true);
-            c.stringList("hotReloadRun", dev.command.hotReloadRun, true);
-            c.stringList("hotReloadDebug", dev.command.hotReloadDebug, true);
-        }, lenient);
-        d.mapping("debug", [&](MapReader &dbg) {
-            qint64 port = 0;
-            if (dbg.integer("remoteDebugPort", port, 0, 65535))
-                dev.remoteDebugPort = int(port);
-            dbg.choice("language", dev.debugLanguage,
-                       {QStringLiteral("node"), QStringLiteral("java"), QStringLiteral("go"), QStringLiteral("python"),
-                        QStringLiteral("php"), QStringLiteral("ruby")});
-        }, lenient);
+        d.mapping(
+            "command",
+            [&](MapReader &c) {
+                c.stringList("build", dev.command.build, true);
+                c.stringList("run", dev.command.run, true);
+                c.stringList("debug", dev.command.debug, true);
+                c.stringList("hotReloadRun", dev.command.hotReloadRun, true);
+                c.stringList("hotReloadDebug", dev.command.hotReloadDebug, true);
+            },
+            lenient);
+        d.mapping(
+            "debug",
+            [&](MapReader &dbg) {
+                qint64 port = 0;
+                if (dbg.integer("remoteDebugPort", port, 0, 65535))
+                    dev.remoteDebugPort = int(port);
+                dbg.choice("language", dev.debugLanguage,
+                           {QStringLiteral("node"), QStringLiteral("java"), QStringLiteral("go"),
+                            QStringLiteral("python"), QStringLiteral("php"), QStringLiteral("ruby")});
+            },
+            lenient);
         d.boolean("hotReload", dev.hotReload);
         d.boolean("useDevContainer", dev.useDevContainer);
         readSync(d, dev);
@@ -336,10 +381,13 @@ struct Reader
         portForwards(d, "portForward", dev.portForward);
         d.string("sidecarImage", dev.sidecarImage);
         readPatches(d, dev);
-        d.mapping("iterdeck", [&](MapReader &it) {
-            it.choice("mode", dev.iterdeck.mode, {QStringLiteral("replace"), QStringLiteral("duplicate")});
-            it.boolean("syncGit", dev.iterdeck.syncGit);
-        }, UnknownKeys::Error);
+        d.mapping(
+            "iterdeck",
+            [&](MapReader &it) {
+                it.choice("mode", dev.iterdeck.mode, {QStringLiteral("replace"), QStringLiteral("duplicate")});
+                it.boolean("syncGit", dev.iterdeck.syncGit);
+            },
+            UnknownKeys::Error);
     }
 
     void readContainer(const YAML::Node &n, const QString &path, ServiceConfig &svc)
@@ -350,12 +398,16 @@ struct Reader
         c.where = ctx.at(n);
         MapReader r(ctx, n, path, lenient);
         r.string("name", c.name);
-        r.mapping("hub", [&](MapReader &h) { h.string("image", c.hubImage); }, lenient);
-        r.mapping("install", [&](MapReader &in) {
-            envList(in, "env", c.installEnv);
-            envFrom(in, c.installEnvFiles);
-            portForwards(in, "portForward", c.installPortForward);
-        }, lenient);
+        r.mapping(
+            "hub", [&](MapReader &h) { h.string("image", c.hubImage); }, lenient);
+        r.mapping(
+            "install",
+            [&](MapReader &in) {
+                envList(in, "env", c.installEnv);
+                envFrom(in, c.installEnvFiles);
+                portForwards(in, "portForward", c.installPortForward);
+            },
+            lenient);
         const YAML::Node dev = r.take("dev");
         if (!isPlainNull(dev)) {
             if (expectMap(dev, r.pathOf("dev"))) {
@@ -380,9 +432,10 @@ struct Reader
                 return;
             }
         }
-        ctx.error(r.take("serviceType"), QStringLiteral("unknown serviceType \"%1\"%2; Nocalhost knows %3")
-                                             .arg(type, text::didYouMeanSuffix(type, serviceTypes()),
-                                                  text::quotedList(serviceTypes().mid(0, 6))));
+        ctx.error(
+            r.take("serviceType"),
+            QStringLiteral("unknown serviceType \"%1\"%2; Nocalhost knows %3")
+                .arg(type, text::didYouMeanSuffix(type, serviceTypes()), text::quotedList(serviceTypes().mid(0, 6))));
     }
 
     // ServiceConfigV2: {name, serviceType, priorityClass, dependLabelSelector, containers}
@@ -397,24 +450,29 @@ struct Reader
             r.missing("name");
         r.string("name", s.name);
         if (nameRequired && r.has("name") && s.name.isEmpty()) {
-            ctx.warning(r.keyLocation("name"), QStringLiteral("\"%1.name\" is empty (an unset variable?); this service "
-                                                              "cannot be matched to a workload until it has a name")
-                                                   .arg(path));
+            ctx.warning(r.keyLocation("name"),
+                        QStringLiteral("\"%1.name\" is empty (an unset variable?); this service "
+                                       "cannot be matched to a workload until it has a name")
+                            .arg(path));
         }
         serviceType(r, s);
         r.string("priorityClass", s.priorityClass);
-        r.mapping("dependLabelSelector", [&](MapReader &d) {
-            d.stringList("pods", s.depend.pods, true);
-            d.stringList("jobs", s.depend.jobs, true);
-            d.stringList("tcp", s.depend.tcp, true);
-            d.stringList("http", s.depend.http, true);
-        }, lenient);
+        r.mapping(
+            "dependLabelSelector",
+            [&](MapReader &d) {
+                d.stringList("pods", s.depend.pods, true);
+                d.stringList("jobs", s.depend.jobs, true);
+                d.stringList("tcp", s.depend.tcp, true);
+                d.stringList("http", s.depend.http, true);
+            },
+            lenient);
         r.list("containers", [&](const YAML::Node &c, const QString &p) { readContainer(c, p, s); });
         r.finish();
         QSet<QString> names;
         for (const ContainerConfig &c : std::as_const(s.containers)) {
             if (names.contains(c.name))
-                ctx.error(c.where, QStringLiteral("container \"%1\" is configured twice in service \"%2\"").arg(c.name, s.name));
+                ctx.error(c.where,
+                          QStringLiteral("container \"%1\" is configured twice in service \"%2\"").arg(c.name, s.name));
             names.insert(c.name);
         }
         return s;
@@ -448,10 +506,13 @@ struct Reader
         r.stringList("debugCommand", dev.command.debug, true);
         r.stringList("hotReloadRunCommand", dev.command.hotReloadRun, true);
         r.stringList("hotReloadDebugCommand", dev.command.hotReloadDebug, true);
-        r.mapping("devContainerResources", [&](MapReader &res) {
-            quantities(res, "limits", dev.limits);
-            quantities(res, "requests", dev.requests);
-        }, lenient);
+        r.mapping(
+            "devContainerResources",
+            [&](MapReader &res) {
+                quantities(res, "limits", dev.limits);
+                quantities(res, "requests", dev.requests);
+            },
+            lenient);
         r.list("persistentVolumeDirs", [&](const YAML::Node &pn, const QString &pp) {
             if (!expectMap(pn, pp))
                 return;
@@ -488,7 +549,8 @@ struct Reader
                 bool ok = false;
                 item.weight.toInt(&ok);
                 if (!ok)
-                    ctx.warning(h.take("weight"), QStringLiteral("weight \"%1\" is not a whole number; it counts as 0").arg(item.weight));
+                    ctx.warning(h.take("weight"),
+                                QStringLiteral("weight \"%1\" is not a whole number; it counts as 0").arg(item.weight));
             }
             QString priority;
             if (h.string("priority", priority) && item.weight.isEmpty())
@@ -501,14 +563,17 @@ struct Reader
     void readApplicationV2(const YAML::Node &root, DevConfig &cfg)
     {
         MapReader r(ctx, root, {}, lenient);
-        r.mapping("configProperties", [&](MapReader &cp) {
-            QString version;
-            if (cp.string("version", version) && version != u"v2") {
-                ctx.error(cp.take("version"),
-                          QStringLiteral("configProperties.version must be \"v2\", not \"%1\"").arg(version));
-            }
-            cp.string("envFile", cfg.envFile);
-        }, lenient);
+        r.mapping(
+            "configProperties",
+            [&](MapReader &cp) {
+                QString version;
+                if (cp.string("version", version) && version != u"v2") {
+                    ctx.error(cp.take("version"),
+                              QStringLiteral("configProperties.version must be \"v2\", not \"%1\"").arg(version));
+                }
+                cp.string("envFile", cfg.envFile);
+            },
+            lenient);
         r.accept("migrated");
         const YAML::Node app = r.take("application");
         if (isPlainNull(app)) {
@@ -533,8 +598,9 @@ struct Reader
                 if (vals.IsMap())
                     a.helmVals = ctx.toJson(vals).toObject();
                 else
-                    ctx.error(vals, QStringLiteral("\"application.helmVals\" must be a mapping of chart values, not %1")
-                                        .arg(describeNode(vals)));
+                    ctx.error(vals,
+                              QStringLiteral("\"application.helmVals\" must be a mapping of chart values, not %1")
+                                  .arg(describeNode(vals)));
             }
             ar.string("helmVersion", a.helmVersion);
             envList(ar, "env", a.env);
@@ -606,14 +672,12 @@ DocKind classify(const YAML::Node &doc)
 } // namespace
 
 DevConfigLoader::DevConfigLoader()
-    : DevConfigLoader(Options{processEnvironment(), {}})
-{
-}
+    : DevConfigLoader(Options {processEnvironment(), {}})
+{ }
 
 DevConfigLoader::DevConfigLoader(Options options)
     : m_options(std::move(options))
-{
-}
+{ }
 
 QHash<QString, QString> DevConfigLoader::processEnvironment()
 {
@@ -645,8 +709,9 @@ std::optional<DevConfig> DevConfigLoader::loadFile(const QString &path, Diagnost
         }
         auto envBytes = readTextFile(envPath, m_options.limits);
         if (!envBytes) {
-            diag.warning({path, line, col}, QStringLiteral("envFile \"%1\": %2; variables fall back to their defaults")
-                                                .arg(envFile, envBytes.error().message));
+            diag.warning({path, line, col},
+                         QStringLiteral("envFile \"%1\": %2; variables fall back to their defaults")
+                             .arg(envFile, envBytes.error().message));
         } else {
             const QHash<QString, QString> fileVars = EnvSubst::parseEnvFile(*envBytes);
             for (auto it = fileVars.cbegin(); it != fileVars.cend(); ++it) {
@@ -666,17 +731,19 @@ std::optional<DevConfig> DevConfigLoader::loadFile(const QString &path, Diagnost
     if (renderDiag.hasErrors())
         return std::nullopt;
     if (cfg && !cfg->envFile.isEmpty() && envFile.isEmpty()) {
-        diag.warning({path, 1, 1}, QStringLiteral("configProperties.envFile \"%1\" is only read when written in block style "
-                                                  "(\"configProperties:\" on its own line, \"envFile:\" indented below it), "
-                                                  "as in Nocalhost; its variables were not loaded")
-                                       .arg(cfg->envFile));
+        diag.warning({path, 1, 1},
+                     QStringLiteral("configProperties.envFile \"%1\" is only read when written in block style "
+                                    "(\"configProperties:\" on its own line, \"envFile:\" indented below it), "
+                                    "as in Nocalhost; its variables were not loaded")
+                         .arg(cfg->envFile));
     }
     if (cfg && !cfg->envFile.isEmpty())
         cfg->envFile = QFileInfo(cfg->envFile).isAbsolute() ? cfg->envFile : QDir::cleanPath(dir + u'/' + cfg->envFile);
     return cfg;
 }
 
-std::optional<DevConfig> DevConfigLoader::loadText(const QByteArray &text, const QString &origin, Diagnostics &diag) const
+std::optional<DevConfig> DevConfigLoader::loadText(const QByteArray &text, const QString &origin,
+                                                   Diagnostics &diag) const
 {
     auto checked = checkText(text, origin, m_options.limits);
     if (!checked) {
@@ -697,7 +764,8 @@ std::optional<DevConfig> DevConfigLoader::loadText(const QByteArray &text, const
     return cfg;
 }
 
-std::optional<DevConfig> DevConfigLoader::loadRendered(const SourceText &src, const QString &baseDir, Diagnostics &diag) const
+std::optional<DevConfig> DevConfigLoader::loadRendered(const SourceText &src, const QString &baseDir,
+                                                       Diagnostics &diag) const
 {
     std::vector<YAML::Node> docs;
     Diagnostics local;
@@ -706,7 +774,7 @@ std::optional<DevConfig> DevConfigLoader::loadRendered(const SourceText &src, co
         return std::nullopt;
     }
     ReadContext ctx(src, local, m_options.limits);
-    Reader reader{ctx, baseDir};
+    Reader reader {ctx, baseDir};
     DevConfig cfg;
     bool haveApp = false;
     int serviceDocs = 0;
@@ -728,20 +796,25 @@ std::optional<DevConfig> DevConfigLoader::loadRendered(const SourceText &src, co
         case DocKind::Empty:
             break;
         case DocKind::Legacy:
-            ctx.error(doc, QStringLiteral("legacy Nocalhost format (appConfig / svcConfigs / devs), which Nocalhost "
-                                          "itself no longer reads; rewrite it as \"configProperties: {version: v2}\" "
-                                          "plus \"application:\" (see docs/config/dev-config.md)"));
+            ctx.error(doc,
+                      QStringLiteral("legacy Nocalhost format (appConfig / svcConfigs / devs), which Nocalhost "
+                                     "itself no longer reads; rewrite it as \"configProperties: {version: v2}\" "
+                                     "plus \"application:\" (see docs/config/dev-config.md)"));
             break;
         case DocKind::AppWithoutProperties:
-            ctx.error(doc, QStringLiteral("\"application\" needs \"configProperties: {version: v2}\" beside it; without it "
-                                          "Nocalhost reads the file as the v1 format and ignores \"application\""));
+            ctx.error(doc,
+                      QStringLiteral("\"application\" needs \"configProperties: {version: v2}\" beside it; without it "
+                                     "Nocalhost reads the file as the v1 format and ignores \"application\""));
             break;
         case DocKind::Unknown:
-            ctx.error(doc, QStringLiteral("not a dev config: expected \"name\" + \"serviceType\" + \"containers\" (one "
-                                          "service), \"configProperties\" + \"application\" (an application), or "
-                                          "\"name\" + \"manifestType\" + \"services\" (v1); found %1")
-                               .arg(doc.IsMap() ? QStringLiteral("the keys %1").arg(text::quotedList(MapReader(ctx, doc, {}, UnknownKeys::Ignore).keys(), u"and"))
-                                                : describeNode(doc)));
+            ctx.error(doc,
+                      QStringLiteral("not a dev config: expected \"name\" + \"serviceType\" + \"containers\" (one "
+                                     "service), \"configProperties\" + \"application\" (an application), or "
+                                     "\"name\" + \"manifestType\" + \"services\" (v1); found %1")
+                          .arg(doc.IsMap() ? QStringLiteral("the keys %1")
+                                                 .arg(text::quotedList(
+                                                     MapReader(ctx, doc, {}, UnknownKeys::Ignore).keys(), u"and"))
+                                           : describeNode(doc)));
             break;
         case DocKind::ApplicationV2:
             haveApp = true;
@@ -785,13 +858,15 @@ std::optional<DevConfig> DevConfigLoader::loadRendered(const SourceText &src, co
         const ServiceConfig &s = cfg.services[i];
         if (s.name.isEmpty()) {
             if (cfg.services.size() > 1 && cfg.form == DevConfig::Form::SingleService)
-                ctx.error(s.where, QStringLiteral("a service without a name is only allowed when the file holds one service"));
+                ctx.error(s.where,
+                          QStringLiteral("a service without a name is only allowed when the file holds one service"));
             continue;
         }
         const QString key = s.serviceType + u'/' + s.name;
         if (seen.contains(key)) {
-            ctx.warning(s.where, QStringLiteral("service \"%1\" (%2) is configured twice; the last one wins, as in Nocalhost")
-                                     .arg(s.name, s.serviceType));
+            ctx.warning(s.where,
+                        QStringLiteral("service \"%1\" (%2) is configured twice; the last one wins, as in Nocalhost")
+                            .arg(s.name, s.serviceType));
         }
         seen.insert(key, i);
     }

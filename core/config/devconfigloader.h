@@ -36,7 +36,8 @@ public:
     static QHash<QString, QString> processEnvironment();
 
 private:
-    std::optional<model::DevConfig> loadRendered(const SourceText &src, const QString &baseDir, Diagnostics &diag) const;
+    std::optional<model::DevConfig> loadRendered(const SourceText &src, const QString &baseDir,
+                                                 Diagnostics &diag) const;
 
     Options m_options;
 };

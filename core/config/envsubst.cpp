@@ -9,8 +9,7 @@ namespace {
 
 bool isNameChar(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
-           || (uchar(c) & 0x80);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || (uchar(c) & 0x80);
 }
 
 // Output text plus the origin of each of its lines.
@@ -19,10 +18,7 @@ struct Builder
     QByteArray out;
     QList<SourceText::LineOrigin> origins;
 
-    void startLine(const SourceText::LineOrigin &o)
-    {
-        origins.append(o);
-    }
+    void startLine(const SourceText::LineOrigin &o) { origins.append(o); }
     // Appends `s`; every line it starts maps to `next`.
     void append(const QByteArray &s, const SourceText::LineOrigin &next)
     {
@@ -45,8 +41,7 @@ struct Builder
 EnvSubst::EnvSubst(QHash<QString, QString> variables, const LoadLimits &limits)
     : m_vars(std::move(variables))
     , m_limits(limits)
-{
-}
+{ }
 
 QHash<QString, QString> EnvSubst::parseEnvFile(const QByteArray &text)
 {
@@ -107,7 +102,7 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
     int line = 1;
     b.startLine({file, 1, 0});
     const qsizetype n = text.size();
-    auto nextLine = [&](int l) { return SourceText::LineOrigin{file, l, 0}; };
+    auto nextLine = [&](int l) { return SourceText::LineOrigin {file, l, 0}; };
     auto columnOf = [&](qsizetype pos) {
         const qsizetype start = text.lastIndexOf('\n', pos - 1) + 1;
         return int(QString::fromUtf8(text.mid(start, pos - start)).size()) + 1;
@@ -237,8 +232,8 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
             pathPart.replace("\\|", "|");
             const QString rel = QString::fromUtf8(pathPart.trimmed());
             const QString target = QFileInfo(rel).isAbsolute()
-                                       ? QDir::cleanPath(rel)
-                                       : QDir::cleanPath(QFileInfo(file).absolutePath() + u'/' + rel);
+                ? QDir::cleanPath(rel)
+                : QDir::cleanPath(QFileInfo(file).absolutePath() + u'/' + rel);
             if (specOk && !m_includesAllowed) {
                 diag.error({file, startLine, startCol},
                            QStringLiteral("includes are only allowed in local config files, not in configs read from "
@@ -246,7 +241,8 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
             } else if (specOk) {
                 if (chain.contains(target)) {
                     diag.error({file, startLine, startCol},
-                               QStringLiteral("include cycle: %1").arg((chain + QStringList{target}).join(QStringLiteral(" -> "))));
+                               QStringLiteral("include cycle: %1")
+                                   .arg((chain + QStringList {target}).join(QStringLiteral(" -> "))));
                 } else if (chain.size() > m_limits.maxIncludeDepth) {
                     diag.error({file, startLine, startCol},
                                QStringLiteral("includes nested deeper than %1 levels").arg(m_limits.maxIncludeDepth));
@@ -258,13 +254,14 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
                         diag.error({file, startLine, startCol},
                                    QStringLiteral("cannot include \"%1\": %2").arg(rel, bytes.error().message));
                     } else {
-                        const SourceText inc = renderFile(target, *bytes, diag, chain + QStringList{target});
+                        const SourceText inc = renderFile(target, *bytes, diag, chain + QStringList {target});
                         // Content starts on a new line, each line indented `indent` spaces (Helm's nindent).
                         const QByteArray pad(indent, ' ');
                         const QList<QByteArray> lines = inc.text().split('\n');
                         for (qsizetype k = 0; k < lines.size(); ++k) {
-                            SourceText::LineOrigin o = k < inc.origins().size() ? inc.origins()[k]
-                                                                                 : SourceText::LineOrigin{target, int(k + 1), 0};
+                            SourceText::LineOrigin o = k < inc.origins().size()
+                                ? inc.origins()[k]
+                                : SourceText::LineOrigin {target, int(k + 1), 0};
                             o.columnShift += indent;
                             b.append(QByteArray(1, '\n'), o);
                             b.out.append(pad);
@@ -281,8 +278,9 @@ SourceText EnvSubst::renderFile(const QString &file, const QByteArray &text, Dia
         QByteArray replacement;
         if (op.isEmpty()) {
             if (!set) {
-                diag.warning({file, startLine, startCol},
-                             QStringLiteral("\"${%1}\" refers to a variable that is not set, so it becomes empty").arg(name));
+                diag.warning(
+                    {file, startLine, startCol},
+                    QStringLiteral("\"${%1}\" refers to a variable that is not set, so it becomes empty").arg(name));
             }
             replacement = value.toUtf8();
         } else if (op == ":-" || op == ":=") {

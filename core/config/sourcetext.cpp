@@ -59,10 +59,11 @@ Expected<QByteArray, Diagnostic> checkText(const QByteArray &bytesIn, const QStr
 {
     using Sev = Diagnostic::Severity;
     if (bytesIn.size() > limits.maxFileBytes) {
-        return unexpected(Diagnostic{Sev::Error, {origin, 0, 0},
-                                     QStringLiteral("too large to be a config file (%1 bytes; the limit is %2)")
-                                         .arg(bytesIn.size())
-                                         .arg(limits.maxFileBytes)});
+        return unexpected(Diagnostic {Sev::Error,
+                                      {origin, 0, 0},
+                                      QStringLiteral("too large to be a config file (%1 bytes; the limit is %2)")
+                                          .arg(bytesIn.size())
+                                          .arg(limits.maxFileBytes)});
     }
     QByteArray bytes = bytesIn;
     if (bytes.startsWith("\xEF\xBB\xBF"))
@@ -76,8 +77,9 @@ Expected<QByteArray, Diagnostic> checkText(const QByteArray &bytesIn, const QStr
     for (qsizetype i = 0; i < n;) {
         const unsigned char c = p[i];
         if (c == 0) {
-            return unexpected(Diagnostic{Sev::Error, {origin, line, col},
-                                         QStringLiteral("binary data (a NUL byte) where YAML text was expected")});
+            return unexpected(Diagnostic {Sev::Error,
+                                          {origin, line, col},
+                                          QStringLiteral("binary data (a NUL byte) where YAML text was expected")});
         }
         int len = 1;
         if (c >= 0x80) {
@@ -108,10 +110,11 @@ Expected<QByteArray, Diagnostic> checkText(const QByteArray &bytesIn, const QStr
                     ok = false;
             }
             if (!ok) {
-                return unexpected(Diagnostic{Sev::Error, {origin, line, col},
-                                             QStringLiteral("not valid UTF-8 text (byte 0x%1); "
-                                                            "config files must be UTF-8")
-                                                 .arg(QString::number(c, 16).toUpper())});
+                return unexpected(Diagnostic {Sev::Error,
+                                              {origin, line, col},
+                                              QStringLiteral("not valid UTF-8 text (byte 0x%1); "
+                                                             "config files must be UTF-8")
+                                                  .arg(QString::number(c, 16).toUpper())});
             }
         }
         if (c == '\n') {
@@ -130,18 +133,19 @@ Expected<QByteArray, Diagnostic> readTextFile(const QString &path, const LoadLim
     using Sev = Diagnostic::Severity;
     const QFileInfo info(path);
     if (!info.exists())
-        return unexpected(Diagnostic{Sev::Error, {path, 0, 0}, QStringLiteral("no such file")});
+        return unexpected(Diagnostic {Sev::Error, {path, 0, 0}, QStringLiteral("no such file")});
     if (info.isDir())
-        return unexpected(Diagnostic{Sev::Error, {path, 0, 0}, QStringLiteral("is a directory, not a file")});
+        return unexpected(Diagnostic {Sev::Error, {path, 0, 0}, QStringLiteral("is a directory, not a file")});
     if (info.size() > limits.maxFileBytes) {
-        return unexpected(Diagnostic{Sev::Error, {path, 0, 0},
-                                     QStringLiteral("too large to be a config file (%1 bytes; the limit is %2)")
-                                         .arg(info.size())
-                                         .arg(limits.maxFileBytes)});
+        return unexpected(Diagnostic {Sev::Error,
+                                      {path, 0, 0},
+                                      QStringLiteral("too large to be a config file (%1 bytes; the limit is %2)")
+                                          .arg(info.size())
+                                          .arg(limits.maxFileBytes)});
     }
     QFile f(path);
     if (!f.open(QIODevice::ReadOnly))
-        return unexpected(Diagnostic{Sev::Error, {path, 0, 0}, QStringLiteral("cannot read: ") + f.errorString()});
+        return unexpected(Diagnostic {Sev::Error, {path, 0, 0}, QStringLiteral("cannot read: ") + f.errorString()});
     // Read at most one byte past the limit: the file may grow, or be a device.
     const QByteArray bytes = f.read(limits.maxFileBytes + 1);
     return checkText(bytes, path, limits);

@@ -13,8 +13,8 @@ namespace iterdeck::config {
 struct LoadLimits
 {
     qint64 maxFileBytes = qint64(2) * 1024 * 1024; // configs are a few KiB; refuse anything absurd
-    int maxNodes = 200000;                   // nodes visited, counting every alias expansion
-    int maxIncludeDepth = 8;                 // nested _INCLUDE_ directives
+    int maxNodes = 200000; // nodes visited, counting every alias expansion
+    int maxIncludeDepth = 8; // nested _INCLUDE_ directives
 };
 
 // The text a YAML parser sees, and where each of its lines came from. Preprocessing
@@ -26,7 +26,7 @@ public:
     struct LineOrigin
     {
         QString file;
-        int line = 0;        // 1-based line in `file`
+        int line = 0; // 1-based line in `file`
         int columnShift = 0; // columns added in front of the original text (an include's indent)
     };
 
@@ -56,6 +56,7 @@ Expected<QByteArray, Diagnostic> readTextFile(const QString &path, const LoadLim
 
 // Checks bytes that came from anywhere (a file, an annotation, a ConfigMap) the same way.
 // `origin` names them in messages.
-Expected<QByteArray, Diagnostic> checkText(const QByteArray &bytes, const QString &origin, const LoadLimits &limits = {});
+Expected<QByteArray, Diagnostic> checkText(const QByteArray &bytes, const QString &origin,
+                                           const LoadLimits &limits = {});
 
 } // namespace iterdeck::config

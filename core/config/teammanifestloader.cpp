@@ -75,9 +75,10 @@ struct Checker
         }
         const QString path = r.pathOf(key);
         if (!v.IsMap()) {
-            ctx.error(v, QStringLiteral("\"%1\" must reference the secret, not contain it: write {env: NAME} or "
-                                        "{file: PATH}")
-                             .arg(path));
+            ctx.error(v,
+                      QStringLiteral("\"%1\" must reference the secret, not contain it: write {env: NAME} or "
+                                     "{file: PATH}")
+                          .arg(path));
             return false;
         }
         MapReader s(ctx, v, path);
@@ -121,10 +122,10 @@ struct Checker
                 at.column += int(i) + (quoted ? 1 : 0);
                 const QStringList all = model::environmentPlaceholders();
                 QString msg = all.contains(name)
-                                  ? QStringLiteral("%1: the placeholder {%2} cannot be used here; allowed: %3")
-                                        .arg(what, name, text::quotedList(allowed, u"and"))
-                                  : QStringLiteral("%1: unknown placeholder {%2}%3; allowed: %4")
-                                        .arg(what, name, text::didYouMeanSuffix(name, allowed), text::quotedList(allowed, u"and"));
+                    ? QStringLiteral("%1: the placeholder {%2} cannot be used here; allowed: %3")
+                          .arg(what, name, text::quotedList(allowed, u"and"))
+                    : QStringLiteral("%1: unknown placeholder {%2}%3; allowed: %4")
+                          .arg(what, name, text::didYouMeanSuffix(name, allowed), text::quotedList(allowed, u"and"));
                 ctx.error(at, msg);
             }
             i = close + 1;
@@ -133,8 +134,8 @@ struct Checker
 
     void readIm(MapReader &r)
     {
-        const QStringList adapters{QStringLiteral("none"), QStringLiteral("feishu"), QStringLiteral("wecom"),
-                                   QStringLiteral("slack"), QStringLiteral("dingtalk")};
+        const QStringList adapters {QStringLiteral("none"), QStringLiteral("feishu"), QStringLiteral("wecom"),
+                                    QStringLiteral("slack"), QStringLiteral("dingtalk")};
         if (!r.has("adapter")) {
             r.missing("adapter");
             return;
@@ -149,11 +150,17 @@ struct Checker
         QList<Field> fields;
         const QString a = m.im.adapter;
         if (a == u"feishu") {
-            fields = {{"appId", false, true}, {"appSecret", true, true}, {"verificationToken", true, false},
-                      {"encryptKey", true, false}, {"domain", false, false}};
+            fields = {{"appId", false, true},
+                      {"appSecret", true, true},
+                      {"verificationToken", true, false},
+                      {"encryptKey", true, false},
+                      {"domain", false, false}};
         } else if (a == u"wecom") {
-            fields = {{"corpId", false, true}, {"agentId", false, true}, {"secret", true, true},
-                      {"token", true, true}, {"encodingAESKey", true, true}};
+            fields = {{"corpId", false, true},
+                      {"agentId", false, true},
+                      {"secret", true, true},
+                      {"token", true, true},
+                      {"encodingAESKey", true, true}};
         } else if (a == u"slack") {
             fields = {{"botToken", true, true}, {"signingSecret", true, true}};
         } else if (a == u"dingtalk") {
@@ -198,12 +205,14 @@ struct Checker
 
     void readEnvironment(MapReader &r)
     {
-        const QStringList nsAllowed{QStringLiteral("project"), QStringLiteral("iteration")};
+        const QStringList nsAllowed {QStringLiteral("project"), QStringLiteral("iteration")};
         const QStringList domainAllowed = model::environmentPlaceholders();
         if (r.string("namespace", m.environment.namespaceTemplate, false))
-            checkTemplate(r.take("namespace"), QStringLiteral("environment.namespace"), m.environment.namespaceTemplate, nsAllowed);
+            checkTemplate(r.take("namespace"), QStringLiteral("environment.namespace"), m.environment.namespaceTemplate,
+                          nsAllowed);
         if (r.string("domain", m.environment.domainTemplate))
-            checkTemplate(r.take("domain"), QStringLiteral("environment.domain"), m.environment.domainTemplate, domainAllowed);
+            checkTemplate(r.take("domain"), QStringLiteral("environment.domain"), m.environment.domainTemplate,
+                          domainAllowed);
         r.string("valuesClass", m.environment.valuesClass);
     }
 
@@ -214,7 +223,8 @@ struct Checker
             const auto secs = parseDuration(grace);
             if (!secs) {
                 ctx.error(r.take("gracePeriod"),
-                          QStringLiteral("\"cleanup.gracePeriod\" must be a duration such as 30m, 24h, 7d or 1h30m, not \"%1\"")
+                          QStringLiteral(
+                              "\"cleanup.gracePeriod\" must be a duration such as 30m, 24h, 7d or 1h30m, not \"%1\"")
                               .arg(grace));
             } else {
                 m.environment.cleanupGraceSeconds = *secs;
@@ -232,28 +242,33 @@ struct Checker
         c.where = ctx.at(node);
         MapReader r(ctx, node, path);
         if (r.string("name", c.name, true) && !text::isDnsLabel(c.name)) {
-            ctx.error(r.take("name"), QStringLiteral("component name \"%1\" is not a valid DNS label (lower-case letters, "
-                                                     "digits and '-', at most 63 characters)")
-                                          .arg(c.name));
+            ctx.error(r.take("name"),
+                      QStringLiteral("component name \"%1\" is not a valid DNS label (lower-case letters, "
+                                     "digits and '-', at most 63 characters)")
+                          .arg(c.name));
         }
         if (r.string("repository", c.repository, true) && !isRepositoryUrl(c.repository)) {
-            ctx.error(r.take("repository"),
-                      QStringLiteral("\"%1.repository\" must be a git URL (https://, ssh://, git@host:path or a local path), "
-                                     "not \"%2\"")
-                          .arg(path, c.repository));
+            ctx.error(
+                r.take("repository"),
+                QStringLiteral("\"%1.repository\" must be a git URL (https://, ssh://, git@host:path or a local path), "
+                               "not \"%2\"")
+                    .arg(path, c.repository));
         }
         if (r.string("image", c.image, true))
             checkImage(r.take("image"), path, c.image);
         r.string("defaultBranch", c.defaultBranch);
         r.string("devConfig", c.devConfig);
         if (r.string("workload", c.workload) && !c.workload.isEmpty()) {
-            static const QRegularExpression wl(QStringLiteral("^(deploy|deployment|sts|statefulset)/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"));
+            static const QRegularExpression wl(
+                QStringLiteral("^(deploy|deployment|sts|statefulset)/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"));
             const auto match = wl.match(c.workload);
             if (!match.hasMatch()) {
                 ctx.error(r.take("workload"),
-                          QStringLiteral("\"%1.workload\" must be deploy/NAME or sts/NAME, not \"%2\"").arg(path, c.workload));
+                          QStringLiteral("\"%1.workload\" must be deploy/NAME or sts/NAME, not \"%2\"")
+                              .arg(path, c.workload));
             } else {
-                const QString kind = match.captured(1).startsWith(u'd') ? QStringLiteral("deploy") : QStringLiteral("sts");
+                const QString kind
+                    = match.captured(1).startsWith(u'd') ? QStringLiteral("deploy") : QStringLiteral("sts");
                 c.workload = kind + u'/' + match.captured(2);
             }
         }
@@ -267,24 +282,27 @@ struct Checker
                 if (c.deploy.driver == u"helm") {
                     d.string("chart", c.deploy.chart, true);
                     if (d.string("version", c.deploy.versionPolicy) && !isVersionPolicy(c.deploy.versionPolicy)) {
-                        ctx.error(d.take("version"),
-                                  QStringLiteral("\"%1.deploy.version\" must be \"latest\", a version such as 1.4.2, or a "
-                                                 "range such as \"^1.4\" or \">=1.0 <2.0\", not \"%2\"")
-                                      .arg(path, c.deploy.versionPolicy));
+                        ctx.error(
+                            d.take("version"),
+                            QStringLiteral("\"%1.deploy.version\" must be \"latest\", a version such as 1.4.2, or a "
+                                           "range such as \"^1.4\" or \">=1.0 <2.0\", not \"%2\"")
+                                .arg(path, c.deploy.versionPolicy));
                     }
                     d.string("release", c.deploy.releaseName);
                     if (d.has("path"))
-                        ctx.error(d.keyLocation("path"), QStringLiteral("\"%1.deploy.path\" is for the manifests driver; "
-                                                                        "the helm driver takes \"chart\"")
-                                                             .arg(path));
+                        ctx.error(d.keyLocation("path"),
+                                  QStringLiteral("\"%1.deploy.path\" is for the manifests driver; "
+                                                 "the helm driver takes \"chart\"")
+                                      .arg(path));
                     d.accept("path");
                 } else if (c.deploy.driver == u"manifests") {
                     d.string("path", c.deploy.manifestsPath, true);
                     for (const char *k : {"chart", "version", "release"}) {
                         if (d.has(k))
-                            ctx.error(d.keyLocation(k), QStringLiteral("\"%1.deploy.%2\" is for the helm driver; the "
-                                                                       "manifests driver takes \"path\"")
-                                                            .arg(path, QString::fromLatin1(k)));
+                            ctx.error(d.keyLocation(k),
+                                      QStringLiteral("\"%1.deploy.%2\" is for the helm driver; the "
+                                                     "manifests driver takes \"path\"")
+                                          .arg(path, QString::fromLatin1(k)));
                         d.accept(k);
                     }
                 } else {
@@ -298,8 +316,9 @@ struct Checker
         const YAML::Node values = r.take("values");
         if (!isPlainNull(values)) {
             if (!values.IsMap()) {
-                ctx.error(values, QStringLiteral("\"%1.values\" must map a values class to its values, not %2")
-                                      .arg(path, describeNode(values)));
+                ctx.error(values,
+                          QStringLiteral("\"%1.values\" must map a values class to its values, not %2")
+                              .arg(path, describeNode(values)));
             } else {
                 MapReader vr(ctx, values, path + QStringLiteral(".values"), UnknownKeys::Ignore);
                 for (const QString &cls : vr.keys()) {
@@ -307,8 +326,9 @@ struct Checker
                     if (isPlainNull(v)) {
                         c.values.insert(cls, {});
                     } else if (!v.IsMap()) {
-                        ctx.error(v, QStringLiteral("\"%1.values.%2\" must be a mapping of chart values, not %3")
-                                         .arg(path, cls, describeNode(v)));
+                        ctx.error(v,
+                                  QStringLiteral("\"%1.values.%2\" must be a mapping of chart values, not %3")
+                                      .arg(path, cls, describeNode(v)));
                     } else {
                         c.values.insert(cls, ctx.toJson(v).toObject());
                     }
@@ -339,9 +359,10 @@ struct Checker
     {
         if (s == u"latest")
             return true;
-        static const QRegularExpression exact(QStringLiteral("^v?\\d+(\\.\\d+){0,2}(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$"));
-        static const QRegularExpression range(
-            QStringLiteral("^(\\s*(\\|\\|)?\\s*(\\^|~|>=|<=|>|<|=)?\\s*v?(\\d+|[xX*])(\\.(\\d+|[xX*])){0,2}(-[0-9A-Za-z.-]+)?,?)+\\s*$"));
+        static const QRegularExpression exact(
+            QStringLiteral("^v?\\d+(\\.\\d+){0,2}(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$"));
+        static const QRegularExpression range(QStringLiteral("^(\\s*(\\|\\|)?\\s*(\\^|~|>=|<=|>|<|=)?\\s*v?(\\d+|[xX*])"
+                                                             "(\\.(\\d+|[xX*])){0,2}(-[0-9A-Za-z.-]+)?,?)+\\s*$"));
         return exact.match(s).hasMatch() || range.match(s).hasMatch();
     }
 
@@ -349,18 +370,21 @@ struct Checker
     {
         // A repository reference, [host[:port]/]path, without tag or digest: tags come from artifacts.
         static const QRegularExpression repo(
-            QStringLiteral("^(?:([a-zA-Z0-9.-]+(?::\\d+)?)/)?([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)$"));
+            QStringLiteral("^(?:([a-zA-Z0-9.-]+(?::\\d+)?)/)?([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/"
+                           "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)$"));
         if (image.contains(u'@')) {
-            ctx.error(node, QStringLiteral("\"%1.image\" must be an image repository without a digest; builds are "
-                                           "chosen per environment")
-                                .arg(path));
+            ctx.error(node,
+                      QStringLiteral("\"%1.image\" must be an image repository without a digest; builds are "
+                                     "chosen per environment")
+                          .arg(path));
             return;
         }
         const qsizetype slash = image.lastIndexOf(u'/');
         if (image.indexOf(u':', slash + 1) >= 0) {
-            ctx.error(node, QStringLiteral("\"%1.image\" must be an image repository without a tag (\"%2\"); builds are "
-                                           "chosen per environment")
-                                .arg(path, image.left(image.indexOf(u':', slash + 1))));
+            ctx.error(node,
+                      QStringLiteral("\"%1.image\" must be an image repository without a tag (\"%2\"); builds are "
+                                     "chosen per environment")
+                          .arg(path, image.left(image.indexOf(u':', slash + 1))));
             return;
         }
         if (!repo.match(image).hasMatch()) {
@@ -377,17 +401,18 @@ struct Checker
         model::WebhookSource w;
         w.where = ctx.at(node);
         MapReader r(ctx, node, path);
-        const QStringList sources{QStringLiteral("generic"), QStringLiteral("github"), QStringLiteral("gitlab"),
-                                  QStringLiteral("jira"), QStringLiteral("jenkins"), QStringLiteral("registry"),
-                                  QStringLiteral("harbor")};
+        const QStringList sources {QStringLiteral("generic"), QStringLiteral("github"),  QStringLiteral("gitlab"),
+                                   QStringLiteral("jira"),    QStringLiteral("jenkins"), QStringLiteral("registry"),
+                                   QStringLiteral("harbor")};
         if (!r.has("source"))
             r.missing("source");
         r.choice("source", w.source, sources);
         w.name = w.source;
         if (r.string("name", w.name) && !text::isDnsLabel(w.name) && !w.source.isEmpty()) {
-            ctx.error(r.take("name"), QStringLiteral("webhook name \"%1\" must be a DNS label; it becomes the path "
-                                                     "/hooks/NAME")
-                                          .arg(w.name));
+            ctx.error(r.take("name"),
+                      QStringLiteral("webhook name \"%1\" must be a DNS label; it becomes the path "
+                                     "/hooks/NAME")
+                          .arg(w.name));
         }
         secret(r, "secret", w.secret, true);
         r.finish();
@@ -409,8 +434,9 @@ struct Checker
         r.string("kube", p.kubeUser);
         r.boolean("admin", p.admin);
         if (p.imUserId.isEmpty() && p.collabUsers.isEmpty() && p.kubeUser.isEmpty() && !p.name.isEmpty()) {
-            ctx.error(node, QStringLiteral("person \"%1\" needs at least one identity: \"im\", \"collab\" or \"kube\"")
-                                .arg(p.name));
+            ctx.error(node,
+                      QStringLiteral("person \"%1\" needs at least one identity: \"im\", \"collab\" or \"kube\"")
+                          .arg(p.name));
         }
         r.finish();
         m.people.append(p);
@@ -427,7 +453,8 @@ struct Checker
         QSet<QString> hooks;
         for (const auto &w : std::as_const(m.webhooks)) {
             if (!w.name.isEmpty() && hooks.contains(w.name))
-                ctx.error(w.where, QStringLiteral("two webhooks are named \"%1\"; give one a different \"name\"").arg(w.name));
+                ctx.error(w.where,
+                          QStringLiteral("two webhooks are named \"%1\"; give one a different \"name\"").arg(w.name));
             hooks.insert(w.name);
         }
         QMap<QString, QString> ims, kubes, collabs;
@@ -436,8 +463,9 @@ struct Checker
                 if (id.isEmpty())
                     return;
                 if (seen.contains(id)) {
-                    ctx.error(p.where, QStringLiteral("%1 identity \"%2\" is given to both \"%3\" and \"%4\"")
-                                           .arg(QString::fromLatin1(what), id, seen[id], p.name));
+                    ctx.error(p.where,
+                              QStringLiteral("%1 identity \"%2\" is given to both \"%3\" and \"%4\"")
+                                  .arg(QString::fromLatin1(what), id, seen[id], p.name));
                 }
                 seen.insert(id, p.name);
             };
@@ -449,9 +477,9 @@ struct Checker
         // Templates must give valid names once expanded.
         if (text::isDnsLabel(m.project)) {
             const QString longIteration(30, u'i');
-            const QMap<QString, QString> sample{{QStringLiteral("project"), m.project},
-                                                {QStringLiteral("iteration"), QStringLiteral("sprint-42")},
-                                                {QStringLiteral("component"), QStringLiteral("api")}};
+            const QMap<QString, QString> sample {{QStringLiteral("project"), m.project},
+                                                 {QStringLiteral("iteration"), QStringLiteral("sprint-42")},
+                                                 {QStringLiteral("component"), QStringLiteral("api")}};
             const YAML::Node env = findKey(root, "environment");
             const SourceLocation nsLoc = ctx.at(findKey(env, "namespace"));
             const SourceLocation domLoc = ctx.at(findKey(env, "domain"));
@@ -459,20 +487,22 @@ struct Checker
             nsSample.remove(QStringLiteral("component")); // not allowed there, reported already
             const QString ns = model::expandTemplate(m.environment.namespaceTemplate, nsSample);
             if (!ns.contains(u'{') && !text::isDnsLabel(ns)) {
-                ctx.error(nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),
-                          QStringLiteral("environment.namespace \"%1\" expands to \"%2\", which is not a valid namespace "
-                                         "name (a DNS label: lower-case letters, digits and '-', at most 63 characters)")
-                              .arg(m.environment.namespaceTemplate, ns));
+                ctx.error(
+                    nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),
+                    QStringLiteral("environment.namespace \"%1\" expands to \"%2\", which is not a valid namespace "
+                                   "name (a DNS label: lower-case letters, digits and '-', at most 63 characters)")
+                        .arg(m.environment.namespaceTemplate, ns));
             } else if (!ns.contains(u'{')) {
                 QMap<QString, QString> longSample = nsSample;
                 longSample.insert(QStringLiteral("iteration"), longIteration);
                 const QString longNs = model::expandTemplate(m.environment.namespaceTemplate, longSample);
                 if (longNs.size() > 63) {
-                    ctx.error(nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),
-                              QStringLiteral("environment.namespace \"%1\" can exceed 63 characters: with a 30-character "
-                                             "iteration name it is %2 characters long")
-                                  .arg(m.environment.namespaceTemplate)
-                                  .arg(longNs.size()));
+                    ctx.error(
+                        nsLoc.isValid() ? nsLoc : ctx.source().fileStart(),
+                        QStringLiteral("environment.namespace \"%1\" can exceed 63 characters: with a 30-character "
+                                       "iteration name it is %2 characters long")
+                            .arg(m.environment.namespaceTemplate)
+                            .arg(longNs.size()));
                 }
             }
             if (!m.environment.domainTemplate.isEmpty()) {
@@ -481,29 +511,34 @@ struct Checker
                 longSample.insert(QStringLiteral("iteration"), longIteration);
                 const QString longDomain = model::expandTemplate(m.environment.domainTemplate, longSample);
                 if (!d.contains(u'{') && !text::isDnsSubdomain(d)) {
-                    ctx.error(domLoc.isValid() ? domLoc : ctx.source().fileStart(),
-                              QStringLiteral("environment.domain \"%1\" expands to \"%2\", which is not a valid domain name")
-                                  .arg(m.environment.domainTemplate, d));
+                    ctx.error(
+                        domLoc.isValid() ? domLoc : ctx.source().fileStart(),
+                        QStringLiteral("environment.domain \"%1\" expands to \"%2\", which is not a valid domain name")
+                            .arg(m.environment.domainTemplate, d));
                 } else if (!longDomain.contains(u'{') && !text::isDnsSubdomain(longDomain)) {
-                    ctx.error(domLoc.isValid() ? domLoc : ctx.source().fileStart(),
-                              QStringLiteral("environment.domain \"%1\" can break the 63-character limit of a domain label "
-                                             "with a 30-character iteration name (\"%2\")")
-                                  .arg(m.environment.domainTemplate, longDomain));
+                    ctx.error(
+                        domLoc.isValid() ? domLoc : ctx.source().fileStart(),
+                        QStringLiteral("environment.domain \"%1\" can break the 63-character limit of a domain label "
+                                       "with a 30-character iteration name (\"%2\")")
+                            .arg(m.environment.domainTemplate, longDomain));
                 }
             }
         }
         for (const auto &c : std::as_const(m.components)) {
             if (!c.values.isEmpty() && !c.values.contains(m.environment.valuesClass)) {
                 const QStringList classes = c.values.keys();
-                ctx.warning(c.where, QStringLiteral("component \"%1\" has values for %2 but none for the environment's "
-                                                    "values class \"%3\"%4")
-                                         .arg(c.name, text::quotedList(classes, u"and"), m.environment.valuesClass,
-                                              text::didYouMeanSuffix(m.environment.valuesClass, classes)));
+                ctx.warning(c.where,
+                            QStringLiteral("component \"%1\" has values for %2 but none for the environment's "
+                                           "values class \"%3\"%4")
+                                .arg(c.name, text::quotedList(classes, u"and"), m.environment.valuesClass,
+                                     text::didYouMeanSuffix(m.environment.valuesClass, classes)));
             }
         }
-        const bool anyAdmin = std::any_of(m.people.cbegin(), m.people.cend(), [](const model::Person &p) { return p.admin; });
+        const bool anyAdmin
+            = std::any_of(m.people.cbegin(), m.people.cend(), [](const model::Person &p) { return p.admin; });
         if (!m.people.isEmpty() && !anyAdmin)
-            ctx.warning(ctx.source().fileStart(), QStringLiteral("no person is an admin; nobody can run admin commands"));
+            ctx.warning(ctx.source().fileStart(),
+                        QStringLiteral("no person is an admin; nobody can run admin commands"));
     }
 
     void read(const YAML::Node &root)
@@ -511,11 +546,13 @@ struct Checker
         MapReader r(ctx, root, {});
         qint64 version = 1;
         if (r.integer("version", version, 1, 1000) && version != 1)
-            ctx.error(r.take("version"), QStringLiteral("unsupported manifest version %1; this Iterdeck reads version 1").arg(version));
+            ctx.error(r.take("version"),
+                      QStringLiteral("unsupported manifest version %1; this Iterdeck reads version 1").arg(version));
         if (r.string("project", m.project, true) && !text::isDnsLabel(m.project)) {
-            ctx.error(r.take("project"), QStringLiteral("project name \"%1\" is not a valid DNS label (lower-case letters, "
-                                                        "digits and '-', at most 63 characters)")
-                                             .arg(m.project));
+            ctx.error(r.take("project"),
+                      QStringLiteral("project name \"%1\" is not a valid DNS label (lower-case letters, "
+                                     "digits and '-', at most 63 characters)")
+                          .arg(m.project));
         }
         if (!r.has("im"))
             r.missing("im");
@@ -568,7 +605,8 @@ std::optional<model::TeamManifest> TeamManifestLoader::loadText(const QByteArray
             real.push_back(d);
     }
     if (real.empty()) {
-        diag.error(src.fileStart(), QStringLiteral("empty file: a team manifest needs at least \"project\" and \"im\""));
+        diag.error(src.fileStart(),
+                   QStringLiteral("empty file: a team manifest needs at least \"project\" and \"im\""));
         return std::nullopt;
     }
     if (real.size() > 1) {
@@ -579,11 +617,13 @@ std::optional<model::TeamManifest> TeamManifestLoader::loadText(const QByteArray
     }
     ReadContext ctx(src, local, m_limits);
     if (!real[0].IsMap()) {
-        ctx.error(real[0], QStringLiteral("a team manifest must be a mapping at the top level, not %1").arg(describeNode(real[0])));
+        ctx.error(
+            real[0],
+            QStringLiteral("a team manifest must be a mapping at the top level, not %1").arg(describeNode(real[0])));
         diag.append(local);
         return std::nullopt;
     }
-    Checker c{ctx, baseDir, {}};
+    Checker c {ctx, baseDir, {}};
     c.read(real[0]);
     diag.append(local);
     if (local.hasErrors())

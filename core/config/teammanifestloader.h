@@ -15,8 +15,7 @@ class TeamManifestLoader
 public:
     explicit TeamManifestLoader(const LoadLimits &limits = {})
         : m_limits(limits)
-    {
-    }
+    { }
 
     std::optional<model::TeamManifest> loadFile(const QString &path, Diagnostics &diag) const;
     // `name` is used in messages; relative paths in the manifest resolve against `baseDir`.

@@ -131,8 +131,10 @@ bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Di
         const QList<QByteArray> lines = src.text().split('\n');
         for (int l = std::max(0, e.mark.line - 1); l <= e.mark.line && l < lines.size(); ++l) {
             if (lines[l].startsWith('\t')) {
-                diag.error(src.locate(l, 0), msg + QStringLiteral(" (this line is indented with a tab; YAML indentation "
-                                                                  "must be spaces)"));
+                diag.error(src.locate(l, 0),
+                           msg
+                               + QStringLiteral(" (this line is indented with a tab; YAML indentation "
+                                                "must be spaces)"));
                 return false;
             }
         }
@@ -147,8 +149,7 @@ ReadContext::ReadContext(const SourceText &src, Diagnostics &diag, const LoadLim
     : m_src(src)
     , m_diag(diag)
     , m_limits(limits)
-{
-}
+{ }
 
 SourceLocation ReadContext::at(const YAML::Node &node) const
 {
@@ -187,9 +188,10 @@ bool ReadContext::spend(const YAML::Node &node)
     if (++m_spent <= m_limits.maxNodes)
         return true;
     m_exhausted = true;
-    error(node, QStringLiteral("document too large: more than %1 nodes once aliases are expanded "
-                               "(an alias bomb?); stopped reading here")
-                    .arg(m_limits.maxNodes));
+    error(node,
+          QStringLiteral("document too large: more than %1 nodes once aliases are expanded "
+                         "(an alias bomb?); stopped reading here")
+              .arg(m_limits.maxNodes));
     return false;
 }
 
@@ -293,9 +295,10 @@ MapReader::MapReader(ReadContext &ctx, const YAML::Node &node, QString path, Unk
             continue;
         }
         if (m_entries.contains(*key)) {
-            m_ctx.error(kv.first, QStringLiteral("duplicate key \"%1\"%2 (first given on line %3)")
-                                      .arg(*key, m_path.isEmpty() ? QString() : u" in " + m_path)
-                                      .arg(m_ctx.at(m_entries[*key].first).line));
+            m_ctx.error(kv.first,
+                        QStringLiteral("duplicate key \"%1\"%2 (first given on line %3)")
+                            .arg(*key, m_path.isEmpty() ? QString() : u" in " + m_path)
+                            .arg(m_ctx.at(m_entries[*key].first).line));
             continue;
         }
         m_order.append(*key);
@@ -348,8 +351,9 @@ QString MapReader::pathOf(const char *key) const
 
 void MapReader::missing(const char *key)
 {
-    m_ctx.error(location(), QStringLiteral("missing required key \"%1\"%2")
-                                .arg(QString::fromLatin1(key), m_path.isEmpty() ? QString() : u" in " + m_path));
+    m_ctx.error(location(),
+                QStringLiteral("missing required key \"%1\"%2")
+                    .arg(QString::fromLatin1(key), m_path.isEmpty() ? QString() : u" in " + m_path));
 }
 
 static SourceLocation valueLocation(ReadContext &ctx, const YAML::Node &value, const SourceLocation &keyLoc)
@@ -374,7 +378,8 @@ bool MapReader::string(const char *key, QString &out, bool required)
     }
     out = fromStd(v.Scalar());
     if (required && out.isEmpty()) {
-        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)), QStringLiteral("\"%1\" must not be empty").arg(pathOf(key)));
+        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
+                    QStringLiteral("\"%1\" must not be empty").arg(pathOf(key)));
         return false;
     }
     return true;
@@ -418,8 +423,9 @@ bool MapReader::integer(const char *key, qint64 &out, qint64 min, qint64 max)
         return false;
     }
     if (value < min || value > max) {
-        m_ctx.error(valueLocation(m_ctx, v, keyLocation(key)),
-                    QStringLiteral("\"%1\" must be between %2 and %3, not %4").arg(pathOf(key)).arg(min).arg(max).arg(value));
+        m_ctx.error(
+            valueLocation(m_ctx, v, keyLocation(key)),
+            QStringLiteral("\"%1\" must be between %2 and %3, not %4").arg(pathOf(key)).arg(min).arg(max).arg(value));
         return false;
     }
     out = value;
@@ -448,8 +454,9 @@ bool MapReader::stringList(const char *key, QStringList &out, bool allowScalar)
             return false;
         const auto s = scalarString(item);
         if (!s) {
-            m_ctx.error(valueLocation(m_ctx, item, keyLocation(key)),
-                        QStringLiteral("\"%1[%2]\" must be a string, not %3").arg(pathOf(key)).arg(i).arg(describeNode(item)));
+            m_ctx.error(
+                valueLocation(m_ctx, item, keyLocation(key)),
+                QStringLiteral("\"%1[%2]\" must be a string, not %3").arg(pathOf(key)).arg(i).arg(describeNode(item)));
             ok = false;
         } else {
             result.append(*s);
@@ -527,7 +534,8 @@ void MapReader::finish()
         if (m_known.contains(k))
             continue;
         const QString where = m_path.isEmpty() ? QString() : u" in " + m_path;
-        const QString msg = QStringLiteral("unknown key \"%1\"%2%3").arg(k, where, text::didYouMeanSuffix(k, m_expected));
+        const QString msg
+            = QStringLiteral("unknown key \"%1\"%2%3").arg(k, where, text::didYouMeanSuffix(k, m_expected));
         if (m_unknown == UnknownKeys::Error)
             m_ctx.error(m_entries[k].first, msg);
         else

@@ -106,10 +106,10 @@ private:
     QString m_path;
     UnknownKeys m_unknown;
     bool m_isMap = false;
-    QStringList m_order;                       // keys in file order
+    QStringList m_order; // keys in file order
     QMap<QString, std::pair<YAML::Node, YAML::Node>> m_entries; // key -> (key node, value node)
     QSet<QString> m_known;
-    QStringList m_expected;                    // every key an accessor asked about
+    QStringList m_expected; // every key an accessor asked about
 };
 
 // Scalar helpers usable on any node.

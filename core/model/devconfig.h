@@ -55,7 +55,7 @@ struct DevPatch
 struct IterdeckDevOptions
 {
     QString mode = QStringLiteral("replace"); // replace | duplicate
-    bool syncGit = false;                     // sync the .git folder too
+    bool syncGit = false; // sync the .git folder too
 };
 
 struct ContainerDevConfig
@@ -139,11 +139,11 @@ struct DevConfig
 {
     enum class Form {
         SingleService, // {name, serviceType, containers}, possibly several documents
-        Application,   // configProperties.version v2 + application
+        Application, // configProperties.version v2 + application
         ApplicationV1, // name + manifestType + flat services (converted)
     };
     Form form = Form::SingleService;
-    QString envFile;          // configProperties.envFile, resolved against the config's folder
+    QString envFile; // configProperties.envFile, resolved against the config's folder
     bool hasApplication = false;
     ApplicationConfig application;
     QList<ServiceConfig> services;

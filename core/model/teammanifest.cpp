@@ -21,7 +21,7 @@ static QJsonArray toArray(const QStringList &l)
 
 QJsonObject TeamManifest::toJson() const
 {
-    QJsonObject imObj{{QStringLiteral("adapter"), im.adapter}};
+    QJsonObject imObj {{QStringLiteral("adapter"), im.adapter}};
     QJsonObject settings;
     for (auto it = im.values.cbegin(); it != im.values.cend(); ++it)
         settings.insert(it.key(), it.value());
@@ -31,7 +31,7 @@ QJsonObject TeamManifest::toJson() const
 
     QJsonArray comps;
     for (const ComponentSpec &c : components) {
-        QJsonObject deployObj{{QStringLiteral("driver"), c.deploy.driver}};
+        QJsonObject deployObj {{QStringLiteral("driver"), c.deploy.driver}};
         if (c.deploy.driver == u"helm") {
             deployObj.insert(QStringLiteral("chart"), c.deploy.chart);
             deployObj.insert(QStringLiteral("version"), c.deploy.versionPolicy);
@@ -42,44 +42,44 @@ QJsonObject TeamManifest::toJson() const
         QJsonObject valuesObj;
         for (auto it = c.values.cbegin(); it != c.values.cend(); ++it)
             valuesObj.insert(it.key(), it.value());
-        comps.append(QJsonObject{{QStringLiteral("name"), c.name},
-                                 {QStringLiteral("repository"), c.repository},
-                                 {QStringLiteral("image"), c.image},
-                                 {QStringLiteral("defaultBranch"), c.defaultBranch},
-                                 {QStringLiteral("deploy"), deployObj},
-                                 {QStringLiteral("values"), valuesObj},
-                                 {QStringLiteral("devConfig"), c.devConfig},
-                                 {QStringLiteral("workload"), c.workload}});
+        comps.append(QJsonObject {{QStringLiteral("name"), c.name},
+                                  {QStringLiteral("repository"), c.repository},
+                                  {QStringLiteral("image"), c.image},
+                                  {QStringLiteral("defaultBranch"), c.defaultBranch},
+                                  {QStringLiteral("deploy"), deployObj},
+                                  {QStringLiteral("values"), valuesObj},
+                                  {QStringLiteral("devConfig"), c.devConfig},
+                                  {QStringLiteral("workload"), c.workload}});
     }
     QJsonArray hooks;
     for (const WebhookSource &w : webhooks) {
-        hooks.append(QJsonObject{{QStringLiteral("name"), w.name},
-                                 {QStringLiteral("source"), w.source},
-                                 {QStringLiteral("path"), QString(u"/hooks/" + w.name)},
-                                 {QStringLiteral("secret"), w.secret.toJson()}});
+        hooks.append(QJsonObject {{QStringLiteral("name"), w.name},
+                                  {QStringLiteral("source"), w.source},
+                                  {QStringLiteral("path"), QString(u"/hooks/" + w.name)},
+                                  {QStringLiteral("secret"), w.secret.toJson()}});
     }
     QJsonArray ppl;
     for (const Person &p : people) {
-        ppl.append(QJsonObject{{QStringLiteral("name"), p.name},
-                               {QStringLiteral("im"), p.imUserId},
-                               {QStringLiteral("collab"), toArray(p.collabUsers)},
-                               {QStringLiteral("kube"), p.kubeUser},
-                               {QStringLiteral("admin"), p.admin}});
+        ppl.append(QJsonObject {{QStringLiteral("name"), p.name},
+                                {QStringLiteral("im"), p.imUserId},
+                                {QStringLiteral("collab"), toArray(p.collabUsers)},
+                                {QStringLiteral("kube"), p.kubeUser},
+                                {QStringLiteral("admin"), p.admin}});
     }
-    return QJsonObject{
+    return QJsonObject {
         {QStringLiteral("kind"), QStringLiteral("team")},
         {QStringLiteral("version"), version},
         {QStringLiteral("project"), project},
         {QStringLiteral("im"), imObj},
         {QStringLiteral("cluster"),
-         QJsonObject{{QStringLiteral("inCluster"), cluster.inCluster},
-                     {QStringLiteral("kubeconfig"), cluster.kubeconfig},
-                     {QStringLiteral("context"), cluster.context}}},
+         QJsonObject {{QStringLiteral("inCluster"), cluster.inCluster},
+                      {QStringLiteral("kubeconfig"), cluster.kubeconfig},
+                      {QStringLiteral("context"), cluster.context}}},
         {QStringLiteral("environment"),
-         QJsonObject{{QStringLiteral("namespace"), environment.namespaceTemplate},
-                     {QStringLiteral("domain"), environment.domainTemplate},
-                     {QStringLiteral("valuesClass"), environment.valuesClass},
-                     {QStringLiteral("cleanupGracePeriodSeconds"), double(environment.cleanupGraceSeconds)}}},
+         QJsonObject {{QStringLiteral("namespace"), environment.namespaceTemplate},
+                      {QStringLiteral("domain"), environment.domainTemplate},
+                      {QStringLiteral("valuesClass"), environment.valuesClass},
+                      {QStringLiteral("cleanupGracePeriodSeconds"), double(environment.cleanupGraceSeconds)}}},
         {QStringLiteral("components"), comps},
         {QStringLiteral("webhooks"), hooks},
         {QStringLiteral("people"), ppl},

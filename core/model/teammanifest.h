@@ -17,32 +17,32 @@ namespace iterdeck::model {
 struct ImSettings
 {
     QString adapter = QStringLiteral("none"); // none | feishu | wecom | slack | dingtalk
-    QMap<QString, QString> values;            // adapter's plain settings (app id, corp id, ...)
-    QMap<QString, SecretRef> secrets;         // adapter's secrets, by reference
+    QMap<QString, QString> values; // adapter's plain settings (app id, corp id, ...)
+    QMap<QString, SecretRef> secrets; // adapter's secrets, by reference
 };
 
 struct ClusterSettings
 {
     bool inCluster = false;
     QString kubeconfig; // empty: the default kubeconfig search (KUBECONFIG, ~/.kube/config)
-    QString context;    // empty: the kubeconfig's current-context
+    QString context; // empty: the kubeconfig's current-context
 };
 
 struct EnvironmentTemplate
 {
     QString namespaceTemplate = QStringLiteral("{project}-{iteration}");
-    QString domainTemplate;                         // empty: no domain
+    QString domainTemplate; // empty: no domain
     QString valuesClass = QStringLiteral("default"); // which values set of each component applies
-    qint64 cleanupGraceSeconds = qint64(24) * 3600;          // after an iteration ends
+    qint64 cleanupGraceSeconds = qint64(24) * 3600; // after an iteration ends
 };
 
 struct DeploySpec
 {
     QString driver = QStringLiteral("helm"); // helm | manifests
-    QString chart;                           // helm: chart reference (oci://, repo/name, or a path)
+    QString chart; // helm: chart reference (oci://, repo/name, or a path)
     QString versionPolicy = QStringLiteral("latest"); // helm: latest | exact version | semver range
-    QString manifestsPath;                   // manifests: folder of YAML in the repository
-    QString releaseName;                     // helm: default the component name
+    QString manifestsPath; // manifests: folder of YAML in the repository
+    QString releaseName; // helm: default the component name
 };
 
 struct ComponentSpec
@@ -54,13 +54,13 @@ struct ComponentSpec
     DeploySpec deploy;
     QMap<QString, QJsonObject> values; // values class -> values
     QString devConfig = QStringLiteral(".nocalhost/config.yaml");
-    QString workload;                  // deploy/NAME or sts/NAME; default deploy/<name>
+    QString workload; // deploy/NAME or sts/NAME; default deploy/<name>
     SourceLocation where;
 };
 
 struct WebhookSource
 {
-    QString name;   // path segment: POST /hooks/<name>
+    QString name; // path segment: POST /hooks/<name>
     QString source; // generic | github | gitlab | jira | jenkins | registry | harbor
     SecretRef secret;
     SourceLocation where;
@@ -71,7 +71,7 @@ struct Person
     QString name;
     QString imUserId;
     QStringList collabUsers; // collaboration-tool user names (GitHub login, GitLab user, Jira account)
-    QString kubeUser;        // Kubernetes identity used for RBAC
+    QString kubeUser; // Kubernetes identity used for RBAC
     bool admin = false;
     SourceLocation where;
 };

@@ -102,7 +102,7 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> Channel::receive(int tim
             return std::nullopt;
         }
         if (timeoutMs >= 0) {
-            pollfd p{m_in, POLLIN, 0};
+            pollfd p {m_in, POLLIN, 0};
             const int rc = ::poll(&p, 1, timeoutMs);
             if (rc == 0) {
                 m_timedOut = true;
@@ -118,7 +118,8 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> Channel::receive(int tim
             return std::nullopt;
         }
         if (n == 0) {
-            m_error = m_decoder.buffered() > 0 ? "protocol error: the stream ended inside a frame" : "connection closed";
+            m_error
+                = m_decoder.buffered() > 0 ? "protocol error: the stream ended inside a frame" : "connection closed";
             return std::nullopt;
         }
         m_received += uint64_t(n);

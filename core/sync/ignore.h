@@ -23,7 +23,11 @@ public:
     // `relPath` is the changed file's path. Rules that read no files ignore the call.
     virtual void invalidate(std::string_view relPath) { (void)relPath; }
     // True when `relPath` is a file the rules read (a change to it can change the answers).
-    virtual bool isRulesFile(std::string_view relPath) const { (void)relPath; return false; }
+    virtual bool isRulesFile(std::string_view relPath) const
+    {
+        (void)relPath;
+        return false;
+    }
 };
 
 // Nocalhost's `pattern` mode: `filePattern` and `ignoreFilePattern` are translated into

@@ -154,7 +154,7 @@ std::string_view FrameReader::rest()
 
 Hash128 FrameReader::hash()
 {
-    Hash128 h{};
+    Hash128 h {};
     bytes(h.data(), h.size());
     return h;
 }
@@ -205,7 +205,8 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
     const uint8_t *p = m_buf.data() + m_pos;
     const uint32_t len = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
     if (len == 0 || len > kMaxFrame) {
-        m_error = "protocol error: frame of " + std::to_string(len) + " bytes (the limit is " + std::to_string(kMaxFrame) + ")";
+        m_error = "protocol error: frame of " + std::to_string(len) + " bytes (the limit is "
+            + std::to_string(kMaxFrame) + ")";
         return std::nullopt;
     }
     if (m_buf.size() - m_pos < 4 + size_t(len))

@@ -21,41 +21,41 @@
 
 namespace iterdeck::sync {
 
-constexpr uint32_t kMagic = 0x4B445449;    // "ITDK"
+constexpr uint32_t kMagic = 0x4B445449; // "ITDK"
 constexpr uint16_t kProtocolVersion = 1;
-constexpr uint32_t kMaxFrame = 8u << 20;    // 8 MiB
-constexpr uint32_t kDataChunk = 1u << 20;   // file data is sent in chunks of at most 1 MiB
+constexpr uint32_t kMaxFrame = 8u << 20; // 8 MiB
+constexpr uint32_t kDataChunk = 1u << 20; // file data is sent in chunks of at most 1 MiB
 
 enum Capability : uint32_t {
-    CapZstd = 1u << 0,  // PutData chunks may be zstd-compressed
-    CapXxh3 = 1u << 1,  // content hashes are XXH3-128
+    CapZstd = 1u << 0, // PutData chunks may be zstd-compressed
+    CapXxh3 = 1u << 1, // content hashes are XXH3-128
 };
 
 enum class MsgType : uint8_t {
-    Hello = 0x01,          // both ways, first frame: magic, version, capabilities, software
-    ScanRequest = 0x10,    // source -> replica: send your manifest
+    Hello = 0x01, // both ways, first frame: magic, version, capabilities, software
+    ScanRequest = 0x10, // source -> replica: send your manifest
     ManifestEntries = 0x11, // replica -> source: a batch of entries
-    ManifestEnd = 0x12,    // replica -> source: count
-    RemoteChanged = 0x13,  // replica -> source: scope count, scopes; then ManifestEntries*, ManifestEnd
-    WatchRequest = 0x14,   // source -> replica: report changes made on your side from now on
-    GetFile = 0x16,        // source -> replica: id, path, expected state: send me this file
-    MakeDir = 0x20,        // id, path, mode
-    PutBegin = 0x21,       // id, path, size, mode, mtime, expected state, flags (PutFlags)
-    PutData = 0x22,        // id, compressed:u8, bytes
-    PutEnd = 0x23,         // id, hash
-    MakeSymlink = 0x24,    // id, path, target, expected
-    Remove = 0x25,         // id, path, expected (a directory: removed when empty)
-    SetExec = 0x26,        // id, path, executable, expected
-    Rename = 0x27,         // id, from, to, expected
-    Barrier = 0x28,        // id: answered once everything before it is done
+    ManifestEnd = 0x12, // replica -> source: count
+    RemoteChanged = 0x13, // replica -> source: scope count, scopes; then ManifestEntries*, ManifestEnd
+    WatchRequest = 0x14, // source -> replica: report changes made on your side from now on
+    GetFile = 0x16, // source -> replica: id, path, expected state: send me this file
+    MakeDir = 0x20, // id, path, mode
+    PutBegin = 0x21, // id, path, size, mode, mtime, expected state, flags (PutFlags)
+    PutData = 0x22, // id, compressed:u8, bytes
+    PutEnd = 0x23, // id, hash
+    MakeSymlink = 0x24, // id, path, target, expected
+    Remove = 0x25, // id, path, expected (a directory: removed when empty)
+    SetExec = 0x26, // id, path, executable, expected
+    Rename = 0x27, // id, from, to, expected
+    Barrier = 0x28, // id: answered once everything before it is done
     BlockSigRequest = 0x29, // id, path, block size, expected state: describe your copy by blocks
-    PutCopy = 0x2A,        // id, first block, block count: copy these blocks of the old file
-    Result = 0x30,         // replica -> source: id, status, new state, message
-    BlockSigs = 0x31,      // replica -> source: id, ok:u8, block size, count, (weak:u32 strong:u64)*
-    FileBegin = 0x32,      // replica -> source: id, ok:u8, entry (state and hash of what follows), message
-    FileData = 0x33,       // replica -> source: id, compressed:u8, bytes
-    FileEnd = 0x34,        // replica -> source: id, hash of the bytes sent
-    Fatal = 0x7F,          // either way: message; the sender closes
+    PutCopy = 0x2A, // id, first block, block count: copy these blocks of the old file
+    Result = 0x30, // replica -> source: id, status, new state, message
+    BlockSigs = 0x31, // replica -> source: id, ok:u8, block size, count, (weak:u32 strong:u64)*
+    FileBegin = 0x32, // replica -> source: id, ok:u8, entry (state and hash of what follows), message
+    FileData = 0x33, // replica -> source: id, compressed:u8, bytes
+    FileEnd = 0x34, // replica -> source: id, hash of the bytes sent
+    Fatal = 0x7F, // either way: message; the sender closes
 };
 
 enum PutFlags : uint8_t {
@@ -63,8 +63,8 @@ enum PutFlags : uint8_t {
 };
 
 constexpr uint64_t kDeltaThreshold = 1u << 20; // files from this size are sent as deltas
-constexpr uint32_t kMaxBlocks = 600000;              // keeps BlockSigs (12 bytes a block) under kMaxFrame
-constexpr uint64_t kMaxDeltaFile = 512ull << 20;     // larger files are sent whole
+constexpr uint32_t kMaxBlocks = 600000; // keeps BlockSigs (12 bytes a block) under kMaxFrame
+constexpr uint64_t kMaxDeltaFile = 512ull << 20; // larger files are sent whole
 
 // Block size for a delta of a file of `size` bytes: about sqrt(size), 4 KiB to 256 KiB.
 uint32_t deltaBlockSize(uint64_t size);
@@ -78,7 +78,7 @@ struct Entry
 {
     std::string path;
     FileState state;
-    Hash128 hash{};         // files only
+    Hash128 hash {}; // files only
     std::string linkTarget; // symlinks only
 };
 
@@ -113,8 +113,7 @@ public:
     FrameReader(const uint8_t *data, size_t size)
         : m_p(data)
         , m_end(data + size)
-    {
-    }
+    { }
     uint8_t u8();
     uint16_t u16();
     uint32_t u32();

@@ -39,14 +39,13 @@ struct PendingPut
 
 Replica::Replica(SafeRoot &root)
     : m_root(root)
-{
-}
+{ }
 
 void Replica::refreshWatches()
 {
     if (!m_watcher)
         return;
-    std::vector<std::string> dirs{std::string()};
+    std::vector<std::string> dirs {std::string()};
     dirs.insert(dirs.end(), m_dirs.begin(), m_dirs.end());
     m_watcher->setDirectories(dirs);
 }
@@ -59,8 +58,9 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
     const auto first = std::chrono::steady_clock::now();
     for (;;) {
         m_watcher->readEvents(dirty, rescanAll, rootGone);
-        const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - first).count();
-        pollfd w{m_watcher->fd(), POLLIN, 0};
+        const auto since
+            = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - first).count();
+        pollfd w {m_watcher->fd(), POLLIN, 0};
         if (since >= 30 || ::poll(&w, 1, int(std::min<long long>(10, 30 - since))) <= 0)
             break;
     }
@@ -119,7 +119,8 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
     }
     for (const std::string &scope : scopes) {
         if (!entries.count(scope) && !scope.empty()) {
-            for (auto it = m_dirs.lower_bound(scope); it != m_dirs.end() && (*it == scope || it->compare(0, scope.size() + 1, scope + '/') == 0);)
+            for (auto it = m_dirs.lower_bound(scope);
+                 it != m_dirs.end() && (*it == scope || it->compare(0, scope.size() + 1, scope + '/') == 0);)
                 it = m_dirs.erase(it);
         }
     }
@@ -154,7 +155,9 @@ bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const 
 {
     FsError err;
     const int fd = m_root.openRead(path, &err);
-    struct stat st {};
+    struct stat st
+    {
+    };
     FrameWriter begin(MsgType::FileBegin);
     begin.u32(id);
     if (fd < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !stateFromStat(st).sameAs(expected)) {
@@ -384,7 +387,9 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (p.file && (flags & PutDelta)) {
                 // The delta is against the file as the source last saw it, and nothing else.
                 const int fd = m_root.openRead(p.path, &err);
-                struct stat st {};
+                struct stat st
+                {
+                };
                 if (fd < 0 || ::fstat(fd, &st) != 0 || !stateFromStat(st).sameAs(p.expected)) {
                     if (fd >= 0)
                         ::close(fd);
@@ -473,11 +478,13 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 return fatal("protocol error: malformed BlockSigRequest");
             FsError err;
             const int fd = m_root.openRead(path, &err);
-            struct stat st {};
+            struct stat st
+            {
+            };
             FrameWriter f(MsgType::BlockSigs);
             f.u32(id);
             const bool usable = fd >= 0 && ::fstat(fd, &st) == 0 && stateFromStat(st).sameAs(expected)
-                                && uint64_t(st.st_size) / blockSize < kMaxBlocks;
+                && uint64_t(st.st_size) / blockSize < kMaxBlocks;
             if (!usable) {
                 f.u8(0);
             } else {

@@ -34,7 +34,7 @@ private:
     SafeRoot &m_root;
     std::string m_indexPath;
     std::unique_ptr<Watcher> m_watcher;
-    std::set<std::string> m_dirs;                // directories known to exist (watched)
+    std::set<std::string> m_dirs; // directories known to exist (watched)
     std::map<std::string, FileState> m_ownWrites; // states this replica produced itself
 };
 

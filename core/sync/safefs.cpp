@@ -42,16 +42,16 @@ void setError(FsError *out, int code, std::string_view rel, std::string_view wha
 
 std::string stageName()
 {
-    static std::atomic<uint64_t> counter{0};
-    static const uint64_t seed = std::random_device{}();
-    static const std::string prefix =
-        std::string(kStagePrefix) + std::to_string(::getpid()) + '-' + std::to_string(seed % 1000000) + '-';
+    static std::atomic<uint64_t> counter {0};
+    static const uint64_t seed = std::random_device {}();
+    static const std::string prefix
+        = std::string(kStagePrefix) + std::to_string(::getpid()) + '-' + std::to_string(seed % 1000000) + '-';
     return prefix + std::to_string(counter++);
 }
 
 std::string asideName()
 {
-    static std::atomic<uint64_t> counter{0};
+    static std::atomic<uint64_t> counter {0};
     static const std::string prefix = ".iterdeck-aside-" + std::to_string(::getpid()) + '-';
     return prefix + std::to_string(counter++);
 }
@@ -67,7 +67,7 @@ int renameat2(int olddir, const char *oldname, int newdir, const char *newname, 
 }
 
 constexpr unsigned kRenameNoReplace = 1; // RENAME_NOREPLACE
-constexpr unsigned kRenameExchange = 2;  // RENAME_EXCHANGE
+constexpr unsigned kRenameExchange = 2; // RENAME_EXCHANGE
 
 } // namespace
 
@@ -108,7 +108,8 @@ bool isSafeRelativePath(std::string_view rel, std::string *why)
     size_t start = 0;
     while (start <= rel.size()) {
         const size_t slash = rel.find('/', start);
-        const std::string_view comp = rel.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        const std::string_view comp
+            = rel.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
         if (comp.empty())
             return fail("empty path component");
         if (comp == ".")
@@ -148,7 +149,7 @@ std::unique_ptr<SafeRoot> SafeRoot::open(const std::string &path, FsError *error
         root->m_openat2 = false;
         return root;
     }
-    open_how how{};
+    open_how how {};
     how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
     const long probe = sysOpenat2(fd, ".", &how);
@@ -166,7 +167,7 @@ int SafeRoot::openDirectory(std::string_view rel, FsError *error, bool pathOnly)
     const std::string relStr(rel);
     const int openFlags = (pathOnly ? O_PATH : O_RDONLY) | O_DIRECTORY | O_CLOEXEC;
     if (m_openat2) {
-        open_how how{};
+        open_how how {};
         how.flags = uint64_t(openFlags);
         how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
         const long fd = sysOpenat2(m_fd, relStr.c_str(), &how);
@@ -184,11 +185,13 @@ int SafeRoot::openDirectory(std::string_view rel, FsError *error, bool pathOnly)
         const size_t slash = relStr.find('/', start);
         const std::string comp = relStr.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
         const bool last = slash == std::string::npos;
-        const int next = ::openat(dir, comp.c_str(), (last ? openFlags : O_PATH | O_DIRECTORY | O_CLOEXEC) | O_NOFOLLOW);
+        const int next
+            = ::openat(dir, comp.c_str(), (last ? openFlags : O_PATH | O_DIRECTORY | O_CLOEXEC) | O_NOFOLLOW);
         const int e = errno;
         ::close(dir);
         if (next < 0) {
-            setError(error, e, rel, e == ELOOP || e == ENOTDIR ? "refused: a symlink on the way" : "cannot open directory");
+            setError(error, e, rel,
+                     e == ELOOP || e == ENOTDIR ? "refused: a symlink on the way" : "cannot open directory");
             return -1;
         }
         dir = next;
@@ -217,16 +220,18 @@ std::optional<FileState> SafeRoot::stat(std::string_view rel, FsError *error) co
     const int dir = openParent(rel, &leaf, error);
     if (dir < 0) {
         if (error && error->code == ENOENT)
-            return FileState{};
+            return FileState {};
         return std::nullopt;
     }
-    struct stat st {};
+    struct stat st
+    {
+    };
     const int rc = ::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW);
     const int e = errno;
     ::close(dir);
     if (rc != 0) {
         if (e == ENOENT)
-            return FileState{};
+            return FileState {};
         setError(error, e, rel, "cannot stat");
         return std::nullopt;
     }
@@ -308,7 +313,8 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
         if (renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameNoReplace) != 0) {
             const int e = errno;
             setError(error, e == EEXIST ? 0 : e, m_rel,
-                     e == EEXIST ? "not written: the file appeared meanwhile" : "cannot move the staged file into place");
+                     e == EEXIST ? "not written: the file appeared meanwhile"
+                                 : "cannot move the staged file into place");
             return false;
         }
         m_committed = true;
@@ -323,11 +329,15 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
     if (renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameExchange) != 0) {
         const int e = errno;
         setError(error, e == ENOENT ? 0 : e, m_rel,
-                 e == ENOENT ? "not written: the file was removed meanwhile" : "cannot move the staged file into place");
+                 e == ENOENT ? "not written: the file was removed meanwhile"
+                             : "cannot move the staged file into place");
         return false;
     }
-    struct stat st {};
-    if (::fstatat(m_dirFd, m_tmpName.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && stateFromStat(st).sameIgnoringCtime(expected)) {
+    struct stat st
+    {
+    };
+    if (::fstatat(m_dirFd, m_tmpName.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0
+        && stateFromStat(st).sameIgnoringCtime(expected)) {
         ::unlinkat(m_dirFd, m_tmpName.c_str(), 0);
         m_committed = true;
         recordState();
@@ -341,7 +351,9 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
 
 void SafeRoot::StagedFile::recordState()
 {
-    struct stat st {};
+    struct stat st
+    {
+    };
     if (::fstatat(m_dirFd, m_leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
         m_state = stateFromStat(st);
 }
@@ -371,7 +383,9 @@ bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error
     int rc = ::mkdirat(dir, leaf.c_str(), mode & 07777);
     int e = errno;
     if (rc != 0 && e == EEXIST) {
-        struct stat st {};
+        struct stat st
+        {
+        };
         if (::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
             rc = 0;
     }
@@ -395,7 +409,8 @@ bool SafeRoot::symlinkStaysInside(std::string_view rel, std::string_view target)
     size_t start = 0;
     while (start <= target.size()) {
         const size_t slash = target.find('/', start);
-        const std::string_view comp = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        const std::string_view comp
+            = target.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
         if (comp == "..") {
             if (descended || --depth < 0)
                 return false;
@@ -410,7 +425,8 @@ bool SafeRoot::symlinkStaysInside(std::string_view rel, std::string_view target)
     return true;
 }
 
-bool SafeRoot::makeSymlink(std::string_view rel, const std::string &target, const FileState &expected, FsError *error) const
+bool SafeRoot::makeSymlink(std::string_view rel, const std::string &target, const FileState &expected,
+                           FsError *error) const
 {
     if (!symlinkStaysInside(rel, target)) {
         setError(error, 0, rel, "refused: the symlink points outside the root");
@@ -429,9 +445,11 @@ bool SafeRoot::makeSymlink(std::string_view rel, const std::string &target, cons
         if (!ok)
             setError(error, errno == EEXIST ? 0 : errno, rel, "not created: something appeared there meanwhile");
     } else if (renameat2(dir, tmp.c_str(), dir, leaf.c_str(), kRenameExchange) == 0) {
-        struct stat st {};
+        struct stat st
+        {
+        };
         ok = ::fstatat(dir, tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && stateFromStat(st).sameIgnoringCtime(expected)
-             && !S_ISDIR(st.st_mode);
+            && !S_ISDIR(st.st_mode);
         if (!ok) {
             renameat2(dir, tmp.c_str(), dir, leaf.c_str(), kRenameExchange);
             setError(error, 0, rel, "not replaced: it changed since it was last seen");
@@ -464,9 +482,11 @@ bool SafeRoot::removeFile(std::string_view rel, const FileState &expected, FsErr
         setError(error, e, rel, "cannot remove");
         return false;
     }
-    struct stat st {};
+    struct stat st
+    {
+    };
     ok = ::fstatat(dir, tmp.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && stateFromStat(st).sameIgnoringCtime(expected)
-         && !S_ISDIR(st.st_mode);
+        && !S_ISDIR(st.st_mode);
     if (ok) {
         ::unlinkat(dir, tmp.c_str(), 0);
     } else {
@@ -510,7 +530,9 @@ bool SafeRoot::setExecutable(std::string_view rel, bool executable, const FileSt
         setError(error, e, rel, "cannot open to change mode");
         return false;
     }
-    struct stat st {};
+    struct stat st
+    {
+    };
     bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && stateFromStat(st).sameAs(expected);
     if (!ok) {
         setError(error, 0, rel, "mode not changed: the file changed since it was last seen");
@@ -536,13 +558,16 @@ bool SafeRoot::rename(std::string_view from, std::string_view to, const FileStat
         ::close(fromDir);
         return false;
     }
-    struct stat st {};
+    struct stat st
+    {
+    };
     bool ok = ::fstatat(fromDir, fromLeaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && stateFromStat(st).sameAs(expected);
     if (!ok) {
         setError(error, 0, from, "not renamed: it changed since it was last seen");
     } else if (renameat2(fromDir, fromLeaf.c_str(), toDir, toLeaf.c_str(), kRenameNoReplace) != 0) {
         ok = false;
-        setError(error, errno == EEXIST ? 0 : errno, to, errno == EEXIST ? "not renamed: the target exists" : "cannot rename");
+        setError(error, errno == EEXIST ? 0 : errno, to,
+                 errno == EEXIST ? "not renamed: the target exists" : "cannot rename");
     }
     ::close(fromDir);
     ::close(toDir);

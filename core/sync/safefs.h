@@ -47,7 +47,7 @@ struct FileState
 
 struct FsError
 {
-    int code = 0;        // errno, or 0 for a refused path / a detected change
+    int code = 0; // errno, or 0 for a refused path / a detected change
     std::string message; // complete, human-readable: "a/b: refused: path contains \"..\""
     bool refused = false; // the safety rules refused it (a bad path, a symlink on the way)
 };

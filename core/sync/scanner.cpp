@@ -83,7 +83,9 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
                 ::unlinkat(dirFd, name, 0);
             continue;
         }
-        struct stat st {};
+        struct stat st
+        {
+        };
         if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; // vanished meanwhile
         Entry e;
@@ -205,7 +207,8 @@ bool hashKnown(const Hash128 &h)
 
 int64_t nowNs()
 {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOptions &options, Manifest &out,

@@ -47,8 +47,7 @@ bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOption
               ScanStats *stats, const std::function<void(const std::string &)> &warn);
 
 // Describes one path (not recursing). Missing paths give a Missing entry.
-std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, const ScanOptions &options,
-                              FsError *error);
+std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, const ScanOptions &options, FsError *error);
 
 int64_t nowNs();
 

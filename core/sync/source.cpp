@@ -53,7 +53,8 @@ namespace {
 
 bool isUnder(const std::string &path, const std::string &dir)
 {
-    return dir.empty() || path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+    return dir.empty() || path == dir
+        || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
 }
 
 int depth(const std::string &p)
@@ -97,7 +98,8 @@ std::string conflictName(const std::string &path)
     ::localtime_r(&now, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    return dir + (hasExt ? leaf.substr(0, dot) : leaf) + ".sync-conflict-" + stamp + (hasExt ? leaf.substr(dot) : std::string());
+    return dir + (hasExt ? leaf.substr(0, dot) : leaf) + ".sync-conflict-" + stamp
+        + (hasExt ? leaf.substr(dot) : std::string());
 }
 
 // A conflict name not used yet on either side (two conflicts in one second get -2, -3, ...).
@@ -109,7 +111,7 @@ std::string freeConflictName(const std::string &path, const Manifest &local, con
         const size_t slash = base.rfind('/');
         const size_t dot = base.rfind('.');
         const bool ext = dot != std::string::npos && (slash == std::string::npos || dot > slash)
-                         && base.compare(dot, 15, ".sync-conflict-") != 0;
+            && base.compare(dot, 15, ".sync-conflict-") != 0;
         name = ext ? base.substr(0, dot) + '-' + std::to_string(n) + base.substr(dot) : base + '-' + std::to_string(n);
     }
     return name;
@@ -123,8 +125,7 @@ SourceSession::SourceSession(SafeRoot &local, Channel &channel, SourceOptions op
     , m_opt(options)
     , m_status(std::move(status))
     , m_log(std::move(log))
-{
-}
+{ }
 
 void SourceSession::emit(SyncStatus::Phase phase, const std::string &message)
 {
@@ -166,7 +167,7 @@ bool SourceSession::handshake(std::string *error)
     m_peerCaps = r.u32();
     if (!r.ok() || version != kProtocolVersion) {
         *error = "the agent speaks protocol version " + std::to_string(version) + ", this program "
-                 + std::to_string(kProtocolVersion);
+            + std::to_string(kProtocolVersion);
         return false;
     }
     return true;
@@ -314,8 +315,8 @@ bool SourceSession::fullSync(SyncReport *report, std::string *error)
     return ok;
 }
 
-bool SourceSession::pull(const std::string &path, const Entry &remote, const std::string &localName, const Entry *localNow,
-                         SyncReport *report, std::string *error)
+bool SourceSession::pull(const std::string &path, const Entry &remote, const std::string &localName,
+                         const Entry *localNow, SyncReport *report, std::string *error)
 {
     const uint32_t id = m_nextId++;
     FrameWriter req(MsgType::GetFile);
@@ -410,7 +411,8 @@ bool SourceSession::pull(const std::string &path, const Entry &remote, const std
             if (!staged || skip)
                 return true;
             FsError err;
-            if (!staged->commit(localNow ? localNow->state : FileState{}, remote.state.mode, remote.state.mtimeNs, &err)) {
+            if (!staged->commit(localNow ? localNow->state : FileState {}, remote.state.mode, remote.state.mtimeNs,
+                                &err)) {
                 if (m_log)
                     m_log(err.message);
                 return true; // changed locally meanwhile: the next round sees it
@@ -457,7 +459,8 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
         const Entry *b = find(m_base, p);
         if (sameContent(l, r))
             continue;
-        if ((r && ignored(p, r->state.type == EntryType::Directory)) || (l && ignored(p, l->state.type == EntryType::Directory)))
+        if ((r && ignored(p, r->state.type == EntryType::Directory))
+            || (l && ignored(p, l->state.type == EntryType::Directory)))
             continue;
         const bool lChanged = !sameContent(l, b);
         const bool rChanged = !sameContent(r, b);
@@ -593,7 +596,7 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 return false;
             break;
         case EntryType::Symlink:
-            if (m_local_root.makeSymlink(p, r->linkTarget, l ? l->state : FileState{}, &err)) {
+            if (m_local_root.makeSymlink(p, r->linkTarget, l ? l->state : FileState {}, &err)) {
                 if (auto e = describe(m_local_root, p, {}, &err))
                     m_local[p] = *e;
                 if (report)
@@ -606,7 +609,8 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
             break;
         }
     }
-    std::sort(removeLocalDirs.begin(), removeLocalDirs.end(), [](const std::string &a, const std::string &b) { return depth(a) > depth(b); });
+    std::sort(removeLocalDirs.begin(), removeLocalDirs.end(),
+              [](const std::string &a, const std::string &b) { return depth(a) > depth(b); });
     for (const std::string &d : removeLocalDirs) {
         FsError err;
         if (m_local_root.removeDirectory(d, &err))
@@ -665,7 +669,8 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
             }
             scan.previous = &previous;
             scan.needHash = [&](const Entry &e) {
-                return m_remote.count(e.path) > 0 || m_base.count(e.path) > 0 || remoteFileSizes.count(e.state.size) > 0;
+                return m_remote.count(e.path) > 0 || m_base.count(e.path) > 0
+                    || remoteFileSizes.count(e.state.size) > 0;
             };
             scanTree(m_local_root, {}, scan, m_local, nullptr, warn);
             scan.needHash = nullptr;
@@ -701,7 +706,7 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
             remoteSynced += ignored(p, e.state.type == EntryType::Directory) ? 0 : 1;
         if (remoteSynced > 0) {
             *error = "halted: the local folder is empty but the remote one has " + std::to_string(remoteSynced)
-                     + " entries; not deleting them (was the folder unmounted or replaced?)";
+                + " entries; not deleting them (was the folder unmounted or replaced?)";
             emit(SyncStatus::Phase::Halted, *error);
             return false;
         }
@@ -763,7 +768,7 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
                 ops.push_back({Op::MakeDir, p, {}, {}});
         } else if (lt == EntryType::Symlink) {
             if (!re || re->linkTarget != le->linkTarget)
-                ops.push_back({Op::Symlink, p, {}, re ? re->state : FileState{}});
+                ops.push_back({Op::Symlink, p, {}, re ? re->state : FileState {}});
         } else if (lt == EntryType::File) {
             if (!re) {
                 createdFiles.push_back(p);
@@ -794,11 +799,11 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
                 removeFiles.erase(it->second);
                 removedByHash.erase(it);
                 if (re.state.executable() != le.state.executable())
-                    ops.push_back({Op::SetExec, p, {}, FileState{}}); // expected filled after the rename
+                    ops.push_back({Op::SetExec, p, {}, FileState {}}); // expected filled after the rename
                 continue;
             }
         }
-        ops.push_back({Op::Put, p, {}, FileState{}});
+        ops.push_back({Op::Put, p, {}, FileState {}});
     }
     for (const std::string &p : removeFiles)
         ops.push_back({Op::RemoveFile, p, {}, m_remote[p].state});
@@ -872,8 +877,8 @@ bool SourceSession::sendData(uint32_t id, const uint8_t *data, size_t size, Sync
     return true;
 }
 
-bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report, std::string *error,
-                             const FrameFn &onOtherFrame)
+bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remote, SyncReport *report,
+                             std::string *error, const FrameFn &onOtherFrame)
 {
     FsError err;
     const int fd = m_local_root.openRead(local.path, &err);
@@ -882,14 +887,16 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
             m_log(err.message + " (skipped; it will be sent when it is readable)");
         return true;
     }
-    struct stat st {};
+    struct stat st
+    {
+    };
     ::fstat(fd, &st);
     const uint64_t size = uint64_t(st.st_size);
     struct Closer
     {
         int fd;
         ~Closer() { ::close(fd); }
-    } closer{fd};
+    } closer {fd};
     // Large files the replica already has a version of go as a delta against it.
     struct Sig
     {
@@ -899,7 +906,7 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     std::vector<Sig> sigs;
     uint32_t blockSize = 0;
     const bool tryDelta = remote && remote->state.type == EntryType::File && size >= kDeltaThreshold
-                          && remote->state.size >= kDeltaThreshold && size <= kMaxDeltaFile;
+        && remote->state.size >= kDeltaThreshold && size <= kMaxDeltaFile;
     if (tryDelta) {
         blockSize = deltaBlockSize(remote->state.size);
         const uint32_t reqId = m_nextId++;
@@ -968,7 +975,7 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
 
     FrameWriter begin(MsgType::PutBegin);
     begin.u32(id).str(local.path).u64(size).u32(uint32_t(st.st_mode & 07777)).i64(stateFromStat(st).mtimeNs);
-    begin.state(remote ? remote->state : FileState{}).u8(delta ? PutDelta : 0);
+    begin.state(remote ? remote->state : FileState {}).u8(delta ? PutDelta : 0);
     if (!m_ch.queue(begin)) {
         *error = m_ch.error();
         return false;
@@ -1247,7 +1254,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
     for (Op &op : ops) {
         if (op.kind != phase) {
             const bool dependent = phase == Op::RemoveEarly || phase == Op::MakeDir || phase == Op::Rename
-                                   || op.kind == Op::RemoveDir || op.kind == Op::PutLate || op.kind == Op::SetExec;
+                || op.kind == Op::RemoveDir || op.kind == Op::PutLate || op.kind == Op::SetExec;
             if (dependent && !barrier())
                 return false;
             phase = op.kind;
@@ -1273,7 +1280,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
         case Op::PutLate:
             if (m_local[op.path].state.type == EntryType::Symlink) {
                 FrameWriter f(MsgType::MakeSymlink);
-                f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(FileState{});
+                f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(FileState {});
                 if (!m_ch.queue(f)) {
                     *error = m_ch.error();
                     return false;
@@ -1288,7 +1295,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
             break;
         case Op::Symlink: {
             FrameWriter f(MsgType::MakeSymlink);
-            f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(remote ? remote->state : FileState{});
+            f.u32(id).str(op.path).str(m_local[op.path].linkTarget).state(remote ? remote->state : FileState {});
             if (!m_ch.queue(f)) {
                 *error = m_ch.error();
                 return false;
@@ -1345,8 +1352,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     // Watches the directories now known; returns those newly watched. Anything created in
     // them before their watch existed is found by scanning them once more.
     auto syncWatches = [&]() {
-        std::vector<std::string> dirs{std::string()};
-        std::set<std::string> now{std::string()};
+        std::vector<std::string> dirs {std::string()};
+        std::set<std::string> now {std::string()};
         std::set<std::string> added;
         for (const auto &[p, e] : m_local) {
             if (e.state.type == EntryType::Directory) {
@@ -1366,7 +1373,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     };
     syncWatches();
     // Changes made between the full sync and the watches being in place.
-    std::set<std::string> dirty{std::string()};
+    std::set<std::string> dirty {std::string()};
     sigset_t stopSignals, previousMask, waitMask;
     sigemptyset(&stopSignals);
     sigaddset(&stopSignals, SIGINT);
@@ -1379,7 +1386,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     {
         sigset_t mask;
         ~RestoreMask() { ::pthread_sigmask(SIG_SETMASK, &mask, nullptr); }
-    } restoreMask{previousMask};
+    } restoreMask {previousMask};
     using Clock = std::chrono::steady_clock;
     bool ok = true;
     bool stateDirty = false;
@@ -1404,7 +1411,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
         pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
         // No wake-ups while idle; a frame already buffered is served at once. SIGINT and SIGTERM
         // are blocked except inside this wait, so one that arrives just before it still ends it.
-        const timespec zero{0, 0};
+        const timespec zero {0, 0};
         const int rc = ::ppoll(p, 2, m_ch.hasBufferedFrame() ? &zero : nullptr, &waitMask);
         if (rc < 0 && errno != EINTR) {
             *error = std::string("poll: ") + std::strerror(errno);
@@ -1448,7 +1455,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             const auto sinceFirst = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - first).count();
             if (sinceFirst >= m_opt.capMs)
                 break;
-            pollfd w{watcher->fd(), POLLIN, 0};
+            pollfd w {watcher->fd(), POLLIN, 0};
             if (::poll(&w, 1, int(std::min<long long>(m_opt.quietMs, m_opt.capMs - sinceFirst))) <= 0)
                 break; // quiet
         }

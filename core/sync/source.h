@@ -18,13 +18,13 @@ namespace iterdeck::sync {
 struct SourceOptions
 {
     IgnoreRules *ignore = nullptr;
-    bool compress = true;   // zstd for file data, when the replica supports it
-    int quietMs = 10;       // a change is sent once no other arrives for this long...
-    int capMs = 30;         // ...or this long after the first one at the latest
+    bool compress = true; // zstd for file data, when the replica supports it
+    int quietMs = 10; // a change is sent once no other arrives for this long...
+    int capMs = 30; // ...or this long after the first one at the latest
     bool allowEmptySource = false; // else an empty local folder halts instead of deleting everything
-    bool twoWay = false;           // "sendReceive": changes on the replica come back too
-    bool deleteProtection = true;  // two-way: a deletion on the replica never deletes a local file
-    bool once = false;             // a single pass: the replica need not watch
+    bool twoWay = false; // "sendReceive": changes on the replica come back too
+    bool deleteProtection = true; // two-way: a deletion on the replica never deletes a local file
+    bool once = false; // a single pass: the replica need not watch
 };
 
 // What the UIs show. Emitted on every change of phase and after each batch.
@@ -34,7 +34,7 @@ struct SyncStatus
     Phase phase = Phase::Connecting;
     uint64_t filesDone = 0, filesTotal = 0, bytesDone = 0, bytesTotal = 0;
     std::vector<std::string> conflicts; // paths changed on the replica meanwhile (kept there)
-    std::string message;                // the reason for Halted / Error
+    std::string message; // the reason for Halted / Error
 };
 const char *phaseName(SyncStatus::Phase phase);
 
@@ -103,12 +103,12 @@ private:
     uint32_t m_nextId = 1;
     Manifest m_local;
     Manifest m_remote;
-    Manifest m_base;                       // two-way: the state both sides last agreed on
-    std::set<std::string> m_remoteDirty;   // two-way: paths the replica reported as changed
+    Manifest m_base; // two-way: the state both sides last agreed on
+    std::set<std::string> m_remoteDirty; // two-way: paths the replica reported as changed
     std::string m_statePath;
     std::string m_indexPath;
     bool m_localPrescanned = false; // the whole-tree scan was done while the agent scanned
-    bool m_indexUnchanged = false;  // that scan found everything as the index had it
+    bool m_indexUnchanged = false; // that scan found everything as the index had it
     bool loadState();
     int64_t m_lastScanNs = 0;
     SyncStatus m_state;

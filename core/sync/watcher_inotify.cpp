@@ -18,8 +18,7 @@ public:
     InotifyWatcher(std::string root, int fd)
         : m_root(std::move(root))
         , m_fd(fd)
-    {
-    }
+    { }
     ~InotifyWatcher() override { ::close(m_fd); }
 
     int fd() const override { return m_fd; }
@@ -95,8 +94,7 @@ public:
 
 private:
     static constexpr uint32_t kMask = IN_CREATE | IN_DELETE | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB
-                                      | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_DONT_FOLLOW | IN_ONLYDIR
-                                      | IN_EXCL_UNLINK;
+        | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK;
     std::string m_root;
     int m_fd;
     std::unordered_map<int, std::string> m_byWd;

@@ -2,8 +2,8 @@
 #include "testutil/testutil.h"
 
 #include <QDirIterator>
-#include <QJsonDocument>
 #include <QJsonArray>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
 #include <QRegularExpression>
@@ -24,7 +24,8 @@ Run run(const QString &program, const QStringList &args, const QString &language
     QProcess p;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
-    env.insert(QStringLiteral("LANG"), language == u"en" ? QStringLiteral("C.UTF-8") : language + QStringLiteral(".UTF-8"));
+    env.insert(QStringLiteral("LANG"),
+               language == u"en" ? QStringLiteral("C.UTF-8") : language + QStringLiteral(".UTF-8"));
     env.insert(QStringLiteral("LANGUAGE"), language);
     env.remove(QStringLiteral("LC_ALL"));
     p.setProcessEnvironment(env);
@@ -53,11 +54,15 @@ private Q_SLOTS:
         QTest::addColumn<QString>("program");
         QTest::addColumn<QString>("name");
         QTest::addColumn<QString>("helpMentions");
-        QTest::newRow("iterdeckctl") << ctl() << "iterdeckctl" << "config";
-        QTest::newRow("iterdeck-bot") << QStringLiteral(ITERDECK_BOT_PATH) << "iterdeck-bot" << "--check-config";
-        QTest::newRow("iterdeck-agent") << QStringLiteral(ITERDECK_AGENT_PATH) << "iterdeck-agent" << "--version";
+        QTest::newRow("iterdeckctl") << ctl() << "iterdeckctl"
+                                     << "config";
+        QTest::newRow("iterdeck-bot") << QStringLiteral(ITERDECK_BOT_PATH) << "iterdeck-bot"
+                                      << "--check-config";
+        QTest::newRow("iterdeck-agent") << QStringLiteral(ITERDECK_AGENT_PATH) << "iterdeck-agent"
+                                        << "--version";
         if (!QStringLiteral(ITERDECK_GUI_PATH).isEmpty())
-            QTest::newRow("iterdeck") << QStringLiteral(ITERDECK_GUI_PATH) << "iterdeck" << "--version";
+            QTest::newRow("iterdeck") << QStringLiteral(ITERDECK_GUI_PATH) << "iterdeck"
+                                      << "--version";
     }
     void versionAndHelp()
     {
@@ -83,7 +88,8 @@ private Q_SLOTS:
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray elf = f.read(1 << 20);
         // A static executable has no PT_INTERP program header and so no path to the dynamic loader.
-        QVERIFY(elf.startsWith("\x7f" "ELF"));
+        QVERIFY(elf.startsWith("\x7f"
+                               "ELF"));
         QVERIFY(!elf.contains("ld-linux"));
         // It is copied into containers as it is: stripped, it stays under 3 MB.
         QTemporaryDir dir;
@@ -100,7 +106,7 @@ private Q_SLOTS:
         while (it.hasNext())
             files.append(it.next());
         QVERIFY(files.size() >= 45);
-        const Run r = run(ctl(), QStringList{QStringLiteral("config"), QStringLiteral("check")} + files);
+        const Run r = run(ctl(), QStringList {QStringLiteral("config"), QStringLiteral("check")} + files);
         QVERIFY2(r.code == 0, qPrintable(r.out + r.err));
         QCOMPARE(r.out.count(QStringLiteral(": valid dev config")), files.size());
         QVERIFY(!r.out.contains(u": error: "));
@@ -127,14 +133,22 @@ private Q_SLOTS:
         QCOMPARE(r.code, 1);
         const QStringList errors = r.out.split(u'\n').filter(QStringLiteral(": error: "));
         QCOMPARE(errors.size(), 3);
-        QCOMPARE(errors[0], path + QStringLiteral(":4:25: error: environment.namespace: unknown placeholder {sprint}; allowed: "
-                                                  "\"project\" and \"iteration\""));
-        QVERIFY(errors[1].startsWith(path + QStringLiteral(":8:12: error: \"components[0].image\" must be an image repository without a tag")));
-        QCOMPARE(errors[2], path + QStringLiteral(":10:5: error: unknown key \"defualtBranch\" in components[0]; did you mean \"defaultBranch\"?"));
+        QCOMPARE(errors[0],
+                 path
+                     + QStringLiteral(":4:25: error: environment.namespace: unknown placeholder {sprint}; allowed: "
+                                      "\"project\" and \"iteration\""));
+        QVERIFY(errors[1].startsWith(
+            path + QStringLiteral(":8:12: error: \"components[0].image\" must be an image repository without a tag")));
+        QCOMPARE(
+            errors[2],
+            path
+                + QStringLiteral(
+                    ":10:5: error: unknown key \"defualtBranch\" in components[0]; did you mean \"defaultBranch\"?"));
         QVERIFY(r.out.contains(path + QStringLiteral(": invalid team manifest (3 error(s), 0 warning(s))")));
 
         // The bot refuses it the same way.
-        const Run bot = run(QStringLiteral(ITERDECK_BOT_PATH), {QStringLiteral("--check-config"), QStringLiteral("--config"), path});
+        const Run bot = run(QStringLiteral(ITERDECK_BOT_PATH),
+                            {QStringLiteral("--check-config"), QStringLiteral("--config"), path});
         QCOMPARE(bot.code, 1);
         QCOMPARE(bot.err.split(u'\n').filter(QStringLiteral(": error: ")).size(), 3);
     }
@@ -142,22 +156,25 @@ private Q_SLOTS:
     void botAcceptsDemo()
     {
         const Run r = run(QStringLiteral(ITERDECK_BOT_PATH),
-                          {QStringLiteral("--check-config"), QStringLiteral("-c"), QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")});
+                          {QStringLiteral("--check-config"), QStringLiteral("-c"),
+                           QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
-        QVERIFY(r.out.contains(u"valid team manifest for project \"shop\" (3 components, 3 webhook sources, 2 people)"));
+        QVERIFY(
+            r.out.contains(u"valid team manifest for project \"shop\" (3 components, 3 webhook sources, 2 people)"));
     }
 
     void usageErrors_data()
     {
         QTest::addColumn<QStringList>("args");
-        QTest::newRow("nothing") << QStringList{};
-        QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")};
-        QTest::newRow("config alone") << QStringList{QStringLiteral("config")};
-        QTest::newRow("check without files") << QStringList{QStringLiteral("config"), QStringLiteral("check")};
-        QTest::newRow("bad kind") << QStringList{QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("--kind"),
-                                                 QStringLiteral("other"), QStringLiteral("x.yaml")};
-        QTest::newRow("unknown option") << QStringList{QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("--fast"),
-                                                       QStringLiteral("x.yaml")};
+        QTest::newRow("nothing") << QStringList {};
+        QTest::newRow("unknown command") << QStringList {QStringLiteral("frobnicate")};
+        QTest::newRow("config alone") << QStringList {QStringLiteral("config")};
+        QTest::newRow("check without files") << QStringList {QStringLiteral("config"), QStringLiteral("check")};
+        QTest::newRow("bad kind") << QStringList {QStringLiteral("config"), QStringLiteral("check"),
+                                                  QStringLiteral("--kind"), QStringLiteral("other"),
+                                                  QStringLiteral("x.yaml")};
+        QTest::newRow("unknown option") << QStringList {QStringLiteral("config"), QStringLiteral("check"),
+                                                        QStringLiteral("--fast"), QStringLiteral("x.yaml")};
     }
     void usageErrors()
     {
@@ -169,8 +186,9 @@ private Q_SLOTS:
 
     void chineseTranslation()
     {
-        const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("check"),
-                                  QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")},
+        const Run r = run(ctl(),
+                          {QStringLiteral("config"), QStringLiteral("check"),
+                           QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")},
                           QStringLiteral("zh_CN"));
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains(QStringLiteral("团队清单有效（0 个警告）")), qPrintable(r.out));
@@ -180,7 +198,8 @@ private Q_SLOTS:
 
     void missingFileIsInvalid()
     {
-        const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("/nonexistent/iterdeck.yaml")});
+        const Run r = run(
+            ctl(), {QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("/nonexistent/iterdeck.yaml")});
         QCOMPARE(r.code, 1);
         QVERIFY(r.out.contains(u"/nonexistent/iterdeck.yaml: error: no such file"));
     }
@@ -188,17 +207,19 @@ private Q_SLOTS:
     void forcedKind()
     {
         // A dev config checked as a team manifest gets the team manifest's errors.
-        const QString dev = iterdeck::test::fixturesDir()
-                            + u"/nocalhost-configs/current/nocalhost__nocalhost/.nocalhost/config.yaml";
-        const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("--kind"), QStringLiteral("team"), dev});
+        const QString dev
+            = iterdeck::test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__nocalhost/.nocalhost/config.yaml";
+        const Run r = run(
+            ctl(),
+            {QStringLiteral("config"), QStringLiteral("check"), QStringLiteral("--kind"), QStringLiteral("team"), dev});
         QCOMPARE(r.code, 1);
         QVERIFY(r.out.contains(u"unknown key \"configProperties\""));
     }
 
     void showJson()
     {
-        const QString dev = iterdeck::test::fixturesDir()
-                            + u"/nocalhost-configs/current/nocalhost__nocalhost/.nocalhost/config.yaml";
+        const QString dev
+            = iterdeck::test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__nocalhost/.nocalhost/config.yaml";
         const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("show"), dev, QStringLiteral("--json")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QJsonParseError err;
@@ -208,12 +229,21 @@ private Q_SLOTS:
         QCOMPARE(o.value(u"kind").toString(), QStringLiteral("dev"));
         QCOMPARE(o.value(u"form").toString(), QStringLiteral("application-v2"));
         // defaults are filled in
-        const QJsonObject dev0 = o.value(u"services").toArray().at(0).toObject().value(u"containers").toArray().at(0)
-                                     .toObject().value(u"dev").toObject();
+        const QJsonObject dev0 = o.value(u"services")
+                                     .toArray()
+                                     .at(0)
+                                     .toObject()
+                                     .value(u"containers")
+                                     .toArray()
+                                     .at(0)
+                                     .toObject()
+                                     .value(u"dev")
+                                     .toObject();
         QCOMPARE(dev0.value(u"sync").toObject().value(u"deleteProtection").toBool(), true);
         QCOMPARE(dev0.value(u"iterdeck").toObject().value(u"mode").toString(), QStringLiteral("replace"));
 
-        const Run bad = run(ctl(), {QStringLiteral("config"), QStringLiteral("show"), QStringLiteral("/nonexistent.yaml")});
+        const Run bad
+            = run(ctl(), {QStringLiteral("config"), QStringLiteral("show"), QStringLiteral("/nonexistent.yaml")});
         QCOMPARE(bad.code, 1);
         QVERIFY(bad.out.isEmpty());
     }

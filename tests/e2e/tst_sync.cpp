@@ -37,7 +37,9 @@ QMap<QString, QString> snapshot(const QString &root)
     while (it.hasNext()) {
         const QString abs = it.next();
         const QString rel = abs.mid(root.size() + 1);
-        struct stat st {};
+        struct stat st
+        {
+        };
         if (::lstat(QFile::encodeName(abs).constData(), &st) != 0) {
             out[rel] = QStringLiteral("vanished");
             continue;
@@ -54,7 +56,8 @@ QMap<QString, QString> snapshot(const QString &root)
                 out[rel] = QStringLiteral("unreadable");
             else
                 out[rel] = QStringLiteral("file:%1:%2")
-                               .arg(QString::fromLatin1(QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha1).toHex()))
+                               .arg(QString::fromLatin1(
+                                   QCryptographicHash::hash(f.readAll(), QCryptographicHash::Sha1).toHex()))
                                .arg((st.st_mode & 0100) ? u'x' : u'-');
         }
     }
@@ -70,9 +73,10 @@ struct Run
 Run syncOnce(const QString &src, const QString &dst, const QStringList &extra = {})
 {
     QProcess p;
-    p.start(kCtl, QStringList{QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                              u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--once")}
-                      + extra);
+    p.start(kCtl,
+            QStringList {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                         u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--once")}
+                + extra);
     if (!p.waitForFinished(120000))
         p.kill();
     p.waitForFinished();
@@ -97,14 +101,14 @@ class TreeMaker
 public:
     explicit TreeMaker(quint32 seed)
         : m_rng(seed)
-    {
-    }
+    { }
     QString name()
     {
-        static const QStringList pool{QStringLiteral("a"), QStringLiteral("b.txt"), QStringLiteral("with space"),
-                                      QStringLiteral("中文文件"), QStringLiteral("café"), QStringLiteral("new\nline"),
-                                      QStringLiteral("-dash"), QStringLiteral(".hidden"), QStringLiteral("UPPER"),
-                                      QStringLiteral("upper"), QString(200, u'n'), QStringLiteral("x.sync-conflict")};
+        static const QStringList pool {
+            QStringLiteral("a"),        QStringLiteral("b.txt"),   QStringLiteral("with space"),
+            QStringLiteral("中文文件"), QStringLiteral("café"),    QStringLiteral("new\nline"),
+            QStringLiteral("-dash"),    QStringLiteral(".hidden"), QStringLiteral("UPPER"),
+            QStringLiteral("upper"),    QString(200, u'n'),        QStringLiteral("x.sync-conflict")};
         return pool[int(m_rng.bounded(pool.size()))] + QString::number(m_rng.bounded(50));
     }
     QByteArray content()
@@ -137,7 +141,8 @@ public:
             if (what < 6) {
                 writeFile(path, content());
                 if (m_rng.bounded(4) == 0)
-                    QFile::setPermissions(path, QFile::permissions(path) | QFile::ExeOwner | QFile::ExeGroup | QFile::ExeOther);
+                    QFile::setPermissions(
+                        path, QFile::permissions(path) | QFile::ExeOwner | QFile::ExeGroup | QFile::ExeOther);
             } else if (what < 9 && depth < 6) {
                 QDir().mkpath(path);
                 populate(path, depth + 1);
@@ -176,7 +181,8 @@ public:
             }
             case 3: // chmod +x / -x
                 if (info.isFile() && !info.isSymLink())
-                    ::chmod(QFile::encodeName(victim).constData(), (info.permissions() & QFile::ExeOwner) ? 0644 : 0755);
+                    ::chmod(QFile::encodeName(victim).constData(),
+                            (info.permissions() & QFile::ExeOwner) ? 0644 : 0755);
                 break;
             case 4: // file -> directory
                 if (info.isFile() && !info.isSymLink()) {
@@ -362,15 +368,17 @@ private Q_SLOTS:
         writeFile(src + QStringLiteral("/.gitignore"), "*.log\n");
         writeFile(src + QStringLiteral("/lib/a.txt"), "a");
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                       u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--git-ignore"),
-                       QStringLiteral("--status"), QStringLiteral("json")});
+        p.start(kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                 u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--git-ignore"),
+                 QStringLiteral("--status"), QStringLiteral("json")});
         QVERIFY(p.waitForStarted());
         QString ignoredDir; // set when the rules change below
         auto expected = [&]() {
             auto m = snapshot(src);
             for (auto it = m.begin(); it != m.end();) {
-                const bool gone = it.key().endsWith(u".log") || (!ignoredDir.isEmpty() && it.key().startsWith(ignoredDir));
+                const bool gone
+                    = it.key().endsWith(u".log") || (!ignoredDir.isEmpty() && it.key().startsWith(ignoredDir));
                 it = gone ? m.erase(it) : std::next(it);
             }
             return m;
@@ -395,7 +403,8 @@ private Q_SLOTS:
         QVERIFY(converged());
         QVERIFY(!QFile::exists(dst + QStringLiteral("/debug.log")));
         // Rename a folder, delete another, change the ignore rules.
-        ::rename(QFile::encodeName(src + QStringLiteral("/new")).constData(), QFile::encodeName(src + QStringLiteral("/renamed")).constData());
+        ::rename(QFile::encodeName(src + QStringLiteral("/new")).constData(),
+                 QFile::encodeName(src + QStringLiteral("/renamed")).constData());
         QDir(src + QStringLiteral("/lib")).removeRecursively();
         writeFile(src + QStringLiteral("/.gitignore"), "*.log\nrenamed/deep/er/\n");
         ignoredDir = QStringLiteral("renamed/deep/er");
@@ -451,7 +460,7 @@ private Q_SLOTS:
         TreeMaker local(seed), remote(seed * 7919);
         while (local.entries(src).size() < 40)
             local.populate(src, 0);
-        const QStringList twoWay{QStringLiteral("--mode"), QStringLiteral("sendReceive")};
+        const QStringList twoWay {QStringLiteral("--mode"), QStringLiteral("sendReceive")};
         QCOMPARE(syncOnce(src, dst, twoWay).code, 0);
         for (int round = 0; round < 4; ++round) {
             local.mutate(src, 8);
@@ -477,9 +486,10 @@ private Q_SLOTS:
             big[i] = char(rng.bounded(256));
         writeFile(src + QStringLiteral("/big.bin"), big);
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                       QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst),
-                       QStringLiteral("--once")});
+        p.start(kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                 QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst),
+                 QStringLiteral("--once")});
         QVERIFY(p.waitForStarted());
         for (int i = 0; i < 400 && !QFile::exists(pidFile); ++i)
             QTest::qWait(5);
@@ -507,8 +517,9 @@ private Q_SLOTS:
         QDir().mkpath(src);
         writeFile(src + QStringLiteral("/a.txt"), "a");
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                       QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst)});
+        p.start(kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                 QStringLiteral("echo $$ > '%1'; exec '%2' serve --root '%3'").arg(pidFile, kAgent, dst)});
         QVERIFY(p.waitForStarted());
         for (int i = 0; i < 500 && !QFile::exists(dst + QStringLiteral("/a.txt")); ++i)
             QTest::qWait(10);
@@ -536,7 +547,7 @@ private Q_SLOTS:
         QDir().mkpath(src);
         writeFile(src + QStringLiteral("/a.txt"), "a");
         writeFile(src + QStringLiteral("/b.txt"), "b");
-        const QStringList twoWay{QStringLiteral("--mode"), QStringLiteral("sendreceive")};
+        const QStringList twoWay {QStringLiteral("--mode"), QStringLiteral("sendreceive")};
         QCOMPARE(syncOnce(src, dst, twoWay).code, 0);
         // While no sync runs: deleted here, edited there.
         QFile::remove(src + QStringLiteral("/a.txt"));
@@ -559,9 +570,10 @@ private Q_SLOTS:
         QDir().mkpath(src);
         writeFile(src + QStringLiteral("/keep.txt"), "keep");
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                       u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--mode"),
-                       QStringLiteral("sendReceive")});
+        p.start(kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                 u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--mode"),
+                 QStringLiteral("sendReceive")});
         QVERIFY(p.waitForStarted());
         auto converged = [&]() {
             for (int i = 0; i < 500; ++i) {
@@ -600,7 +612,9 @@ private Q_SLOTS:
         QDir().mkpath(src);
         const QString file = src + QStringLiteral("/f.txt");
         writeFile(file, "aaaa");
-        struct stat before {};
+        struct stat before
+        {
+        };
         ::stat(QFile::encodeName(file).constData(), &before);
         QCOMPARE(syncOnce(src, dst).code, 0);
         writeFile(file, "bbbb");
@@ -623,7 +637,8 @@ private Q_SLOTS:
         writeFile(dst + QStringLiteral("/keep.txt"), "precious");
         const Run r = syncOnce(src, dst);
         QCOMPARE(r.code, 1);
-        QVERIFY2(r.err.contains(u"halted: the local folder is empty but the remote one has 1 entries"), qPrintable(r.err));
+        QVERIFY2(r.err.contains(u"halted: the local folder is empty but the remote one has 1 entries"),
+                 qPrintable(r.err));
         QVERIFY(QFile::exists(dst + QStringLiteral("/keep.txt")));
     }
 
@@ -655,11 +670,16 @@ private Q_SLOTS:
         RawAgent agent(root);
         QVERIFY(agent.hello());
         uint32_t id = 1;
-        const QList<QByteArray> paths{"../escape", "/abs", "evil/x", "a/../../escape", "", "a//b", ".", "evil"};
+        const QList<QByteArray> paths {"../escape", "/abs", "evil/x", "a/../../escape", "", "a//b", ".", "evil"};
         for (const QByteArray &p : paths) {
             const QByteArray data = "pwned";
             FrameWriter begin(MsgType::PutBegin);
-            begin.u32(id).str(std::string_view(p.constData(), size_t(p.size()))).u64(uint64_t(data.size())).u32(0644).i64(0).state(FileState{});
+            begin.u32(id)
+                .str(std::string_view(p.constData(), size_t(p.size())))
+                .u64(uint64_t(data.size()))
+                .u32(0644)
+                .i64(0)
+                .state(FileState {});
             agent.send(begin);
             FrameWriter d(MsgType::PutData);
             d.u32(id).u8(0).bytes(data.constData(), size_t(data.size()));
@@ -678,11 +698,11 @@ private Q_SLOTS:
         agent.send(mk);
         QVERIFY(agent.result() != ResultStatus::Ok);
         FrameWriter link(MsgType::MakeSymlink);
-        link.u32(id++).str("up").str("../../etc").state(FileState{});
+        link.u32(id++).str("up").str("../../etc").state(FileState {});
         agent.send(link);
         QVERIFY(agent.result() != ResultStatus::Ok);
         FrameWriter ren(MsgType::Rename);
-        ren.u32(id++).str("evil").str("../moved").state(FileState{});
+        ren.u32(id++).str("evil").str("../moved").state(FileState {});
         agent.send(ren);
         QVERIFY(agent.result() != ResultStatus::Ok);
         QVERIFY(QDir(outside).isEmpty());
@@ -696,9 +716,11 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("bytes");
         QTest::addColumn<QString>("message");
         QTest::newRow("oversized") << QByteArray("\xF0\xFF\xFF\x0F\x01", 5) << "frame of 268435440 bytes";
-        QTest::newRow("truncated") << QByteArray("\x40\x00\x00\x00\x01\x49\x54", 7) << "the stream ended inside a frame";
+        QTest::newRow("truncated") << QByteArray("\x40\x00\x00\x00\x01\x49\x54", 7)
+                                   << "the stream ended inside a frame";
         QTest::newRow("empty frame") << QByteArray("\x00\x00\x00\x00", 4) << "frame of 0 bytes";
-        QTest::newRow("no hello") << QByteArray("\x05\x00\x00\x00\x28\x01\x00\x00\x00", 9) << "the first frame must be Hello";
+        QTest::newRow("no hello") << QByteArray("\x05\x00\x00\x00\x28\x01\x00\x00\x00", 9)
+                                  << "the first frame must be Hello";
         QTest::newRow("not iterdeck") << QByteArray("\x0b\x00\x00\x00\x01XXXX\x01\x00\x00\x00\x00\x00", 16)
                                       << "not an Iterdeck sync peer";
     }
@@ -722,24 +744,26 @@ private Q_SLOTS:
         // An "agent" that answers the handshake, then lists a path outside the root.
         QTemporaryDir tmp;
         const QString script = tmp.filePath(QStringLiteral("evil.py"));
-        writeFile(script,
-                  "import sys, struct\n"
-                  "def frame(t, p): sys.stdout.buffer.write(struct.pack('<IB', len(p) + 1, t) + p); sys.stdout.flush()\n"
-                  "def read():\n"
-                  "    h = sys.stdin.buffer.read(4); n = struct.unpack('<I', h)[0]; return sys.stdin.buffer.read(n)\n"
-                  "read()\n"
-                  "frame(1, struct.pack('<IHI', 0x4B445449, 1, 0) + struct.pack('<I', 4) + b'evil')\n"
-                  "read()\n"
-                  "path = b'../../etc/passwd'\n"
-                  "entry = struct.pack('<I', len(path)) + path + struct.pack('<BQqqQI', 1, 4, 0, 0, 1, 0o644) + bytes(16)\n"
-                  "frame(0x11, entry)\n"
-                  "frame(0x12, struct.pack('<Q', 1))\n"
-                  "sys.stdin.buffer.read()\n");
+        writeFile(
+            script,
+            "import sys, struct\n"
+            "def frame(t, p): sys.stdout.buffer.write(struct.pack('<IB', len(p) + 1, t) + p); sys.stdout.flush()\n"
+            "def read():\n"
+            "    h = sys.stdin.buffer.read(4); n = struct.unpack('<I', h)[0]; return sys.stdin.buffer.read(n)\n"
+            "read()\n"
+            "frame(1, struct.pack('<IHI', 0x4B445449, 1, 0) + struct.pack('<I', 4) + b'evil')\n"
+            "read()\n"
+            "path = b'../../etc/passwd'\n"
+            "entry = struct.pack('<I', len(path)) + path + struct.pack('<BQqqQI', 1, 4, 0, 0, 1, 0o644) + bytes(16)\n"
+            "frame(0x11, entry)\n"
+            "frame(0x12, struct.pack('<Q', 1))\n"
+            "sys.stdin.buffer.read()\n");
         QDir().mkpath(tmp.filePath(QStringLiteral("src")));
         writeFile(tmp.filePath(QStringLiteral("src/a")), "a");
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), tmp.filePath(QStringLiteral("src")), QStringLiteral("--remote-command"),
-                       QStringLiteral("python3 ") + script, QStringLiteral("--once")});
+        p.start(kCtl,
+                {QStringLiteral("sync"), tmp.filePath(QStringLiteral("src")), QStringLiteral("--remote-command"),
+                 QStringLiteral("python3 ") + script, QStringLiteral("--once")});
         QVERIFY(p.waitForFinished(30000));
         QCOMPARE(p.exitCode(), 1);
         const QString err = QString::fromUtf8(p.readAllStandardError());
@@ -760,8 +784,9 @@ private Q_SLOTS:
         for (int i = 0; i < 200; ++i)
             writeFile(src + QStringLiteral("/small%1.txt").arg(i), QByteArray::number(i));
         QProcess p;
-        p.start(kCtl, {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
-                       u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--once")});
+        p.start(kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
+                 u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--once")});
         QVERIFY(p.waitForStarted());
         // Wait until the transfer is under way, then kill -9 the sending side.
         for (int i = 0; i < 400; ++i) {
@@ -779,7 +804,9 @@ private Q_SLOTS:
         // resumed session that overlapped it would (rightly) report its writes as changes made
         // meanwhile. Wait for it.
         for (int i = 0; i < 500; ++i) {
-            if (QProcess::execute(QStringLiteral("pgrep"), {QStringLiteral("-f"), QStringLiteral("serve --root ") + dst}) != 0)
+            if (QProcess::execute(QStringLiteral("pgrep"),
+                                  {QStringLiteral("-f"), QStringLiteral("serve --root ") + dst})
+                != 0)
                 break;
             QTest::qWait(10);
         }

@@ -61,7 +61,7 @@ private Q_SLOTS:
         Diagnostics diag;
         subst.render(QStringLiteral("c.yaml"), "a: 1\n# ${oops\nb: 2\n", diag);
         QVERIFY(diag.hasErrors());
-        QCOMPARE(diag.items()[0].where, (SourceLocation{QStringLiteral("c.yaml"), 2, 3}));
+        QCOMPARE(diag.items()[0].where, (SourceLocation {QStringLiteral("c.yaml"), 2, 3}));
         QVERIFY(diag.items()[0].message.contains(u"never closed"));
     }
 
@@ -76,11 +76,12 @@ private Q_SLOTS:
         const QString main = dir.filePath(QStringLiteral("config.yaml"));
         EnvSubst subst({});
         Diagnostics diag;
-        const SourceText out =
-            subst.render(main, "application:\n  services:\n    ${_INCLUDE_:-./svc.yaml | nindent 4}\n  name: x\n", diag);
+        const SourceText out = subst.render(
+            main, "application:\n  services:\n    ${_INCLUDE_:-./svc.yaml | nindent 4}\n  name: x\n", diag);
         QVERIFY2(diag.isEmpty(), qPrintable(diag.toString()));
-        QCOMPARE(out.text(), QByteArray("application:\n  services:\n    \n    - name: a\n      serviceType: deployment\n    \n"
-                                        "\n  name: x\n"));
+        QCOMPARE(out.text(),
+                 QByteArray("application:\n  services:\n    \n    - name: a\n      serviceType: deployment\n    \n"
+                            "\n  name: x\n"));
         // line 4 of the output (0-based 3) is line 1 of svc.yaml; column 5 there is column 1 in the file
         const SourceLocation loc = out.locate(4, 6);
         QCOMPARE(QDir::cleanPath(loc.file), QDir::cleanPath(inc.fileName()));
@@ -100,8 +101,9 @@ private Q_SLOTS:
         QTest::newRow("bad indent") << QByteArray("s: ${_INCLUDE_:-./self.yaml | nindent x}\n")
                                     << QStringLiteral("include: the indent \"x\" is not a whole number from 0 to 256");
         QTest::newRow("bad syntax") << QByteArray("s: ${_INCLUDE_:-./self.yaml | indent 4}\n")
-                                    << QStringLiteral("include: unsupported syntax \"indent 4\"; write ${_INCLUDE_:-path} "
-                                                      "or ${_INCLUDE_:-path | nindent N}");
+                                    << QStringLiteral(
+                                           "include: unsupported syntax \"indent 4\"; write ${_INCLUDE_:-path} "
+                                           "or ${_INCLUDE_:-path | nindent N}");
     }
     void includeErrors()
     {

@@ -19,7 +19,8 @@ private Q_SLOTS:
             QDirIterator it(QStringLiteral(ITERDECK_SOURCE_DIR) + QString::fromLatin1(dir), QDir::Files);
             while (it.hasNext()) {
                 const QString f = it.next();
-                QTest::newRow(qPrintable(QString::fromLatin1(dir).section(u'/', -1) + u'/' + QFileInfo(f).fileName())) << f;
+                QTest::newRow(qPrintable(QString::fromLatin1(dir).section(u'/', -1) + u'/' + QFileInfo(f).fileName()))
+                    << f;
                 ++rows;
             }
         }

@@ -84,8 +84,10 @@ private Q_SLOTS:
         Diagnostics diag;
         QVERIFY(!loader().loadFile(file, diag));
         QCOMPARE(diag.errorCount(), 1);
-        const Diagnostic d = *std::find_if(diag.items().cbegin(), diag.items().cend(), [](const Diagnostic &x) { return x.isError(); });
-        QVERIFY2(d.message.startsWith(u"legacy Nocalhost format (appConfig / svcConfigs / devs)"), qPrintable(d.toString()));
+        const Diagnostic d = *std::find_if(diag.items().cbegin(), diag.items().cend(),
+                                           [](const Diagnostic &x) { return x.isError(); });
+        QVERIFY2(d.message.startsWith(u"legacy Nocalhost format (appConfig / svcConfigs / devs)"),
+                 qPrintable(d.toString()));
         QCOMPARE(d.where.file, file);
         QVERIFY(d.where.line >= 1);
     }
@@ -97,25 +99,35 @@ private Q_SLOTS:
         const QString odd = test::fixturesDir() + u"/nocalhost-configs/odd/";
         QTest::newRow("typos esname/service")
             << odd + u"haozi23333__hello-nocaltest/.nocalhost/config.yaml"
-            << QStringList{QStringLiteral("1:1: error: missing required key \"name\""),
-                           QStringLiteral("1:1: warning: unknown key \"esname\"; did you mean \"name\"? (ignored)"),
-                           QStringLiteral("5:1: warning: unknown key \"service\"; did you mean \"services\"? (ignored)")};
+            << QStringList {
+                   QStringLiteral("1:1: error: missing required key \"name\""),
+                   QStringLiteral("1:1: warning: unknown key \"esname\"; did you mean \"name\"? (ignored)"),
+                   QStringLiteral("5:1: warning: unknown key \"service\"; did you mean \"services\"? (ignored)")};
         QTest::newRow("application without configProperties")
             << odd + u"labaq__demo-app-go/.nocalhost/config.yaml"
-            << QStringList{QStringLiteral("1:1: error: \"application\" needs \"configProperties: {version: v2}\" beside it; "
-                                          "without it Nocalhost reads the file as the v1 format and ignores \"application\"")};
+            << QStringList {
+                   QStringLiteral("1:1: error: \"application\" needs \"configProperties: {version: v2}\" beside it; "
+                                  "without it Nocalhost reads the file as the v1 format and ignores \"application\"")};
         QTest::newRow("missing include target")
             << odd + u"lipeiru0329__bookinfo/.nocalhost/config.yaml"
-            << QStringList{QStringLiteral("3:3: warning: envFile \"env.dev\": no such file; variables fall back to their defaults"),
-                           QStringLiteral("21:5: error: cannot include \"./base-services.yaml\": no such file")};
+            << QStringList {
+                   QStringLiteral(
+                       "3:3: warning: envFile \"env.dev\": no such file; variables fall back to their defaults"),
+                   QStringLiteral("21:5: error: cannot include \"./base-services.yaml\": no such file")};
         QTest::newRow("no-break spaces")
             << odd + u"nocalhost__bookinfo/.nocalhost/nocalhost-config.yaml"
-            << QStringList{QStringLiteral("14:16: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space"),
-                           QStringLiteral("20:17: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space"),
-                           QStringLiteral("21:5: error: a no-break space (U+00A0) in the indentation; YAML indentation must be plain spaces"),
-                           QStringLiteral("22:5: error: invalid YAML: could not find expected ':' (while scanning a simple key at line 21)"),
-                           QStringLiteral("22:72: warning: \"$2\" is replaced by the variable 2, which is not set, so it becomes empty; write \"$$2\" for a literal \"$2\""),
-                           QStringLiteral("22:101: warning: a no-break space (U+00A0) after a value becomes part of the value; use a plain space")};
+            << QStringList {QStringLiteral("14:16: warning: a no-break space (U+00A0) after a value becomes part of "
+                                           "the value; use a plain space"),
+                            QStringLiteral("20:17: warning: a no-break space (U+00A0) after a value becomes part of "
+                                           "the value; use a plain space"),
+                            QStringLiteral("21:5: error: a no-break space (U+00A0) in the indentation; YAML "
+                                           "indentation must be plain spaces"),
+                            QStringLiteral("22:5: error: invalid YAML: could not find expected ':' (while scanning a "
+                                           "simple key at line 21)"),
+                            QStringLiteral("22:72: warning: \"$2\" is replaced by the variable 2, which is not set, so "
+                                           "it becomes empty; write \"$$2\" for a literal \"$2\""),
+                            QStringLiteral("22:101: warning: a no-break space (U+00A0) after a value becomes part of "
+                                           "the value; use a plain space")};
     }
     void odd()
     {
@@ -132,7 +144,8 @@ private Q_SLOTS:
     void includeAndEnvFileResolve()
     {
         // config-perfect.yaml includes perfect-services.yaml and reads env.dev beside it.
-        const QString file = test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-perfect.yaml";
+        const QString file
+            = test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-perfect.yaml";
         Diagnostics diag;
         const auto cfg = loader().loadFile(file, diag);
         QVERIFY2(cfg, qPrintable(diag.toString()));
@@ -148,16 +161,19 @@ private Q_SLOTS:
 
     void processEnvironmentWinsOverEnvFile()
     {
-        const QString file = test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-perfect.yaml";
+        const QString file
+            = test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-perfect.yaml";
         Diagnostics diag;
-        const auto cfg = DevConfigLoader({{{QStringLiteral("DOMAIN"), QStringLiteral("from-process")}}, {}}).loadFile(file, diag);
+        const auto cfg
+            = DevConfigLoader({{{QStringLiteral("DOMAIN"), QStringLiteral("from-process")}}, {}}).loadFile(file, diag);
         QVERIFY2(cfg, qPrintable(diag.toString()));
         QCOMPARE(cfg->application.env[1].value, QStringLiteral("from-process"));
     }
 
     void v1IsConverted()
     {
-        const QString file = test::fixturesDir() + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-v1-deprecated.yaml";
+        const QString file = test::fixturesDir()
+            + u"/nocalhost-configs/current/nocalhost__bookinfo/.nocalhost/config-v1-deprecated.yaml";
         Diagnostics diag;
         const auto cfg = loader().loadFile(file, diag);
         QVERIFY2(cfg, qPrintable(diag.toString()));
@@ -167,18 +183,20 @@ private Q_SLOTS:
         QCOMPARE(s->containers.size(), 1);
         const auto &dev = s->containers[0].dev;
         QCOMPARE(s->containers[0].name, QString());
-        QCOMPARE(dev.image, QStringLiteral("codingcorp-docker.pkg.coding.net/nocalhost/dev-images/python:3.7.7-slim-productpage"));
+        QCOMPARE(dev.image,
+                 QStringLiteral("codingcorp-docker.pkg.coding.net/nocalhost/dev-images/python:3.7.7-slim-productpage"));
         QCOMPARE(dev.shell, QStringLiteral("bash"));
         QCOMPARE(dev.workDir, QStringLiteral("/root/nocalhost-dev"));
-        QCOMPARE(dev.portForward, QStringList{QStringLiteral("39080:9080")});
-        QCOMPARE(dev.command.run, QStringList{QStringLiteral("./run.sh")});
-        QCOMPARE(dev.sync.ignoreFilePattern, QStringList{QStringLiteral(".git")});
-        QCOMPARE(s->depend.jobs, QStringList{QStringLiteral("job-name=dep-job")});
+        QCOMPARE(dev.portForward, QStringList {QStringLiteral("39080:9080")});
+        QCOMPARE(dev.command.run, QStringList {QStringLiteral("./run.sh")});
+        QCOMPARE(dev.sync.ignoreFilePattern, QStringList {QStringLiteral(".git")});
+        QCOMPARE(s->depend.jobs, QStringList {QStringLiteral("job-name=dep-job")});
     }
 
     void twoSpaceIndentedDocument()
     {
-        const QString file = test::fixturesDir() + u"/nocalhost-configs/current/hunterzhang86__nocalhost-jrebel-demo/.nocalhost/config.yaml";
+        const QString file = test::fixturesDir()
+            + u"/nocalhost-configs/current/hunterzhang86__nocalhost-jrebel-demo/.nocalhost/config.yaml";
         Diagnostics diag;
         const auto cfg = loader().loadFile(file, diag);
         QVERIFY2(cfg, qPrintable(diag.toString()));

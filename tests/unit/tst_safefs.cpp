@@ -64,14 +64,22 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("path");
         QTest::addColumn<QString>("message");
-        QTest::newRow("dotdot") << "../x" << "../x: refused: path contains \"..\"";
-        QTest::newRow("inner dotdot") << "dir/../../x" << "dir/../../x: refused: path contains \"..\"";
-        QTest::newRow("absolute") << "/etc/x" << "/etc/x: refused: absolute path";
-        QTest::newRow("empty component") << "dir//x" << "dir//x: refused: empty path component";
-        QTest::newRow("dot") << "./x" << "./x: refused: path contains \".\"";
-        QTest::newRow("symlinked parent") << "evil/x" << "evil: refused: a symlink on the way";
-        QTest::newRow("staged name") << ".iterdeck-stage-1" << ".iterdeck-stage-1: refused: reserved name";
-        QTest::newRow("long name") << QString(300, u'n') << QString(300, u'n') + QStringLiteral(": refused: name too long");
+        QTest::newRow("dotdot") << "../x"
+                                << "../x: refused: path contains \"..\"";
+        QTest::newRow("inner dotdot") << "dir/../../x"
+                                      << "dir/../../x: refused: path contains \"..\"";
+        QTest::newRow("absolute") << "/etc/x"
+                                  << "/etc/x: refused: absolute path";
+        QTest::newRow("empty component") << "dir//x"
+                                         << "dir//x: refused: empty path component";
+        QTest::newRow("dot") << "./x"
+                             << "./x: refused: path contains \".\"";
+        QTest::newRow("symlinked parent") << "evil/x"
+                                          << "evil: refused: a symlink on the way";
+        QTest::newRow("staged name") << ".iterdeck-stage-1"
+                                     << ".iterdeck-stage-1: refused: reserved name";
+        QTest::newRow("long name") << QString(300, u'n')
+                                   << QString(300, u'n') + QStringLiteral(": refused: name too long");
     }
     void refusedPaths()
     {
@@ -99,7 +107,7 @@ private Q_SLOTS:
         QVERIFY(f);
         QVERIFY(f->write("hello", 5, &err));
         QVERIFY(!QFile::exists(m_root + QStringLiteral("/dir/new.txt")));
-        QVERIFY(f->commit(FileState{}, 0755, 0, &err));
+        QVERIFY(f->commit(FileState {}, 0755, 0, &err));
         QCOMPARE(readFile(m_root + QStringLiteral("/dir/new.txt")), QByteArray("hello"));
         QVERIFY(QFileInfo(m_root + QStringLiteral("/dir/new.txt")).isExecutable());
         QCOMPARE(QDir(m_root + QStringLiteral("/dir")).entryList(QDir::Files | QDir::Hidden).size(), 1);
@@ -131,7 +139,8 @@ private Q_SLOTS:
         f->write("from the source", 15, &err);
         QVERIFY(!f->commit(*seen, 0644, 0, &err));
         QCOMPARE(err.code, 0);
-        QCOMPARE(QString::fromStdString(err.message), QStringLiteral("dir/f.txt: not written: the file changed since it was last seen"));
+        QCOMPARE(QString::fromStdString(err.message),
+                 QStringLiteral("dir/f.txt: not written: the file changed since it was last seen"));
         QCOMPARE(readFile(path), QByteArray("edited meanwhile"));
         // With the current state it goes through.
         const auto now = m_safe->stat("dir/f.txt", &err);
@@ -147,7 +156,7 @@ private Q_SLOTS:
         auto f = m_safe->beginWrite("dir/race.txt", &err);
         f->write("ours", 4, &err);
         writeFile(m_root + QStringLiteral("/dir/race.txt"), "theirs");
-        QVERIFY(!f->commit(FileState{}, 0644, 0, &err));
+        QVERIFY(!f->commit(FileState {}, 0644, 0, &err));
         QCOMPARE(readFile(m_root + QStringLiteral("/dir/race.txt")), QByteArray("theirs"));
     }
 
@@ -170,10 +179,11 @@ private Q_SLOTS:
     void symlinks()
     {
         FsError err;
-        QVERIFY(m_safe->makeSymlink("dir/ok", "../dir", FileState{}, &err));
-        QVERIFY(!m_safe->makeSymlink("dir/up", "../../etc", FileState{}, &err));
-        QVERIFY(!m_safe->makeSymlink("abs", "/etc/passwd", FileState{}, &err));
-        QCOMPARE(QString::fromStdString(err.message), QStringLiteral("abs: refused: the symlink points outside the root"));
+        QVERIFY(m_safe->makeSymlink("dir/ok", "../dir", FileState {}, &err));
+        QVERIFY(!m_safe->makeSymlink("dir/up", "../../etc", FileState {}, &err));
+        QVERIFY(!m_safe->makeSymlink("abs", "/etc/passwd", FileState {}, &err));
+        QCOMPARE(QString::fromStdString(err.message),
+                 QStringLiteral("abs: refused: the symlink points outside the root"));
         QVERIFY(SafeRoot::symlinkStaysInside("a/b/c", "../../x"));
         QVERIFY(!SafeRoot::symlinkStaysInside("a/b/c", "../../../x"));
         QVERIFY(!SafeRoot::symlinkStaysInside("a", "b/../../x"));

@@ -12,15 +12,15 @@ using namespace iterdeck::config;
 namespace {
 
 // A small valid manifest; rows replace parts of it.
-const QByteArray base = "project: shop\n"                                  // 1
-                        "im:\n"                                            // 2
-                        "  adapter: slack\n"                               // 3
-                        "  botToken: {env: SLACK_BOT_TOKEN}\n"             // 4
-                        "  signingSecret: {env: SLACK_SIGNING_SECRET}\n"   // 5
-                        "components:\n"                                    // 6
-                        "  - name: api\n"                                  // 7
+const QByteArray base = "project: shop\n" // 1
+                        "im:\n" // 2
+                        "  adapter: slack\n" // 3
+                        "  botToken: {env: SLACK_BOT_TOKEN}\n" // 4
+                        "  signingSecret: {env: SLACK_SIGNING_SECRET}\n" // 5
+                        "components:\n" // 6
+                        "  - name: api\n" // 7
                         "    repository: https://git.example.com/api.git\n" // 8
-                        "    image: registry.example.com/shop/api\n"      // 9
+                        "    image: registry.example.com/shop/api\n" // 9
                         "    deploy: {driver: helm, chart: charts/api}\n"; // 10
 
 QString check(const QByteArray &text, bool *valid = nullptr)
@@ -48,7 +48,8 @@ private Q_SLOTS:
     void demoManifest()
     {
         Diagnostics diag;
-        const auto m = TeamManifestLoader().loadFile(QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml"), diag);
+        const auto m
+            = TeamManifestLoader().loadFile(QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml"), diag);
         QVERIFY2(m, qPrintable(diag.toString()));
         QVERIFY2(diag.isEmpty(), qPrintable(diag.toString()));
         QCOMPARE(m->project, QStringLiteral("shop"));
@@ -60,36 +61,54 @@ private Q_SLOTS:
         QCOMPARE(m->components[0].deploy.releaseName, QStringLiteral("api"));
         QCOMPARE(m->environment.cleanupGraceSeconds, 24 * 3600);
         QCOMPARE(m->im.secrets.value(QStringLiteral("appSecret")).name, QStringLiteral("FEISHU_APP_SECRET"));
-        QVERIFY(m->im.secrets.value(QStringLiteral("encryptKey")).name.endsWith(u"/resources/demo/secrets/feishu-encrypt-key"));
+        QVERIFY(m->im.secrets.value(QStringLiteral("encryptKey"))
+                    .name.endsWith(u"/resources/demo/secrets/feishu-encrypt-key"));
         QCOMPARE(m->webhooks.size(), 3);
         QCOMPARE(m->webhooks[2].name, QStringLiteral("ci"));
-        QCOMPARE(m->people[1].collabUsers, (QStringList{QStringLiteral("bob"), QStringLiteral("bob@example.com")}));
+        QCOMPARE(m->people[1].collabUsers, (QStringList {QStringLiteral("bob"), QStringLiteral("bob@example.com")}));
         const QJsonObject json = m->toJson();
-        QCOMPARE(json.value(u"components").toArray().at(0).toObject().value(u"values").toObject().value(u"dev")
-                     .toObject().value(u"replicaCount").toInt(),
+        QCOMPARE(json.value(u"components")
+                     .toArray()
+                     .at(0)
+                     .toObject()
+                     .value(u"values")
+                     .toObject()
+                     .value(u"dev")
+                     .toObject()
+                     .value(u"replicaCount")
+                     .toInt(),
                  1);
-        QCOMPARE(json.value(u"webhooks").toArray().at(2).toObject().value(u"path").toString(), QStringLiteral("/hooks/ci"));
+        QCOMPARE(json.value(u"webhooks").toArray().at(2).toObject().value(u"path").toString(),
+                 QStringLiteral("/hooks/ci"));
         // secrets are shown as references, never values
-        QCOMPARE(json.value(u"im").toObject().value(u"settings").toObject().value(u"appSecret").toObject().value(u"env").toString(),
+        QCOMPARE(json.value(u"im")
+                     .toObject()
+                     .value(u"settings")
+                     .toObject()
+                     .value(u"appSecret")
+                     .toObject()
+                     .value(u"env")
+                     .toString(),
                  QStringLiteral("FEISHU_APP_SECRET"));
     }
 
     void threeMistakesThreeErrors()
     {
         QByteArray text = base;
-        text.replace("project: shop", "projet: shop");                          // unknown key (+ missing project)
+        text.replace("project: shop", "projet: shop"); // unknown key (+ missing project)
         text.replace("image: registry.example.com/shop/api", "image: registry.example.com/shop/api:1.0");
         text.replace("driver: helm", "driver: helmm");
         bool valid = true;
         const QString out = check(text, &valid);
         QVERIFY(!valid);
-        QCOMPARE(out, QStringLiteral(
-                          "m.yaml:1:1: error: missing required key \"project\"\n"
-                          "m.yaml:1:1: error: unknown key \"projet\"; did you mean \"project\"?\n"
-                          "m.yaml:9:12: error: \"components[0].image\" must be an image repository without a tag "
-                          "(\"registry.example.com/shop/api\"); builds are chosen per environment\n"
-                          "m.yaml:10:22: error: \"components[0].deploy.driver\" must be \"helm\" or \"manifests\", not "
-                          "\"helmm\"; did you mean \"helm\"?\n"));
+        QCOMPARE(out,
+                 QStringLiteral(
+                     "m.yaml:1:1: error: missing required key \"project\"\n"
+                     "m.yaml:1:1: error: unknown key \"projet\"; did you mean \"project\"?\n"
+                     "m.yaml:9:12: error: \"components[0].image\" must be an image repository without a tag "
+                     "(\"registry.example.com/shop/api\"); builds are chosen per environment\n"
+                     "m.yaml:10:22: error: \"components[0].deploy.driver\" must be \"helm\" or \"manifests\", not "
+                     "\"helmm\"; did you mean \"helm\"?\n"));
     }
 
     void errors_data()
@@ -113,9 +132,8 @@ private Q_SLOTS:
         QTest::newRow("secret with both")
             << QByteArray("{env: SLACK_BOT_TOKEN}") << QByteArray("{env: A, file: b}")
             << "m.yaml:4:13: error: \"im.botToken\" must have exactly one of \"env\" or \"file\"\n";
-        QTest::newRow("bad env name")
-            << QByteArray("{env: SLACK_BOT_TOKEN}") << QByteArray("{env: 1SLACK}")
-            << "m.yaml:4:19: error: \"1SLACK\" is not a valid environment variable name\n";
+        QTest::newRow("bad env name") << QByteArray("{env: SLACK_BOT_TOKEN}") << QByteArray("{env: 1SLACK}")
+                                      << "m.yaml:4:19: error: \"1SLACK\" is not a valid environment variable name\n";
         QTest::newRow("unknown adapter")
             << QByteArray("adapter: slack") << QByteArray("adapter: slak")
             << "m.yaml:3:12: error: \"im.adapter\" must be \"none\", \"feishu\", \"wecom\", \"slack\" or \"dingtalk\", "
@@ -126,38 +144,46 @@ private Q_SLOTS:
             << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n") << QByteArray()
             << "m.yaml:3:3: error: missing required key \"signingSecret\" in im\n";
         QTest::newRow("unknown placeholder")
-            << QByteArray("components:") << QByteArray("environment:\n  namespace: \"{project}-{iteraton}\"\ncomponents:")
-            << "m.yaml:7:25: error: environment.namespace: unknown placeholder {iteraton}; did you mean \"iteration\"?; "
+            << QByteArray("components:")
+            << QByteArray("environment:\n  namespace: \"{project}-{iteraton}\"\ncomponents:")
+            << "m.yaml:7:25: error: environment.namespace: unknown placeholder {iteraton}; did you mean "
+               "\"iteration\"?; "
                "allowed: \"project\" and \"iteration\"\n";
         QTest::newRow("component placeholder in namespace")
             << QByteArray("components:") << QByteArray("environment:\n  namespace: ns-{component}\ncomponents:")
             << "m.yaml:7:17: error: environment.namespace: the placeholder {component} cannot be used here; allowed: "
                "\"project\" and \"iteration\"\n";
         QTest::newRow("namespace invalid after expansion")
-            << QByteArray("components:") << QByteArray("environment:\n  namespace: \"{project}_{iteration}\"\ncomponents:")
-            << "m.yaml:7:14: error: environment.namespace \"{project}_{iteration}\" expands to \"shop_sprint-42\", which "
-               "is not a valid namespace name (a DNS label: lower-case letters, digits and '-', at most 63 characters)\n";
+            << QByteArray("components:")
+            << QByteArray("environment:\n  namespace: \"{project}_{iteration}\"\ncomponents:")
+            << "m.yaml:7:14: error: environment.namespace \"{project}_{iteration}\" expands to \"shop_sprint-42\", "
+               "which "
+               "is not a valid namespace name (a DNS label: lower-case letters, digits and '-', at most 63 "
+               "characters)\n";
         QTest::newRow("namespace too long")
             << QByteArray("components:")
-            << QByteArray("environment:\n  namespace: \"{project}-the-long-name-of-our-test-area-{iteration}\"\ncomponents:")
+            << QByteArray(
+                   "environment:\n  namespace: \"{project}-the-long-name-of-our-test-area-{iteration}\"\ncomponents:")
             << "m.yaml:7:14: error: environment.namespace \"{project}-the-long-name-of-our-test-area-{iteration}\" can "
                "exceed 63 characters: with a 30-character iteration name it is 66 characters long\n";
-        QTest::newRow("domain invalid")
-            << QByteArray("components:") << QByteArray("environment:\n  domain: \"{iteration}..example.com\"\ncomponents:")
-            << "m.yaml:7:11: error: environment.domain \"{iteration}..example.com\" expands to \"sprint-42..example.com\", "
-               "which is not a valid domain name\n";
-        QTest::newRow("bad duration")
-            << QByteArray("components:") << QByteArray("cleanup:\n  gracePeriod: one day\ncomponents:")
-            << "m.yaml:7:16: error: \"cleanup.gracePeriod\" must be a duration such as 30m, 24h, 7d or 1h30m, not \"one "
-               "day\"\n";
-        QTest::newRow("component name")
-            << QByteArray("name: api") << QByteArray("name: API")
-            << "m.yaml:7:11: error: component name \"API\" is not a valid DNS label (lower-case letters, digits and '-', "
-               "at most 63 characters)\n";
-        QTest::newRow("repository")
-            << QByteArray("https://git.example.com/api.git") << QByteArray("not a url")
-            << "m.yaml:8:17: error: \"components[0].repository\" must be a git URL (https://, ssh://, git@host:path or a "
-               "local path), not \"not a url\"\n";
+        QTest::newRow("domain invalid") << QByteArray(
+            "components:") << QByteArray("environment:\n  domain: \"{iteration}..example.com\"\ncomponents:")
+                                        << "m.yaml:7:11: error: environment.domain \"{iteration}..example.com\" "
+                                           "expands to \"sprint-42..example.com\", "
+                                           "which is not a valid domain name\n";
+        QTest::newRow("bad duration") << QByteArray("components:")
+                                      << QByteArray("cleanup:\n  gracePeriod: one day\ncomponents:")
+                                      << "m.yaml:7:16: error: \"cleanup.gracePeriod\" must be a duration such as 30m, "
+                                         "24h, 7d or 1h30m, not \"one "
+                                         "day\"\n";
+        QTest::newRow("component name") << QByteArray("name: api") << QByteArray("name: API")
+                                        << "m.yaml:7:11: error: component name \"API\" is not a valid DNS label "
+                                           "(lower-case letters, digits and '-', "
+                                           "at most 63 characters)\n";
+        QTest::newRow("repository") << QByteArray("https://git.example.com/api.git") << QByteArray("not a url")
+                                    << "m.yaml:8:17: error: \"components[0].repository\" must be a git URL (https://, "
+                                       "ssh://, git@host:path or a "
+                                       "local path), not \"not a url\"\n";
         QTest::newRow("image digest")
             << QByteArray("shop/api\n") << QByteArray("shop/api@sha256:abc\n")
             << "m.yaml:9:12: error: \"components[0].image\" must be an image repository without a digest; builds are "
@@ -175,29 +201,31 @@ private Q_SLOTS:
                "\"path\"\n";
         QTest::newRow("bad version policy")
             << QByteArray("chart: charts/api}") << QByteArray("chart: charts/api, version: newest}")
-            << "m.yaml:10:56: error: \"components[0].deploy.version\" must be \"latest\", a version such as 1.4.2, or a "
+            << "m.yaml:10:56: error: \"components[0].deploy.version\" must be \"latest\", a version such as 1.4.2, or "
+               "a "
                "range such as \"^1.4\" or \">=1.0 <2.0\", not \"newest\"\n";
-        QTest::newRow("missing deploy")
-            << QByteArray("    deploy: {driver: helm, chart: charts/api}\n") << QByteArray()
-            << "m.yaml:7:5: error: missing required key \"deploy\" in components[0]\n";
+        QTest::newRow("missing deploy") << QByteArray("    deploy: {driver: helm, chart: charts/api}\n") << QByteArray()
+                                        << "m.yaml:7:5: error: missing required key \"deploy\" in components[0]\n";
         QTest::newRow("duplicate component")
             << QByteArray("    deploy: {driver: helm, chart: charts/api}\n")
             << QByteArray("    deploy: {driver: helm, chart: charts/api}\n  - name: api\n    repository: /srv/api\n"
                           "    image: api\n    deploy: {driver: manifests, path: k8s}\n")
             << "m.yaml:11:5: error: component \"api\" is defined twice\n";
-        QTest::newRow("duplicate key")
-            << QByteArray("project: shop\n") << QByteArray("project: shop\nproject: shop2\n")
-            << "m.yaml:2:1: error: duplicate key \"project\" (first given on line 1)\n";
+        QTest::newRow("duplicate key") << QByteArray("project: shop\n") << QByteArray("project: shop\nproject: shop2\n")
+                                       << "m.yaml:2:1: error: duplicate key \"project\" (first given on line 1)\n";
         QTest::newRow("wrong type list")
             << QByteArray("components:\n") << QByteArray("components: api\nx:\n")
             << "m.yaml:6:13: error: \"components\" must be a list, not the scalar \"api\"\n"
                "m.yaml:7:1: error: unknown key \"x\"\n";
-        QTest::newRow("bad workload")
-            << QByteArray("    image:") << QByteArray("    workload: daemonset/api\n    image:")
-            << "m.yaml:9:15: error: \"components[0].workload\" must be deploy/NAME or sts/NAME, not \"daemonset/api\"\n";
+        QTest::newRow("bad workload") << QByteArray("    image:")
+                                      << QByteArray("    workload: daemonset/api\n    image:")
+                                      << "m.yaml:9:15: error: \"components[0].workload\" must be deploy/NAME or "
+                                         "sts/NAME, not \"daemonset/api\"\n";
         QTest::newRow("webhook unknown source")
-            << QByteArray("components:") << QByteArray("webhooks:\n  - source: gitlb\n    secret: {env: T}\ncomponents:")
-            << "m.yaml:7:13: error: \"webhooks[0].source\" must be \"generic\", \"github\", \"gitlab\", \"jira\", \"jenkins\", "
+            << QByteArray("components:")
+            << QByteArray("webhooks:\n  - source: gitlb\n    secret: {env: T}\ncomponents:")
+            << "m.yaml:7:13: error: \"webhooks[0].source\" must be \"generic\", \"github\", \"gitlab\", \"jira\", "
+               "\"jenkins\", "
                "\"registry\" or \"harbor\", not \"gitlb\"; did you mean \"gitlab\"?\n";
         QTest::newRow("webhook without secret")
             << QByteArray("components:") << QByteArray("webhooks:\n  - source: gitlab\ncomponents:")
@@ -250,18 +278,36 @@ private Q_SLOTS:
     {
         QTest::addColumn<QByteArray>("text");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("empty") << QByteArray() << "m.yaml:1:1: error: empty file: a team manifest needs at least \"project\" and \"im\"\n";
-        QTest::newRow("only comments") << QByteArray("# nothing\n---\n") << "m.yaml:1:1: error: empty file: a team manifest needs at least \"project\" and \"im\"\n";
-        QTest::newRow("binary") << QByteArray("project: a\n\x00\x01\x02", 14) << "m.yaml:2:1: error: binary data (a NUL byte) where YAML text was expected\n";
-        QTest::newRow("latin-1") << QByteArray("project: caf\xE9\n") << "m.yaml:1:13: error: not valid UTF-8 text (byte 0xE9); config files must be UTF-8\n";
-        QTest::newRow("bad yaml") << QByteArray("project: [shop\nim: x\n") << "m.yaml:2:3: error: invalid YAML: did not find expected ',' or ']' (while parsing a flow sequence at line 1)\n";
-        QTest::newRow("tab indent") << QByteArray("project: shop\nim:\n\tadapter: none\n") << "m.yaml:3:1: error: invalid YAML: found character that cannot start any token (while scanning for the next token); this line is indented with a tab, and YAML indentation must be spaces\n";
-        QTest::newRow("scalar document") << QByteArray("hello\n") << "m.yaml:1:1: error: a team manifest must be a mapping at the top level, not the scalar \"hello\"\n";
-        QTest::newRow("two documents") << QByteArray("project: a\n---\nproject: b\n") << "m.yaml:3:1: error: a team manifest is one YAML document; found 2\n";
-        QTest::newRow("deep nesting") << QByteArray(100000, '[') << "m.yaml:1:101: error: nesting deeper than 100 levels; this is not a config file\n";
-        QTest::newRow("deep block nesting") << QByteArray("- ").repeated(20000) + QByteArray("x\n")
-                                            << "m.yaml:1:1000: error: nesting deeper than 500 levels; this is not a config file\n";
-        QTest::newRow("oversize") << QByteArray(3 * 1024 * 1024, '#') << "m.yaml: error: too large to be a config file (3145728 bytes; the limit is 2097152)\n";
+        QTest::newRow("empty")
+            << QByteArray() << "m.yaml:1:1: error: empty file: a team manifest needs at least \"project\" and \"im\"\n";
+        QTest::newRow("only comments")
+            << QByteArray("# nothing\n---\n")
+            << "m.yaml:1:1: error: empty file: a team manifest needs at least \"project\" and \"im\"\n";
+        QTest::newRow("binary") << QByteArray("project: a\n\x00\x01\x02", 14)
+                                << "m.yaml:2:1: error: binary data (a NUL byte) where YAML text was expected\n";
+        QTest::newRow("latin-1")
+            << QByteArray("project: caf\xE9\n")
+            << "m.yaml:1:13: error: not valid UTF-8 text (byte 0xE9); config files must be UTF-8\n";
+        QTest::newRow("bad yaml") << QByteArray("project: [shop\nim: x\n")
+                                  << "m.yaml:2:3: error: invalid YAML: did not find expected ',' or ']' (while parsing "
+                                     "a flow sequence at line 1)\n";
+        QTest::newRow("tab indent")
+            << QByteArray("project: shop\nim:\n\tadapter: none\n")
+            << "m.yaml:3:1: error: invalid YAML: found character that cannot start any token (while scanning for the "
+               "next token); this line is indented with a tab, and YAML indentation must be spaces\n";
+        QTest::newRow("scalar document")
+            << QByteArray("hello\n")
+            << "m.yaml:1:1: error: a team manifest must be a mapping at the top level, not the scalar \"hello\"\n";
+        QTest::newRow("two documents") << QByteArray("project: a\n---\nproject: b\n")
+                                       << "m.yaml:3:1: error: a team manifest is one YAML document; found 2\n";
+        QTest::newRow("deep nesting") << QByteArray(
+            100000, '[') << "m.yaml:1:101: error: nesting deeper than 100 levels; this is not a config file\n";
+        QTest::newRow("deep block nesting")
+            << QByteArray("- ").repeated(20000) + QByteArray("x\n")
+            << "m.yaml:1:1000: error: nesting deeper than 500 levels; this is not a config file\n";
+        QTest::newRow("oversize") << QByteArray(
+            3 * 1024 * 1024,
+            '#') << "m.yaml: error: too large to be a config file (3145728 bytes; the limit is 2097152)\n";
     }
     void hostileInput()
     {
@@ -283,7 +329,8 @@ private Q_SLOTS:
             text += "]\n";
         }
         text = "project: shop\nim: {adapter: none}\ncomponents:\n  - name: api\n    repository: /r\n    image: i\n"
-               "    deploy: {driver: manifests, path: p}\n    values:\n      default:\n" + text.replace("\na", "\n        a").prepend("        ");
+               "    deploy: {driver: manifests, path: p}\n    values:\n      default:\n"
+            + text.replace("\na", "\n        a").prepend("        ");
         QElapsedTimer timer;
         timer.start();
         bool valid = true;

@@ -14,11 +14,16 @@ private Q_SLOTS:
         QTest::addColumn<QString>("a");
         QTest::addColumn<QString>("b");
         QTest::addColumn<int>("distance");
-        QTest::newRow("same") << "name" << "name" << 0;
-        QTest::newRow("one substitution") << "nane" << "name" << 1;
-        QTest::newRow("transposition") << "nmae" << "name" << 1;
-        QTest::newRow("insertion") << "esname" << "name" << 2;
-        QTest::newRow("empty") << "" << "abc" << 3;
+        QTest::newRow("same") << "name"
+                              << "name" << 0;
+        QTest::newRow("one substitution") << "nane"
+                                          << "name" << 1;
+        QTest::newRow("transposition") << "nmae"
+                                       << "name" << 1;
+        QTest::newRow("insertion") << "esname"
+                                   << "name" << 2;
+        QTest::newRow("empty") << ""
+                               << "abc" << 3;
     }
     void editDistance()
     {
@@ -33,17 +38,21 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("word");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("typo") << "comonents" << "components";
-        QTest::newRow("case") << "Project" << "project";
-        QTest::newRow("too far") << "xyz" << "";
-        QTest::newRow("service/services") << "service" << "services";
+        QTest::newRow("typo") << "comonents"
+                              << "components";
+        QTest::newRow("case") << "Project"
+                              << "project";
+        QTest::newRow("too far") << "xyz"
+                                 << "";
+        QTest::newRow("service/services") << "service"
+                                          << "services";
     }
     void closestMatch()
     {
         QFETCH(QString, word);
         QFETCH(QString, expected);
-        const QStringList candidates{QStringLiteral("project"), QStringLiteral("components"), QStringLiteral("services"),
-                                     QStringLiteral("im")};
+        const QStringList candidates {QStringLiteral("project"), QStringLiteral("components"),
+                                      QStringLiteral("services"), QStringLiteral("im")};
         QCOMPARE(text::closestMatch(word, candidates), expected);
     }
 
@@ -80,9 +89,10 @@ private Q_SLOTS:
         d.error({QStringLiteral("a.yaml"), 0, 0}, QStringLiteral("whole file"));
         QCOMPARE(d.errorCount(), 2);
         QCOMPARE(d.warningCount(), 1);
-        QCOMPARE(d.toString(), QStringLiteral("a.yaml: error: whole file\n"
-                                              "a.yaml:3:7: error: first\n"
-                                              "b.yaml:2:1: warning: second\n"));
+        QCOMPARE(d.toString(),
+                 QStringLiteral("a.yaml: error: whole file\n"
+                                "a.yaml:3:7: error: first\n"
+                                "b.yaml:2:1: warning: second\n"));
     }
 
     void quotedList()
