@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <zstd.h>
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -215,6 +217,40 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
     std::vector<uint8_t> payload(p + 5, p + 4 + len);
     m_pos += 4 + len;
     return std::make_pair(type, std::move(payload));
+}
+
+void appendChunk(FrameWriter &frame, const uint8_t *data, size_t size, bool compress, std::vector<uint8_t> &scratch)
+{
+    if (compress && size >= 512) {
+        scratch.resize(ZSTD_compressBound(size));
+        const size_t c = ZSTD_compress(scratch.data(), scratch.size(), data, size, 1);
+        if (!ZSTD_isError(c) && c < size * 9 / 10) {
+            frame.u8(1).bytes(scratch.data(), c);
+            return;
+        }
+    }
+    frame.u8(0).bytes(data, size);
+}
+
+bool readChunk(FrameReader &reader, std::vector<uint8_t> &scratch, std::string_view *out)
+{
+    const uint8_t compressed = reader.u8();
+    const std::string_view data = reader.rest();
+    if (!reader.ok())
+        return false;
+    if (!compressed) {
+        *out = data;
+        return true;
+    }
+    const unsigned long long n = ZSTD_getFrameContentSize(data.data(), data.size());
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > kDataChunk)
+        return false;
+    scratch.resize(size_t(n));
+    const size_t got = ZSTD_decompress(scratch.data(), scratch.size(), data.data(), data.size());
+    if (ZSTD_isError(got) || got != n)
+        return false;
+    *out = std::string_view(reinterpret_cast<const char *>(scratch.data()), got);
+    return true;
 }
 
 uint32_t deltaBlockSize(uint64_t size)

@@ -153,6 +153,13 @@ private:
     std::string m_error;
 };
 
+// File data chunks (PutData, FileData): a flag byte, then the bytes, zstd-compressed when
+// `compress` is set and that makes them smaller by a tenth. `scratch` is reused between calls.
+void appendChunk(FrameWriter &frame, const uint8_t *data, size_t size, bool compress, std::vector<uint8_t> &scratch);
+// Reads a chunk written by appendChunk from the rest of `reader`. The result points into the
+// frame or into `scratch`. False on a malformed or oversized (> kDataChunk) chunk.
+bool readChunk(FrameReader &reader, std::vector<uint8_t> &scratch, std::string_view *out);
+
 // Incremental XXH3-128.
 class Hasher
 {

@@ -10,8 +10,6 @@
 #include <map>
 #include <memory>
 
-#include <zstd.h>
-
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -117,14 +115,19 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
                 entries[p] = std::move(e);
         }
     }
+    // Folders that went away: stop watching them (only then is the watch list rebuilt).
+    bool foldersGone = false;
     for (const std::string &scope : scopes) {
         if (!entries.count(scope) && !scope.empty()) {
             for (auto it = m_dirs.lower_bound(scope);
-                 it != m_dirs.end() && (*it == scope || it->compare(0, scope.size() + 1, scope + '/') == 0);)
+                 it != m_dirs.end() && (*it == scope || it->compare(0, scope.size() + 1, scope + '/') == 0);) {
                 it = m_dirs.erase(it);
+                foldersGone = true;
+            }
         }
     }
-    refreshWatches();
+    if (foldersGone)
+        refreshWatches();
     if (scopes.empty())
         return true;
     FrameWriter head(MsgType::RemoteChanged);
@@ -185,12 +188,7 @@ bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const 
         hasher.update(buf.data(), size_t(n));
         FrameWriter data(MsgType::FileData);
         data.u32(id);
-        packed.resize(ZSTD_compressBound(size_t(n)));
-        const size_t c = ZSTD_compress(packed.data(), packed.size(), buf.data(), size_t(n), 1);
-        if (n >= 512 && !ZSTD_isError(c) && c < size_t(n) * 9 / 10)
-            data.u8(1).bytes(packed.data(), c);
-        else
-            data.u8(0).bytes(buf.data(), size_t(n));
+        appendChunk(data, buf.data(), size_t(n), true, packed);
         if (!ch.queue(data)) {
             ::close(fd);
             return false;
@@ -409,25 +407,15 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
         }
         case MsgType::PutData: {
             const uint32_t id = r.u32();
-            const uint8_t compressed = r.u8();
-            const std::string_view data = r.rest();
             auto it = puts.find(id);
             if (!r.ok() || it == puts.end())
                 return fatal("protocol error: PutData for an unknown transfer");
+            std::string_view chunk;
+            if (!readChunk(r, inflated, &chunk))
+                return fatal("protocol error: bad compressed chunk");
             PendingPut &p = it->second;
             if (!p.error.empty())
                 break;
-            std::string_view chunk = data;
-            if (compressed) {
-                const unsigned long long n = ZSTD_getFrameContentSize(data.data(), data.size());
-                if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > kDataChunk)
-                    return fatal("protocol error: bad compressed chunk");
-                inflated.resize(size_t(n));
-                const size_t got = ZSTD_decompress(inflated.data(), inflated.size(), data.data(), data.size());
-                if (ZSTD_isError(got) || got != n)
-                    return fatal("protocol error: bad compressed chunk");
-                chunk = std::string_view(reinterpret_cast<const char *>(inflated.data()), got);
-            }
             if (p.received + chunk.size() > p.size)
                 return fatal("protocol error: more data than announced for " + p.path);
             FsError err;

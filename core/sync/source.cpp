@@ -18,8 +18,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <zstd.h>
-
 namespace iterdeck::sync {
 
 const char *phaseName(SyncStatus::Phase phase)
@@ -370,22 +368,10 @@ bool SourceSession::pull(const std::string &path, const Entry &remote, const std
         }
         case MsgType::FileData: {
             r.u32();
-            const uint8_t compressed = r.u8();
-            const std::string_view data = r.rest();
-            std::string_view chunk = data;
-            if (compressed) {
-                const unsigned long long n = ZSTD_getFrameContentSize(data.data(), data.size());
-                if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN || n > kDataChunk) {
-                    *error = "protocol error: bad compressed chunk";
-                    return false;
-                }
-                inflated.resize(size_t(n));
-                const size_t got = ZSTD_decompress(inflated.data(), inflated.size(), data.data(), data.size());
-                if (ZSTD_isError(got) || got != n) {
-                    *error = "protocol error: bad compressed chunk";
-                    return false;
-                }
-                chunk = std::string_view(reinterpret_cast<const char *>(inflated.data()), got);
+            std::string_view chunk;
+            if (!readChunk(r, inflated, &chunk)) {
+                *error = "protocol error: bad compressed chunk";
+                return false;
             }
             received += chunk.size();
             if (received > remote.state.size + kDataChunk * 64ull) {
@@ -430,6 +416,40 @@ bool SourceSession::pull(const std::string &path, const Entry &remote, const std
     }
 }
 
+void SourceSession::noteConflict(const std::string &path, const std::string &message, SyncReport *report)
+{
+    if (m_log)
+        m_log(message);
+    m_state.conflicts.push_back(path);
+    if (report)
+        ++report->conflicts;
+}
+
+bool SourceSession::fileGivesWayToFolder(const std::string &path, uint32_t mode, SyncReport *report)
+{
+    FsError err;
+    auto have = m_local.find(path);
+    if (have != m_local.end()) {
+        // The file is kept beside the folder as a conflict copy: nothing is lost.
+        const std::string copy = freeConflictName(path, m_local, m_remote);
+        if (!m_local_root.rename(path, copy, have->second.state, &err)) {
+            if (m_log)
+                m_log(err.message);
+            return false;
+        }
+        Entry moved = have->second;
+        moved.path = copy;
+        m_local.erase(have);
+        m_local[copy] = moved;
+        noteConflict(path, path + ": a folder on one side, a file on the other; the file is kept as " + copy, report);
+    }
+    if (!m_local_root.makeDirectory(path, mode, &err))
+        return false;
+    if (auto e = describe(m_local_root, path, {}, &err))
+        m_local[path] = *e;
+    return true;
+}
+
 bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<std::string> &pushAllowed,
                               SyncReport *report, std::string *error)
 {
@@ -471,33 +491,17 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
         // (it may hold much), the file is kept beside it as a conflict copy. Nothing is lost.
         if (l && r && l->state.type != r->state.type
             && (l->state.type == EntryType::Directory || r->state.type == EntryType::Directory)) {
-            const std::string copy = freeConflictName(p, m_local, m_remote);
             if (l->state.type == EntryType::Directory) {
+                const std::string copy = freeConflictName(p, m_local, m_remote);
                 if (r->state.type == EntryType::File && !pull(p, *r, copy, nullptr, report, error))
                     return false;
                 if (r->state.type == EntryType::File && !m_local.count(copy))
                     continue; // the remote file is not safe here yet: keep it there for now
                 pushAllowed.insert(p);
+                noteConflict(p, p + ": a folder on one side, a file on the other; the file is kept as " + copy, report);
             } else {
-                if (!m_local_root.rename(p, copy, l->state, &err)) {
-                    if (m_log)
-                        m_log(err.message);
-                    continue;
-                }
-                Entry moved = *l;
-                moved.path = copy;
-                m_local.erase(p);
-                m_local[copy] = moved;
-                if (m_local_root.makeDirectory(p, r->state.mode | 0700, &err)) {
-                    if (auto e = describe(m_local_root, p, {}, &err))
-                        m_local[p] = *e;
-                }
+                fileGivesWayToFolder(p, r->state.mode | 0700, report);
             }
-            if (m_log)
-                m_log(p + ": a folder on one side, a file on the other; the file is kept as " + copy);
-            m_state.conflicts.push_back(p);
-            if (report)
-                ++report->conflicts;
             continue;
         }
         if (lChanged) {
@@ -516,14 +520,10 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                         return false;
                     if (!m_local.count(copy))
                         continue; // the remote version is not safe here yet: do not replace it
-                    if (m_log)
-                        m_log(p + ": changed on both sides; the remote version is kept as " + copy);
-                } else if (m_log) {
-                    m_log(p + ": changed on both sides; the local version wins");
+                    noteConflict(p, p + ": changed on both sides; the remote version is kept as " + copy, report);
+                } else {
+                    noteConflict(p, p + ": changed on both sides; the local version wins", report);
                 }
-                m_state.conflicts.push_back(p);
-                if (report)
-                    ++report->conflicts;
                 pushAllowed.insert(p);
                 continue;
             }
@@ -536,29 +536,9 @@ bool SourceSession::pullPhase(const std::vector<std::string> &scope, std::set<st
                 auto have = m_local.find(parent);
                 if (have != m_local.end() && have->second.state.type == EntryType::Directory)
                     continue;
-                if (have != m_local.end()) {
-                    // A file here where the replica's new content needs a folder: the folder
-                    // wins, the file is kept beside it.
-                    const std::string copy = freeConflictName(parent, m_local, m_remote);
-                    if (!m_local_root.rename(parent, copy, have->second.state, &err)) {
-                        if (m_log)
-                            m_log(err.message);
-                        break;
-                    }
-                    Entry moved = have->second;
-                    moved.path = copy;
-                    m_local.erase(have);
-                    m_local[copy] = moved;
-                    if (m_log)
-                        m_log(parent + ": a folder on one side, a file on the other; the file is kept as " + copy);
-                    m_state.conflicts.push_back(parent);
-                    if (report)
-                        ++report->conflicts;
-                }
-                if (m_local_root.makeDirectory(parent, 0755, &err)) {
-                    if (auto e = describe(m_local_root, parent, {}, &err))
-                        m_local[parent] = *e;
-                }
+                // A file here where the replica's new content needs a folder: the folder wins.
+                if (!fileGivesWayToFolder(parent, 0755, report))
+                    break;
             }
         }
         if (!r) {
@@ -854,17 +834,7 @@ bool SourceSession::sendData(uint32_t id, const uint8_t *data, size_t size, Sync
         const size_t n = std::min<size_t>(kDataChunk, size - off);
         FrameWriter frame(MsgType::PutData);
         frame.u32(id);
-        bool compressed = false;
-        if (zstd && n >= 512) {
-            packed.resize(ZSTD_compressBound(n));
-            const size_t c = ZSTD_compress(packed.data(), packed.size(), data + off, n, 1);
-            if (!ZSTD_isError(c) && c < n * 9 / 10) {
-                frame.u8(1).bytes(packed.data(), c);
-                compressed = true;
-            }
-        }
-        if (!compressed)
-            frame.u8(0).bytes(data + off, n);
+        appendChunk(frame, data + off, n, zstd, packed);
         if (!m_ch.queue(frame)) {
             *error = m_ch.error();
             return false;
@@ -1399,7 +1369,17 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
                 ok = false;
                 break;
             }
-            dirty = syncWatches();
+            // Re-listing the watched folders walks the whole manifest: only when a folder came or went.
+            bool foldersChanged = false;
+            for (const std::string &d : dirty) {
+                const Entry *e = find(m_local, d);
+                const bool isFolder = e && e->state.type == EntryType::Directory;
+                foldersChanged = foldersChanged || d.empty() || isFolder != (watchedDirs.count(d) > 0);
+            }
+            if (foldersChanged)
+                dirty = syncWatches();
+            else
+                dirty.clear();
             stateDirty = true;
             continue;
         }

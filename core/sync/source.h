@@ -84,6 +84,9 @@ private:
     bool absorbRemoteChanged(const std::vector<uint8_t> &payload, std::string *error);
     bool pull(const std::string &path, const Entry &remote, const std::string &localName, const Entry *localNow,
               SyncReport *report, std::string *error);
+    void noteConflict(const std::string &path, const std::string &message, SyncReport *report);
+    // Moves the local file at `path` (if any) aside as a conflict copy and makes a folder there.
+    bool fileGivesWayToFolder(const std::string &path, uint32_t mode, SyncReport *report);
     bool pullPhase(const std::vector<std::string> &scope, std::set<std::string> &pushPaths, SyncReport *report,
                    std::string *error);
     bool execute(std::vector<Op> &ops, SyncReport *report, std::string *error);
