@@ -1,5 +1,6 @@
 // iterdeckctl: the command-line face of Iterdeck.
 #include "configcommands.h"
+#include "sandboxcommand.h"
 #include "synccommand.h"
 #include "text.h"
 
@@ -101,6 +102,28 @@ int main(int argc, char **argv)
     sync->add_option("--status", syncOptions.status, str(IterdeckCtl::tr("json: print status events as JSON lines")))
         ->check(CLI::IsMember({"json"}));
 
+    iterdeck::ctl::SandboxUpOptions sandboxOptions;
+    auto *sandbox = cli.add_subcommand("sandbox", str(IterdeckCtl::tr("Run the sandbox Kubernetes cluster")));
+    sandbox->require_subcommand(1);
+    auto *sandboxUp = sandbox->add_subcommand(
+        "up", str(IterdeckCtl::tr("Serve a single-process Kubernetes API whose pods run as local processes, until "
+                                  "SIGINT or SIGTERM")));
+    sandboxUp->add_option("--data-dir", sandboxOptions.dataDir,
+                          str(IterdeckCtl::tr("Where certificates, tokens, objects and pods live (default: "
+                                              "$XDG_STATE_HOME/iterdeck/sandbox)")));
+    sandboxUp->add_option("--port", sandboxOptions.port,
+                          str(IterdeckCtl::tr("HTTPS port (default: the previous one, else any free port)")));
+    sandboxUp->add_option("--address", sandboxOptions.address, str(IterdeckCtl::tr("Address to listen on")))
+        ->capture_default_str();
+    sandboxUp->add_option("--kubeconfig-out", sandboxOptions.kubeconfigOut,
+                          str(IterdeckCtl::tr("Where to write the kubeconfig (default: DATA_DIR/kubeconfig)")));
+    sandboxUp->add_option("--images", sandboxOptions.imagesFile,
+                          str(IterdeckCtl::tr("An image catalog (YAML) added to the built-in one")));
+    sandboxUp->add_option("--isolation", sandboxOptions.isolation,
+                          str(IterdeckCtl::tr("How containers run: bubblewrap, plain, or auto")))
+        ->check(CLI::IsMember({"auto", "bubblewrap", "plain"}))
+        ->capture_default_str();
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -119,6 +142,8 @@ int main(int argc, char **argv)
     }
     if (*sync)
         return iterdeck::ctl::runSync(syncOptions);
+    if (*sandboxUp)
+        return iterdeck::ctl::runSandboxUp(sandboxOptions);
     if (*show) {
         return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)},
                                             stdout);
