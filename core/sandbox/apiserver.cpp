@@ -1,5 +1,6 @@
 #include "sandbox/api_p.h"
 #include "sandbox/patch.h"
+#include "sandbox/protobuf.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -262,6 +263,17 @@ std::variant<Json, ApiError> Api::parseBody(const HttpRequest &r)
         ct.pop_back();
     if (r.body.empty())
         return badRequest("the request body is empty");
+    if (ct == "application/vnd.kubernetes.protobuf") {
+        std::string err;
+        if (auto decoded = decodeKubeProtobuf(r.body, &err))
+            return *decoded;
+        return ApiError {415, "UnsupportedMediaType", err, Json::array()};
+    }
+    if (ct == "application/cbor")
+        return ApiError {415, "UnsupportedMediaType",
+                         "the body of the request was in an unknown format - accepted media types include: "
+                         "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                         Json::array()};
     bool yaml = ct == "application/yaml" || ct == "application/apply-patch+yaml" || ct == "text/yaml";
     if (yaml) {
         try {
@@ -497,7 +509,7 @@ HttpResponse Api::discovery(const HttpRequest &r, bool &handled)
     if (p == "/openapi/v2" || p == "/openapi/v2/") {
         // An empty protobuf document: kubectl then finds no schema for any kind, skips client-side
         // validation and uses its compiled-in types for strategic merge patches.
-        return HttpResponse {200, "application/com.github.proto-openapi.spec.v2@v1.0+protobuf", std::string(), {}};
+        return HttpResponse {200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", std::string(), {}};
     }
     handled = false;
     return {};

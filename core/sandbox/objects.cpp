@@ -327,7 +327,7 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
                                                "Invalid value: must be a string"));
             }
         if (kind == "Secret") {
-            if (!obj.contains("type"))
+            if (!obj.contains("type") || obj["type"] == "")
                 obj["type"] = "Opaque";
             if (obj.contains("stringData") && obj["stringData"].is_object()) {
                 for (auto &[k, v] : obj["stringData"].items())
