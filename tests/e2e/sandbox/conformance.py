@@ -224,12 +224,15 @@ class Sandbox:
                 raise AssertionError("sandbox did not stop within %ss of SIGTERM" % STOP_TIMEOUT)
         if self._reader:
             self._reader.join(timeout=5)
+        proc.stdout.close()
         return proc.returncode
 
     def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc.stdout.close()
         self.proc = None
 
     def log_tail(self, lines=60):
@@ -339,7 +342,8 @@ class Sandbox:
 
     def ensure_namespace(self, name):
         try:
-            self.core().create_namespace(kclient.V1Namespace(metadata=kclient.V1ObjectMeta(name=name)),
+            self.core().create_namespace(kclient.V1Namespace(api_version="v1", kind="Namespace",
+                                                             metadata=kclient.V1ObjectMeta(name=name)),
                                          _request_timeout=HTTP_TIMEOUT)
         except ApiException as e:
             if e.status != 409:
@@ -348,6 +352,7 @@ class Sandbox:
 
     def create_pod(self, ns, name, command, restart_policy="Always", labels=None):
         pod = kclient.V1Pod(
+            api_version="v1", kind="Pod",
             metadata=kclient.V1ObjectMeta(name=name, labels=labels or {"app": name}),
             spec=kclient.V1PodSpec(restart_policy=restart_policy, termination_grace_period_seconds=2,
                                    containers=[kclient.V1Container(name="main", image=BASE_IMAGE,
@@ -357,6 +362,7 @@ class Sandbox:
     def create_deployment(self, ns, name, replicas=1, command=None):
         labels = {"app": name}
         dep = kclient.V1Deployment(
+            api_version="apps/v1", kind="Deployment",
             metadata=kclient.V1ObjectMeta(name=name, labels=dict(labels)),
             spec=kclient.V1DeploymentSpec(
                 replicas=replicas,
@@ -906,13 +912,14 @@ class PythonClientTests(SandboxTestCase):
     def test_core_crud(self):
         v1 = self.sandbox.core()
         ns = "dev-pycore"
-        created = v1.create_namespace(kclient.V1Namespace(metadata=kclient.V1ObjectMeta(name=ns)),
+        created = v1.create_namespace(kclient.V1Namespace(api_version="v1", kind="Namespace",
+                                                          metadata=kclient.V1ObjectMeta(name=ns)),
                                       _request_timeout=HTTP_TIMEOUT)
         self.assertEqual(created.metadata.name, ns)
         self.assertIn(ns, [n.metadata.name for n in v1.list_namespace(_request_timeout=HTTP_TIMEOUT).items])
 
-        cm = kclient.V1ConfigMap(metadata=kclient.V1ObjectMeta(name="py-cm", labels={"app": "py"}),
-                                 data={"a": "1"})
+        cm = kclient.V1ConfigMap(api_version="v1", kind="ConfigMap",
+                                 metadata=kclient.V1ObjectMeta(name="py-cm", labels={"app": "py"}), data={"a": "1"})
         made = v1.create_namespaced_config_map(ns, cm, _request_timeout=HTTP_TIMEOUT)
         self.assertTrue(made.metadata.uid and made.metadata.resource_version and made.metadata.creation_timestamp)
         self.assertEqual(made.metadata.namespace, ns)
@@ -935,6 +942,16 @@ class PythonClientTests(SandboxTestCase):
         v1.delete_namespace(ns, _request_timeout=HTTP_TIMEOUT)
         wait_for("namespace %s to be gone" % ns, lambda: self._gone(lambda: v1.read_namespace(
             ns, _request_timeout=HTTP_TIMEOUT)), 60)
+
+    def test_create_without_kind(self):
+        # The generated models leave kind and apiVersion out unless set; the real API server takes
+        # them from the URL, so Python code that omits them works against a real cluster.
+        v1 = self.sandbox.core()
+        made = v1.create_namespaced_config_map(
+            FIXTURE_NS, kclient.V1ConfigMap(metadata=kclient.V1ObjectMeta(name="no-kind"), data={"a": "1"}),
+            _request_timeout=HTTP_TIMEOUT)
+        self.assertEqual((made.kind, made.api_version, made.data), ("ConfigMap", "v1", {"a": "1"}))
+        v1.delete_namespaced_config_map("no-kind", FIXTURE_NS, _request_timeout=HTTP_TIMEOUT)
 
     def _gone(self, read):
         try:
@@ -967,7 +984,8 @@ class PythonClientTests(SandboxTestCase):
     def test_watch_stream(self):
         v1 = self.sandbox.core()
         ns = self.sandbox.ensure_namespace("dev-pywatch")
-        v1.create_namespaced_config_map(ns, kclient.V1ConfigMap(metadata=kclient.V1ObjectMeta(name="w0")),
+        v1.create_namespaced_config_map(ns, kclient.V1ConfigMap(api_version="v1", kind="ConfigMap",
+                                                                metadata=kclient.V1ObjectMeta(name="w0")),
                                         _request_timeout=HTTP_TIMEOUT)
 
         # Without a resourceVersion: ADDED for what exists; the stream ends after timeout_seconds.
@@ -999,8 +1017,9 @@ class PythonClientTests(SandboxTestCase):
         t = threading.Thread(target=run, daemon=True)
         t.start()
         time.sleep(0.5)
-        v1.create_namespaced_config_map(ns, kclient.V1ConfigMap(metadata=kclient.V1ObjectMeta(name="w1"),
-                                                                data={"k": "1"}), _request_timeout=HTTP_TIMEOUT)
+        w1 = kclient.V1ConfigMap(api_version="v1", kind="ConfigMap", metadata=kclient.V1ObjectMeta(name="w1"),
+                                 data={"k": "1"})
+        v1.create_namespaced_config_map(ns, w1, _request_timeout=HTTP_TIMEOUT)
         v1.patch_namespaced_config_map("w1", ns, {"data": {"k": "2"}}, _request_timeout=HTTP_TIMEOUT)
         v1.delete_namespaced_config_map("w1", ns, _request_timeout=HTTP_TIMEOUT)
         t.join(timeout=25)
