@@ -403,6 +403,18 @@ class Sandbox:
         return wait_for("%d pods %s in %s Running" % (count, selector, ns), check, timeout)
 
 
+def deployment_manifest(ns, name, replicas=1, command=("sleep", "3600")):
+    """A Deployment as kubectl reads it from a file (sent as JSON, unlike `kubectl create deployment`)."""
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": ns, "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"terminationGracePeriodSeconds": 2,
+                                           "containers": [{"name": "main", "image": BASE_IMAGE,
+                                                           "command": list(command)}]}}}}
+
+
 class SandboxTestCase(unittest.TestCase):
     """Assertions on kubectl results and Status bodies."""
 
@@ -525,8 +537,10 @@ class KubectlNamespaceTests(SandboxTestCase):
         # Contents: a config map and a running pod.
         self.assertKubectl(self.kubectl("create", "configmap", "cm1", "-n", ns, "--from-literal=a=b"),
                            stdout="configmap/cm1 created\n")
+        # (It ends on SIGTERM, so the namespace need not wait out the 30 s grace period.)
         self.assertKubectl(self.kubectl("run", "sleeper", "-n", ns, "--image", BASE_IMAGE, "--restart=Never",
-                                        "--", "sleep", "3600"), stdout="pod/sleeper created\n")
+                                        "--", "sh", "-c", 'trap "exit 0" TERM; sleep 3600 & wait'),
+                           stdout="pod/sleeper created\n")
         self.sandbox.wait_pod_running(ns, "sleeper")
 
         # kubectl waits until the namespace is gone (GET until 404).
@@ -534,14 +548,14 @@ class KubectlNamespaceTests(SandboxTestCase):
                            stdout='namespace "%s" deleted\n' % ns)
         self.assertKubectl(self.kubectl("get", "namespace", ns), code=1,
                            stderr='Error from server (NotFound): namespaces "%s" not found\n' % ns)
+
+        # Made again, it starts empty: the contents went with the namespace.
+        self.assertKubectl(self.kubectl("create", "namespace", ns), stdout="namespace/%s created\n" % ns)
+        self.assertKubectl(self.kubectl("get", "configmaps,pods", "-n", ns, "-o", "name"), stdout="")
         self.assertKubectl(self.kubectl("get", "configmap", "cm1", "-n", ns), code=1,
                            stderr='Error from server (NotFound): configmaps "cm1" not found\n')
         self.assertKubectl(self.kubectl("get", "pod", "sleeper", "-n", ns), code=1,
                            stderr='Error from server (NotFound): pods "sleeper" not found\n')
-
-        # Made again, it starts empty.
-        self.assertKubectl(self.kubectl("create", "namespace", ns), stdout="namespace/%s created\n" % ns)
-        self.assertKubectl(self.kubectl("get", "configmaps,pods", "-n", ns, "-o", "name"), stdout="")
         self.assertKubectl(self.kubectl("delete", "namespace", ns, "--timeout=60s", timeout=75),
                            stdout='namespace "%s" deleted\n' % ns)
 
@@ -598,8 +612,7 @@ class KubectlApplyTests(SandboxTestCase):
 
     def test_rollout_status(self):
         ns = self.sandbox.ensure_namespace("dev-roll")
-        self.assertKubectl(self.kubectl("create", "deployment", "roll", "-n", ns, "--image", BASE_IMAGE,
-                                        "--replicas=2", "--", "sleep", "3600"),
+        self.assertKubectl(self.kubectl("create", "-f", "-", input=json.dumps(deployment_manifest(ns, "roll", 2))),
                            stdout="deployment.apps/roll created\n")
         r = self.assertKubectl(self.kubectl("rollout", "status", "deployment/roll", "-n", ns, "--timeout=60s",
                                             timeout=75))
@@ -608,6 +621,17 @@ class KubectlApplyTests(SandboxTestCase):
                                         "jsonpath={.status.readyReplicas}/{.status.updatedReplicas}"),
                            stdout="2/2")
         self.sandbox.wait_pods_running(ns, "app=roll", 2, timeout=20)
+
+    def test_create_deployment_command(self):
+        # `kubectl create deployment` goes through a typed client, which sends protobuf.
+        ns = self.sandbox.ensure_namespace("dev-roll")
+        self.assertKubectl(self.kubectl("create", "deployment", "made", "-n", ns, "--image", BASE_IMAGE,
+                                        "--replicas=1", "--", "sleep", "3600"),
+                           stdout="deployment.apps/made created\n")
+        self.assertKubectl(self.kubectl("get", "deployment", "made", "-n", ns, "-o",
+                                        "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].name}"),
+                           stdout="1 sandbox-base")
+        self.sandbox.wait_pods_running(ns, "app=made", 1)
 
     def test_demo_manifest(self):
         if not os.path.exists(DEMO_MANIFEST):
@@ -888,6 +912,10 @@ class KubectlErrorTests(SandboxTestCase):
                            stderr='Error from server (NotFound): pods "nope" not found\n')
         self.assertKubectl(self.kubectl("get", "deployment", "nope", "-n", FIXTURE_NS), code=1,
                            stderr='Error from server (NotFound): deployments.apps "nope" not found\n')
+
+    def test_unknown_name_in_missing_namespace(self):
+        self.assertKubectl(self.kubectl("get", "configmap", "nope", "-n", "dev-never-made"), code=1,
+                           stderr='Error from server (NotFound): configmaps "nope" not found\n')
 
     def test_invalid_name(self):
         manifest = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
@@ -1295,8 +1323,8 @@ class RestartTests(SandboxTestCase):
         self.assertKubectl(self.kubectl("create", "namespace", ns), stdout="namespace/%s created\n" % ns)
         self.assertKubectl(self.kubectl("create", "configmap", "keep", "-n", ns, "--from-literal=k=v"),
                            stdout="configmap/keep created\n")
-        self.assertKubectl(self.kubectl("create", "deployment", "survivor", "-n", ns, "--image", BASE_IMAGE,
-                                        "--", "sleep", "3600"), stdout="deployment.apps/survivor created\n")
+        self.assertKubectl(self.kubectl("create", "-f", "-", input=json.dumps(deployment_manifest(ns, "survivor"))),
+                           stdout="deployment.apps/survivor created\n")
         self.assertKubectl(self.kubectl("rollout", "status", "deployment/survivor", "-n", ns, "--timeout=60s",
                                         timeout=75), stdout_re=r'deployment "survivor" successfully rolled out\n$')
         uid = self.kubectl_ok("get", "configmap", "keep", "-n", ns, "-o", "jsonpath={.metadata.uid}")
