@@ -672,7 +672,7 @@ HttpResponse Api::handleList(const HttpRequest &r, const RequestInfo &info)
     for (std::size_t i = 0; i < items.size(); ++i) {
         if (i)
             body += ',';
-        body += items[i]->dump(-1, ' ', false, Json::error_handler_t::replace);
+        body += m_store.serialized(items[i]);
     }
     body += "]}";
     return HttpResponse {200, "application/json", std::move(body), {}};
@@ -834,7 +834,7 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
             if (!tbl.is_null())
                 return reply->respond(jsonResponse(200, tbl));
         }
-        return reply->respond(jsonResponse(200, *o));
+        return reply->respond(HttpResponse {200, "application/json", m_store.serialized(o), {}});
     }
     if (info.verb == "list")
         return reply->respond(handleList(r, info));

@@ -221,7 +221,7 @@ public:
     void save()
     {
         std::string err;
-        if (!writeFileAtomic(fs::path(options.dataDir) / "objects.json", store.snapshot().dump(), 0600, &err) && onWarning)
+        if (!writeFileAtomic(fs::path(options.dataDir) / "objects.json", store.snapshotText(), 0600, &err) && onWarning)
             onWarning(err);
     }
 

@@ -133,6 +133,21 @@ std::optional<std::vector<const StoreEvent *>> Store::eventsSince(std::uint64_t 
     return out;
 }
 
+const std::string &Store::serialized(const ObjectPtr &object) const
+{
+    // Now and then, forget the texts of objects nobody holds any more.
+    if (++m_textInserts % 4096 == 0)
+        for (auto it = m_text.begin(); it != m_text.end();)
+            it = it->second.first.expired() ? m_text.erase(it) : std::next(it);
+    auto &slot = m_text[object.get()];
+    // The address may have been reused by a newer object: the weak pointer tells.
+    if (slot.second.empty() || slot.first.lock() != object) {
+        slot.first = object;
+        slot.second = object->dump(-1, ' ', false, Json::error_handler_t::replace);
+    }
+    return slot.second;
+}
+
 int Store::addListener(Listener listener)
 {
     int id = m_nextListener++;
@@ -156,6 +171,27 @@ Json Store::snapshot() const
             objects[r] = std::move(arr);
     }
     return Json {{"resourceVersion", m_rv}, {"objects", std::move(objects)}};
+}
+
+std::string Store::snapshotText() const
+{
+    std::string out = "{\"resourceVersion\":" + std::to_string(m_rv) + ",\"objects\":{";
+    bool firstTable = true;
+    for (const auto &[r, t] : m_objects) {
+        if (t.empty())
+            continue;
+        out += (firstTable ? "\"" : ",\"") + r + "\":[";
+        firstTable = false;
+        bool first = true;
+        for (const auto &[k, v] : t) {
+            if (!first)
+                out += ',';
+            first = false;
+            out += serialized(v);
+        }
+        out += ']';
+    }
+    return out + "}}";
 }
 
 void Store::restore(const Json &snapshot)

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace iterdeck::sandbox {
@@ -61,11 +62,16 @@ public:
     // Changes after `rv`, oldest first, or nullopt when history no longer reaches back that far.
     std::optional<std::vector<const StoreEvent *>> eventsSince(std::uint64_t rv) const;
 
+    // The compact JSON text of a stored object, made once per version (LIST and watch reuse it).
+    const std::string &serialized(const ObjectPtr &object) const;
+
     int addListener(Listener listener);
     void removeListener(int id);
 
     // Persistence: the whole state as one JSON document, and back.
     Json snapshot() const;
+    // The same document as text, built from the cached object texts (cheap to repeat).
+    std::string snapshotText() const;
     void restore(const Json &snapshot);
 
     static constexpr std::size_t kHistory = 20000;
@@ -78,6 +84,8 @@ private:
     std::uint64_t m_rv = 1;
     std::uint64_t m_oldestRv = 1;
     std::map<int, Listener> m_listeners;
+    mutable std::unordered_map<const Json *, std::pair<std::weak_ptr<const Json>, std::string>> m_text;
+    mutable std::uint64_t m_textInserts = 0;
     int m_nextListener = 1;
 };
 

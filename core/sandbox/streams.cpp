@@ -38,14 +38,19 @@ struct Api::Watcher
 
 namespace {
 
-std::string eventLine(const char *type, const Json &object)
+std::string eventLine(const char *type, const std::string &objectJson)
 {
     std::string s = "{\"type\":\"";
     s += type;
     s += "\",\"object\":";
-    s += object.dump(-1, ' ', false, Json::error_handler_t::replace);
+    s += objectJson;
     s += "}\n";
     return s;
+}
+
+std::string eventLine(const char *type, const Json &object)
+{
+    return eventLine(type, object.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 std::string base64Encode(std::string_view in)
@@ -164,7 +169,7 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
     if (initial) {
         for (const auto &o : m_store.list(qualified, w->ns))
             if (w->matches(*o))
-                w->writer->write(eventLine("ADDED", *o));
+                w->writer->write(eventLine("ADDED", m_store.serialized(o)));
     } else if (fromRv < m_store.currentRv()) {
         replay = m_store.eventsSince(fromRv);
         if (!replay) {
@@ -241,9 +246,9 @@ void Api::fanOutWatch(const StoreEvent &e)
         return;
     // Each distinct line is serialised once for all the watchers that get it.
     std::string added, modified, deletedNew, deletedPrev;
-    auto line = [&](std::string &cache, const char *type, const Json &o) -> const std::string & {
+    auto line = [&](std::string &cache, const char *type, const Json &) -> const std::string & {
         if (cache.empty())
-            cache = eventLine(type, o);
+            cache = eventLine(type, m_store.serialized(e.object));
         return cache;
     };
     auto watchers = it->second;
