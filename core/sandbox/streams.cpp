@@ -18,6 +18,7 @@ struct Api::Watcher
     std::unique_ptr<net::steady_timer> timeout;
     std::unique_ptr<net::steady_timer> bookmark;
     bool bookmarks = false;
+    bool table = false; // kubectl's human-readable output: events carry Table rows
 
     bool matches(const Json &o) const
     {
@@ -151,6 +152,8 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
         }
     }
     w->bookmarks = truthy(r.queryValue("allowWatchBookmarks"));
+    w->table = r.header("accept").find("as=Table") != std::string::npos
+        && !toTable(*info.type, {}, "0", false).is_null();
     std::string rvText = r.queryValue("resourceVersion").value_or("");
     std::optional<std::vector<const StoreEvent *>> replay;
     bool initial = rvText.empty() || rvText == "0";
@@ -169,7 +172,8 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
     if (initial) {
         for (const auto &o : m_store.list(qualified, w->ns))
             if (w->matches(*o))
-                w->writer->write(eventLine("ADDED", m_store.serialized(o)));
+                w->writer->write(w->table ? eventLine("ADDED", toTable(*w->type, {o}, std::to_string(m_store.currentRv()), true))
+                                          : eventLine("ADDED", m_store.serialized(o)));
     } else if (fromRv < m_store.currentRv()) {
         replay = m_store.eventsSince(fromRv);
         if (!replay) {
@@ -246,15 +250,22 @@ void Api::fanOutWatch(const StoreEvent &e)
         return;
     // Each distinct line is serialised once for all the watchers that get it.
     std::string added, modified, deletedNew, deletedPrev;
-    auto line = [&](std::string &cache, const char *type, const Json &) -> const std::string & {
-        if (cache.empty())
-            cache = eventLine(type, m_store.serialized(e.object));
-        return cache;
-    };
+    std::string tableLines[3];
     auto watchers = it->second;
     for (const auto &w : watchers) {
         if (w->writer->closed())
             continue;
+        auto line = [&](std::string &cache, const char *type, const Json &) -> const std::string & {
+            if (w->table) {
+                std::string &t = tableLines[type[0] == 'A' ? 0 : type[0] == 'M' ? 1 : 2];
+                if (t.empty())
+                    t = eventLine(type, toTable(*w->type, {e.object}, std::to_string(e.rv), true));
+                return t;
+            }
+            if (cache.empty())
+                cache = eventLine(type, m_store.serialized(e.object));
+            return cache;
+        };
         bool now = e.type != EventType::Deleted && w->matches(*e.object);
         bool before = e.previous && w->matches(*e.previous);
         if (e.type == EventType::Added && now)
