@@ -12,7 +12,8 @@ namespace iterdeck::sandbox {
 class LabelSelector
 {
 public:
-    enum class Op { Equals, NotEquals, In, NotIn, Exists, DoesNotExist };
+    // GreaterThan/LessThan: "a>1", "a<1" (integer comparison), accepted by the query form only.
+    enum class Op { Equals, NotEquals, In, NotIn, Exists, DoesNotExist, GreaterThan, LessThan };
     struct Requirement
     {
         std::string key;
@@ -29,11 +30,15 @@ public:
     static std::optional<LabelSelector> fromObject(const Json &selector, std::string *error);
 
     bool matches(const Json &labels) const; // labels: object of string->string, or null
-    bool empty() const { return m_requirements.empty(); }
+    // True for the selector that matches everything (no requirements); false for a null selector.
+    bool empty() const { return !m_matchesNothing && m_requirements.empty(); }
+    // True for a null/absent selector object (labels.Nothing()).
+    bool matchesNothing() const { return m_matchesNothing; }
     const std::vector<Requirement> &requirements() const { return m_requirements; }
 
 private:
     std::vector<Requirement> m_requirements;
+    bool m_matchesNothing = false;
 };
 
 class FieldSelector
@@ -52,8 +57,7 @@ public:
     // Event adds involvedObject.{kind,namespace,name,uid,apiVersion,resourceVersion,fieldPath},
     // reason, source, type; Secret adds type. An unsupported field gives the error
     // `field label not supported: <field>`.
-    static std::optional<FieldSelector> parse(std::string_view text, std::string_view kind,
-                                              std::string *error);
+    static std::optional<FieldSelector> parse(std::string_view text, std::string_view kind, std::string *error);
     bool matches(const Json &object) const;
     bool empty() const { return m_requirements.empty(); }
     // The value required for `field` by an "=" requirement, if any (lets a list skip a scan).
