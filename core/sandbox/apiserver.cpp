@@ -19,6 +19,7 @@ namespace iterdeck::sandbox {
 ApiError notFound(const ResourceType &t, const std::string &name)
 {
     ApiError e {404, "NotFound", t.qualified() + " \"" + name + "\" not found", Json::array()};
+    e.details = Json {{"name", name}, {"group", t.group}, {"kind", t.plural}};
     return e;
 }
 
@@ -37,7 +38,9 @@ ApiError invalid(const ResourceType &t, const std::string &name, Json causes)
     }
     if (causes.size() > 1)
         msg = t.kind + " \"" + name + "\" is invalid: [" + msg.substr(t.kind.size() + name.size() + 16) + "]";
-    return ApiError {422, "Invalid", msg, std::move(causes)};
+    ApiError e {422, "Invalid", msg, std::move(causes)};
+    e.details = Json {{"name", name}, {"group", t.group}, {"kind", t.kind}};
+    return e;
 }
 
 HttpResponse jsonResponse(int code, const Json &body)
@@ -49,7 +52,7 @@ HttpResponse statusResponse(const ApiError &e)
 {
     Json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Failure"},
               {"message", e.message}, {"reason", e.reason}, {"code", e.code}};
-    Json details = Json::object();
+    Json details = e.details.is_object() ? e.details : Json::object();
     if (!e.causes.empty())
         details["causes"] = e.causes;
     if (!details.empty())
@@ -358,6 +361,9 @@ std::variant<RequestInfo, ApiError> Api::parsePath(const HttpRequest &r)
     else if (m == "DELETE")
         info.verb = info.name.empty() ? "deletecollection" : "delete";
     else
+        return ApiError {405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
+                         Json::array()};
+    if ((info.verb == "update" || info.verb == "patch") && info.name.empty())
         return ApiError {405, "MethodNotAllowed", "the server does not allow this method on the requested resource",
                          Json::array()};
     if (info.verb == "create" && !info.name.empty() && info.subresource.empty())

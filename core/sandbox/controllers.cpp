@@ -466,28 +466,48 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
             if (newWant > replicas)
                 newWant = replicas;
             scaleRs(newRs, newWant);
-            int available = intAt(*newRs, {"status", "availableReplicas"});
-            for (const auto &rs : olds)
-                available += intAt(*rs, {"status", "availableReplicas"});
+            // Scale down old replica sets as the deployment controller does: first unhealthy
+            // replicas within what availability allows, then available ones down to minAvailable.
+            auto cur = [&](const ObjectPtr &rs) { return m_store.get("replicasets.apps", ns, objectName(*rs)); };
             int minAvailable = replicas - maxUnavailable;
-            int canRemove = available - minAvailable;
-            // Old replicas that are not available can go at once; available ones within budget.
+            int allPods = 0;
+            for (const auto &rs : owned)
+                if (auto c = cur(rs))
+                    allPods += intAt(*c, {"spec", "replicas"});
+            auto nrs = cur(newRs);
+            int newUnavailable = std::max(0, intAt(*nrs, {"spec", "replicas"}) - intAt(*nrs, {"status", "availableReplicas"}));
+            int maxScaledDown = allPods - minAvailable - newUnavailable;
             std::vector<ObjectPtr> sorted = olds;
             std::sort(sorted.begin(), sorted.end(), [](const ObjectPtr &a, const ObjectPtr &b) {
                 return strAt(*a, {"metadata", "creationTimestamp"}) < strAt(*b, {"metadata", "creationTimestamp"});
             });
-            int newTotal = newWant + oldSpecTotal;
-            int excess = std::max(0, newTotal - (replicas + maxSurge)) ;
-            (void)excess;
-            for (const auto &rs : sorted) {
-                int spec = intAt(*rs, {"spec", "replicas"});
-                if (spec == 0)
-                    continue;
-                int avail = std::min(spec, intAt(*rs, {"status", "availableReplicas"}));
-                int unhealthy = spec - avail;
-                int removeHealthy = std::max(0, std::min(avail, canRemove));
-                canRemove -= removeHealthy;
-                scaleRs(rs, spec - unhealthy - removeHealthy);
+            if (maxScaledDown > 0) {
+                for (const auto &rs : sorted) {
+                    auto c = cur(rs);
+                    int spec = intAt(*c, {"spec", "replicas"});
+                    int unhealthy = spec - std::min(spec, intAt(*c, {"status", "availableReplicas"}));
+                    int remove = std::min(maxScaledDown, unhealthy);
+                    if (remove > 0) {
+                        scaleRs(c, spec - remove);
+                        maxScaledDown -= remove;
+                    }
+                }
+                int totalAvailable = 0;
+                for (const auto &rs : owned)
+                    if (auto c = cur(rs))
+                        totalAvailable += std::min(intAt(*c, {"spec", "replicas"}), intAt(*c, {"status", "availableReplicas"}));
+                int scaleDown = totalAvailable - minAvailable;
+                for (const auto &rs : sorted) {
+                    if (scaleDown <= 0)
+                        break;
+                    auto c = cur(rs);
+                    int spec = intAt(*c, {"spec", "replicas"});
+                    int remove = std::min(spec, scaleDown);
+                    if (remove > 0) {
+                        scaleRs(c, spec - remove);
+                        scaleDown -= remove;
+                    }
+                }
             }
         }
     }

@@ -486,6 +486,9 @@ private:
         if (ec) {
             if (ec == http::error::header_limit)
                 sendError(431, "request header too large");
+            else if (ec == http::error::body_limit)
+                sendError(413, "the request body is larger than the limit of " + std::to_string(m_options.maxBodyBytes)
+                                   + " bytes");
             else if (ec != http::error::end_of_stream && ec != net::error::operation_aborted && ec != beast::error::timeout
                      && ec != net::ssl::error::stream_truncated && ec != net::error::eof && ec != net::error::connection_reset)
                 sendError(400, "malformed HTTP request: " + ec.message());
@@ -506,7 +509,7 @@ private:
 
     void sendError(int status, const std::string &message)
     {
-        std::string reason = status == 413 ? "RequestEntityTooLarge" : "BadRequest";
+        std::string reason = status == 413 ? "RequestEntityTooLarge" : status == 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest";
         std::string body = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":)"
             + nlohmannQuote(message) + R"(,"reason":")" + reason + R"(","code":)" + std::to_string(status) + "}";
         sendResponse(HttpResponse {status, "application/json", body, {}}, false, 11);

@@ -16,6 +16,7 @@ struct ApiError
     std::string reason = "InternalError";
     std::string message;
     Json causes = Json::array(); // [{reason, message, field}]
+    Json details = Json::object(); // Status.details besides causes: name, group, kind
 };
 
 } // namespace iterdeck::sandbox

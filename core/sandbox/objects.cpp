@@ -300,7 +300,9 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
                                            "Invalid value: " + std::to_string(port) + ": must be between 1 and 65535, inclusive"));
                 if (!p.contains("protocol"))
                     p["protocol"] = "TCP";
-                if (!p.contains("targetPort"))
+                if (p.value("nodePort", 0) == 0 || type == "ClusterIP")
+                    p.erase("nodePort");
+                if (!p.contains("targetPort") || p["targetPort"] == 0 || p["targetPort"] == "")
                     p["targetPort"] = port;
                 if ((type == "NodePort" || type == "LoadBalancer") && !p.contains("nodePort"))
                     p["nodePort"] = nodePort + int((std::hash<std::string>()(objectName(obj)) + i) % 2000);
@@ -378,10 +380,15 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
 {
     if (!obj.is_object())
         return badRequest("the object must be a JSON object");
-    std::string kind = obj.value("kind", "");
-    std::string apiVersion = obj.value("apiVersion", "");
-    if (kind.empty() || apiVersion.empty())
-        return badRequest("Object 'Kind' is missing in '" + obj.dump().substr(0, 200) + "'");
+    // Like the apiserver's decoder, the URL supplies a missing kind and apiVersion.
+    if (!obj.contains("kind") || obj["kind"] == "")
+        obj["kind"] = t.kind;
+    if (!obj.contains("apiVersion") || obj["apiVersion"] == "")
+        obj["apiVersion"] = t.apiVersion();
+    if (!obj["kind"].is_string() || !obj["apiVersion"].is_string())
+        return badRequest("kind and apiVersion must be strings");
+    std::string kind = obj["kind"];
+    std::string apiVersion = obj["apiVersion"];
     if (kind != t.kind || apiVersion != t.apiVersion())
         return badRequest("the API version in the data (" + apiVersion + ") does not match the expected API version ("
                           + t.apiVersion() + ")"
@@ -422,8 +429,11 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
     std::string name = meta.value("name", "");
     if (!causes.empty())
         return invalid(t, name, Json(causes));
-    if (m_store.get(t.qualified(), t.namespaced ? ns : "", name))
-        return ApiError {409, "AlreadyExists", t.qualified() + " \"" + name + "\" already exists", Json::array()};
+    if (m_store.get(t.qualified(), t.namespaced ? ns : "", name)) {
+        ApiError e {409, "AlreadyExists", t.qualified() + " \"" + name + "\" already exists", Json::array()};
+        e.details = Json {{"name", name}, {"group", t.group}, {"kind", t.plural}};
+        return e;
+    }
     meta["uid"] = newUid();
     meta["creationTimestamp"] = nowRfc3339();
     meta.erase("resourceVersion");
@@ -862,7 +872,9 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
         auto body = parseBody(r);
         if (auto *e = std::get_if<ApiError>(&body))
             return reply->respond(statusResponse(*e));
-        const Json &in = std::get<Json>(body);
+        Json &in = std::get<Json>(body);
+        if (in.is_object() && !in.contains("apiVersion"))
+            in["apiVersion"] = t.apiVersion();
         if (!in.is_object() || in.value("kind", t.kind) != t.kind)
             return reply->respond(statusResponse(badRequest("the body must be a " + t.kind)));
         auto updated = updateObject(t, std::get<Json>(std::move(body)), info.ns, info.name, info.subresource);

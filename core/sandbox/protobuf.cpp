@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <vector>
 
 namespace iterdeck::sandbox {
 
@@ -82,7 +84,7 @@ using Handler = std::function<bool(const Field &, Json &, std::string *)>;
 
 bool decode(std::string_view data, Json &out, const Handler &h, std::string *error, int depth = 0)
 {
-    if (depth > 16) {
+    if (depth > 32) {
         *error = "malformed protobuf body: nested too deeply";
         return false;
     }
@@ -107,62 +109,182 @@ std::string base64(std::string_view in)
     return out;
 }
 
-// map<string, string|bytes> entries: key = 1, value = 2.
-bool mapEntry(const Field &f, Json &map, bool bytesValue, std::string *error)
+// The messages kubectl's typed commands send, by field number (k8s.io/api generated.proto).
+enum class Type { Str, Int, Bool, Msg, MapStr, MapBytes, MapQuantity, IntOrStr };
+
+struct FieldSpec
 {
-    if (f.wire != 2) {
-        *error = "malformed protobuf body: map entry";
+    std::uint32_t number;
+    const char *name;
+    Type type = Type::Str;
+    bool repeated = false;
+    const char *message = nullptr;
+};
+
+const std::map<std::string, std::vector<FieldSpec>> &schemas()
+{
+    using T = Type;
+    static const std::map<std::string, std::vector<FieldSpec>> s = {
+        {"ObjectMeta",
+         {{1, "name"}, {2, "generateName"}, {3, "namespace"}, {6, "resourceVersion"}, {11, "labels", T::MapStr},
+          {12, "annotations", T::MapStr}, {14, "finalizers", T::Str, true}}},
+        {"Namespace", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "NamespaceSpec"}}},
+        {"NamespaceSpec", {{1, "finalizers", T::Str, true}}},
+        {"ConfigMap",
+         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "data", T::MapStr}, {3, "binaryData", T::MapBytes},
+          {4, "immutable", T::Bool}}},
+        {"Secret",
+         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "data", T::MapBytes}, {3, "type"}, {4, "stringData", T::MapStr},
+          {5, "immutable", T::Bool}}},
+        {"ServiceAccount", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {4, "automountServiceAccountToken", T::Bool}}},
+        {"SelfSubjectAccessReview",
+         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "SelfSubjectAccessReviewSpec"}}},
+        {"SelfSubjectAccessReviewSpec",
+         {{1, "resourceAttributes", T::Msg, false, "ResourceAttributes"},
+          {2, "nonResourceAttributes", T::Msg, false, "NonResourceAttributes"}}},
+        {"ResourceAttributes",
+         {{1, "namespace"}, {2, "verb"}, {3, "group"}, {4, "version"}, {5, "resource"}, {6, "subresource"}, {7, "name"}}},
+        {"NonResourceAttributes", {{1, "path"}, {2, "verb"}}},
+        {"Deployment", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "DeploymentSpec"}}},
+        {"DeploymentSpec",
+         {{1, "replicas", T::Int}, {2, "selector", T::Msg, false, "LabelSelector"},
+          {3, "template", T::Msg, false, "PodTemplateSpec"}, {4, "strategy", T::Msg, false, "DeploymentStrategy"},
+          {5, "minReadySeconds", T::Int}, {6, "revisionHistoryLimit", T::Int}, {7, "paused", T::Bool},
+          {9, "progressDeadlineSeconds", T::Int}}},
+        {"LabelSelector",
+         {{1, "matchLabels", T::MapStr}, {2, "matchExpressions", T::Msg, true, "LabelSelectorRequirement"}}},
+        {"LabelSelectorRequirement", {{1, "key"}, {2, "operator"}, {3, "values", T::Str, true}}},
+        {"DeploymentStrategy", {{1, "type"}, {2, "rollingUpdate", T::Msg, false, "RollingUpdateDeployment"}}},
+        {"RollingUpdateDeployment", {{1, "maxUnavailable", T::IntOrStr}, {2, "maxSurge", T::IntOrStr}}},
+        {"PodTemplateSpec", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "PodSpec"}}},
+        {"PodSpec",
+         {{2, "containers", T::Msg, true, "Container"}, {3, "restartPolicy"}, {4, "terminationGracePeriodSeconds", T::Int},
+          {6, "dnsPolicy"}, {7, "nodeSelector", T::MapStr}, {8, "serviceAccountName"},
+          {20, "initContainers", T::Msg, true, "Container"}}},
+        {"Container",
+         {{1, "name"}, {2, "image"}, {3, "command", T::Str, true}, {4, "args", T::Str, true}, {5, "workingDir"},
+          {6, "ports", T::Msg, true, "ContainerPort"}, {7, "env", T::Msg, true, "EnvVar"},
+          {8, "resources", T::Msg, false, "ResourceRequirements"}, {13, "terminationMessagePath"},
+          {14, "imagePullPolicy"}, {16, "stdin", T::Bool}, {17, "stdinOnce", T::Bool}, {18, "tty", T::Bool},
+          {20, "terminationMessagePolicy"}}},
+        {"ContainerPort", {{1, "name"}, {2, "hostPort", T::Int}, {3, "containerPort", T::Int}, {4, "protocol"}, {5, "hostIP"}}},
+        {"EnvVar", {{1, "name"}, {2, "value"}}},
+        {"ResourceRequirements", {{1, "limits", T::MapQuantity}, {2, "requests", T::MapQuantity}}},
+        {"Service", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "ServiceSpec"}}},
+        {"ServiceSpec",
+         {{1, "ports", T::Msg, true, "ServicePort"}, {2, "selector", T::MapStr}, {3, "clusterIP"}, {4, "type"},
+          {7, "sessionAffinity"}, {18, "clusterIPs", T::Str, true}}},
+        {"ServicePort", {{1, "name"}, {2, "protocol"}, {3, "port", T::Int}, {4, "targetPort", T::IntOrStr}, {5, "nodePort", T::Int}}},
+    };
+    return s;
+}
+
+bool decodeMessage(std::string_view data, const std::string &message, Json &out, std::string *error, int depth);
+
+bool decodeField(const Field &f, const FieldSpec &spec, Json &out, std::string *error, int depth)
+{
+    auto expectWire = [&](int wire) {
+        if (f.wire == wire)
+            return true;
+        *error = std::string("malformed protobuf body: field ") + spec.name + " has wire type " + std::to_string(f.wire);
         return false;
-    }
-    std::string key, value;
-    Json ignored;
-    bool ok = decode(f.bytes, ignored, [&](const Field &e, Json &, std::string *) {
-        if (e.number == 1 && e.wire == 2)
-            key = std::string(e.bytes);
-        else if (e.number == 2 && e.wire == 2)
-            value = std::string(e.bytes);
+    };
+    Json value;
+    switch (spec.type) {
+    case Type::Str:
+        if (!expectWire(2))
+            return false;
+        if (f.bytes.empty() && !spec.repeated)
+            return true; // an empty string is how gogo-protobuf spells "unset"
+        value = std::string(f.bytes);
+        break;
+    case Type::Int:
+        if (!expectWire(0))
+            return false;
+        value = static_cast<std::int64_t>(static_cast<std::int32_t>(f.varint));
+        break;
+    case Type::Bool:
+        if (!expectWire(0))
+            return false;
+        value = f.varint != 0;
+        break;
+    case Type::Msg:
+        if (!expectWire(2) || !decodeMessage(f.bytes, spec.message, value, error, depth + 1))
+            return false;
+        break;
+    case Type::MapStr:
+    case Type::MapBytes:
+    case Type::MapQuantity: {
+        if (!expectWire(2))
+            return false;
+        std::string key, raw;
+        Json ignored;
+        if (!decode(f.bytes, ignored, [&](const Field &e, Json &, std::string *) {
+                if (e.number == 1 && e.wire == 2)
+                    key = std::string(e.bytes);
+                else if (e.number == 2 && e.wire == 2)
+                    raw = std::string(e.bytes);
+                return true;
+            }, error))
+            return false;
+        if (spec.type == Type::MapQuantity) {
+            std::string q;
+            if (!decode(raw, ignored, [&](const Field &e, Json &, std::string *) {
+                    if (e.number == 1 && e.wire == 2)
+                        q = std::string(e.bytes);
+                    return true;
+                }, error))
+                return false;
+            raw = q;
+        }
+        Json &map = out[spec.name];
+        if (!map.is_object())
+            map = Json::object();
+        map[key] = spec.type == Type::MapBytes ? base64(raw) : raw;
         return true;
-    }, error);
-    if (!ok)
-        return false;
-    map[key] = bytesValue ? base64(value) : value;
+    }
+    case Type::IntOrStr: {
+        if (!expectWire(2))
+            return false;
+        std::int64_t kind = 0, intVal = 0;
+        std::string strVal;
+        Json ignored;
+        if (!decode(f.bytes, ignored, [&](const Field &e, Json &, std::string *) {
+                if (e.number == 1 && e.wire == 0)
+                    kind = std::int64_t(e.varint);
+                else if (e.number == 2 && e.wire == 0)
+                    intVal = static_cast<std::int32_t>(e.varint);
+                else if (e.number == 3 && e.wire == 2)
+                    strVal = std::string(e.bytes);
+                return true;
+            }, error))
+            return false;
+        value = kind == 1 ? Json(strVal) : Json(intVal);
+        break;
+    }
+    }
+    if (spec.repeated)
+        out[spec.name].push_back(std::move(value));
+    else
+        out[spec.name] = std::move(value);
     return true;
 }
 
-bool str(const Field &f, Json &out, const char *name)
+bool decodeMessage(std::string_view data, const std::string &message, Json &out, std::string *error, int depth)
 {
-    if (f.wire == 2)
-        out[name] = std::string(f.bytes);
-    return true;
-}
-
-bool objectMeta(const Field &f, Json &meta, std::string *error)
-{
-    switch (f.number) {
-    case 1:
-        return str(f, meta, "name");
-    case 2:
-        return str(f, meta, "generateName");
-    case 3:
-        return str(f, meta, "namespace");
-    case 6:
-        return str(f, meta, "resourceVersion");
-    case 11:
-        return mapEntry(f, meta["labels"], false, error);
-    case 12:
-        return mapEntry(f, meta["annotations"], false, error);
-    case 14:
-        if (f.wire == 2)
-            meta["finalizers"].push_back(std::string(f.bytes));
-        return true;
-    default:
-        return true; // server-set fields (uid, timestamps...) are ignored on input
+    const auto &all = schemas();
+    auto it = all.find(message);
+    if (it == all.end()) {
+        *error = "malformed protobuf body: unknown message " + message;
+        return false;
     }
-}
-
-bool metadataField(const Field &f, Json &obj, std::string *error)
-{
-    return f.wire == 2 && decode(f.bytes, obj["metadata"], objectMeta, error);
+    const auto &fields = it->second;
+    return decode(data, out, [&](const Field &f, Json &o, std::string *err) {
+        for (const auto &spec : fields)
+            if (spec.number == f.number)
+                return decodeField(f, spec, o, err, depth);
+        return true; // fields the sandbox does not use are skipped, as an old server would
+    }, error, depth);
 }
 
 } // namespace
@@ -195,88 +317,14 @@ std::optional<Json> decodeKubeProtobuf(std::string_view body, std::string *error
     if (!ok)
         return std::nullopt;
     Json obj = {{"apiVersion", apiVersion}, {"kind", kind}, {"metadata", Json::object()}};
-    Handler h;
-    if (kind == "Namespace") {
-        h = [](const Field &f, Json &o, std::string *err) {
-            if (f.number == 1)
-                return metadataField(f, o, err);
-            if (f.number == 2 && f.wire == 2)
-                return decode(f.bytes, o["spec"], [](const Field &s, Json &spec, std::string *) {
-                    if (s.number == 1 && s.wire == 2)
-                        spec["finalizers"].push_back(std::string(s.bytes));
-                    return true;
-                }, err);
-            return true;
-        };
-    } else if (kind == "ConfigMap") {
-        h = [](const Field &f, Json &o, std::string *err) {
-            if (f.number == 1)
-                return metadataField(f, o, err);
-            if (f.number == 2)
-                return mapEntry(f, o["data"], false, err);
-            if (f.number == 3)
-                return mapEntry(f, o["binaryData"], true, err);
-            if (f.number == 4 && f.wire == 0)
-                o["immutable"] = f.varint != 0;
-            return true;
-        };
-    } else if (kind == "Secret") {
-        h = [](const Field &f, Json &o, std::string *err) {
-            if (f.number == 1)
-                return metadataField(f, o, err);
-            if (f.number == 2)
-                return mapEntry(f, o["data"], true, err);
-            if (f.number == 3)
-                return str(f, o, "type");
-            if (f.number == 4)
-                return mapEntry(f, o["stringData"], false, err);
-            if (f.number == 5 && f.wire == 0)
-                o["immutable"] = f.varint != 0;
-            return true;
-        };
-    } else if (kind == "ServiceAccount") {
-        h = [](const Field &f, Json &o, std::string *err) {
-            if (f.number == 1)
-                return metadataField(f, o, err);
-            if (f.number == 4 && f.wire == 0)
-                o["automountServiceAccountToken"] = f.varint != 0;
-            return true;
-        };
-    } else if (kind == "SelfSubjectAccessReview") {
-        h = [](const Field &f, Json &o, std::string *err) {
-            if (f.number == 1)
-                return metadataField(f, o, err);
-            if (f.number != 2 || f.wire != 2)
-                return true;
-            return decode(f.bytes, o["spec"], [](const Field &s, Json &spec, std::string *e2) {
-                if (s.number == 1 && s.wire == 2)
-                    return decode(s.bytes, spec["resourceAttributes"], [](const Field &a, Json &ra, std::string *) {
-                        static const char *names[] = {"", "namespace", "verb", "group", "version", "resource",
-                                                      "subresource", "name"};
-                        if (a.number >= 1 && a.number <= 7)
-                            return str(a, ra, names[a.number]);
-                        return true;
-                    }, e2);
-                if (s.number == 2 && s.wire == 2)
-                    return decode(s.bytes, spec["nonResourceAttributes"], [](const Field &a, Json &na, std::string *) {
-                        if (a.number == 1)
-                            return str(a, na, "path");
-                        if (a.number == 2)
-                            return str(a, na, "verb");
-                        return true;
-                    }, e2);
-                return true;
-            }, err);
-        };
-    } else {
-        *error = "the sandbox decodes protobuf bodies only for Namespace, ConfigMap, Secret, ServiceAccount and "
-                 "SelfSubjectAccessReview, not " + (kind.empty() ? std::string("an unnamed kind") : kind)
-            + "; send JSON (application/json) instead";
+    if (!schemas().count(kind) || kind.find("Spec") != std::string::npos || kind == "ObjectMeta") {
+        *error = "the sandbox decodes protobuf bodies only for Namespace, ConfigMap, Secret, ServiceAccount, Service, "
+                 "Deployment and SelfSubjectAccessReview, not "
+            + (kind.empty() ? std::string("an unnamed kind") : kind) + "; send JSON (application/json) instead";
         return std::nullopt;
     }
-    if (!decode(raw, obj, h, error))
+    if (!decodeMessage(raw, kind, obj, error, 0))
         return std::nullopt;
     return obj;
 }
-
 } // namespace iterdeck::sandbox

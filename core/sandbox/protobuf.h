@@ -1,6 +1,6 @@
 #pragma once
 // Kubernetes' protobuf wire format, for the request bodies that kubectl's typed clients send
-// as application/vnd.kubernetes.protobuf (`kubectl create namespace|configmap|secret|
+// as application/vnd.kubernetes.protobuf (`kubectl create namespace|configmap|secret|deployment|service|
 // serviceaccount`, `kubectl auth can-i`). Only those kinds are decoded; others are refused.
 #include "sandbox/json.h"
 

@@ -146,7 +146,7 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
             std::string ports;
             for (const auto &p : o["spec"].value("ports", Json::array())) {
                 std::string one = std::to_string(p.value("port", 0));
-                if (p.contains("nodePort"))
+                if (p.value("nodePort", 0) > 0)
                     one += ":" + std::to_string(p.value("nodePort", 0));
                 ports += (ports.empty() ? "" : ",") + one + "/" + p.value("protocol", "TCP");
             }
