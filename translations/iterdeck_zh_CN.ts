@@ -125,6 +125,50 @@ Documentation: docs/cli.md</source>
         <translation>退出码：成功为 0，文件无效或同步失败、中止为 1，用法错误为 2。
 文档：docs/cli.md</translation>
     </message>
+    <message>
+        <source>Run the sandbox Kubernetes cluster</source>
+        <translation>运行沙箱 Kubernetes 集群</translation>
+    </message>
+    <message>
+        <source>Serve a single-process Kubernetes API whose pods run as local processes, until SIGINT or SIGTERM</source>
+        <translation>提供单进程的 Kubernetes API，其 Pod 以本地进程运行，直到收到 SIGINT 或 SIGTERM</translation>
+    </message>
+    <message>
+        <source>Where certificates, tokens, objects and pods live (default: $XDG_STATE_HOME/iterdeck/sandbox)</source>
+        <translation>证书、令牌、对象和 Pod 的存放位置（默认：$XDG_STATE_HOME/iterdeck/sandbox）</translation>
+    </message>
+    <message>
+        <source>HTTPS port (default: the previous one, else any free port)</source>
+        <translation>HTTPS 端口（默认：上次使用的端口，否则任一空闲端口）</translation>
+    </message>
+    <message>
+        <source>Address to listen on</source>
+        <translation>监听地址</translation>
+    </message>
+    <message>
+        <source>Where to write the kubeconfig (default: DATA_DIR/kubeconfig)</source>
+        <translation>kubeconfig 的写入位置（默认：DATA_DIR/kubeconfig）</translation>
+    </message>
+    <message>
+        <source>An image catalog (YAML) added to the built-in one</source>
+        <translation>追加到内置目录之上的镜像目录（YAML）</translation>
+    </message>
+    <message>
+        <source>How containers run: bubblewrap, plain, or auto</source>
+        <translation>容器的运行方式：bubblewrap、plain 或 auto</translation>
+    </message>
+    <message>
+        <source>Sandbox cluster serving at https://%1:%2 (pods: %3)</source>
+        <translation>沙箱集群已在 https://%1:%2 提供服务（Pod：%3）</translation>
+    </message>
+    <message>
+        <source>Try: KUBECONFIG=%1 kubectl get namespaces</source>
+        <translation>试试：KUBECONFIG=%1 kubectl get namespaces</translation>
+    </message>
+    <message>
+        <source>Stopping the sandbox cluster</source>
+        <translation>正在停止沙箱集群</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck</name>
