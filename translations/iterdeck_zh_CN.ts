@@ -72,8 +72,8 @@
         <translation>使用 --help 查看用法。</translation>
     </message>
     <message>
-        <source>iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.</source>
-        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置，并同步文件夹。</translation>
+        <source>iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.</source>
+        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置、同步文件夹，并运行沙箱集群。</translation>
     </message>
     <message>
         <source>Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent started by --remote-command on its stdin/stdout (directly, or through ssh, docker exec or kubectl exec).</source>

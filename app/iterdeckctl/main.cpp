@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli {str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, and sync folders.")),
+    CLI::App cli {str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.")),
                   "iterdeckctl"};
     cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(),
                          str(IterdeckCtl::tr("Print the version and exit")));
