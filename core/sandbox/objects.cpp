@@ -599,7 +599,7 @@ HttpResponse Api::handleList(const HttpRequest &r, const RequestInfo &info)
     if (auto ls = r.queryValue("labelSelector"); ls && !ls->empty()) {
         labels = LabelSelector::parse(*ls, &err);
         if (!labels)
-            return statusResponse(badRequest("unable to parse requirement: " + err));
+            return statusResponse(badRequest(err));
     }
     if (auto fs = r.queryValue("fieldSelector"); fs && !fs->empty()) {
         fields = FieldSelector::parse(*fs, t.kind, &err);

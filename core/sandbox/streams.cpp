@@ -133,7 +133,7 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
     if (auto ls = r.queryValue("labelSelector"); ls && !ls->empty()) {
         w->labels = LabelSelector::parse(*ls, &err);
         if (!w->labels)
-            return reply->respond(statusResponse(badRequest("unable to parse requirement: " + err)));
+            return reply->respond(statusResponse(badRequest(err)));
     }
     std::string fs = r.queryValue("fieldSelector").value_or("");
     if (!info.name.empty())
