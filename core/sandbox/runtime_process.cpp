@@ -429,10 +429,19 @@ std::shared_ptr<ProcessRunner> ProcessRunner::start(boost::asio::io_context &io,
 
     std::vector<std::string> argv;
     std::string exe;
+    bool ttyInside = false; // the controlling terminal is set up inside the sandbox
     if (sandbox.bubblewrap) {
         argv.push_back(sandbox.bwrapPath);
         argv.insert(argv.end(), sandbox.bwrapArgs.begin(), sandbox.bwrapArgs.end());
         argv.push_back("--");
+        // In its own PID namespace the command cannot see the session that owns the terminal
+        // outside, so a shell's job control fails ("Cannot set tty process group") and spoils its
+        // exit status. setsid(1) gives it a session of its own with the pty as its controlling
+        // terminal, and waits to pass the exit status on.
+        if (options.tty && ::access("/usr/bin/setsid", X_OK) == 0) {
+            argv.insert(argv.end(), {"/usr/bin/setsid", "--ctty", "--wait"});
+            ttyInside = true;
+        }
         argv.insert(argv.end(), command.begin(), command.end());
         exe = sandbox.bwrapPath;
     } else {
@@ -542,7 +551,7 @@ std::shared_ptr<ProcessRunner> ProcessRunner::start(boost::asio::io_context &io,
             if (::dup2(high[i], i) < 0)
                 die(1);
         }
-        if (options.tty && ::ioctl(0, TIOCSCTTY, 0) != 0)
+        if (options.tty && !ttyInside && ::ioctl(0, TIOCSCTTY, 0) != 0)
             die(2);
         if (::syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) != 0) {
             for (int fd = 3; fd < 4096; ++fd) {
@@ -822,9 +831,11 @@ void ProcessRunner::terminate()
                 const long pid = std::strtol(entry->d_name, &end, 10);
                 if (pid <= 0 || *end || pid == init)
                     continue;
-                if (readLink(std::string("/proc/") + entry->d_name + "/ns/pid") == ns
-                    && ::kill(static_cast<pid_t>(pid), SIGTERM) == 0)
+                if (readLink(std::string("/proc/") + entry->d_name + "/ns/pid") == ns) {
+                    std::ifstream comm(std::string("/proc/") + entry->d_name + "/comm"); std::string c; std::getline(comm, c);
+                    fprintf(stderr, "DEBUG would TERM %ld (%s) ns=%s self=%s init=%d outer=%d\n", pid, c.c_str(), ns.c_str(), readLink("/proc/self/ns/pid").c_str(), init, m_pid);
                     ++signalled;
+                }
             }
             ::closedir(proc);
         }
