@@ -1673,7 +1673,7 @@ public:
                 done(false, error);
                 return;
             }
-            c.run->execs.push_back(runner);
+            track(c.run->execs, runner);
             auto output = std::make_shared<std::string>();
             auto timer = std::make_shared<boost::asio::steady_timer>(io, timeout);
             auto timedOut = std::make_shared<bool>(false);
@@ -1947,6 +1947,16 @@ public:
 
     std::vector<std::weak_ptr<ProcessRunner>> execs; // every exec, for shutdown
 
+    // Remembers a process (exec probes run every period: forget the finished ones).
+    static void track(std::vector<std::weak_ptr<ProcessRunner>> &list, const std::shared_ptr<ProcessRunner> &runner)
+    {
+        std::erase_if(list, [](const std::weak_ptr<ProcessRunner> &w) {
+            auto r = w.lock();
+            return !r || r->finished();
+        });
+        list.push_back(runner);
+    }
+
     Container *containerFor(Pod &pod, const std::string &name, std::string *error)
     {
         if (name.empty()) {
@@ -2042,10 +2052,8 @@ std::shared_ptr<ExecProcess> Runtime::exec(const std::string &uid, const ExecOpt
             message);
         return handle;
     }
-    c->run->execs.push_back(runner);
-    d->execs.erase(std::remove_if(d->execs.begin(), d->execs.end(), [](const auto &w) { return w.expired(); }),
-                   d->execs.end());
-    d->execs.push_back(runner);
+    Private::track(c->run->execs, runner);
+    Private::track(d->execs, runner);
     handle->attach(std::move(runner));
     return handle;
 }

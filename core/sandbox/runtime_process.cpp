@@ -811,7 +811,7 @@ void ProcessRunner::setPaused(bool paused)
 
 void ProcessRunner::terminate()
 {
-    if (m_reaped)
+    if (m_reaped || m_pid <= 0)
         return;
     if (!m_bubblewrap) {
         ::kill(-m_pid, SIGTERM);
@@ -824,18 +824,17 @@ void ProcessRunner::terminate()
     childrenFile >> init;
     const std::string ns = init > 0 ? readLink("/proc/" + std::to_string(init) + "/ns/pid") : std::string();
     int signalled = 0;
-    if (!ns.empty()) {
+    // Only ever a namespace of the sandbox's own, never ours (bwrap may not have made it yet).
+    if (!ns.empty() && ns != readLink("/proc/self/ns/pid")) {
         if (DIR *proc = ::opendir("/proc")) {
             while (auto *entry = ::readdir(proc)) {
                 char *end = nullptr;
                 const long pid = std::strtol(entry->d_name, &end, 10);
                 if (pid <= 0 || *end || pid == init)
                     continue;
-                if (readLink(std::string("/proc/") + entry->d_name + "/ns/pid") == ns) {
-                    std::ifstream comm(std::string("/proc/") + entry->d_name + "/comm"); std::string c; std::getline(comm, c);
-                    fprintf(stderr, "DEBUG would TERM %ld (%s) ns=%s self=%s init=%d outer=%d\n", pid, c.c_str(), ns.c_str(), readLink("/proc/self/ns/pid").c_str(), init, m_pid);
+                if (readLink(std::string("/proc/") + entry->d_name + "/ns/pid") == ns
+                    && ::kill(static_cast<pid_t>(pid), SIGTERM) == 0)
                     ++signalled;
-                }
             }
             ::closedir(proc);
         }
@@ -854,7 +853,7 @@ void ProcessRunner::terminate()
 
 void ProcessRunner::kill()
 {
-    if (m_reaped)
+    if (m_reaped || m_pid <= 0) // kill(-1) or kill(0) would hit far more than our child
         return;
     ::kill(-m_pid, SIGKILL);
     ::kill(m_pid, SIGKILL);
@@ -864,7 +863,7 @@ void ProcessRunner::killSync()
 {
     onOutput = nullptr;
     onFinished = nullptr;
-    if (!m_reaped) {
+    if (!m_reaped && m_pid > 0) {
         kill();
         int status;
         while (::waitpid(m_pid, &status, 0) < 0 && errno == EINTR) { }

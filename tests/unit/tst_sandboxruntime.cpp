@@ -122,7 +122,11 @@ private:
 
     static std::string uidOf(const Json &pod) { return pod["metadata"]["uid"].get<std::string>(); }
 
-    std::string phase(const std::string &uid) { return m_status.count(uid) ? m_status[uid].value("phase", "") : ""; }
+    std::string phase(const std::string &uid)
+    {
+        const auto it = m_status.find(uid);
+        return it != m_status.end() && it->second.is_object() ? it->second.value("phase", "") : "";
+    }
 
     Json container(const std::string &uid, std::size_t i = 0)
     {
@@ -550,6 +554,7 @@ private Q_SLOTS:
         QVERIFY2(q(r.out).contains(QStringLiteral("got abc xterm\r\n")), r.out.c_str());
         QVERIFY2(q(r.out).contains(QStringLiteral("err\r\n")), r.out.c_str());
         QVERIFY(r.err.empty());
+        QVERIFY2(r.out.find(std::string(1, char(0))) == std::string::npos, "NUL in tty output");
     }
 
     void readinessProbe()
@@ -678,6 +683,29 @@ private Q_SLOTS:
                 |= s["containerStatuses"][0]["state"].value("waiting", Json::object()).value("reason", "")
                 == "PodInitializing";
         QVERIFY(sawPodInitializing);
+    }
+
+    void sidecar()
+    {
+        Json side = shell("echo up > shared/side; exec sleep 1000");
+        side["name"] = "side";
+        side["restartPolicy"] = "Always";
+        side["volumeMounts"] = Json::array({{{"name", "s"}, {"mountPath", "/shared"}}});
+        Json c = shell("sleep 0.2; cat shared/side");
+        c["volumeMounts"] = side["volumeMounts"];
+        const Json pod = makePod("withside", Json::array({c}),
+                                 {{"initContainers", Json::array({side})},
+                                  {"terminationGracePeriodSeconds", 1},
+                                  {"volumes", Json::array({{{"name", "s"}, {"emptyDir", Json::object()}}})}});
+        const std::string uid = uidOf(pod);
+        m_runtime->startPod(pod);
+        // The sidecar runs beside the main container and ends with the pod.
+        QVERIFY(waitFor([&] {
+            return phase(uid) == "Succeeded"
+                && m_status[uid]["initContainerStatuses"][0]["state"].contains("terminated");
+        }));
+        QCOMPARE(q(readLogs(uid, {}).value_or("?")), QStringLiteral("up\n"));
+        QCOMPARE(m_status[uid]["initContainerStatuses"][0]["restartCount"].get<int>(), 0);
     }
 
     void stopPod()
