@@ -37,7 +37,8 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli {str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.")),
+    CLI::App cli {str(IterdeckCtl::tr(
+                      "iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.")),
                   "iterdeckctl"};
     cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(),
                          str(IterdeckCtl::tr("Print the version and exit")));
@@ -106,8 +107,9 @@ int main(int argc, char **argv)
     auto *sandbox = cli.add_subcommand("sandbox", str(IterdeckCtl::tr("Run the sandbox Kubernetes cluster")));
     sandbox->require_subcommand(1);
     auto *sandboxUp = sandbox->add_subcommand(
-        "up", str(IterdeckCtl::tr("Serve a single-process Kubernetes API whose pods run as local processes, until "
-                                  "SIGINT or SIGTERM")));
+        "up",
+        str(IterdeckCtl::tr("Serve a single-process Kubernetes API whose pods run as local processes, until "
+                            "SIGINT or SIGTERM")));
     sandboxUp->add_option("--data-dir", sandboxOptions.dataDir,
                           str(IterdeckCtl::tr("Where certificates, tokens, objects and pods live (default: "
                                               "$XDG_STATE_HOME/iterdeck/sandbox)")));
@@ -119,8 +121,9 @@ int main(int argc, char **argv)
                           str(IterdeckCtl::tr("Where to write the kubeconfig (default: DATA_DIR/kubeconfig)")));
     sandboxUp->add_option("--images", sandboxOptions.imagesFile,
                           str(IterdeckCtl::tr("An image catalog (YAML) added to the built-in one")));
-    sandboxUp->add_option("--isolation", sandboxOptions.isolation,
-                          str(IterdeckCtl::tr("How containers run: bubblewrap, plain, or auto")))
+    sandboxUp
+        ->add_option("--isolation", sandboxOptions.isolation,
+                     str(IterdeckCtl::tr("How containers run: bubblewrap, plain, or auto")))
         ->check(CLI::IsMember({"auto", "bubblewrap", "plain"}))
         ->capture_default_str();
 

@@ -37,8 +37,8 @@ int runSandboxUp(const SandboxUpOptions &options)
     so.kubeconfigOut = options.kubeconfigOut;
     so.imagesFile = options.imagesFile;
     so.isolation = options.isolation == "bubblewrap" ? sandbox::SandboxOptions::Isolation::Bubblewrap
-        : options.isolation == "plain"              ? sandbox::SandboxOptions::Isolation::Plain
-                                                    : sandbox::SandboxOptions::Isolation::Auto;
+        : options.isolation == "plain"               ? sandbox::SandboxOptions::Isolation::Plain
+                                                     : sandbox::SandboxOptions::Isolation::Auto;
     sandbox::Sandbox sb(io, so);
     sb.onWarning = [](const std::string &w) { std::cerr << "iterdeckctl: warning: " << w << std::endl; };
     std::string error;
@@ -53,7 +53,8 @@ int runSandboxUp(const SandboxUpOptions &options)
               << "\n"
               << "listening: https://" << so.address << ":" << sb.port() << "\n"
               << "kubeconfig: " << sb.kubeconfigPath() << "\n"
-              << str(IterdeckCtl::tr("Try: KUBECONFIG=%1 kubectl get namespaces").arg(QString::fromStdString(sb.kubeconfigPath())))
+              << str(IterdeckCtl::tr("Try: KUBECONFIG=%1 kubectl get namespaces")
+                         .arg(QString::fromStdString(sb.kubeconfigPath())))
               << std::endl;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code &ec, int) {

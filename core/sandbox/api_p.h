@@ -12,16 +12,16 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <variant>
 #include <string>
+#include <variant>
 #include <vector>
 
 namespace iterdeck::sandbox {
 
 struct PolicyRule
 {
-    std::vector<std::string> verbs;      // "*" = all
-    std::vector<std::string> resources;  // "pods", "pods/exec", "deployments", "*"
+    std::vector<std::string> verbs; // "*" = all
+    std::vector<std::string> resources; // "pods", "pods/exec", "deployments", "*"
     std::vector<std::string> namespaces; // patterns ("dev-*"); empty = every namespace and cluster scope
 };
 
@@ -143,7 +143,7 @@ private:
     std::set<std::string> m_queue;
     bool m_queuePosted = false;
     std::map<std::string, std::pair<std::string, std::string>> m_podsByUid; // uid -> ns/name
-    std::set<std::string> m_startedPods;                                   // uids handed to the runtime
+    std::set<std::string> m_startedPods; // uids handed to the runtime
     std::set<std::string> m_stoppingPods;
     bool m_shuttingDown = false;
 };

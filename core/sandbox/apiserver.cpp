@@ -50,8 +50,9 @@ HttpResponse jsonResponse(int code, const Json &body)
 
 HttpResponse statusResponse(const ApiError &e)
 {
-    Json s = {{"kind", "Status"}, {"apiVersion", "v1"}, {"metadata", Json::object()}, {"status", "Failure"},
-              {"message", e.message}, {"reason", e.reason}, {"code", e.code}};
+    Json s = {{"kind", "Status"},    {"apiVersion", "v1"},   {"metadata", Json::object()},
+              {"status", "Failure"}, {"message", e.message}, {"reason", e.reason},
+              {"code", e.code}};
     Json details = e.details.is_object() ? e.details : Json::object();
     if (!e.causes.empty())
         details["causes"] = e.causes;
@@ -178,8 +179,7 @@ Json yamlToJson(const YAML::Node &n)
                 double d = std::stod(s, &used);
                 if (used == s.size())
                     return d;
-            } catch (...) {
-            }
+            } catch (...) { }
         }
         return s;
     }
@@ -416,8 +416,9 @@ void Api::handle(HttpRequest &r, const std::shared_ptr<HttpReply> &reply)
     std::string authzNs = info.type->plural == "namespaces" ? std::string() : info.ns;
     if (!allowed(*id, info.verb, info.type->plural, info.subresource, authzNs)) {
         std::string what = info.type->plural + (info.subresource.empty() ? "" : "/" + info.subresource);
-        std::string msg = info.type->plural + (info.name.empty() ? "" : " \"" + info.name + "\"") + " is forbidden: User \""
-            + id->name + "\" cannot " + info.verb + " resource \"" + what + "\" in API group \"" + info.type->group + "\"";
+        std::string msg = info.type->plural + (info.name.empty() ? "" : " \"" + info.name + "\"")
+            + " is forbidden: User \"" + id->name + "\" cannot " + info.verb + " resource \"" + what
+            + "\" in API group \"" + info.type->group + "\"";
         msg += authzNs.empty() ? " at the cluster scope" : " in the namespace \"" + authzNs + "\"";
         ApiError e {403, "Forbidden", msg, Json::array()};
         reply->respond(statusResponse(e));
@@ -437,16 +438,22 @@ HttpResponse Api::discovery(const HttpRequest &r, bool &handled)
         for (const auto &t : resourceTypes()) {
             if (t.group != group || t.version != version)
                 continue;
-            Json o = {{"name", t.plural}, {"singularName", t.singular}, {"namespaced", t.namespaced},
-                      {"kind", t.kind},   {"verbs", t.verbs}};
+            Json o = {{"name", t.plural},
+                      {"singularName", t.singular},
+                      {"namespaced", t.namespaced},
+                      {"kind", t.kind},
+                      {"verbs", t.verbs}};
             if (!t.shortNames.empty())
                 o["shortNames"] = t.shortNames;
             if (!t.categories.empty())
                 o["categories"] = t.categories;
             res.push_back(o);
             for (const auto &s : t.subresources) {
-                Json so = {{"name", t.plural + "/" + s.name}, {"singularName", ""}, {"namespaced", t.namespaced},
-                           {"kind", s.kind}, {"verbs", s.verbs}};
+                Json so = {{"name", t.plural + "/" + s.name},
+                           {"singularName", ""},
+                           {"namespaced", t.namespaced},
+                           {"kind", s.kind},
+                           {"verbs", s.verbs}};
                 if (s.group != t.group || s.version != t.version) {
                     so["group"] = s.group;
                     so["version"] = s.version;
@@ -454,24 +461,28 @@ HttpResponse Api::discovery(const HttpRequest &r, bool &handled)
                 res.push_back(so);
             }
         }
-        return Json {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
-                     {"groupVersion", group.empty() ? version : group + "/" + version}, {"resources", res}};
+        return Json {{"kind", "APIResourceList"},
+                     {"apiVersion", "v1"},
+                     {"groupVersion", group.empty() ? version : group + "/" + version},
+                     {"resources", res}};
     };
     if (p == "/version" || p == "/version/")
-        return jsonResponse(200, {{"major", "1"},
-                                  {"minor", "32"},
-                                  {"gitVersion", "v1.32.0-iterdeck-sandbox"},
-                                  {"gitCommit", "0000000000000000000000000000000000000000"},
-                                  {"gitTreeState", "clean"},
-                                  {"buildDate", "2026-01-01T00:00:00Z"},
-                                  {"goVersion", "go1.23.4"},
-                                  {"compiler", "gc"},
-                                  {"platform", "linux/amd64"}});
+        return jsonResponse(200,
+                            {{"major", "1"},
+                             {"minor", "32"},
+                             {"gitVersion", "v1.32.0-iterdeck-sandbox"},
+                             {"gitCommit", "0000000000000000000000000000000000000000"},
+                             {"gitTreeState", "clean"},
+                             {"buildDate", "2026-01-01T00:00:00Z"},
+                             {"goVersion", "go1.23.4"},
+                             {"compiler", "gc"},
+                             {"platform", "linux/amd64"}});
     if (p == "/api" || p == "/api/")
-        return jsonResponse(200, {{"kind", "APIVersions"},
-                                  {"versions", {"v1"}},
-                                  {"serverAddressByClientCIDRs",
-                                   {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", serverAddress}}}}});
+        return jsonResponse(
+            200,
+            {{"kind", "APIVersions"},
+             {"versions", {"v1"}},
+             {"serverAddressByClientCIDRs", {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", serverAddress}}}}});
     if (p == "/api/v1" || p == "/api/v1/")
         return jsonResponse(200, resourceList("", "v1"));
     if (p == "/apis" || p == "/apis/") {
@@ -500,11 +511,12 @@ HttpResponse Api::discovery(const HttpRequest &r, bool &handled)
                 continue;
             if (slash == std::string::npos) {
                 Json v = {{"groupVersion", t.group + "/" + t.version}, {"version", t.version}};
-                return jsonResponse(200, {{"kind", "APIGroup"},
-                                          {"apiVersion", "v1"},
-                                          {"name", group},
-                                          {"versions", {v}},
-                                          {"preferredVersion", v}});
+                return jsonResponse(200,
+                                    {{"kind", "APIGroup"},
+                                     {"apiVersion", "v1"},
+                                     {"name", group},
+                                     {"versions", {v}},
+                                     {"preferredVersion", v}});
             }
             if (rest.substr(slash + 1) == t.version)
                 return jsonResponse(200, resourceList(group, t.version));

@@ -82,9 +82,8 @@ bool podActive(const Json &pod)
 
 Json ownerRef(const Json &owner, const std::string &apiVersion, const std::string &kind)
 {
-    return Json {{"apiVersion", apiVersion},           {"kind", kind},
-                 {"name", objectName(owner)},          {"uid", objectUid(owner)},
-                 {"controller", true},                 {"blockOwnerDeletion", true}};
+    return Json {{"apiVersion", apiVersion}, {"kind", kind},       {"name", objectName(owner)},
+                 {"uid", objectUid(owner)},  {"controller", true}, {"blockOwnerDeletion", true}};
 }
 
 // A short stable hash, spelled like Kubernetes' pod-template-hash (safe alphanumerics).
@@ -123,12 +122,9 @@ Json condition(const std::string &type, bool status, const std::string &reason, 
                const Json *previous)
 {
     std::string now = nowRfc3339();
-    Json c = {{"type", type},
-              {"status", status ? "True" : "False"},
-              {"reason", reason},
-              {"message", message},
-              {"lastUpdateTime", now},
-              {"lastTransitionTime", now}};
+    Json c = {{"type", type},          {"status", status ? "True" : "False"},
+              {"reason", reason},      {"message", message},
+              {"lastUpdateTime", now}, {"lastTransitionTime", now}};
     if (previous && previous->is_array())
         for (const auto &p : *previous)
             if (p.value("type", "") == type) {
@@ -324,7 +320,9 @@ void Api::reconcileReplicaSet(const std::string &ns, const std::string &name)
     if (have < want) {
         const Json &tpl = at(*rs, {"spec", "template"});
         for (int i = have; i < want; ++i) {
-            Json pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", tpl.value("metadata", Json::object())},
+            Json pod = {{"apiVersion", "v1"},
+                        {"kind", "Pod"},
+                        {"metadata", tpl.value("metadata", Json::object())},
                         {"spec", tpl.value("spec", Json::object())}};
             pod["metadata"]["generateName"] = name + "-";
             pod["metadata"].erase("name");
@@ -388,7 +386,9 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
         if (!ownedBy(*rs, uid))
             continue;
         owned.push_back(rs);
-        maxRevision = std::max(maxRevision, std::atoi(strAt(*rs, {"metadata", "annotations", "deployment.kubernetes.io/revision"}).c_str()));
+        maxRevision
+            = std::max(maxRevision,
+                       std::atoi(strAt(*rs, {"metadata", "annotations", "deployment.kubernetes.io/revision"}).c_str()));
         if (strAt(*rs, {"metadata", "labels", "pod-template-hash"}) == hash)
             newRs = rs;
     }
@@ -475,7 +475,8 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
                 if (auto c = cur(rs))
                     allPods += intAt(*c, {"spec", "replicas"});
             auto nrs = cur(newRs);
-            int newUnavailable = std::max(0, intAt(*nrs, {"spec", "replicas"}) - intAt(*nrs, {"status", "availableReplicas"}));
+            int newUnavailable
+                = std::max(0, intAt(*nrs, {"spec", "replicas"}) - intAt(*nrs, {"status", "availableReplicas"}));
             int maxScaledDown = allPods - minAvailable - newUnavailable;
             std::vector<ObjectPtr> sorted = olds;
             std::sort(sorted.begin(), sorted.end(), [](const ObjectPtr &a, const ObjectPtr &b) {
@@ -495,7 +496,8 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
                 int totalAvailable = 0;
                 for (const auto &rs : owned)
                     if (auto c = cur(rs))
-                        totalAvailable += std::min(intAt(*c, {"spec", "replicas"}), intAt(*c, {"status", "availableReplicas"}));
+                        totalAvailable
+                            += std::min(intAt(*c, {"spec", "replicas"}), intAt(*c, {"status", "availableReplicas"}));
                 int scaleDown = totalAvailable - minAvailable;
                 for (const auto &rs : sorted) {
                     if (scaleDown <= 0)
@@ -550,15 +552,19 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
     bool complete = updated == replicas && statusReplicas == replicas && available >= replicas;
     std::string rsName = objectName(*newRs);
     Json conds = Json::array();
-    conds.push_back(availableOk ? condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", &prevConds)
-                                : condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", &prevConds));
+    conds.push_back(availableOk ? condition("Available", true, "MinimumReplicasAvailable",
+                                            "Deployment has minimum availability.", &prevConds)
+                                : condition("Available", false, "MinimumReplicasUnavailable",
+                                            "Deployment does not have minimum availability.", &prevConds));
     if (complete)
         conds.push_back(condition("Progressing", true, "NewReplicaSetAvailable",
                                   "ReplicaSet \"" + rsName + "\" has successfully progressed.", &prevConds));
     else if (created)
-        conds.push_back(condition("Progressing", true, "NewReplicaSetCreated", "Created new replica set \"" + rsName + "\"", &prevConds));
+        conds.push_back(condition("Progressing", true, "NewReplicaSetCreated",
+                                  "Created new replica set \"" + rsName + "\"", &prevConds));
     else
-        conds.push_back(condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet \"" + rsName + "\" is progressing.", &prevConds));
+        conds.push_back(condition("Progressing", true, "ReplicaSetUpdated",
+                                  "ReplicaSet \"" + rsName + "\" is progressing.", &prevConds));
     Json status = {{"observedGeneration", intAt(*cur, {"metadata", "generation"}, 1)},
                    {"replicas", statusReplicas},
                    {"updatedReplicas", updated},
@@ -594,10 +600,13 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
         std::string podName = name + "-" + std::to_string(i);
         auto pod = m_store.get("pods", ns, podName);
         if (!pod) {
-            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array() ? at(*sts, {"spec", "volumeClaimTemplates"}) : Json::array()) {
+            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array()
+                     ? at(*sts, {"spec", "volumeClaimTemplates"})
+                     : Json::array()) {
                 std::string claim = vct["metadata"].value("name", "") + "-" + podName;
                 if (!m_store.get("persistentvolumeclaims", ns, claim)) {
-                    Json pvc = {{"apiVersion", "v1"}, {"kind", "PersistentVolumeClaim"},
+                    Json pvc = {{"apiVersion", "v1"},
+                                {"kind", "PersistentVolumeClaim"},
                                 {"metadata", {{"name", claim}, {"labels", at(tpl, {"metadata", "labels"})}}},
                                 {"spec", vct.value("spec", Json::object())}};
                     if (pvc["metadata"]["labels"].is_null())
@@ -605,7 +614,9 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
                     createObject(*findResourceByQualified("persistentvolumeclaims"), std::move(pvc), ns);
                 }
             }
-            Json p = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", tpl.value("metadata", Json::object())},
+            Json p = {{"apiVersion", "v1"},
+                      {"kind", "Pod"},
+                      {"metadata", tpl.value("metadata", Json::object())},
                       {"spec", tpl.value("spec", Json::object())}};
             p["metadata"]["name"] = podName;
             p["metadata"]["labels"]["controller-revision-hash"] = revision;
@@ -616,7 +627,9 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
             if (!strAt(*sts, {"spec", "serviceName"}).empty())
                 p["spec"]["subdomain"] = strAt(*sts, {"spec", "serviceName"});
             // Claims from the templates replace same-named volumes.
-            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array() ? at(*sts, {"spec", "volumeClaimTemplates"}) : Json::array()) {
+            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array()
+                     ? at(*sts, {"spec", "volumeClaimTemplates"})
+                     : Json::array()) {
                 std::string vname = vct["metadata"].value("name", "");
                 Json vols = Json::array();
                 for (const auto &v : p["spec"].value("volumes", Json::array()))
@@ -641,7 +654,8 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
         std::string n = objectName(p);
         return std::atoi(n.substr(name.size() + 1).c_str());
     };
-    std::sort(mine.begin(), mine.end(), [&](const ObjectPtr &a, const ObjectPtr &b) { return ordinal(*a) > ordinal(*b); });
+    std::sort(mine.begin(), mine.end(),
+              [&](const ObjectPtr &a, const ObjectPtr &b) { return ordinal(*a) > ordinal(*b); });
     bool anyTerminating = false;
     for (const auto &p : mine)
         if (terminating(*p))
@@ -723,9 +737,10 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
         if (!sel->matches(at(*p, {"metadata", "labels"})) || terminating(*p) || strAt(*p, {"status", "podIP"}).empty())
             continue;
         pods.push_back(p);
-        Json a = {{"ip", strAt(*p, {"status", "podIP"})},
-                  {"nodeName", "sandbox"},
-                  {"targetRef", {{"kind", "Pod"}, {"namespace", ns}, {"name", objectName(*p)}, {"uid", objectUid(*p)}}}};
+        Json a
+            = {{"ip", strAt(*p, {"status", "podIP"})},
+               {"nodeName", "sandbox"},
+               {"targetRef", {{"kind", "Pod"}, {"namespace", ns}, {"name", objectName(*p)}, {"uid", objectUid(*p)}}}};
         (podReady(*p) ? addresses : notReady).push_back(a);
     }
     Json ports = Json::array();
@@ -757,7 +772,8 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
             s["notReadyAddresses"] = notReady;
         subsets.push_back(s);
     }
-    Json o = ep ? *ep : Json {{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}, {"namespace", ns}}}};
+    Json o = ep ? *ep
+                : Json {{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}, {"namespace", ns}}}};
     if (at(*svc, {"metadata", "labels"}).is_object())
         o["metadata"]["labels"] = at(*svc, {"metadata", "labels"});
     if (subsets.empty())
@@ -781,7 +797,8 @@ void Api::reconcileNamespace(const std::string &name)
         // Every namespace has a default service account.
         if (!m_store.get("serviceaccounts", name, "default"))
             createObject(*findResourceByQualified("serviceaccounts"),
-                         Json {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", "default"}}}}, name);
+                         Json {{"apiVersion", "v1"}, {"kind", "ServiceAccount"}, {"metadata", {{"name", "default"}}}},
+                         name);
         return;
     }
     bool empty = true;
@@ -819,10 +836,11 @@ void Api::collectGarbage(const std::string &ownerUid, const std::string &ns)
             for (const auto &r : refs) {
                 if (r.value("uid", "") == ownerUid)
                     owned = true;
-                else if (m_store.get(findResourceByKind(r.value("apiVersion", ""), r.value("kind", ""))
-                                         ? findResourceByKind(r.value("apiVersion", ""), r.value("kind", ""))->qualified()
-                                         : std::string(),
-                                     ns, r.value("name", "")))
+                else if (m_store.get(
+                             findResourceByKind(r.value("apiVersion", ""), r.value("kind", ""))
+                                 ? findResourceByKind(r.value("apiVersion", ""), r.value("kind", ""))->qualified()
+                                 : std::string(),
+                             ns, r.value("name", "")))
                     otherOwner = true;
             }
             if (owned && !otherOwner)
@@ -845,11 +863,11 @@ void Api::reconcileHpa(const std::string &ns, const std::string &name)
     Json o = *hpa;
     const Json prev = at(*hpa, {"status", "conditions"});
     if (!target) {
-        o["status"]["conditions"] = Json::array(
-            {condition("AbleToScale", false, "FailedGetScale",
-                       "the HPA controller was unable to get the target's current scale: " + ref.value("kind", "") + " \""
-                           + ref.value("name", "") + "\" not found",
-                       &prev)});
+        o["status"]["conditions"]
+            = Json::array({condition("AbleToScale", false, "FailedGetScale",
+                                     "the HPA controller was unable to get the target's current scale: "
+                                         + ref.value("kind", "") + " \"" + ref.value("name", "") + "\" not found",
+                                     &prev)});
     } else {
         int current = intAt(*target, {"spec", "replicas"}, 1);
         int desired = std::clamp(current, minR, maxR);
@@ -862,9 +880,11 @@ void Api::reconcileHpa(const std::string &ns, const std::string &name)
         o["status"]["currentReplicas"] = current;
         o["status"]["desiredReplicas"] = desired;
         o["status"]["conditions"] = Json::array(
-            {condition("AbleToScale", true, "SucceededGetScale", "the HPA controller was able to get the target's current scale", &prev),
+            {condition("AbleToScale", true, "SucceededGetScale",
+                       "the HPA controller was able to get the target's current scale", &prev),
              condition("ScalingActive", false, "FailedGetResourceMetric",
-                       "the sandbox has no metrics server: replicas are only kept within minReplicas and maxReplicas", &prev)});
+                       "the sandbox has no metrics server: replicas are only kept within minReplicas and maxReplicas",
+                       &prev)});
     }
     o["status"]["observedGeneration"] = intAt(*hpa, {"metadata", "generation"}, 1);
     for (auto &c : o["status"]["conditions"])

@@ -430,14 +430,16 @@ public:
             if (m_finished && !m_doneWriting) {
                 m_doneWriting = true;
                 m_writing = true;
-                net::async_write(m_session->m_stream, http::make_chunk_last(), [self](beast::error_code ec, std::size_t) {
-                    self->m_writing = false;
-                    // The session goes on reading requests only if our close-watch read is not pending;
-                    // it is, so simply close this connection after the stream (clients reconnect).
-                    (void)ec;
-                    self->m_session->shutdownAfterStream();
-                    self->closeNow();
-                });
+                net::async_write(m_session->m_stream, http::make_chunk_last(),
+                                 [self](beast::error_code ec, std::size_t) {
+                                     self->m_writing = false;
+                                     // The session goes on reading requests only if our close-watch read is not
+                                     // pending; it is, so simply close this connection after the stream (clients
+                                     // reconnect).
+                                     (void)ec;
+                                     self->m_session->shutdownAfterStream();
+                                     self->closeNow();
+                                 });
             }
         }
 
@@ -476,9 +478,8 @@ private:
         // the header wait and a shorter deadline once the header arrived (see onHeader).
         beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(m_options.idleTimeoutSeconds));
         auto self = shared_from_this();
-        http::async_read_header(m_stream, m_buffer, *m_parser, [self](beast::error_code ec, std::size_t) {
-            self->onHeader(ec);
-        });
+        http::async_read_header(m_stream, m_buffer, *m_parser,
+                                [self](beast::error_code ec, std::size_t) { self->onHeader(ec); });
     }
 
     void onHeader(beast::error_code ec)
@@ -487,29 +488,33 @@ private:
             if (ec == http::error::header_limit)
                 sendError(431, "request header too large");
             else if (ec == http::error::body_limit)
-                sendError(413, "the request body is larger than the limit of " + std::to_string(m_options.maxBodyBytes)
-                                   + " bytes");
-            else if (ec != http::error::end_of_stream && ec != net::error::operation_aborted && ec != beast::error::timeout
-                     && ec != net::ssl::error::stream_truncated && ec != net::error::eof && ec != net::error::connection_reset)
+                sendError(413,
+                          "the request body is larger than the limit of " + std::to_string(m_options.maxBodyBytes)
+                              + " bytes");
+            else if (ec != http::error::end_of_stream && ec != net::error::operation_aborted
+                     && ec != beast::error::timeout && ec != net::ssl::error::stream_truncated && ec != net::error::eof
+                     && ec != net::error::connection_reset)
                 sendError(400, "malformed HTTP request: " + ec.message());
             return;
         }
         // The content-length is known now: refuse oversized bodies before reading them.
         if (auto len = m_parser->content_length(); len && *len > m_options.maxBodyBytes) {
-            sendError(413, "the request body of " + std::to_string(*len) + " bytes is larger than the limit of "
-                               + std::to_string(m_options.maxBodyBytes) + " bytes");
+            sendError(413,
+                      "the request body of " + std::to_string(*len) + " bytes is larger than the limit of "
+                          + std::to_string(m_options.maxBodyBytes) + " bytes");
             return;
         }
         beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(m_options.requestTimeoutSeconds));
         auto self = shared_from_this();
-        http::async_read(m_stream, m_buffer, *m_parser, [self](beast::error_code ec2, std::size_t) {
-            self->onRead(ec2);
-        });
+        http::async_read(m_stream, m_buffer, *m_parser,
+                         [self](beast::error_code ec2, std::size_t) { self->onRead(ec2); });
     }
 
     void sendError(int status, const std::string &message)
     {
-        std::string reason = status == 413 ? "RequestEntityTooLarge" : status == 431 ? "RequestHeaderFieldsTooLarge" : "BadRequest";
+        std::string reason = status == 413 ? "RequestEntityTooLarge"
+            : status == 431                ? "RequestHeaderFieldsTooLarge"
+                                           : "BadRequest";
         std::string body = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":)"
             + nlohmannQuote(message) + R"(,"reason":")" + reason + R"(","code":)" + std::to_string(status) + "}";
         sendResponse(HttpResponse {status, "application/json", body, {}}, false, 11);
@@ -537,8 +542,9 @@ private:
     {
         if (ec) {
             if (ec == http::error::body_limit)
-                sendError(413, "the request body is larger than the limit of " + std::to_string(m_options.maxBodyBytes)
-                                   + " bytes");
+                sendError(413,
+                          "the request body is larger than the limit of " + std::to_string(m_options.maxBodyBytes)
+                              + " bytes");
             else if (ec != beast::error::timeout && ec != net::error::eof && ec != net::ssl::error::stream_truncated
                      && ec != http::error::end_of_stream)
                 sendError(400, "malformed HTTP request: " + ec.message());
@@ -561,7 +567,8 @@ private:
                     continue;
                 auto eq = kv.find('=');
                 req.query.emplace_back(percentDecode(kv.substr(0, eq), true),
-                                       eq == std::string_view::npos ? std::string() : percentDecode(kv.substr(eq + 1), true));
+                                       eq == std::string_view::npos ? std::string()
+                                                                    : percentDecode(kv.substr(eq + 1), true));
             }
         }
         for (const auto &f : m_request) {
@@ -616,7 +623,8 @@ private:
         beast::get_lowest_layer(m_stream).close();
     }
 
-    void doUpgrade(const std::string &subprotocol, bool text, std::function<void(std::shared_ptr<WebSocketChannel>)> ready)
+    void doUpgrade(const std::string &subprotocol, bool text,
+                   std::function<void(std::shared_ptr<WebSocketChannel>)> ready)
     {
         auto ws = std::make_shared<WsSession>(std::move(m_stream), text, m_options.maxQueuedBytes);
         ws->accept(std::move(m_request), subprotocol, std::move(ready));
@@ -668,7 +676,8 @@ public:
                 return;
             if (!ec) {
                 socket.set_option(tcp::no_delay(true), ec);
-                std::make_shared<Session>(std::move(socket), self->tls, self->handler, self->options, self->counter)->run();
+                std::make_shared<Session>(std::move(socket), self->tls, self->handler, self->options, self->counter)
+                    ->run();
             }
             self->doAccept();
         });

@@ -21,9 +21,9 @@ struct HttpRequest
 {
     std::string method;
     std::string target; // raw target, path + query
-    std::string path;   // percent-decoded path
+    std::string path; // percent-decoded path
     std::vector<std::pair<std::string, std::string>> query; // decoded, in order
-    std::map<std::string, std::string> headers;             // lower-case names
+    std::map<std::string, std::string> headers; // lower-case names
     std::string body;
     bool upgrade = false; // a WebSocket upgrade request
     // From the TLS layer: the verified client certificate's CN and O values, if any.
@@ -50,10 +50,10 @@ public:
     virtual ~StreamWriter() = default;
     virtual void write(std::string data) = 0;
     virtual void finish() = 0; // last chunk; keeps the connection alive for the next request
-    virtual void abort() = 0;  // drops the connection
+    virtual void abort() = 0; // drops the connection
     virtual std::size_t queuedBytes() const = 0;
     virtual bool closed() const = 0;
-    std::function<void()> onClose;   // the client went away (or abort/overflow)
+    std::function<void()> onClose; // the client went away (or abort/overflow)
     std::function<void()> onDrained; // everything queued was written
 };
 
@@ -82,17 +82,18 @@ public:
     // Accepts the WebSocket with `subprotocol` (echoed; empty = none); `text` sends text frames.
     // `ready` gets the channel once the handshake completed (not called if it failed).
     virtual void upgrade(const std::string &subprotocol, bool text,
-                         std::function<void(std::shared_ptr<WebSocketChannel>)> ready) = 0;
+                         std::function<void(std::shared_ptr<WebSocketChannel>)> ready)
+        = 0;
 };
 
 using HttpHandler = std::function<void(HttpRequest &request, const std::shared_ptr<HttpReply> &reply)>;
 
 struct HttpServerOptions
 {
-    std::size_t maxBodyBytes = 3 * 1024 * 1024;  // larger bodies get 413
+    std::size_t maxBodyBytes = 3 * 1024 * 1024; // larger bodies get 413
     std::size_t maxQueuedBytes = 16 * 1024 * 1024; // per streaming connection
-    int requestTimeoutSeconds = 30;   // to read one request once it started (slowloris)
-    int idleTimeoutSeconds = 300;     // keep-alive connection with no request
+    int requestTimeoutSeconds = 30; // to read one request once it started (slowloris)
+    int idleTimeoutSeconds = 300; // keep-alive connection with no request
 };
 
 class HttpServer

@@ -115,10 +115,12 @@ void validateContainers(const Json &spec, const std::string &prefix, std::vector
             if (name.empty())
                 causes.push_back(cause("FieldValueRequired", field + ".name", "Required value"));
             else if (!isDnsLabel(name))
-                causes.push_back(cause("FieldValueInvalid", field + ".name",
-                                       "Invalid value: \"" + name + "\": a lowercase RFC 1123 label must consist of "
-                                       "lower case alphanumeric characters or '-', and must start and end with an "
-                                       "alphanumeric character"));
+                causes.push_back(
+                    cause("FieldValueInvalid", field + ".name",
+                          "Invalid value: \"" + name
+                              + "\": a lowercase RFC 1123 label must consist of "
+                                "lower case alphanumeric characters or '-', and must start and end with an "
+                                "alphanumeric character"));
             else if (!names.insert(name).second)
                 causes.push_back(cause("FieldValueDuplicate", field + ".name", "Duplicate value: \"" + name + "\""));
             if (!c.contains("image") || !c["image"].is_string() || c["image"].get<std::string>().empty())
@@ -140,25 +142,31 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
     Json &meta = obj["metadata"];
     std::string name = meta.value("name", "");
     if (name.empty())
-        causes.push_back(cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"));
+        causes.push_back(
+            cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"));
     else if (kind == "Namespace" || kind == "Service") {
         if (!isDnsLabel(name))
-            causes.push_back(cause("FieldValueInvalid", "metadata.name",
-                                   "Invalid value: \"" + name + "\": a lowercase RFC 1123 label must consist of lower "
-                                   "case alphanumeric characters or '-', and must start and end with an alphanumeric "
-                                   "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-                                   "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
+            causes.push_back(
+                cause("FieldValueInvalid", "metadata.name",
+                      "Invalid value: \"" + name
+                          + "\": a lowercase RFC 1123 label must consist of lower "
+                            "case alphanumeric characters or '-', and must start and end with an alphanumeric "
+                            "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+                            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"));
     } else if (!isDnsSubdomain(name)) {
-        causes.push_back(cause("FieldValueInvalid", "metadata.name",
-                               "Invalid value: \"" + name + "\": a lowercase RFC 1123 subdomain must consist of lower "
-                               "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-                               "character (e.g. 'example.com', regex used for validation is "
-                               "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
+        causes.push_back(
+            cause("FieldValueInvalid", "metadata.name",
+                  "Invalid value: \"" + name
+                      + "\": a lowercase RFC 1123 subdomain must consist of lower "
+                        "case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                        "character (e.g. 'example.com', regex used for validation is "
+                        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"));
     }
     for (const char *m : {"labels", "annotations"})
         if (meta.contains(m) && !meta[m].is_null()) {
             if (!meta[m].is_object())
-                causes.push_back(cause("FieldValueInvalid", std::string("metadata.") + m, "Invalid value: must be a map"));
+                causes.push_back(
+                    cause("FieldValueInvalid", std::string("metadata.") + m, "Invalid value: must be a map"));
             else
                 for (auto &[k, v] : meta[m].items())
                     if (!v.is_string())
@@ -188,11 +196,12 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
                 for (const char *f : {"activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"})
                     s->erase(f);
             if (a != b)
-                causes.push_back(cause("FieldValueForbidden", "spec",
-                                       "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
-                                       "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
-                                       "`spec.tolerations` (only additions to existing tolerations) or "
-                                       "`spec.terminationGracePeriodSeconds`"));
+                causes.push_back(
+                    cause("FieldValueForbidden", "spec",
+                          "Forbidden: pod updates may not change fields other than `spec.containers[*].image`, "
+                          "`spec.initContainers[*].image`, `spec.activeDeadlineSeconds`, "
+                          "`spec.tolerations` (only additions to existing tolerations) or "
+                          "`spec.terminationGracePeriodSeconds`"));
         }
     } else if (kind == "Deployment" || kind == "ReplicaSet" || kind == "StatefulSet") {
         Json &spec = obj["spec"];
@@ -203,8 +212,8 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
         if (!spec.contains("replicas"))
             spec["replicas"] = 1;
         else if (!spec["replicas"].is_number_integer() || spec["replicas"].get<long>() < 0)
-            causes.push_back(cause("FieldValueInvalid", "spec.replicas",
-                                   "Invalid value: must be greater than or equal to 0"));
+            causes.push_back(
+                cause("FieldValueInvalid", "spec.replicas", "Invalid value: must be greater than or equal to 0"));
         if (!spec.contains("revisionHistoryLimit"))
             spec["revisionHistoryLimit"] = 10;
         if (kind == "Deployment") {
@@ -296,8 +305,9 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
                 }
                 int port = p["port"].get<int>();
                 if (port < 1 || port > 65535)
-                    causes.push_back(cause("FieldValueInvalid", field + ".port",
-                                           "Invalid value: " + std::to_string(port) + ": must be between 1 and 65535, inclusive"));
+                    causes.push_back(
+                        cause("FieldValueInvalid", field + ".port",
+                              "Invalid value: " + std::to_string(port) + ": must be between 1 and 65535, inclusive"));
                 if (!p.contains("protocol"))
                     p["protocol"] = "TCP";
                 if (p.value("nodePort", 0) == 0 || type == "ClusterIP")
@@ -342,14 +352,15 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
                     if (v.is_string()) {
                         std::string s = v.get<std::string>();
                         if (s.size() % 4 != 0 || base64UrlEncode(base64UrlDecode(s)) != s)
-                            causes.push_back(cause("FieldValueInvalid", "data[" + k + "]",
-                                                   "Invalid value: illegal base64 data"));
+                            causes.push_back(
+                                cause("FieldValueInvalid", "data[" + k + "]", "Invalid value: illegal base64 data"));
                     }
         }
     } else if (kind == "PersistentVolumeClaim") {
         Json &spec = obj["spec"];
         if (!spec.is_object() || !at(spec, {"accessModes"}).is_array() || spec["accessModes"].empty())
-            causes.push_back(cause("FieldValueRequired", "spec.accessModes", "Required value: at least 1 access mode is required"));
+            causes.push_back(
+                cause("FieldValueRequired", "spec.accessModes", "Required value: at least 1 access mode is required"));
         if (!at(spec, {"resources", "requests", "storage"}).is_string()
             && !at(spec, {"resources", "requests", "storage"}).is_number())
             causes.push_back(cause("FieldValueRequired", "spec.resources[storage]", "Required value"));
@@ -362,7 +373,8 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
         if (!at(spec, {"scaleTargetRef", "name"}).is_string())
             causes.push_back(cause("FieldValueRequired", "spec.scaleTargetRef.name", "Required value"));
         if (!at(spec, {"maxReplicas"}).is_number_integer() || spec["maxReplicas"].get<int>() < 1)
-            causes.push_back(cause("FieldValueInvalid", "spec.maxReplicas", "Invalid value: must be greater than or equal to 1"));
+            causes.push_back(
+                cause("FieldValueInvalid", "spec.maxReplicas", "Invalid value: must be greater than or equal to 1"));
         if (!spec.contains("minReplicas"))
             spec["minReplicas"] = 1;
         if (intOr(spec["minReplicas"], 1) > intOr(at(spec, {"maxReplicas"}), 1))
@@ -390,9 +402,10 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
     std::string kind = obj["kind"];
     std::string apiVersion = obj["apiVersion"];
     if (kind != t.kind || apiVersion != t.apiVersion())
-        return badRequest("the API version in the data (" + apiVersion + ") does not match the expected API version ("
-                          + t.apiVersion() + ")"
-                          + (kind != t.kind ? ": kind " + kind + " does not belong at " + t.qualified() : std::string()));
+        return badRequest(
+            "the API version in the data (" + apiVersion + ") does not match the expected API version ("
+            + t.apiVersion() + ")"
+            + (kind != t.kind ? ": kind " + kind + " does not belong at " + t.qualified() : std::string()));
     if (!obj.contains("metadata") || !obj["metadata"].is_object())
         obj["metadata"] = Json::object();
     Json &meta = obj["metadata"];
@@ -406,7 +419,8 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
             return ApiError {404, "NotFound", "namespaces \"" + ns + "\" not found", Json::array()};
         if (at(*nsObj, {"metadata", "deletionTimestamp"}).is_string())
             return ApiError {403, "Forbidden",
-                             t.plural + " \"" + meta.value("name", meta.value("generateName", "")) + "\" is forbidden: unable to create new content in namespace " + ns
+                             t.plural + " \"" + meta.value("name", meta.value("generateName", ""))
+                                 + "\" is forbidden: unable to create new content in namespace " + ns
                                  + " because it is being terminated",
                              Json::array()};
     } else {
@@ -439,7 +453,8 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
     meta.erase("resourceVersion");
     meta.erase("deletionTimestamp");
     meta.erase("managedFields");
-    if (t.kind == "Deployment" || t.kind == "ReplicaSet" || t.kind == "StatefulSet" || t.kind == "HorizontalPodAutoscaler")
+    if (t.kind == "Deployment" || t.kind == "ReplicaSet" || t.kind == "StatefulSet"
+        || t.kind == "HorizontalPodAutoscaler")
         meta["generation"] = 1;
     return m_store.put(t.qualified(), std::move(obj));
 }
@@ -470,8 +485,8 @@ std::variant<ObjectPtr, ApiError> Api::updateObject(const ResourceType &t, Json 
         return badRequest("kind " + obj.value("kind", "") + " does not match " + t.kind);
     obj["kind"] = t.kind;
     obj["apiVersion"] = t.apiVersion();
-    for (const char *k : {"uid", "creationTimestamp", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds",
-                          "generation"})
+    for (const char *k :
+         {"uid", "creationTimestamp", "namespace", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"})
         if (oldMeta.contains(k))
             meta[k] = oldMeta[k];
         else
@@ -523,15 +538,17 @@ std::variant<ObjectPtr, ApiError> Api::deleteObject(const ResourceType &t, const
     std::string propagation = options.is_object() ? options.value("propagationPolicy", "") : "";
     if (t.kind == "Pod") {
         int grace = intOr(at(*old, {"spec", "terminationGracePeriodSeconds"}), 30);
-        if (options.is_object() && options.contains("gracePeriodSeconds") && options["gracePeriodSeconds"].is_number_integer())
+        if (options.is_object() && options.contains("gracePeriodSeconds")
+            && options["gracePeriodSeconds"].is_number_integer())
             grace = options["gracePeriodSeconds"].get<int>();
-        std::string phase = at(*old, {"status", "phase"}).is_string() ? at(*old, {"status", "phase"}).get<std::string>() : "";
+        std::string phase
+            = at(*old, {"status", "phase"}).is_string() ? at(*old, {"status", "phase"}).get<std::string>() : "";
         if (at(*old, {"metadata", "deletionTimestamp"}).is_string() && grace > 0)
             return old;
         if (grace <= 0 || !at(*old, {"spec", "nodeName"}).is_string() || phase == "Succeeded" || phase == "Failed") {
             std::string uid = objectUid(*old);
             if (m_startedPods.count(uid))
-                m_runtime.stopPod(uid, 0, [] { });
+                m_runtime.stopPod(uid, 0, [] {});
             m_startedPods.erase(uid);
             return m_store.remove(t.qualified(), key, name);
         }
@@ -818,10 +835,12 @@ HttpResponse Api::handleScale(const HttpRequest &r, const RequestInfo &info)
             return statusResponse(*e);
         return jsonResponse(200, scaleOf(*std::get<ObjectPtr>(stored)));
     }
-    return statusResponse(ApiError {405, "MethodNotAllowed", "the server does not allow this method on scale", Json::array()});
+    return statusResponse(
+        ApiError {405, "MethodNotAllowed", "the server does not allow this method on scale", Json::array()});
 }
 
-void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity &, const std::shared_ptr<HttpReply> &reply)
+void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity &,
+                         const std::shared_ptr<HttpReply> &reply)
 {
     const ResourceType &t = *info.type;
     if (info.subresource == "exec" || info.subresource == "attach")
@@ -859,7 +878,9 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
                 o["metadata"]["namespace"] = info.ns;
                 defaultAndValidate(t, o, nullptr, causes);
                 if (!causes.empty())
-                    return reply->respond(statusResponse(invalid(t, at(o, {"metadata", "name"}).is_string() ? o["metadata"]["name"].get<std::string>() : "", Json(causes))));
+                    return reply->respond(statusResponse(invalid(
+                        t, at(o, {"metadata", "name"}).is_string() ? o["metadata"]["name"].get<std::string>() : "",
+                        Json(causes))));
                 return reply->respond(jsonResponse(201, o));
             }
         }
@@ -908,9 +929,10 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
         }
         // deletecollection: the selection of a list, then each deleted.
         HttpRequest listReq = r;
-        listReq.query.erase(std::remove_if(listReq.query.begin(), listReq.query.end(),
-                                           [](const auto &kv) { return kv.first == "limit" || kv.first == "continue"; }),
-                            listReq.query.end());
+        listReq.query.erase(
+            std::remove_if(listReq.query.begin(), listReq.query.end(),
+                           [](const auto &kv) { return kv.first == "limit" || kv.first == "continue"; }),
+            listReq.query.end());
         HttpResponse listed = handleList(listReq, info);
         if (listed.status != 200)
             return reply->respond(std::move(listed));

@@ -126,30 +126,51 @@ const std::map<std::string, std::vector<FieldSpec>> &schemas()
     using T = Type;
     static const std::map<std::string, std::vector<FieldSpec>> s = {
         {"ObjectMeta",
-         {{1, "name"}, {2, "generateName"}, {3, "namespace"}, {6, "resourceVersion"}, {11, "labels", T::MapStr},
-          {12, "annotations", T::MapStr}, {14, "finalizers", T::Str, true}}},
+         {{1, "name"},
+          {2, "generateName"},
+          {3, "namespace"},
+          {6, "resourceVersion"},
+          {11, "labels", T::MapStr},
+          {12, "annotations", T::MapStr},
+          {14, "finalizers", T::Str, true}}},
         {"Namespace", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "NamespaceSpec"}}},
         {"NamespaceSpec", {{1, "finalizers", T::Str, true}}},
         {"ConfigMap",
-         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "data", T::MapStr}, {3, "binaryData", T::MapBytes},
+         {{1, "metadata", T::Msg, false, "ObjectMeta"},
+          {2, "data", T::MapStr},
+          {3, "binaryData", T::MapBytes},
           {4, "immutable", T::Bool}}},
         {"Secret",
-         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "data", T::MapBytes}, {3, "type"}, {4, "stringData", T::MapStr},
+         {{1, "metadata", T::Msg, false, "ObjectMeta"},
+          {2, "data", T::MapBytes},
+          {3, "type"},
+          {4, "stringData", T::MapStr},
           {5, "immutable", T::Bool}}},
-        {"ServiceAccount", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {4, "automountServiceAccountToken", T::Bool}}},
+        {"ServiceAccount",
+         {{1, "metadata", T::Msg, false, "ObjectMeta"}, {4, "automountServiceAccountToken", T::Bool}}},
         {"SelfSubjectAccessReview",
          {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "SelfSubjectAccessReviewSpec"}}},
         {"SelfSubjectAccessReviewSpec",
          {{1, "resourceAttributes", T::Msg, false, "ResourceAttributes"},
           {2, "nonResourceAttributes", T::Msg, false, "NonResourceAttributes"}}},
         {"ResourceAttributes",
-         {{1, "namespace"}, {2, "verb"}, {3, "group"}, {4, "version"}, {5, "resource"}, {6, "subresource"}, {7, "name"}}},
+         {{1, "namespace"},
+          {2, "verb"},
+          {3, "group"},
+          {4, "version"},
+          {5, "resource"},
+          {6, "subresource"},
+          {7, "name"}}},
         {"NonResourceAttributes", {{1, "path"}, {2, "verb"}}},
         {"Deployment", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "DeploymentSpec"}}},
         {"DeploymentSpec",
-         {{1, "replicas", T::Int}, {2, "selector", T::Msg, false, "LabelSelector"},
-          {3, "template", T::Msg, false, "PodTemplateSpec"}, {4, "strategy", T::Msg, false, "DeploymentStrategy"},
-          {5, "minReadySeconds", T::Int}, {6, "revisionHistoryLimit", T::Int}, {7, "paused", T::Bool},
+         {{1, "replicas", T::Int},
+          {2, "selector", T::Msg, false, "LabelSelector"},
+          {3, "template", T::Msg, false, "PodTemplateSpec"},
+          {4, "strategy", T::Msg, false, "DeploymentStrategy"},
+          {5, "minReadySeconds", T::Int},
+          {6, "revisionHistoryLimit", T::Int},
+          {7, "paused", T::Bool},
           {9, "progressDeadlineSeconds", T::Int}}},
         {"LabelSelector",
          {{1, "matchLabels", T::MapStr}, {2, "matchExpressions", T::Msg, true, "LabelSelectorRequirement"}}},
@@ -158,23 +179,42 @@ const std::map<std::string, std::vector<FieldSpec>> &schemas()
         {"RollingUpdateDeployment", {{1, "maxUnavailable", T::IntOrStr}, {2, "maxSurge", T::IntOrStr}}},
         {"PodTemplateSpec", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "PodSpec"}}},
         {"PodSpec",
-         {{2, "containers", T::Msg, true, "Container"}, {3, "restartPolicy"}, {4, "terminationGracePeriodSeconds", T::Int},
-          {6, "dnsPolicy"}, {7, "nodeSelector", T::MapStr}, {8, "serviceAccountName"},
+         {{2, "containers", T::Msg, true, "Container"},
+          {3, "restartPolicy"},
+          {4, "terminationGracePeriodSeconds", T::Int},
+          {6, "dnsPolicy"},
+          {7, "nodeSelector", T::MapStr},
+          {8, "serviceAccountName"},
           {20, "initContainers", T::Msg, true, "Container"}}},
         {"Container",
-         {{1, "name"}, {2, "image"}, {3, "command", T::Str, true}, {4, "args", T::Str, true}, {5, "workingDir"},
-          {6, "ports", T::Msg, true, "ContainerPort"}, {7, "env", T::Msg, true, "EnvVar"},
-          {8, "resources", T::Msg, false, "ResourceRequirements"}, {13, "terminationMessagePath"},
-          {14, "imagePullPolicy"}, {16, "stdin", T::Bool}, {17, "stdinOnce", T::Bool}, {18, "tty", T::Bool},
+         {{1, "name"},
+          {2, "image"},
+          {3, "command", T::Str, true},
+          {4, "args", T::Str, true},
+          {5, "workingDir"},
+          {6, "ports", T::Msg, true, "ContainerPort"},
+          {7, "env", T::Msg, true, "EnvVar"},
+          {8, "resources", T::Msg, false, "ResourceRequirements"},
+          {13, "terminationMessagePath"},
+          {14, "imagePullPolicy"},
+          {16, "stdin", T::Bool},
+          {17, "stdinOnce", T::Bool},
+          {18, "tty", T::Bool},
           {20, "terminationMessagePolicy"}}},
-        {"ContainerPort", {{1, "name"}, {2, "hostPort", T::Int}, {3, "containerPort", T::Int}, {4, "protocol"}, {5, "hostIP"}}},
+        {"ContainerPort",
+         {{1, "name"}, {2, "hostPort", T::Int}, {3, "containerPort", T::Int}, {4, "protocol"}, {5, "hostIP"}}},
         {"EnvVar", {{1, "name"}, {2, "value"}}},
         {"ResourceRequirements", {{1, "limits", T::MapQuantity}, {2, "requests", T::MapQuantity}}},
         {"Service", {{1, "metadata", T::Msg, false, "ObjectMeta"}, {2, "spec", T::Msg, false, "ServiceSpec"}}},
         {"ServiceSpec",
-         {{1, "ports", T::Msg, true, "ServicePort"}, {2, "selector", T::MapStr}, {3, "clusterIP"}, {4, "type"},
-          {7, "sessionAffinity"}, {18, "clusterIPs", T::Str, true}}},
-        {"ServicePort", {{1, "name"}, {2, "protocol"}, {3, "port", T::Int}, {4, "targetPort", T::IntOrStr}, {5, "nodePort", T::Int}}},
+         {{1, "ports", T::Msg, true, "ServicePort"},
+          {2, "selector", T::MapStr},
+          {3, "clusterIP"},
+          {4, "type"},
+          {7, "sessionAffinity"},
+          {18, "clusterIPs", T::Str, true}}},
+        {"ServicePort",
+         {{1, "name"}, {2, "protocol"}, {3, "port", T::Int}, {4, "targetPort", T::IntOrStr}, {5, "nodePort", T::Int}}},
     };
     return s;
 }
@@ -186,7 +226,8 @@ bool decodeField(const Field &f, const FieldSpec &spec, Json &out, std::string *
     auto expectWire = [&](int wire) {
         if (f.wire == wire)
             return true;
-        *error = std::string("malformed protobuf body: field ") + spec.name + " has wire type " + std::to_string(f.wire);
+        *error
+            = std::string("malformed protobuf body: field ") + spec.name + " has wire type " + std::to_string(f.wire);
         return false;
     };
     Json value;
@@ -219,21 +260,27 @@ bool decodeField(const Field &f, const FieldSpec &spec, Json &out, std::string *
             return false;
         std::string key, raw;
         Json ignored;
-        if (!decode(f.bytes, ignored, [&](const Field &e, Json &, std::string *) {
-                if (e.number == 1 && e.wire == 2)
-                    key = std::string(e.bytes);
-                else if (e.number == 2 && e.wire == 2)
-                    raw = std::string(e.bytes);
-                return true;
-            }, error))
+        if (!decode(
+                f.bytes, ignored,
+                [&](const Field &e, Json &, std::string *) {
+                    if (e.number == 1 && e.wire == 2)
+                        key = std::string(e.bytes);
+                    else if (e.number == 2 && e.wire == 2)
+                        raw = std::string(e.bytes);
+                    return true;
+                },
+                error))
             return false;
         if (spec.type == Type::MapQuantity) {
             std::string q;
-            if (!decode(raw, ignored, [&](const Field &e, Json &, std::string *) {
-                    if (e.number == 1 && e.wire == 2)
-                        q = std::string(e.bytes);
-                    return true;
-                }, error))
+            if (!decode(
+                    raw, ignored,
+                    [&](const Field &e, Json &, std::string *) {
+                        if (e.number == 1 && e.wire == 2)
+                            q = std::string(e.bytes);
+                        return true;
+                    },
+                    error))
                 return false;
             raw = q;
         }
@@ -249,15 +296,18 @@ bool decodeField(const Field &f, const FieldSpec &spec, Json &out, std::string *
         std::int64_t kind = 0, intVal = 0;
         std::string strVal;
         Json ignored;
-        if (!decode(f.bytes, ignored, [&](const Field &e, Json &, std::string *) {
-                if (e.number == 1 && e.wire == 0)
-                    kind = std::int64_t(e.varint);
-                else if (e.number == 2 && e.wire == 0)
-                    intVal = static_cast<std::int32_t>(e.varint);
-                else if (e.number == 3 && e.wire == 2)
-                    strVal = std::string(e.bytes);
-                return true;
-            }, error))
+        if (!decode(
+                f.bytes, ignored,
+                [&](const Field &e, Json &, std::string *) {
+                    if (e.number == 1 && e.wire == 0)
+                        kind = std::int64_t(e.varint);
+                    else if (e.number == 2 && e.wire == 0)
+                        intVal = static_cast<std::int32_t>(e.varint);
+                    else if (e.number == 3 && e.wire == 2)
+                        strVal = std::string(e.bytes);
+                    return true;
+                },
+                error))
             return false;
         value = kind == 1 ? Json(strVal) : Json(intVal);
         break;
@@ -279,12 +329,15 @@ bool decodeMessage(std::string_view data, const std::string &message, Json &out,
         return false;
     }
     const auto &fields = it->second;
-    return decode(data, out, [&](const Field &f, Json &o, std::string *err) {
-        for (const auto &spec : fields)
-            if (spec.number == f.number)
-                return decodeField(f, spec, o, err, depth);
-        return true; // fields the sandbox does not use are skipped, as an old server would
-    }, error, depth);
+    return decode(
+        data, out,
+        [&](const Field &f, Json &o, std::string *err) {
+            for (const auto &spec : fields)
+                if (spec.number == f.number)
+                    return decodeField(f, spec, o, err, depth);
+            return true; // fields the sandbox does not use are skipped, as an old server would
+        },
+        error, depth);
 }
 
 } // namespace
@@ -299,21 +352,27 @@ std::optional<Json> decodeKubeProtobuf(std::string_view body, std::string *error
     std::string apiVersion, kind;
     std::string_view raw;
     Json envelope;
-    bool ok = decode(body.substr(4), envelope, [&](const Field &f, Json &, std::string *err) {
-        if (f.number == 1 && f.wire == 2) {
-            Json tm;
-            return decode(f.bytes, tm, [&](const Field &t, Json &, std::string *) {
-                if (t.number == 1 && t.wire == 2)
-                    apiVersion = std::string(t.bytes);
-                else if (t.number == 2 && t.wire == 2)
-                    kind = std::string(t.bytes);
-                return true;
-            }, err);
-        }
-        if (f.number == 2 && f.wire == 2)
-            raw = f.bytes;
-        return true;
-    }, error);
+    bool ok = decode(
+        body.substr(4), envelope,
+        [&](const Field &f, Json &, std::string *err) {
+            if (f.number == 1 && f.wire == 2) {
+                Json tm;
+                return decode(
+                    f.bytes, tm,
+                    [&](const Field &t, Json &, std::string *) {
+                        if (t.number == 1 && t.wire == 2)
+                            apiVersion = std::string(t.bytes);
+                        else if (t.number == 2 && t.wire == 2)
+                            kind = std::string(t.bytes);
+                        return true;
+                    },
+                    err);
+            }
+            if (f.number == 2 && f.wire == 2)
+                raw = f.bytes;
+            return true;
+        },
+        error);
     if (!ok)
         return std::nullopt;
     Json obj = {{"apiVersion", apiVersion}, {"kind", kind}, {"metadata", Json::object()}};

@@ -19,13 +19,23 @@ const Subresource *ResourceType::subresource(const std::string &name) const
 
 const std::vector<ResourceType> &resourceTypes()
 {
-    static const std::vector<std::string> all = {"create", "delete", "deletecollection", "get",
-                                                 "list",   "patch",  "update",           "watch"};
-    static const std::vector<std::string> noCollection = {"create", "delete", "get", "list", "patch", "update", "watch"};
+    static const std::vector<std::string> all
+        = {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"};
+    static const std::vector<std::string> noCollection
+        = {"create", "delete", "get", "list", "patch", "update", "watch"};
     static const std::vector<std::string> readOnly = {"get", "list", "watch"};
     static const std::vector<std::string> rw = {"get", "patch", "update"};
     static const std::vector<ResourceType> types = {
-        {"", "v1", "namespaces", "namespace", "Namespace", false, {"ns"}, noCollection, {}, {{"status", "Namespace", "", "v1", rw}}},
+        {"",
+         "v1",
+         "namespaces",
+         "namespace",
+         "Namespace",
+         false,
+         {"ns"},
+         noCollection,
+         {},
+         {{"status", "Namespace", "", "v1", rw}}},
         {"", "v1", "nodes", "node", "Node", false, {"no"}, readOnly, {}, {{"status", "Node", "", "v1", rw}}},
         {"",
          "v1",
@@ -40,7 +50,16 @@ const std::vector<ResourceType> &resourceTypes()
           {"exec", "PodExecOptions", "", "v1", {"create", "get"}},
           {"log", "Pod", "", "v1", {"get"}},
           {"portforward", "PodPortForwardOptions", "", "v1", {"create", "get"}}}},
-        {"", "v1", "services", "service", "Service", true, {"svc"}, noCollection, {"all"}, {{"status", "Service", "", "v1", rw}}},
+        {"",
+         "v1",
+         "services",
+         "service",
+         "Service",
+         true,
+         {"svc"},
+         noCollection,
+         {"all"},
+         {{"status", "Service", "", "v1", rw}}},
         {"", "v1", "endpoints", "endpoints", "Endpoints", true, {"ep"}, all, {}, {}},
         {"", "v1", "configmaps", "configmap", "ConfigMap", true, {"cm"}, all, {}, {}},
         {"", "v1", "secrets", "secret", "Secret", true, {}, all, {}, {}},
@@ -96,8 +115,16 @@ const std::vector<ResourceType> &resourceTypes()
          all,
          {"all"},
          {{"status", "HorizontalPodAutoscaler", "autoscaling", "v2", rw}}},
-        {"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview",
-         false, {}, {"create"}, {}, {}},
+        {"authorization.k8s.io",
+         "v1",
+         "selfsubjectaccessreviews",
+         "selfsubjectaccessreview",
+         "SelfSubjectAccessReview",
+         false,
+         {},
+         {"create"},
+         {},
+         {}},
     };
     return types;
 }

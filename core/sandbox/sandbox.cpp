@@ -157,8 +157,9 @@ public:
     {
         std::string server = "https://127.0.0.1:" + std::to_string(http->port());
         if (options.address != "127.0.0.1" && options.address != "0.0.0.0")
-            server = "https://" + (options.address.find(':') != std::string::npos ? "[" + options.address + "]" : options.address)
-                + ":" + std::to_string(http->port());
+            server = "https://"
+                + (options.address.find(':') != std::string::npos ? "[" + options.address + "]" : options.address) + ":"
+                + std::to_string(http->port());
         YAML::Emitter e;
         e << YAML::BeginMap << YAML::Key << "apiVersion" << YAML::Value << "v1" << YAML::Key << "kind" << YAML::Value
           << "Config";
@@ -176,8 +177,8 @@ public:
                 e << YAML::Key << "token" << YAML::Value << u.token;
             } else {
                 std::string err;
-                auto cert = loadOrCreateClientCert((fs::path(options.dataDir) / "pki").string(), u.name, material, u.name,
-                                                   u.groups, &err);
+                auto cert = loadOrCreateClientCert((fs::path(options.dataDir) / "pki").string(), u.name, material,
+                                                   u.name, u.groups, &err);
                 if (!cert) {
                     *error = err;
                     return false;
@@ -193,16 +194,18 @@ public:
             if (first.empty())
                 first = "sandbox-" + u.name;
             e << YAML::BeginMap << YAML::Key << "name" << YAML::Value << "sandbox-" + u.name << YAML::Key << "context"
-              << YAML::Value << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value << "iterdeck-sandbox" << YAML::Key
-              << "user" << YAML::Value << "sandbox-" + u.name << YAML::Key << "namespace" << YAML::Value << "default"
-              << YAML::EndMap << YAML::EndMap;
+              << YAML::Value << YAML::BeginMap << YAML::Key << "cluster" << YAML::Value << "iterdeck-sandbox"
+              << YAML::Key << "user" << YAML::Value << "sandbox-" + u.name << YAML::Key << "namespace" << YAML::Value
+              << "default" << YAML::EndMap << YAML::EndMap;
         }
         e << YAML::EndSeq;
         e << YAML::Key << "current-context" << YAML::Value << first << YAML::EndMap;
-        fs::path out = options.kubeconfigOut.empty() ? fs::path(options.dataDir) / "kubeconfig" : fs::path(options.kubeconfigOut);
+        fs::path out = options.kubeconfigOut.empty() ? fs::path(options.dataDir) / "kubeconfig"
+                                                     : fs::path(options.kubeconfigOut);
         if (out.has_parent_path())
             fs::create_directories(out.parent_path());
-        return writeFileAtomic(out, std::string(e.c_str()) + "\n", 0600, error) && (kubeconfig = fs::absolute(out).string(), true);
+        return writeFileAtomic(out, std::string(e.c_str()) + "\n", 0600, error)
+            && (kubeconfig = fs::absolute(out).string(), true);
     }
 
     void scheduleSave()
@@ -230,7 +233,8 @@ public:
         const ResourceType &nsType = *findResourceByQualified("namespaces");
         for (const char *ns : {"default", "kube-system", "kube-public", "kube-node-lease"})
             if (!store.get("namespaces", "", ns))
-                api->createObject(nsType, Json {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}, "");
+                api->createObject(nsType,
+                                  Json {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}, "");
         if (!store.get("nodes", "", "sandbox")) {
             Json node = {{"apiVersion", "v1"},
                          {"kind", "Node"},
@@ -241,11 +245,19 @@ public:
                            {"labels", {{"kubernetes.io/hostname", "sandbox"}, {"kubernetes.io/os", "linux"}}}}},
                          {"spec", Json::object()},
                          {"status",
-                          {{"addresses", {{{"type", "InternalIP"}, {"address", "127.0.0.1"}}, {{"type", "Hostname"}, {"address", "sandbox"}}}},
-                           {"conditions", {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"},
-                                            {"message", "the sandbox runs pods as local processes"}}}},
-                           {"nodeInfo", {{"kubeletVersion", "v1.32.0-iterdeck-sandbox"}, {"operatingSystem", "linux"},
-                                         {"architecture", "amd64"}, {"containerRuntimeVersion", "sandbox://1"}}}}}};
+                          {{"addresses",
+                            {{{"type", "InternalIP"}, {"address", "127.0.0.1"}},
+                             {{"type", "Hostname"}, {"address", "sandbox"}}}},
+                           {"conditions",
+                            {{{"type", "Ready"},
+                              {"status", "True"},
+                              {"reason", "KubeletReady"},
+                              {"message", "the sandbox runs pods as local processes"}}}},
+                           {"nodeInfo",
+                            {{"kubeletVersion", "v1.32.0-iterdeck-sandbox"},
+                             {"operatingSystem", "linux"},
+                             {"architecture", "amd64"},
+                             {"containerRuntimeVersion", "sandbox://1"}}}}}};
             store.put("nodes", std::move(node));
         }
     }
@@ -336,8 +348,8 @@ bool Sandbox::start(std::string *error)
     RuntimeOptions ro;
     ro.dataDir = o.dataDir;
     ro.isolation = o.isolation == SandboxOptions::Isolation::Bubblewrap ? RuntimeOptions::Isolation::Bubblewrap
-        : o.isolation == SandboxOptions::Isolation::Plain              ? RuntimeOptions::Isolation::Plain
-                                                                         : RuntimeOptions::Isolation::Auto;
+        : o.isolation == SandboxOptions::Isolation::Plain               ? RuntimeOptions::Isolation::Plain
+                                                                        : RuntimeOptions::Isolation::Auto;
     if (!o.imagesFile.empty()) {
         auto cat = ImageCatalog::load(o.imagesFile, error);
         if (!cat)
@@ -368,9 +380,8 @@ bool Sandbox::start(std::string *error)
     });
 
     Api *api = d->api.get();
-    d->http = std::make_unique<HttpServer>(d->io, d->tls, [api](HttpRequest &r, const std::shared_ptr<HttpReply> &reply) {
-        api->handle(r, reply);
-    });
+    d->http = std::make_unique<HttpServer>(
+        d->io, d->tls, [api](HttpRequest &r, const std::shared_ptr<HttpReply> &reply) { api->handle(r, reply); });
     std::uint16_t port = o.port;
     fs::path portFile = fs::path(o.dataDir) / "port";
     if (port == 0 && fs::exists(portFile)) {
@@ -380,9 +391,9 @@ bool Sandbox::start(std::string *error)
         if (previous && d->http->listen(o.address, previous, &err2))
             port = previous;
         else
-            d->http = std::make_unique<HttpServer>(d->io, d->tls, [api](HttpRequest &r, const std::shared_ptr<HttpReply> &reply) {
-                api->handle(r, reply);
-            });
+            d->http = std::make_unique<HttpServer>(
+                d->io, d->tls,
+                [api](HttpRequest &r, const std::shared_ptr<HttpReply> &reply) { api->handle(r, reply); });
     }
     if (d->http->port() == 0 && !d->http->listen(o.address, port, error))
         return false;

@@ -12,11 +12,11 @@ namespace iterdeck::sandbox {
 
 struct SandboxOptions
 {
-    std::string dataDir;            // certificates, tokens, objects, pod roots
+    std::string dataDir; // certificates, tokens, objects, pod roots
     std::string address = "127.0.0.1";
-    std::uint16_t port = 0;         // 0 = any free port (the same one is reused after a restart if free)
-    std::string kubeconfigOut;      // default: dataDir/kubeconfig
-    std::string imagesFile;         // extra image catalog (YAML)
+    std::uint16_t port = 0; // 0 = any free port (the same one is reused after a restart if free)
+    std::string kubeconfigOut; // default: dataDir/kubeconfig
+    std::string imagesFile; // extra image catalog (YAML)
     enum class Isolation { Auto, Bubblewrap, Plain } isolation = Isolation::Auto;
     int bookmarkIntervalSeconds = 10;
 };

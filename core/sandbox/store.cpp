@@ -13,9 +13,18 @@ std::string metaString(const Json &o, const char *key)
 }
 } // namespace
 
-std::string objectNamespace(const Json &o) { return metaString(o, "namespace"); }
-std::string objectName(const Json &o) { return metaString(o, "name"); }
-std::string objectUid(const Json &o) { return metaString(o, "uid"); }
+std::string objectNamespace(const Json &o)
+{
+    return metaString(o, "namespace");
+}
+std::string objectName(const Json &o)
+{
+    return metaString(o, "name");
+}
+std::string objectUid(const Json &o)
+{
+    return metaString(o, "uid");
+}
 
 std::uint64_t Store::oldestResumableRv() const
 {

@@ -33,8 +33,8 @@ struct StoreEvent
     std::uint64_t rv = 0;
     EventType type = EventType::Added;
     std::string resource; // "pods", "deployments.apps"
-    ObjectPtr object;     // new state (last state with the new RV for Deleted)
-    ObjectPtr previous;   // old state for Modified/Deleted
+    ObjectPtr object; // new state (last state with the new RV for Deleted)
+    ObjectPtr previous; // old state for Modified/Deleted
 };
 
 class Store

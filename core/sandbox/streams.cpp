@@ -152,8 +152,8 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
         }
     }
     w->bookmarks = truthy(r.queryValue("allowWatchBookmarks"));
-    w->table = r.header("accept").find("as=Table") != std::string::npos
-        && !toTable(*info.type, {}, "0", false).is_null();
+    w->table
+        = r.header("accept").find("as=Table") != std::string::npos && !toTable(*info.type, {}, "0", false).is_null();
     std::string rvText = r.queryValue("resourceVersion").value_or("");
     std::optional<std::vector<const StoreEvent *>> replay;
     bool initial = rvText.empty() || rvText == "0";
@@ -162,8 +162,8 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
         try {
             fromRv = std::stoull(rvText);
         } catch (...) {
-            return reply->respond(statusResponse(
-                badRequest("resourceVersion: Invalid value: \"" + rvText + "\": must be an integer")));
+            return reply->respond(
+                statusResponse(badRequest("resourceVersion: Invalid value: \"" + rvText + "\": must be an integer")));
         }
     }
 
@@ -172,19 +172,21 @@ void Api::handleWatch(const HttpRequest &r, const RequestInfo &info, const std::
     if (initial) {
         for (const auto &o : m_store.list(qualified, w->ns))
             if (w->matches(*o))
-                w->writer->write(w->table ? eventLine("ADDED", toTable(*w->type, {o}, std::to_string(m_store.currentRv()), true))
-                                          : eventLine("ADDED", m_store.serialized(o)));
+                w->writer->write(
+                    w->table ? eventLine("ADDED", toTable(*w->type, {o}, std::to_string(m_store.currentRv()), true))
+                             : eventLine("ADDED", m_store.serialized(o)));
     } else if (fromRv < m_store.currentRv()) {
         replay = m_store.eventsSince(fromRv);
         if (!replay) {
-            Json status = {{"kind", "Status"},
-                           {"apiVersion", "v1"},
-                           {"metadata", Json::object()},
-                           {"status", "Failure"},
-                           {"message", "too old resource version: " + rvText + " ("
-                                           + std::to_string(m_store.oldestResumableRv()) + ")"},
-                           {"reason", "Expired"},
-                           {"code", 410}};
+            Json status
+                = {{"kind", "Status"},
+                   {"apiVersion", "v1"},
+                   {"metadata", Json::object()},
+                   {"status", "Failure"},
+                   {"message",
+                    "too old resource version: " + rvText + " (" + std::to_string(m_store.oldestResumableRv()) + ")"},
+                   {"reason", "Expired"},
+                   {"code", 410}};
             w->writer->write(eventLine("ERROR", status));
             w->writer->finish();
             return;
@@ -313,10 +315,12 @@ void Api::handleLogs(const HttpRequest &r, const RequestInfo &info, const std::s
             o.limitBytes = std::stol(*v);
         if (auto v = r.queryValue("sinceSeconds")) {
             if (r.queryValue("sinceTime"))
-                return reply->respond(statusResponse(badRequest("at most one of `sinceTime` or `sinceSeconds` may be specified")));
+                return reply->respond(
+                    statusResponse(badRequest("at most one of `sinceTime` or `sinceSeconds` may be specified")));
             long s = std::stol(*v);
             if (s < 1)
-                return reply->respond(statusResponse(badRequest("sinceSeconds: Invalid value: must be greater than 0")));
+                return reply->respond(
+                    statusResponse(badRequest("sinceSeconds: Invalid value: must be greater than 0")));
             o.since = std::chrono::system_clock::now() - std::chrono::seconds(s);
         }
     } catch (...) {
@@ -325,7 +329,8 @@ void Api::handleLogs(const HttpRequest &r, const RequestInfo &info, const std::s
     if (auto v = r.queryValue("sinceTime")) {
         std::tm tm {};
         if (!strptime(v->c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
-            return reply->respond(statusResponse(badRequest("sinceTime: Invalid value: \"" + *v + "\": must be RFC 3339")));
+            return reply->respond(
+                statusResponse(badRequest("sinceTime: Invalid value: \"" + *v + "\": must be RFC 3339")));
         o.since = std::chrono::system_clock::from_time_t(timegm(&tm));
     }
     std::string err;
@@ -382,15 +387,15 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
         return reply->respond(statusResponse(badRequest("you must specify at least one of stdin, stdout, stderr")));
     std::string phase = (*pod)["status"].value("phase", "");
     if (phase != "Running")
-        return reply->respond(statusResponse(badRequest("unable to upgrade connection: pod " + info.name
-                                                        + " is not running (phase " + phase + ")")));
+        return reply->respond(statusResponse(
+            badRequest("unable to upgrade connection: pod " + info.name + " is not running (phase " + phase + ")")));
     if (!r.upgrade)
-        return reply->respond(statusResponse(badRequest(
-            "the sandbox serves exec over WebSocket only (v5.channel.k8s.io, v4.channel.k8s.io, "
-            "v4.base64.channel.k8s.io, channel.k8s.io); SPDY is not supported")));
-    static const std::vector<std::string> supported = {"v5.channel.k8s.io", "v4.channel.k8s.io",
-                                                       "v4.base64.channel.k8s.io", "base64.channel.k8s.io",
-                                                       "channel.k8s.io"};
+        return reply->respond(statusResponse(
+            badRequest("the sandbox serves exec over WebSocket only (v5.channel.k8s.io, v4.channel.k8s.io, "
+                       "v4.base64.channel.k8s.io, channel.k8s.io); SPDY is not supported")));
+    static const std::vector<std::string> supported
+        = {"v5.channel.k8s.io", "v4.channel.k8s.io", "v4.base64.channel.k8s.io", "base64.channel.k8s.io",
+           "channel.k8s.io"};
     auto offered = splitProtocols(r.header("sec-websocket-protocol"));
     std::string protocol;
     for (const auto &p : offered)
@@ -399,12 +404,13 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
             break;
         }
     if (!offered.empty() && protocol.empty())
-        return reply->respond(statusResponse(badRequest("none of the offered subprotocols is supported: "
-                                                        + r.header("sec-websocket-protocol"))));
+        return reply->respond(statusResponse(
+            badRequest("none of the offered subprotocols is supported: " + r.header("sec-websocket-protocol"))));
     std::string err;
     auto proc = m_runtime.exec(objectUid(*pod), opts, &err);
     if (!proc)
-        return reply->respond(statusResponse(ApiError {500, "InternalError", "Internal error occurred: " + err, Json::array()}));
+        return reply->respond(
+            statusResponse(ApiError {500, "InternalError", "Internal error occurred: " + err, Json::array()}));
     const bool base64 = protocol.find("base64") != std::string::npos;
     const bool v5 = protocol == "v5.channel.k8s.io";
     const bool statusJson = protocol.rfind("v4.", 0) == 0 || v5;
@@ -414,90 +420,94 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
             s += (s.empty() ? "" : " ") + c;
         return s;
     }();
-    reply->upgrade(protocol, base64, [proc, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
-        auto frame = [base64](int ch, std::string_view data) {
-            if (base64)
-                return std::string(1, char('0' + ch)) + base64Encode(data);
-            std::string f(1, char(ch));
-            f.append(data);
-            return f;
-        };
-        std::weak_ptr<WebSocketChannel> weak = ws;
-        // The "connected" signal real servers send first.
-        ws->send(frame(wantStdout ? 1 : wantStderr ? 2 : 3, {}));
-        proc->onOutput = [weak, frame, proc](int stream, std::string_view data) {
-            auto w = weak.lock();
-            if (!w)
-                return;
-            w->send(frame(stream, data));
-            if (w->queuedBytes() > 1024 * 1024)
-                proc->setOutputPaused(true);
-        };
-        ws->onDrained = [proc] { proc->setOutputPaused(false); };
-        proc->onExit = [weak, frame, statusJson, cmdText](int code, const std::string &error) {
-            auto w = weak.lock();
-            if (!w)
-                return;
-            if (statusJson) {
-                Json st = {{"metadata", Json::object()}, {"status", "Success"}};
-                if (!error.empty())
-                    st = Json {{"metadata", Json::object()},
-                               {"status", "Failure"},
-                               {"message", "Internal error occurred: " + error},
-                               {"reason", "InternalError"},
-                               {"code", 500}};
-                else if (code != 0)
-                    st = Json {{"metadata", Json::object()},
-                               {"status", "Failure"},
-                               {"message", "command terminated with non-zero exit code: error executing command ["
-                                               + cmdText + "], exit code " + std::to_string(code)},
-                               {"reason", "NonZeroExitCode"},
-                               {"details", {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}}}};
-                w->send(frame(3, st.dump()));
-            } else if (!error.empty() || code != 0) {
-                w->send(frame(3, !error.empty() ? error : "command terminated with exit code " + std::to_string(code)));
-            }
-            w->close(1000);
-        };
-        auto pendingStdin = std::make_shared<std::size_t>(0);
-        ws->onMessage = [proc, base64, v5, weak, pendingStdin](std::string data, bool text) {
-            if (data.empty())
-                return;
-            int ch;
-            std::string payload;
-            if (base64) {
-                ch = data[0] - '0';
-                payload = base64Decode(std::string_view(data).substr(1));
-            } else {
-                ch = static_cast<unsigned char>(data[0]);
-                payload = data.substr(1);
-            }
-            (void)text;
-            if (ch == 0) {
-                *pendingStdin += payload.size();
-                if (*pendingStdin > 4 * 1024 * 1024)
-                    if (auto w = weak.lock())
-                        w->setReadPaused(true);
-                std::size_t n = payload.size();
-                proc->writeStdin(std::move(payload), [weak, pendingStdin, n] {
-                    *pendingStdin -= n;
-                    if (*pendingStdin < 1024 * 1024)
-                        if (auto w = weak.lock())
-                            w->setReadPaused(false);
-                });
-            } else if (ch == 4) {
-                try {
-                    Json size = Json::parse(payload);
-                    proc->resize(size.value("Width", 80), size.value("Height", 24));
-                } catch (...) {
+    reply->upgrade(
+        protocol, base64,
+        [proc, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
+            auto frame = [base64](int ch, std::string_view data) {
+                if (base64)
+                    return std::string(1, char('0' + ch)) + base64Encode(data);
+                std::string f(1, char(ch));
+                f.append(data);
+                return f;
+            };
+            std::weak_ptr<WebSocketChannel> weak = ws;
+            // The "connected" signal real servers send first.
+            ws->send(frame(wantStdout ? 1 : wantStderr ? 2 : 3, {}));
+            proc->onOutput = [weak, frame, proc](int stream, std::string_view data) {
+                auto w = weak.lock();
+                if (!w)
+                    return;
+                w->send(frame(stream, data));
+                if (w->queuedBytes() > 1024 * 1024)
+                    proc->setOutputPaused(true);
+            };
+            ws->onDrained = [proc] { proc->setOutputPaused(false); };
+            proc->onExit = [weak, frame, statusJson, cmdText](int code, const std::string &error) {
+                auto w = weak.lock();
+                if (!w)
+                    return;
+                if (statusJson) {
+                    Json st = {{"metadata", Json::object()}, {"status", "Success"}};
+                    if (!error.empty())
+                        st = Json {{"metadata", Json::object()},
+                                   {"status", "Failure"},
+                                   {"message", "Internal error occurred: " + error},
+                                   {"reason", "InternalError"},
+                                   {"code", 500}};
+                    else if (code != 0)
+                        st = Json {
+                            {"metadata", Json::object()},
+                            {"status", "Failure"},
+                            {"message",
+                             "command terminated with non-zero exit code: error executing command [" + cmdText
+                                 + "], exit code " + std::to_string(code)},
+                            {"reason", "NonZeroExitCode"},
+                            {"details", {{"causes", {{{"reason", "ExitCode"}, {"message", std::to_string(code)}}}}}}};
+                    w->send(frame(3, st.dump()));
+                } else if (!error.empty() || code != 0) {
+                    w->send(
+                        frame(3, !error.empty() ? error : "command terminated with exit code " + std::to_string(code)));
                 }
-            } else if (ch == 255 && v5) {
-                if (payload.size() == 1 && payload[0] == 0)
-                    proc->closeStdin();
-            }
-        };
-        ws->onClose = [proc] { proc->kill(); };
-    });
+                w->close(1000);
+            };
+            auto pendingStdin = std::make_shared<std::size_t>(0);
+            ws->onMessage = [proc, base64, v5, weak, pendingStdin](std::string data, bool text) {
+                if (data.empty())
+                    return;
+                int ch;
+                std::string payload;
+                if (base64) {
+                    ch = data[0] - '0';
+                    payload = base64Decode(std::string_view(data).substr(1));
+                } else {
+                    ch = static_cast<unsigned char>(data[0]);
+                    payload = data.substr(1);
+                }
+                (void)text;
+                if (ch == 0) {
+                    *pendingStdin += payload.size();
+                    if (*pendingStdin > 4 * 1024 * 1024)
+                        if (auto w = weak.lock())
+                            w->setReadPaused(true);
+                    std::size_t n = payload.size();
+                    proc->writeStdin(std::move(payload), [weak, pendingStdin, n] {
+                        *pendingStdin -= n;
+                        if (*pendingStdin < 1024 * 1024)
+                            if (auto w = weak.lock())
+                                w->setReadPaused(false);
+                    });
+                } else if (ch == 4) {
+                    try {
+                        Json size = Json::parse(payload);
+                        proc->resize(size.value("Width", 80), size.value("Height", 24));
+                    } catch (...) { }
+                } else if (ch == 255 && v5) {
+                    if (payload.size() == 1 && payload[0] == 0)
+                        proc->closeStdin();
+                }
+            };
+            ws->onClose = [proc] { proc->kill(); };
+        });
 }
 
 // ---- port-forward --------------------------------------------------------------------------
@@ -542,7 +552,8 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                 n = 0;
             }
             if (n < 1 || n > 65535)
-                return reply->respond(statusResponse(badRequest("invalid port \"" + p + "\": must be between 1 and 65535")));
+                return reply->respond(
+                    statusResponse(badRequest("invalid port \"" + p + "\": must be between 1 and 65535")));
             ports.push_back(std::uint16_t(n));
             if (comma == std::string::npos)
                 break;
@@ -593,8 +604,9 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
         }
         auto fail = [weak, frame, podName, uid](const std::shared_ptr<ForwardedPort> &c, const std::string &why) {
             if (auto w = weak.lock()) {
-                w->send(frame(2 * c->index + 1, "error forwarding port " + std::to_string(c->port) + " to pod "
-                                                   + podName + ", uid " + uid + ": " + why));
+                w->send(frame(2 * c->index + 1,
+                              "error forwarding port " + std::to_string(c->port) + " to pod " + podName + ", uid " + uid
+                                  + ": " + why));
                 w->close(1000);
             }
         };
@@ -603,15 +615,16 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
             if (c->writing || c->out.empty() || !c->connected)
                 return;
             c->writing = true;
-            net::async_write(c->socket, net::buffer(c->out.front()), [c, pumpOut, fail](boost::system::error_code ec, std::size_t) {
-                c->writing = false;
-                if (ec) {
-                    fail(c, ec.message());
-                    return;
-                }
-                c->out.pop_front();
-                (*pumpOut)(c);
-            });
+            net::async_write(c->socket, net::buffer(c->out.front()),
+                             [c, pumpOut, fail](boost::system::error_code ec, std::size_t) {
+                                 c->writing = false;
+                                 if (ec) {
+                                     fail(c, ec.message());
+                                     return;
+                                 }
+                                 c->out.pop_front();
+                                 (*pumpOut)(c);
+                             });
         };
         for (auto &c : *conns) {
             tcp::endpoint ep(net::ip::make_address(ip), c->port);
@@ -624,18 +637,19 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                 (*pumpOut)(c);
                 auto readLoop = std::make_shared<std::function<void()>>();
                 *readLoop = [c, weak, frame, readLoop] {
-                    c->socket.async_read_some(net::buffer(c->buffer), [c, weak, frame, readLoop](boost::system::error_code ec2, std::size_t n) {
-                        auto w = weak.lock();
-                        if (!w)
-                            return;
-                        if (ec2) {
-                            // The pod closed its end: one WebSocket carries one connection.
-                            w->close(1000);
-                            return;
-                        }
-                        w->send(frame(2 * c->index, std::string_view(c->buffer.data(), n)));
-                        (*readLoop)();
-                    });
+                    c->socket.async_read_some(net::buffer(c->buffer),
+                                              [c, weak, frame, readLoop](boost::system::error_code ec2, std::size_t n) {
+                                                  auto w = weak.lock();
+                                                  if (!w)
+                                                      return;
+                                                  if (ec2) {
+                                                      // The pod closed its end: one WebSocket carries one connection.
+                                                      w->close(1000);
+                                                      return;
+                                                  }
+                                                  w->send(frame(2 * c->index, std::string_view(c->buffer.data(), n)));
+                                                  (*readLoop)();
+                                              });
                 };
                 (*readLoop)();
             });

@@ -99,36 +99,70 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
     std::function<Json(const Json &)> cells;
     const std::string &k = t.kind;
     if (k == "Pod") {
-        columns = {col("Name", "string", 0, "name"), col("Ready"), col("Status"), col("Restarts", "string"), col("Age"),
-                   col("IP", "string", 1), col("Node", "string", 1), col("Nominated Node", "string", 1),
+        columns = {col("Name", "string", 0, "name"),
+                   col("Ready"),
+                   col("Status"),
+                   col("Restarts", "string"),
+                   col("Age"),
+                   col("IP", "string", 1),
+                   col("Node", "string", 1),
+                   col("Nominated Node", "string", 1),
                    col("Readiness Gates", "string", 1)};
         cells = [](const Json &o) {
             int ready, total, restarts;
             std::string status = podStatus(o, ready, total, restarts);
-            return Json {objectName(o), std::to_string(ready) + "/" + std::to_string(total), status,
-                         std::to_string(restarts), age(o), o["status"].value("podIP", "<none>"),
-                         o["spec"].value("nodeName", "<none>"), "<none>", "<none>"};
+            return Json {objectName(o),
+                         std::to_string(ready) + "/" + std::to_string(total),
+                         status,
+                         std::to_string(restarts),
+                         age(o),
+                         o["status"].value("podIP", "<none>"),
+                         o["spec"].value("nodeName", "<none>"),
+                         "<none>",
+                         "<none>"};
         };
     } else if (k == "Deployment") {
-        columns = {col("Name", "string", 0, "name"), col("Ready"), col("Up-to-date", "integer"), col("Available", "integer"),
-                   col("Age"), col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)};
-        cells = [](const Json &o) {
-            const Json &tpl = o["spec"].value("template", Json::object()).value("spec", Json::object());
-            return Json {objectName(o),
-                         std::to_string(num(o, {"status", "readyReplicas"})) + "/" + std::to_string(num(o, {"spec", "replicas"})),
-                         num(o, {"status", "updatedReplicas"}), num(o, {"status", "availableReplicas"}), age(o),
-                         containersOf(tpl, "name"), containersOf(tpl, "image"),
-                         joinSelector(o["spec"].value("selector", Json::object()).value("matchLabels", Json::object()))};
-        };
-    } else if (k == "ReplicaSet") {
-        columns = {col("Name", "string", 0, "name"), col("Desired", "integer"), col("Current", "integer"),
-                   col("Ready", "integer"), col("Age"), col("Containers", "string", 1), col("Images", "string", 1),
+        columns = {col("Name", "string", 0, "name"),
+                   col("Ready"),
+                   col("Up-to-date", "integer"),
+                   col("Available", "integer"),
+                   col("Age"),
+                   col("Containers", "string", 1),
+                   col("Images", "string", 1),
                    col("Selector", "string", 1)};
         cells = [](const Json &o) {
             const Json &tpl = o["spec"].value("template", Json::object()).value("spec", Json::object());
-            return Json {objectName(o), num(o, {"spec", "replicas"}), num(o, {"status", "replicas"}),
-                         num(o, {"status", "readyReplicas"}), age(o), containersOf(tpl, "name"), containersOf(tpl, "image"),
-                         joinSelector(o["spec"].value("selector", Json::object()).value("matchLabels", Json::object()))};
+            return Json {
+                objectName(o),
+                std::to_string(num(o, {"status", "readyReplicas"})) + "/"
+                    + std::to_string(num(o, {"spec", "replicas"})),
+                num(o, {"status", "updatedReplicas"}),
+                num(o, {"status", "availableReplicas"}),
+                age(o),
+                containersOf(tpl, "name"),
+                containersOf(tpl, "image"),
+                joinSelector(o["spec"].value("selector", Json::object()).value("matchLabels", Json::object()))};
+        };
+    } else if (k == "ReplicaSet") {
+        columns = {col("Name", "string", 0, "name"),
+                   col("Desired", "integer"),
+                   col("Current", "integer"),
+                   col("Ready", "integer"),
+                   col("Age"),
+                   col("Containers", "string", 1),
+                   col("Images", "string", 1),
+                   col("Selector", "string", 1)};
+        cells = [](const Json &o) {
+            const Json &tpl = o["spec"].value("template", Json::object()).value("spec", Json::object());
+            return Json {
+                objectName(o),
+                num(o, {"spec", "replicas"}),
+                num(o, {"status", "replicas"}),
+                num(o, {"status", "readyReplicas"}),
+                age(o),
+                containersOf(tpl, "name"),
+                containersOf(tpl, "image"),
+                joinSelector(o["spec"].value("selector", Json::object()).value("matchLabels", Json::object()))};
         };
     } else if (k == "StatefulSet") {
         columns = {col("Name", "string", 0, "name"), col("Ready"), col("Age"), col("Containers", "string", 1),
@@ -136,12 +170,18 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
         cells = [](const Json &o) {
             const Json &tpl = o["spec"].value("template", Json::object()).value("spec", Json::object());
             return Json {objectName(o),
-                         std::to_string(num(o, {"status", "readyReplicas"})) + "/" + std::to_string(num(o, {"spec", "replicas"})),
+                         std::to_string(num(o, {"status", "readyReplicas"})) + "/"
+                             + std::to_string(num(o, {"spec", "replicas"})),
                          age(o), containersOf(tpl, "name"), containersOf(tpl, "image")};
         };
     } else if (k == "Service") {
-        columns = {col("Name", "string", 0, "name"), col("Type"), col("Cluster-IP"), col("External-IP"), col("Port(s)"),
-                   col("Age"), col("Selector", "string", 1)};
+        columns = {col("Name", "string", 0, "name"),
+                   col("Type"),
+                   col("Cluster-IP"),
+                   col("External-IP"),
+                   col("Port(s)"),
+                   col("Age"),
+                   col("Selector", "string", 1)};
         cells = [](const Json &o) {
             std::string ports;
             for (const auto &p : o["spec"].value("ports", Json::array())) {
@@ -150,8 +190,13 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
                     one += ":" + std::to_string(p.value("nodePort", 0));
                 ports += (ports.empty() ? "" : ",") + one + "/" + p.value("protocol", "TCP");
             }
-            return Json {objectName(o), o["spec"].value("type", "ClusterIP"), o["spec"].value("clusterIP", "None"), "<none>",
-                         ports.empty() ? "<none>" : ports, age(o), joinSelector(o["spec"].value("selector", Json::object()))};
+            return Json {objectName(o),
+                         o["spec"].value("type", "ClusterIP"),
+                         o["spec"].value("clusterIP", "None"),
+                         "<none>",
+                         ports.empty() ? "<none>" : ports,
+                         age(o),
+                         joinSelector(o["spec"].value("selector", Json::object()))};
         };
     } else if (k == "Namespace") {
         columns = {col("Name", "string", 0, "name"), col("Status"), col("Age")};
@@ -162,17 +207,29 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
                          : Json {col("Name", "string", 0, "name"), col("Data", "integer"), col("Age")};
         cells = [secret](const Json &o) {
             int n = int(o.value("data", Json::object()).size() + o.value("binaryData", Json::object()).size());
-            return secret ? Json {objectName(o), o.value("type", "Opaque"), n, age(o)} : Json {objectName(o), n, age(o)};
+            return secret ? Json {objectName(o), o.value("type", "Opaque"), n, age(o)}
+                          : Json {objectName(o), n, age(o)};
         };
     } else if (k == "PersistentVolumeClaim") {
-        columns = {col("Name", "string", 0, "name"), col("Status"), col("Volume"), col("Capacity"), col("Access Modes"),
+        columns = {col("Name", "string", 0, "name"),
+                   col("Status"),
+                   col("Volume"),
+                   col("Capacity"),
+                   col("Access Modes"),
                    col("Age")};
         cells = [](const Json &o) {
             std::string modes;
             for (const auto &m : o["spec"].value("accessModes", Json::array()))
-                modes += (modes.empty() ? "" : ",") + std::string(m == "ReadWriteOnce" ? "RWO" : m == "ReadOnlyMany" ? "ROX" : "RWX");
-            return Json {objectName(o), o["status"].value("phase", "Pending"), o["spec"].value("volumeName", ""),
-                         o["status"].value("capacity", Json::object()).value("storage", ""), modes, age(o)};
+                modes += (modes.empty() ? "" : ",")
+                    + std::string(m == "ReadWriteOnce"      ? "RWO"
+                                      : m == "ReadOnlyMany" ? "ROX"
+                                                            : "RWX");
+            return Json {objectName(o),
+                         o["status"].value("phase", "Pending"),
+                         o["spec"].value("volumeName", ""),
+                         o["status"].value("capacity", Json::object()).value("storage", ""),
+                         modes,
+                         age(o)};
         };
     } else {
         return nullptr; // kubectl prints NAME and AGE from the plain list
@@ -186,8 +243,9 @@ Json Api::toTable(const ResourceType &t, const std::vector<ObjectPtr> &items, co
             meta["labels"] = (*o)["metadata"]["labels"];
         meta["uid"] = objectUid(*o);
         meta["resourceVersion"] = (*o)["metadata"].value("resourceVersion", "");
-        rows.push_back({{"cells", cells(*o)},
-                        {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}}}});
+        rows.push_back(
+            {{"cells", cells(*o)},
+             {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}}}});
     }
     return Json {{"kind", "Table"},
                  {"apiVersion", "meta.k8s.io/v1"},

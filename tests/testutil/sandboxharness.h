@@ -29,7 +29,11 @@ public:
 class CapturedReply : public HttpReply
 {
 public:
-    void respond(HttpResponse r) override { response = std::move(r); answered = true; }
+    void respond(HttpResponse r) override
+    {
+        response = std::move(r);
+        answered = true;
+    }
     std::shared_ptr<StreamWriter> stream(int status, const std::string &contentType) override
     {
         response.status = status;
@@ -74,8 +78,8 @@ public:
         runtime->onStatus = [this](const std::string &uid, const Json &status) { api->onPodStatus(uid, status); };
         store.addListener([this](const StoreEvent &e) { api->onStoreEvent(e); });
         for (const char *ns : {"default", "dev-a"})
-            request("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")"
-                                                       + std::string(ns) + "\"}}");
+            request("POST", "/api/v1/namespaces",
+                    R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":")" + std::string(ns) + "\"}}");
     }
     ~ApiHarness()
     {
@@ -102,7 +106,8 @@ public:
                 if (!kv.empty()) {
                     auto eq = kv.find('=');
                     r.query.emplace_back(percentDecode(kv.substr(0, eq), true),
-                                         eq == std::string::npos ? std::string() : percentDecode(kv.substr(eq + 1), true));
+                                         eq == std::string::npos ? std::string()
+                                                                 : percentDecode(kv.substr(eq + 1), true));
                 }
                 if (amp == std::string::npos)
                     break;
@@ -125,8 +130,7 @@ public:
     // Runs the controllers until nothing is left to do (timers are not waited for).
     void settle()
     {
-        for (int i = 0; i < 100 && io.poll() > 0; ++i) {
-        }
+        for (int i = 0; i < 100 && io.poll() > 0; ++i) { }
         io.restart();
     }
 

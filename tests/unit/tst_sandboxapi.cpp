@@ -104,26 +104,42 @@ private Q_SLOTS:
         QTest::addColumn<int>("code");
         QTest::addColumn<QString>("reason");
         QTest::addColumn<QString>("message");
-        QTest::newRow("unknown resource") << "GET" << "/api/v1/namespaces/default/widgets" << "" << 404 << "NotFound"
+        QTest::newRow("unknown resource") << "GET"
+                                          << "/api/v1/namespaces/default/widgets"
+                                          << "" << 404 << "NotFound"
                                           << "the server could not find the requested resource";
-        QTest::newRow("missing object") << "GET" << "/apis/apps/v1/namespaces/default/deployments/x" << "" << 404
-                                        << "NotFound" << "deployments.apps \"x\" not found";
-        QTest::newRow("malformed json") << "POST" << "/api/v1/namespaces/default/configmaps" << "{\"kind\":" << 400
-                                        << "BadRequest" << "the request body is not valid JSON";
-        QTest::newRow("wrong kind") << "POST" << "/api/v1/namespaces/default/configmaps"
+        QTest::newRow("missing object") << "GET"
+                                        << "/apis/apps/v1/namespaces/default/deployments/x"
+                                        << "" << 404 << "NotFound"
+                                        << "deployments.apps \"x\" not found";
+        QTest::newRow("malformed json") << "POST"
+                                        << "/api/v1/namespaces/default/configmaps"
+                                        << "{\"kind\":" << 400 << "BadRequest"
+                                        << "the request body is not valid JSON";
+        QTest::newRow("wrong kind") << "POST"
+                                    << "/api/v1/namespaces/default/configmaps"
                                     << R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}})" << 400
-                                    << "BadRequest" << "kind Secret does not belong at configmaps";
-        QTest::newRow("invalid name") << "POST" << "/api/v1/namespaces/default/configmaps"
+                                    << "BadRequest"
+                                    << "kind Secret does not belong at configmaps";
+        QTest::newRow("invalid name") << "POST"
+                                      << "/api/v1/namespaces/default/configmaps"
                                       << QString::fromStdString(configMap("Not_Valid")) << 422 << "Invalid"
                                       << "ConfigMap \"Not_Valid\" is invalid: metadata.name: Invalid value";
-        QTest::newRow("no namespace") << "POST" << "/api/v1/namespaces/nope/configmaps"
-                                      << QString::fromStdString(configMap("a")) << 404 << "NotFound"
+        QTest::newRow("no namespace") << "POST"
+                                      << "/api/v1/namespaces/nope/configmaps" << QString::fromStdString(configMap("a"))
+                                      << 404 << "NotFound"
                                       << "namespaces \"nope\" not found";
-        QTest::newRow("bad selector") << "GET" << "/api/v1/pods?labelSelector=a%20in%20(" << "" << 400 << "BadRequest"
+        QTest::newRow("bad selector") << "GET"
+                                      << "/api/v1/pods?labelSelector=a%20in%20("
+                                      << "" << 400 << "BadRequest"
                                       << "unable to parse requirement";
-        QTest::newRow("bad field") << "GET" << "/api/v1/pods?fieldSelector=spec.image%3Dx" << "" << 400 << "BadRequest"
+        QTest::newRow("bad field") << "GET"
+                                   << "/api/v1/pods?fieldSelector=spec.image%3Dx"
+                                   << "" << 400 << "BadRequest"
                                    << "field label not supported: spec.image";
-        QTest::newRow("method") << "PUT" << "/api/v1/namespaces/default/configmaps" << "{}" << 405 << "MethodNotAllowed"
+        QTest::newRow("method") << "PUT"
+                                << "/api/v1/namespaces/default/configmaps"
+                                << "{}" << 405 << "MethodNotAllowed"
                                 << "does not allow this method";
     }
     void errorsAreStatusObjects()
@@ -159,8 +175,9 @@ private Q_SLOTS:
         std::string cont;
         int pages = 0;
         do {
-            auto r = m_api->request("GET", "/api/v1/namespaces/default/configmaps?limit=2"
-                                               + (cont.empty() ? std::string() : "&continue=" + cont));
+            auto r = m_api->request("GET",
+                                    "/api/v1/namespaces/default/configmaps?limit=2"
+                                        + (cont.empty() ? std::string() : "&continue=" + cont));
             QCOMPARE(r->response.status, 200);
             Json l = body(r);
             JCOMPARE(l["kind"], "ConfigMapList");
@@ -176,12 +193,15 @@ private Q_SLOTS:
     void watchFromResourceVersion()
     {
         m_api->request("POST", "/api/v1/namespaces/default/configmaps", configMap("w", R"({"team":"a"})"));
-        std::string rv = body(m_api->request("GET", "/api/v1/namespaces/default/configmaps/w"))["metadata"]["resourceVersion"];
-        m_api->request("PATCH", "/api/v1/namespaces/default/configmaps/w", R"({"data":{"k":"2"}})", "application/merge-patch+json");
+        std::string rv
+            = body(m_api->request("GET", "/api/v1/namespaces/default/configmaps/w"))["metadata"]["resourceVersion"];
+        m_api->request("PATCH", "/api/v1/namespaces/default/configmaps/w", R"({"data":{"k":"2"}})",
+                       "application/merge-patch+json");
         // Leaving the selector is a DELETED event for that watch.
         m_api->request("PATCH", "/api/v1/namespaces/default/configmaps/w", R"({"metadata":{"labels":{"team":"b"}}})",
                        "application/merge-patch+json");
-        auto r = m_api->request("GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=team%3Da&resourceVersion=" + rv);
+        auto r = m_api->request(
+            "GET", "/api/v1/namespaces/default/configmaps?watch=true&labelSelector=team%3Da&resourceVersion=" + rv);
         QCOMPARE(r->response.status, 200);
         QVERIFY(r->streamed);
         auto evs = events(r->streamed->text);
@@ -199,7 +219,8 @@ private Q_SLOTS:
         JCOMPARE(evs[2]["object"]["metadata"]["name"], "w2");
 
         // Without a resourceVersion: the current state as ADDED events.
-        auto r2 = m_api->request("GET", "/api/v1/namespaces/default/configmaps?watch=1&fieldSelector=metadata.name%3Dw");
+        auto r2
+            = m_api->request("GET", "/api/v1/namespaces/default/configmaps?watch=1&fieldSelector=metadata.name%3Dw");
         evs = events(r2->streamed->text);
         QCOMPARE(evs.size(), std::size_t(1));
         JCOMPARE(evs[0]["type"], "ADDED");
@@ -228,22 +249,30 @@ private Q_SLOTS:
         JCOMPARE(body(r)["reason"], "Unauthorized");
         r = m_api->request("GET", "/api/v1/namespaces", {}, {}, "wrong");
         QCOMPARE(r->response.status, 401);
-        r = m_api->request("POST", "/api/v1/namespaces/default/configmaps", configMap("a"), "application/json", "dev-token");
+        r = m_api->request("POST", "/api/v1/namespaces/default/configmaps", configMap("a"), "application/json",
+                           "dev-token");
         QCOMPARE(r->response.status, 403);
-        JCOMPARE(body(r)["message"], "configmaps is forbidden: User \"developer\" cannot create resource \"configmaps\" in "
-                                     "API group \"\" in the namespace \"default\"");
-        r = m_api->request("POST", "/api/v1/namespaces/dev-a/configmaps", configMap("a"), "application/json", "dev-token");
+        JCOMPARE(body(r)["message"],
+                 "configmaps is forbidden: User \"developer\" cannot create resource \"configmaps\" in "
+                 "API group \"\" in the namespace \"default\"");
+        r = m_api->request("POST", "/api/v1/namespaces/dev-a/configmaps", configMap("a"), "application/json",
+                           "dev-token");
         QCOMPARE(r->response.status, 201);
         r = m_api->request("GET", "/api/v1/namespaces/default/pods", {}, {}, "dev-token");
         QCOMPARE(r->response.status, 200);
         // The access review answers from the same policy, for JSON and for kubectl's protobuf.
-        r = m_api->request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                           R"({"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":{"namespace":"dev-b","verb":"delete","resource":"pods"}}})",
-                           "application/json", "dev-token");
+        r = m_api->request(
+            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+            R"({"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{"resourceAttributes":{"namespace":"dev-b","verb":"delete","resource":"pods"}}})",
+            "application/json", "dev-token");
         QCOMPARE(r->response.status, 201);
         JCOMPARE(body(r)["status"]["allowed"], true);
         // "can-i create configmaps" in the runtime.Unknown protobuf envelope kubectl's typed client sends.
-        const std::string ssar("\x6b\x38\x73\x00\x0a\x32\x0a\x17\x61\x75\x74\x68\x6f\x72\x69\x7a\x61\x74\x69\x6f\x6e\x2e\x6b\x38\x73\x2e\x69\x6f\x2f\x76\x31\x12\x17\x53\x65\x6c\x66\x53\x75\x62\x6a\x65\x63\x74\x41\x63\x63\x65\x73\x73\x52\x65\x76\x69\x65\x77\x12\x1a\x0a\x00\x12\x16\x0a\x14\x12\x06\x63\x72\x65\x61\x74\x65\x2a\x0a\x63\x6f\x6e\x66\x69\x67\x6d\x61\x70\x73", 84);
+        const std::string ssar("\x6b\x38\x73\x00\x0a\x32\x0a\x17\x61\x75\x74\x68\x6f\x72\x69\x7a\x61\x74\x69\x6f\x6e"
+                               "\x2e\x6b\x38\x73\x2e\x69\x6f\x2f\x76\x31\x12\x17\x53\x65\x6c\x66\x53\x75\x62\x6a\x65"
+                               "\x63\x74\x41\x63\x63\x65\x73\x73\x52\x65\x76\x69\x65\x77\x12\x1a\x0a\x00\x12\x16\x0a"
+                               "\x14\x12\x06\x63\x72\x65\x61\x74\x65\x2a\x0a\x63\x6f\x6e\x66\x69\x67\x6d\x61\x70\x73",
+                               84);
         r = m_api->request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", ssar,
                            "application/vnd.kubernetes.protobuf", "dev-token");
         QCOMPARE(r->response.status, 201);
@@ -271,9 +300,10 @@ private Q_SLOTS:
 
         // A new template makes a second replica set (the images are not in the catalog, so no
         // pod becomes available and the old replica set keeps its pods: maxUnavailable 25% of 3 = 0).
-        r = m_api->request("PATCH", "/apis/apps/v1/namespaces/default/deployments/web",
-                           R"({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"name":"web","image":"img:2"}]}}}})",
-                           "application/strategic-merge-patch+json");
+        r = m_api->request(
+            "PATCH", "/apis/apps/v1/namespaces/default/deployments/web",
+            R"({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"web"}],"containers":[{"name":"web","image":"img:2"}]}}}})",
+            "application/strategic-merge-patch+json");
         QCOMPARE(r->response.status, 200);
         JCOMPARE(body(r)["metadata"]["generation"], 2);
         rs = body(m_api->request("GET", "/apis/apps/v1/namespaces/default/replicasets"))["items"];
@@ -285,17 +315,20 @@ private Q_SLOTS:
         // Deleting the deployment takes its replica sets and pods with it.
         r = m_api->request("DELETE", "/apis/apps/v1/namespaces/default/deployments/web");
         QCOMPARE(r->response.status, 200);
-        for (int i = 0; i < 50 && !body(m_api->request("GET", "/api/v1/namespaces/default/pods"))["items"].empty(); ++i) {
+        for (int i = 0; i < 50 && !body(m_api->request("GET", "/api/v1/namespaces/default/pods"))["items"].empty();
+             ++i) {
             m_api->io.run_for(std::chrono::milliseconds(50));
             m_api->settle();
         }
-        QCOMPARE(body(m_api->request("GET", "/apis/apps/v1/namespaces/default/replicasets"))["items"].size(), std::size_t(0));
+        QCOMPARE(body(m_api->request("GET", "/apis/apps/v1/namespaces/default/replicasets"))["items"].size(),
+                 std::size_t(0));
         QCOMPARE(body(m_api->request("GET", "/api/v1/namespaces/default/pods"))["items"].size(), std::size_t(0));
     }
 
     void namespaceDeletionTakesContents()
     {
-        m_api->request("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"gone"}})");
+        m_api->request("POST", "/api/v1/namespaces",
+                       R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"gone"}})");
         m_api->request("POST", "/api/v1/namespaces/gone/configmaps", configMap("a"));
         auto r = m_api->request("DELETE", "/api/v1/namespaces/gone");
         QCOMPARE(r->response.status, 200);
@@ -316,8 +349,9 @@ private Q_SLOTS:
             auto nl2 = in.find('\n', nl1 + 1);
             std::string first = in.substr(0, nl1);
             auto sp = first.find(' ');
-            auto r = m_api->request(first.substr(0, sp), first.substr(sp + 1), nl2 == std::string::npos ? "" : in.substr(nl2 + 1),
-                                    in.substr(nl1 + 1, nl2 - nl1 - 1));
+            auto r
+                = m_api->request(first.substr(0, sp), first.substr(sp + 1),
+                                 nl2 == std::string::npos ? "" : in.substr(nl2 + 1), in.substr(nl1 + 1, nl2 - nl1 - 1));
             QVERIFY2(r->answered, qPrintable(fi.fileName()));
             QVERIFY2(r->response.status >= 200 && r->response.status < 600, qPrintable(fi.fileName()));
         }
