@@ -11,46 +11,26 @@ namespace iterdeck::sandbox {
 
 namespace {
 
-const Json &nullJson()
-{
-    static const Json n;
-    return n;
-}
-
-const Json &at(const Json &o, std::initializer_list<const char *> path)
-{
-    const Json *cur = &o;
-    for (const char *k : path) {
-        if (!cur->is_object())
-            return nullJson();
-        auto it = cur->find(k);
-        if (it == cur->end())
-            return nullJson();
-        cur = &*it;
-    }
-    return *cur;
-}
-
 int intAt(const Json &o, std::initializer_list<const char *> path, int fallback = 0)
 {
-    const Json &v = at(o, path);
+    const Json &v = jsonAt(o, path);
     return v.is_number_integer() ? v.get<int>() : fallback;
 }
 
 std::string strAt(const Json &o, std::initializer_list<const char *> path)
 {
-    const Json &v = at(o, path);
+    const Json &v = jsonAt(o, path);
     return v.is_string() ? v.get<std::string>() : std::string();
 }
 
 bool terminating(const Json &o)
 {
-    return at(o, {"metadata", "deletionTimestamp"}).is_string();
+    return jsonAt(o, {"metadata", "deletionTimestamp"}).is_string();
 }
 
 const Json *controllerRef(const Json &o)
 {
-    const Json &refs = at(o, {"metadata", "ownerReferences"});
+    const Json &refs = jsonAt(o, {"metadata", "ownerReferences"});
     if (refs.is_array())
         for (const auto &r : refs)
             if (r.value("controller", false))
@@ -66,7 +46,7 @@ bool ownedBy(const Json &o, const std::string &uid)
 
 bool podReady(const Json &pod)
 {
-    const Json &conds = at(pod, {"status", "conditions"});
+    const Json &conds = jsonAt(pod, {"status", "conditions"});
     if (conds.is_array())
         for (const auto &c : conds)
             if (c.value("type", "") == "Ready")
@@ -253,7 +233,7 @@ void Api::reconcilePod(const std::string &ns, const std::string &name)
         return;
     std::string uid = objectUid(*pod);
     m_podsByUid[uid] = {ns, name};
-    if (!at(*pod, {"spec", "nodeName"}).is_string()) {
+    if (!jsonAt(*pod, {"spec", "nodeName"}).is_string()) {
         // The scheduler's part: bind to the sandbox's only node.
         Json o = *pod;
         o["spec"]["nodeName"] = "sandbox";
@@ -318,7 +298,7 @@ void Api::reconcileReplicaSet(const std::string &ns, const std::string &name)
     int have = int(pods.size());
     const ResourceType &podType = *findResourceByQualified("pods");
     if (have < want) {
-        const Json &tpl = at(*rs, {"spec", "template"});
+        const Json &tpl = jsonAt(*rs, {"spec", "template"});
         for (int i = have; i < want; ++i) {
             Json pod = {{"apiVersion", "v1"},
                         {"kind", "Pod"},
@@ -377,7 +357,7 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
         return;
     std::string uid = objectUid(*d);
     int replicas = intAt(*d, {"spec", "replicas"}, 1);
-    Json tpl = at(*d, {"spec", "template"});
+    Json tpl = jsonAt(*d, {"spec", "template"});
     std::string hash = templateHash(tpl);
     std::vector<ObjectPtr> owned;
     ObjectPtr newRs;
@@ -396,7 +376,8 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
     std::string revision;
     if (!newRs) {
         Json rs = {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}};
-        Json labels = at(tpl, {"metadata", "labels"}).is_object() ? at(tpl, {"metadata", "labels"}) : Json::object();
+        Json labels
+            = jsonAt(tpl, {"metadata", "labels"}).is_object() ? jsonAt(tpl, {"metadata", "labels"}) : Json::object();
         labels["pod-template-hash"] = hash;
         rs["metadata"] = {{"name", name + "-" + hash},
                           {"labels", labels},
@@ -404,7 +385,7 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
                            {{"deployment.kubernetes.io/revision", std::to_string(maxRevision + 1)},
                             {"deployment.kubernetes.io/desired-replicas", std::to_string(replicas)}}},
                           {"ownerReferences", Json::array({ownerRef(*d, "apps/v1", "Deployment")})}};
-        Json sel = at(*d, {"spec", "selector"});
+        Json sel = jsonAt(*d, {"spec", "selector"});
         sel["matchLabels"]["pod-template-hash"] = hash;
         Json rsTpl = tpl;
         rsTpl["metadata"]["labels"] = labels;
@@ -450,9 +431,9 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
         if (oldGone)
             scaleRs(newRs, replicas);
     } else {
-        const Json &ru = at(*d, {"spec", "strategy", "rollingUpdate"});
-        int maxSurge = resolveIntOrPercent(at(ru, {"maxSurge"}), replicas, true);
-        int maxUnavailable = resolveIntOrPercent(at(ru, {"maxUnavailable"}), replicas, false);
+        const Json &ru = jsonAt(*d, {"spec", "strategy", "rollingUpdate"});
+        int maxSurge = resolveIntOrPercent(jsonAt(ru, {"maxSurge"}), replicas, true);
+        int maxUnavailable = resolveIntOrPercent(jsonAt(ru, {"maxUnavailable"}), replicas, false);
         if (maxSurge == 0 && maxUnavailable == 0)
             maxUnavailable = 1;
         if (oldSpecTotal == 0) {
@@ -544,10 +525,10 @@ void Api::reconcileDeployment(const std::string &ns, const std::string &name)
     if (!cur)
         return;
     Json o = *cur;
-    const Json prevConds = at(*cur, {"status", "conditions"});
+    const Json prevConds = jsonAt(*cur, {"status", "conditions"});
     int maxUnavailable = strategy == "Recreate"
         ? replicas
-        : resolveIntOrPercent(at(*cur, {"spec", "strategy", "rollingUpdate", "maxUnavailable"}), replicas, false);
+        : resolveIntOrPercent(jsonAt(*cur, {"spec", "strategy", "rollingUpdate", "maxUnavailable"}), replicas, false);
     bool availableOk = available >= replicas - maxUnavailable;
     bool complete = updated == replicas && statusReplicas == replicas && available >= replicas;
     std::string rsName = objectName(*newRs);
@@ -593,21 +574,21 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
     std::string uid = objectUid(*sts);
     int replicas = intAt(*sts, {"spec", "replicas"}, 1);
     bool ordered = strAt(*sts, {"spec", "podManagementPolicy"}) != "Parallel";
-    const Json &tpl = at(*sts, {"spec", "template"});
+    const Json &tpl = jsonAt(*sts, {"spec", "template"});
     std::string revision = name + "-" + templateHash(tpl);
     bool blocked = false;
     for (int i = 0; i < replicas && !blocked; ++i) {
         std::string podName = name + "-" + std::to_string(i);
         auto pod = m_store.get("pods", ns, podName);
         if (!pod) {
-            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array()
-                     ? at(*sts, {"spec", "volumeClaimTemplates"})
+            for (const auto &vct : jsonAt(*sts, {"spec", "volumeClaimTemplates"}).is_array()
+                     ? jsonAt(*sts, {"spec", "volumeClaimTemplates"})
                      : Json::array()) {
                 std::string claim = vct["metadata"].value("name", "") + "-" + podName;
                 if (!m_store.get("persistentvolumeclaims", ns, claim)) {
                     Json pvc = {{"apiVersion", "v1"},
                                 {"kind", "PersistentVolumeClaim"},
-                                {"metadata", {{"name", claim}, {"labels", at(tpl, {"metadata", "labels"})}}},
+                                {"metadata", {{"name", claim}, {"labels", jsonAt(tpl, {"metadata", "labels"})}}},
                                 {"spec", vct.value("spec", Json::object())}};
                     if (pvc["metadata"]["labels"].is_null())
                         pvc["metadata"].erase("labels");
@@ -627,8 +608,8 @@ void Api::reconcileStatefulSet(const std::string &ns, const std::string &name)
             if (!strAt(*sts, {"spec", "serviceName"}).empty())
                 p["spec"]["subdomain"] = strAt(*sts, {"spec", "serviceName"});
             // Claims from the templates replace same-named volumes.
-            for (const auto &vct : at(*sts, {"spec", "volumeClaimTemplates"}).is_array()
-                     ? at(*sts, {"spec", "volumeClaimTemplates"})
+            for (const auto &vct : jsonAt(*sts, {"spec", "volumeClaimTemplates"}).is_array()
+                     ? jsonAt(*sts, {"spec", "volumeClaimTemplates"})
                      : Json::array()) {
                 std::string vname = vct["metadata"].value("name", "");
                 Json vols = Json::array();
@@ -724,7 +705,7 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
             m_store.remove("endpoints", ns, name);
         return;
     }
-    const Json &selector = at(*svc, {"spec", "selector"});
+    const Json &selector = jsonAt(*svc, {"spec", "selector"});
     if (!selector.is_object() || selector.empty())
         return; // endpoints of selector-less services are the user's
     std::string err;
@@ -734,7 +715,8 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
     Json addresses = Json::array(), notReady = Json::array();
     std::vector<ObjectPtr> pods;
     for (const auto &p : m_store.list("pods", ns)) {
-        if (!sel->matches(at(*p, {"metadata", "labels"})) || terminating(*p) || strAt(*p, {"status", "podIP"}).empty())
+        if (!sel->matches(jsonAt(*p, {"metadata", "labels"})) || terminating(*p)
+            || strAt(*p, {"status", "podIP"}).empty())
             continue;
         pods.push_back(p);
         Json a
@@ -744,14 +726,15 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
         (podReady(*p) ? addresses : notReady).push_back(a);
     }
     Json ports = Json::array();
-    for (const auto &sp : at(*svc, {"spec", "ports"}).is_array() ? at(*svc, {"spec", "ports"}) : Json::array()) {
+    for (const auto &sp :
+         jsonAt(*svc, {"spec", "ports"}).is_array() ? jsonAt(*svc, {"spec", "ports"}) : Json::array()) {
         int port = 0;
         const Json &target = sp.contains("targetPort") ? sp["targetPort"] : sp["port"];
         if (target.is_number_integer())
             port = target.get<int>();
         else if (target.is_string()) {
             for (const auto &p : pods)
-                for (const auto &c : at(*p, {"spec", "containers"}))
+                for (const auto &c : jsonAt(*p, {"spec", "containers"}))
                     for (const auto &cp : c.value("ports", Json::array()))
                         if (cp.value("name", "") == target.get<std::string>())
                             port = cp.value("containerPort", 0);
@@ -774,8 +757,8 @@ void Api::reconcileEndpoints(const std::string &ns, const std::string &name)
     }
     Json o = ep ? *ep
                 : Json {{"apiVersion", "v1"}, {"kind", "Endpoints"}, {"metadata", {{"name", name}, {"namespace", ns}}}};
-    if (at(*svc, {"metadata", "labels"}).is_object())
-        o["metadata"]["labels"] = at(*svc, {"metadata", "labels"});
+    if (jsonAt(*svc, {"metadata", "labels"}).is_object())
+        o["metadata"]["labels"] = jsonAt(*svc, {"metadata", "labels"});
     if (subsets.empty())
         o.erase("subsets");
     else
@@ -829,7 +812,7 @@ void Api::collectGarbage(const std::string &ownerUid, const std::string &ns)
         if (!t.namespaced)
             continue;
         for (const auto &o : m_store.list(t.qualified(), ns)) {
-            const Json &refs = at(*o, {"metadata", "ownerReferences"});
+            const Json &refs = jsonAt(*o, {"metadata", "ownerReferences"});
             if (!refs.is_array() || terminating(*o))
                 continue;
             bool owned = false, otherOwner = false;
@@ -856,12 +839,12 @@ void Api::reconcileHpa(const std::string &ns, const std::string &name)
     auto hpa = m_store.get("horizontalpodautoscalers.autoscaling", ns, name);
     if (!hpa)
         return;
-    const Json &ref = at(*hpa, {"spec", "scaleTargetRef"});
+    const Json &ref = jsonAt(*hpa, {"spec", "scaleTargetRef"});
     const ResourceType *t = findResourceByKind(ref.value("apiVersion", "apps/v1"), ref.value("kind", ""));
     ObjectPtr target = t ? m_store.get(t->qualified(), ns, ref.value("name", "")) : nullptr;
     int minR = intAt(*hpa, {"spec", "minReplicas"}, 1), maxR = intAt(*hpa, {"spec", "maxReplicas"}, 1);
     Json o = *hpa;
-    const Json prev = at(*hpa, {"status", "conditions"});
+    const Json prev = jsonAt(*hpa, {"status", "conditions"});
     if (!target) {
         o["status"]["conditions"]
             = Json::array({condition("AbleToScale", false, "FailedGetScale",
@@ -902,8 +885,8 @@ void Api::reconcilePvc(const std::string &ns, const std::string &name)
     if (!o["spec"].contains("storageClassName"))
         o["spec"]["storageClassName"] = "sandbox-directory";
     o["status"] = {{"phase", "Bound"},
-                   {"accessModes", at(*pvc, {"spec", "accessModes"})},
-                   {"capacity", {{"storage", at(*pvc, {"spec", "resources", "requests", "storage"})}}}};
+                   {"accessModes", jsonAt(*pvc, {"spec", "accessModes"})},
+                   {"capacity", {{"storage", jsonAt(*pvc, {"spec", "resources", "requests", "storage"})}}}};
     o["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = "yes";
     m_store.put("persistentvolumeclaims", std::move(o));
 }

@@ -2,54 +2,15 @@
 #include "sandbox/api_p.h"
 #include "sandbox/patch.h"
 
-#include <boost/beast/core/detail/base64.hpp>
-
 #include <algorithm>
 
 namespace iterdeck::sandbox {
 
 namespace {
 
-std::string base64UrlEncode(const std::string &in)
-{
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::encoded_size(in.size()), '\0');
-    out.resize(b64::encode(out.data(), in.data(), in.size()));
-    return out;
-}
-
-std::string base64UrlDecode(const std::string &in)
-{
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::decoded_size(in.size()), '\0');
-    auto r = b64::decode(out.data(), in.data(), in.size());
-    out.resize(r.first);
-    return out;
-}
-
 Json cause(const std::string &reason, const std::string &field, const std::string &message)
 {
     return Json {{"reason", reason}, {"message", message}, {"field", field}};
-}
-
-const Json &nullJson()
-{
-    static const Json n;
-    return n;
-}
-
-const Json &at(const Json &o, std::initializer_list<const char *> path)
-{
-    const Json *cur = &o;
-    for (const char *k : path) {
-        if (!cur->is_object())
-            return nullJson();
-        auto it = cur->find(k);
-        if (it == cur->end())
-            return nullJson();
-        cur = &*it;
-    }
-    return *cur;
 }
 
 void defaultContainer(Json &c)
@@ -94,14 +55,14 @@ void defaultPodSpec(Json &spec)
 
 void validateContainers(const Json &spec, const std::string &prefix, std::vector<Json> &causes)
 {
-    const Json &containers = at(spec, {"containers"});
+    const Json &containers = jsonAt(spec, {"containers"});
     if (!containers.is_array() || containers.empty()) {
         causes.push_back(cause("FieldValueRequired", prefix + ".containers", "Required value"));
         return;
     }
     std::set<std::string> names;
     for (const char *list : {"initContainers", "containers"}) {
-        const Json &cs = at(spec, {list});
+        const Json &cs = jsonAt(spec, {list});
         if (!cs.is_array())
             continue;
         for (std::size_t i = 0; i < cs.size(); ++i) {
@@ -185,7 +146,7 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
             spec["serviceAccountName"] = "default";
         if (old) {
             // Most of a pod's spec is immutable; the image of a container may change.
-            Json a = at(*old, {"spec"}), b = spec;
+            Json a = jsonAt(*old, {"spec"}), b = spec;
             for (Json *s : {&a, &b})
                 for (const char *list : {"containers", "initContainers"})
                     if (s->contains(list) && (*s)[list].is_array())
@@ -253,7 +214,7 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
             defaultPodSpec(tpl["spec"]);
             validateContainers(tpl["spec"], "spec.template.spec", causes);
             std::string err;
-            auto sel = LabelSelector::fromObject(at(spec, {"selector"}), &err);
+            auto sel = LabelSelector::fromObject(jsonAt(spec, {"selector"}), &err);
             if (!spec.contains("selector") || !spec["selector"].is_object())
                 causes.push_back(cause("FieldValueRequired", "spec.selector", "Required value"));
             else if (!sel)
@@ -261,11 +222,11 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
             else if (sel->empty())
                 causes.push_back(cause("FieldValueInvalid", "spec.selector",
                                        "Invalid value: empty selector is invalid for deployment"));
-            else if (!sel->matches(at(tpl, {"metadata", "labels"})))
+            else if (!sel->matches(jsonAt(tpl, {"metadata", "labels"})))
                 causes.push_back(cause("FieldValueInvalid", "spec.template.metadata.labels",
-                                       "Invalid value: " + at(tpl, {"metadata", "labels"}).dump()
+                                       "Invalid value: " + jsonAt(tpl, {"metadata", "labels"}).dump()
                                            + ": `selector` does not match template `labels`"));
-            if (old && at(*old, {"spec", "selector"}) != spec["selector"])
+            if (old && jsonAt(*old, {"spec", "selector"}) != spec["selector"])
                 causes.push_back(cause("FieldValueInvalid", "spec.selector", "Invalid value: field is immutable"));
         }
         if (!obj.contains("status"))
@@ -281,8 +242,8 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
         std::string type = spec["type"].is_string() ? spec["type"].get<std::string>() : "";
         if (type != "ClusterIP" && type != "NodePort" && type != "LoadBalancer" && type != "ExternalName")
             causes.push_back(cause("FieldValueNotSupported", "spec.type", "Unsupported value: " + spec["type"].dump()));
-        if (old && at(*old, {"spec", "clusterIP"}).is_string())
-            spec["clusterIP"] = at(*old, {"spec", "clusterIP"});
+        if (old && jsonAt(*old, {"spec", "clusterIP"}).is_string())
+            spec["clusterIP"] = jsonAt(*old, {"spec", "clusterIP"});
         else if (!spec.contains("clusterIP") && type != "ExternalName") {
             unsigned h = 0;
             for (char c : objectNamespace(obj) + "/" + objectName(obj))
@@ -344,25 +305,25 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
             if (obj.contains("stringData") && obj["stringData"].is_object()) {
                 for (auto &[k, v] : obj["stringData"].items())
                     if (v.is_string())
-                        obj["data"][k] = base64UrlEncode(v.get<std::string>());
+                        obj["data"][k] = toBase64(v.get<std::string>());
                 obj.erase("stringData");
             }
             if (obj.contains("data") && obj["data"].is_object())
                 for (auto &[k, v] : obj["data"].items())
                     if (v.is_string()) {
                         std::string s = v.get<std::string>();
-                        if (s.size() % 4 != 0 || base64UrlEncode(base64UrlDecode(s)) != s)
+                        if (s.size() % 4 != 0 || toBase64(fromBase64(s)) != s)
                             causes.push_back(
                                 cause("FieldValueInvalid", "data[" + k + "]", "Invalid value: illegal base64 data"));
                     }
         }
     } else if (kind == "PersistentVolumeClaim") {
         Json &spec = obj["spec"];
-        if (!spec.is_object() || !at(spec, {"accessModes"}).is_array() || spec["accessModes"].empty())
+        if (!spec.is_object() || !jsonAt(spec, {"accessModes"}).is_array() || spec["accessModes"].empty())
             causes.push_back(
                 cause("FieldValueRequired", "spec.accessModes", "Required value: at least 1 access mode is required"));
-        if (!at(spec, {"resources", "requests", "storage"}).is_string()
-            && !at(spec, {"resources", "requests", "storage"}).is_number())
+        if (!jsonAt(spec, {"resources", "requests", "storage"}).is_string()
+            && !jsonAt(spec, {"resources", "requests", "storage"}).is_number())
             causes.push_back(cause("FieldValueRequired", "spec.resources[storage]", "Required value"));
         if (!spec.contains("volumeMode"))
             spec["volumeMode"] = "Filesystem";
@@ -370,14 +331,14 @@ void Api::defaultAndValidate(const ResourceType &t, Json &obj, const Json *old, 
             obj["status"] = Json {{"phase", "Pending"}};
     } else if (kind == "HorizontalPodAutoscaler") {
         Json &spec = obj["spec"];
-        if (!at(spec, {"scaleTargetRef", "name"}).is_string())
+        if (!jsonAt(spec, {"scaleTargetRef", "name"}).is_string())
             causes.push_back(cause("FieldValueRequired", "spec.scaleTargetRef.name", "Required value"));
-        if (!at(spec, {"maxReplicas"}).is_number_integer() || spec["maxReplicas"].get<int>() < 1)
+        if (!jsonAt(spec, {"maxReplicas"}).is_number_integer() || spec["maxReplicas"].get<int>() < 1)
             causes.push_back(
                 cause("FieldValueInvalid", "spec.maxReplicas", "Invalid value: must be greater than or equal to 1"));
         if (!spec.contains("minReplicas"))
             spec["minReplicas"] = 1;
-        if (intOr(spec["minReplicas"], 1) > intOr(at(spec, {"maxReplicas"}), 1))
+        if (intOr(spec["minReplicas"], 1) > intOr(jsonAt(spec, {"maxReplicas"}), 1))
             causes.push_back(cause("FieldValueInvalid", "spec.minReplicas",
                                    "Invalid value: must be less than or equal to maxReplicas"));
         if (!obj.contains("status"))
@@ -417,7 +378,7 @@ std::variant<ObjectPtr, ApiError> Api::createObject(const ResourceType &t, Json 
         auto nsObj = m_store.get("namespaces", "", ns);
         if (!nsObj)
             return ApiError {404, "NotFound", "namespaces \"" + ns + "\" not found", Json::array()};
-        if (at(*nsObj, {"metadata", "deletionTimestamp"}).is_string())
+        if (jsonAt(*nsObj, {"metadata", "deletionTimestamp"}).is_string())
             return ApiError {403, "Forbidden",
                              t.plural + " \"" + meta.value("name", meta.value("generateName", ""))
                                  + "\" is forbidden: unable to create new content in namespace " + ns
@@ -504,7 +465,7 @@ std::variant<ObjectPtr, ApiError> Api::updateObject(const ResourceType &t, Json 
         defaultAndValidate(t, obj, old.get(), causes);
         if (!causes.empty())
             return invalid(t, name, Json(causes));
-        if (oldMeta.contains("generation") && at(*old, {"spec"}) != at(obj, {"spec"}))
+        if (oldMeta.contains("generation") && jsonAt(*old, {"spec"}) != jsonAt(obj, {"spec"}))
             obj["metadata"]["generation"] = oldMeta["generation"].get<long>() + 1;
     }
     // A no-op update keeps the resourceVersion, as the apiserver does.
@@ -525,27 +486,28 @@ std::variant<ObjectPtr, ApiError> Api::deleteObject(const ResourceType &t, const
         return notFound(t, name);
     if (options.is_object()) {
         if (auto pre = options.find("preconditions"); pre != options.end() && pre->is_object()) {
-            if (pre->contains("uid") && (*pre)["uid"].is_string() && (*pre)["uid"] != at(*old, {"metadata", "uid"}))
+            if (pre->contains("uid") && (*pre)["uid"].is_string() && (*pre)["uid"] != jsonAt(*old, {"metadata", "uid"}))
                 return ApiError {409, "Conflict",
                                  "Precondition failed: UID in precondition: " + (*pre)["uid"].get<std::string>()
                                      + ", UID in object meta: " + objectUid(*old),
                                  Json::array()};
             if (pre->contains("resourceVersion") && (*pre)["resourceVersion"].is_string()
-                && (*pre)["resourceVersion"] != at(*old, {"metadata", "resourceVersion"}))
+                && (*pre)["resourceVersion"] != jsonAt(*old, {"metadata", "resourceVersion"}))
                 return ApiError {409, "Conflict", "Precondition failed: resourceVersion does not match", Json::array()};
         }
     }
     std::string propagation = options.is_object() ? options.value("propagationPolicy", "") : "";
     if (t.kind == "Pod") {
-        int grace = intOr(at(*old, {"spec", "terminationGracePeriodSeconds"}), 30);
+        int grace = intOr(jsonAt(*old, {"spec", "terminationGracePeriodSeconds"}), 30);
         if (options.is_object() && options.contains("gracePeriodSeconds")
             && options["gracePeriodSeconds"].is_number_integer())
             grace = options["gracePeriodSeconds"].get<int>();
         std::string phase
-            = at(*old, {"status", "phase"}).is_string() ? at(*old, {"status", "phase"}).get<std::string>() : "";
-        if (at(*old, {"metadata", "deletionTimestamp"}).is_string() && grace > 0)
+            = jsonAt(*old, {"status", "phase"}).is_string() ? jsonAt(*old, {"status", "phase"}).get<std::string>() : "";
+        if (jsonAt(*old, {"metadata", "deletionTimestamp"}).is_string() && grace > 0)
             return old;
-        if (grace <= 0 || !at(*old, {"spec", "nodeName"}).is_string() || phase == "Succeeded" || phase == "Failed") {
+        if (grace <= 0 || !jsonAt(*old, {"spec", "nodeName"}).is_string() || phase == "Succeeded"
+            || phase == "Failed") {
             std::string uid = objectUid(*old);
             if (m_startedPods.count(uid))
                 m_runtime.stopPod(uid, 0, [] {});
@@ -570,7 +532,7 @@ std::variant<ObjectPtr, ApiError> Api::deleteObject(const ResourceType &t, const
         return marked;
     }
     if (t.kind == "Namespace") {
-        if (at(*old, {"metadata", "deletionTimestamp"}).is_string())
+        if (jsonAt(*old, {"metadata", "deletionTimestamp"}).is_string())
             return old;
         Json o = *old;
         o["metadata"]["deletionTimestamp"] = nowRfc3339();
@@ -585,7 +547,7 @@ std::variant<ObjectPtr, ApiError> Api::deleteObject(const ResourceType &t, const
             if (!rt.namespaced)
                 continue;
             for (const auto &dep : m_store.list(rt.qualified(), ns)) {
-                const Json &refs = at(*dep, {"metadata", "ownerReferences"});
+                const Json &refs = jsonAt(*dep, {"metadata", "ownerReferences"});
                 if (!refs.is_array())
                     continue;
                 Json kept = Json::array();
@@ -636,7 +598,7 @@ HttpResponse Api::handleList(const HttpRequest &r, const RequestInfo &info)
     if (auto c = r.queryValue("continue"); c && !c->empty()) {
         Json token;
         try {
-            token = Json::parse(base64UrlDecode(*c));
+            token = Json::parse(fromBase64(*c));
         } catch (...) {
             return statusResponse(badRequest("continue key is not valid: incorrect encoded start resourceVersion"));
         }
@@ -666,7 +628,7 @@ HttpResponse Api::handleList(const HttpRequest &r, const RequestInfo &info)
             if (exactName && it->first.name != *exactName)
                 continue;
             const Json &o = *it->second;
-            if (labels && !labels->matches(at(o, {"metadata", "labels"})))
+            if (labels && !labels->matches(jsonAt(o, {"metadata", "labels"})))
                 continue;
             if (fields && !fields->matches(o))
                 continue;
@@ -678,7 +640,7 @@ HttpResponse Api::handleList(const HttpRequest &r, const RequestInfo &info)
         }
         if (remaining > 0 && !items.empty()) {
             const Json &last = *items.back();
-            next = base64UrlEncode(Json {{"ns", objectNamespace(last)}, {"name", objectName(last)}}.dump());
+            next = toBase64(Json {{"ns", objectNamespace(last)}, {"name", objectName(last)}}.dump());
         }
     }
     std::string rv = std::to_string(m_store.currentRv());
@@ -770,9 +732,9 @@ HttpResponse Api::handlePatch(const HttpRequest &r, const RequestInfo &info)
     if (!updated.is_object())
         return statusResponse(badRequest("the patched object is not a JSON object"));
     // A patch carries the resourceVersion only when the client wants a precondition.
-    if (!at(patch, {"metadata", "resourceVersion"}).is_string() && updated.contains("metadata")
+    if (!jsonAt(patch, {"metadata", "resourceVersion"}).is_string() && updated.contains("metadata")
         && updated["metadata"].is_object())
-        updated["metadata"]["resourceVersion"] = at(*old, {"metadata", "resourceVersion"});
+        updated["metadata"]["resourceVersion"] = jsonAt(*old, {"metadata", "resourceVersion"});
     if (dryRun)
         return jsonResponse(200, updated);
     auto stored = updateObject(t, std::move(updated), info.ns, info.name, info.subresource);
@@ -789,7 +751,7 @@ HttpResponse Api::handleScale(const HttpRequest &r, const RequestInfo &info)
         return statusResponse(notFound(t, info.name));
     auto scaleOf = [&](const Json &o) {
         std::string selector;
-        if (const Json &ml = at(o, {"spec", "selector", "matchLabels"}); ml.is_object())
+        if (const Json &ml = jsonAt(o, {"spec", "selector", "matchLabels"}); ml.is_object())
             for (auto &[k, v] : ml.items())
                 selector += (selector.empty() ? "" : ",") + k + "=" + v.get<std::string>();
         return Json {{"kind", "Scale"},
@@ -798,10 +760,10 @@ HttpResponse Api::handleScale(const HttpRequest &r, const RequestInfo &info)
                       {{"name", info.name},
                        {"namespace", info.ns},
                        {"uid", objectUid(o)},
-                       {"resourceVersion", at(o, {"metadata", "resourceVersion"})},
-                       {"creationTimestamp", at(o, {"metadata", "creationTimestamp"})}}},
-                     {"spec", {{"replicas", intOr(at(o, {"spec", "replicas"}), 1)}}},
-                     {"status", {{"replicas", intOr(at(o, {"status", "replicas"}), 0)}, {"selector", selector}}}};
+                       {"resourceVersion", jsonAt(o, {"metadata", "resourceVersion"})},
+                       {"creationTimestamp", jsonAt(o, {"metadata", "creationTimestamp"})}}},
+                     {"spec", {{"replicas", intOr(jsonAt(o, {"spec", "replicas"}), 1)}}},
+                     {"status", {{"replicas", intOr(jsonAt(o, {"status", "replicas"}), 0)}, {"selector", selector}}}};
     };
     if (r.method == "GET")
         return jsonResponse(200, scaleOf(*old));
@@ -824,7 +786,7 @@ HttpResponse Api::handleScale(const HttpRequest &r, const RequestInfo &info)
         if (auto *e = std::get_if<ApiError>(&res))
             return statusResponse(*e);
         Json s = std::get<Json>(res);
-        if (!at(s, {"spec", "replicas"}).is_number_integer() || at(s, {"spec", "replicas"}).get<int>() < 0)
+        if (!jsonAt(s, {"spec", "replicas"}).is_number_integer() || jsonAt(s, {"spec", "replicas"}).get<int>() < 0)
             return statusResponse(invalid(t, info.name,
                                           Json::array({cause("FieldValueInvalid", "spec.replicas",
                                                              "Invalid value: must be greater than or equal to 0")})));
@@ -859,7 +821,7 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
         if (!o)
             return reply->respond(statusResponse(notFound(t, info.name)));
         if (r.header("accept").find("as=Table") != std::string::npos) {
-            Json tbl = toTable(t, {o}, at(*o, {"metadata", "resourceVersion"}).get<std::string>(), true);
+            Json tbl = toTable(t, {o}, jsonAt(*o, {"metadata", "resourceVersion"}).get<std::string>(), true);
             if (!tbl.is_null())
                 return reply->respond(jsonResponse(200, tbl));
         }
@@ -879,7 +841,7 @@ void Api::handleResource(HttpRequest &r, const RequestInfo &info, const Identity
                 defaultAndValidate(t, o, nullptr, causes);
                 if (!causes.empty())
                     return reply->respond(statusResponse(invalid(
-                        t, at(o, {"metadata", "name"}).is_string() ? o["metadata"]["name"].get<std::string>() : "",
+                        t, jsonAt(o, {"metadata", "name"}).is_string() ? o["metadata"]["name"].get<std::string>() : "",
                         Json(causes))));
                 return reply->respond(jsonResponse(201, o));
             }

@@ -1,7 +1,5 @@
 #include "sandbox/protobuf.h"
 
-#include <boost/beast/core/detail/base64.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -99,14 +97,6 @@ bool decode(std::string_view data, Json &out, const Handler &h, std::string *err
             return false;
     }
     return true;
-}
-
-std::string base64(std::string_view in)
-{
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::encoded_size(in.size()), '\0');
-    out.resize(b64::encode(out.data(), in.data(), in.size()));
-    return out;
 }
 
 // The messages kubectl's typed commands send, by field number (k8s.io/api generated.proto).
@@ -287,7 +277,7 @@ bool decodeField(const Field &f, const FieldSpec &spec, Json &out, std::string *
         Json &map = out[spec.name];
         if (!map.is_object())
             map = Json::object();
-        map[key] = spec.type == Type::MapBytes ? base64(raw) : raw;
+        map[key] = spec.type == Type::MapBytes ? toBase64(raw) : raw;
         return true;
     }
     case Type::IntOrStr: {

@@ -7,7 +7,6 @@
 #include "sandbox/tls.h"
 
 #include <boost/asio/ssl.hpp>
-#include <boost/beast/core/detail/base64.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -61,14 +60,6 @@ bool writeFileAtomic(const fs::path &p, const std::string &data, mode_t mode, st
         return false;
     }
     return true;
-}
-
-std::string base64(const std::string &in)
-{
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::encoded_size(in.size()), '\0');
-    out.resize(b64::encode(out.data(), in.data(), in.size()));
-    return out;
 }
 
 const char *kDefaultPolicy = R"(# Users of the sandbox cluster and what each may do. Edit and restart the sandbox.
@@ -166,7 +157,7 @@ public:
         e << YAML::Key << "clusters" << YAML::Value << YAML::BeginSeq << YAML::BeginMap << YAML::Key << "name"
           << YAML::Value << "iterdeck-sandbox" << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap << YAML::Key
           << "server" << YAML::Value << server << YAML::Key << "certificate-authority-data" << YAML::Value
-          << base64(material.caCertPem) << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
+          << toBase64(material.caCertPem) << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
         e << YAML::Key << "users" << YAML::Value << YAML::BeginSeq;
         std::string first;
         for (std::size_t i = 0; i < users.size(); ++i) {
@@ -183,8 +174,8 @@ public:
                     *error = err;
                     return false;
                 }
-                e << YAML::Key << "client-certificate-data" << YAML::Value << base64(cert->certPem) << YAML::Key
-                  << "client-key-data" << YAML::Value << base64(cert->keyPem);
+                e << YAML::Key << "client-certificate-data" << YAML::Value << toBase64(cert->certPem) << YAML::Key
+                  << "client-key-data" << YAML::Value << toBase64(cert->keyPem);
             }
             e << YAML::EndMap << YAML::EndMap;
         }

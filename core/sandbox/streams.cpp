@@ -1,8 +1,6 @@
 // Long-lived requests: watch, logs, exec and port-forward.
 #include "sandbox/api_p.h"
 
-#include <boost/beast/core/detail/base64.hpp>
-
 namespace iterdeck::sandbox {
 
 namespace net = boost::asio;
@@ -54,21 +52,22 @@ std::string eventLine(const char *type, const Json &object)
     return eventLine(type, object.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
-std::string base64Encode(std::string_view in)
+// One message of the channel protocols: [channel][payload], or in the base64 variants
+// '0'+channel followed by the payload in base64.
+std::string channelFrame(int channel, std::string_view data, bool base64)
 {
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::encoded_size(in.size()), '\0');
-    out.resize(b64::encode(out.data(), in.data(), in.size()));
-    return out;
+    if (base64)
+        return std::string(1, char('0' + channel)) + toBase64(data);
+    std::string f(1, char(channel));
+    f.append(data);
+    return f;
 }
 
-std::string base64Decode(std::string_view in)
+std::pair<int, std::string> parseChannelFrame(const std::string &data, bool base64)
 {
-    namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::decoded_size(in.size()), '\0');
-    auto r = b64::decode(out.data(), in.data(), in.size());
-    out.resize(r.first);
-    return out;
+    if (base64)
+        return {data[0] - '0', fromBase64(std::string_view(data).substr(1))};
+    return {static_cast<unsigned char>(data[0]), data.substr(1)};
 }
 
 std::vector<std::string> splitProtocols(const std::string &header)
@@ -423,13 +422,7 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
     reply->upgrade(
         protocol, base64,
         [proc, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
-            auto frame = [base64](int ch, std::string_view data) {
-                if (base64)
-                    return std::string(1, char('0' + ch)) + base64Encode(data);
-                std::string f(1, char(ch));
-                f.append(data);
-                return f;
-            };
+            auto frame = [base64](int ch, std::string_view data) { return channelFrame(ch, data, base64); };
             std::weak_ptr<WebSocketChannel> weak = ws;
             // The "connected" signal real servers send first.
             ws->send(frame(wantStdout ? 1 : wantStderr ? 2 : 3, {}));
@@ -474,15 +467,7 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
             ws->onMessage = [proc, base64, v5, weak, pendingStdin](std::string data, bool text) {
                 if (data.empty())
                     return;
-                int ch;
-                std::string payload;
-                if (base64) {
-                    ch = data[0] - '0';
-                    payload = base64Decode(std::string_view(data).substr(1));
-                } else {
-                    ch = static_cast<unsigned char>(data[0]);
-                    payload = data.substr(1);
-                }
+                auto [ch, payload] = parseChannelFrame(data, base64);
                 (void)text;
                 if (ch == 0) {
                     *pendingStdin += payload.size();
@@ -582,13 +567,7 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
     const bool base64 = protocol.find("base64") != std::string::npos;
     std::string podName = info.name, uid = objectUid(*pod);
     reply->upgrade(protocol, base64, [this, ports, ip, base64, podName, uid](std::shared_ptr<WebSocketChannel> ws) {
-        auto frame = [base64](int ch, std::string_view data) {
-            if (base64)
-                return std::string(1, char('0' + ch)) + base64Encode(data);
-            std::string f(1, char(ch));
-            f.append(data);
-            return f;
-        };
+        auto frame = [base64](int ch, std::string_view data) { return channelFrame(ch, data, base64); };
         std::weak_ptr<WebSocketChannel> weak = ws;
         auto conns = std::make_shared<std::vector<std::shared_ptr<ForwardedPort>>>();
         for (std::size_t i = 0; i < ports.size(); ++i) {
@@ -657,15 +636,7 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
         ws->onMessage = [conns, base64, pumpOut](std::string data, bool) {
             if (data.empty())
                 return;
-            int ch;
-            std::string payload;
-            if (base64) {
-                ch = data[0] - '0';
-                payload = base64Decode(std::string_view(data).substr(1));
-            } else {
-                ch = static_cast<unsigned char>(data[0]);
-                payload = data.substr(1);
-            }
+            auto [ch, payload] = parseChannelFrame(data, base64);
             if (ch < 0 || ch % 2 != 0 || std::size_t(ch / 2) >= conns->size() || payload.empty())
                 return;
             auto &c = (*conns)[std::size_t(ch / 2)];
