@@ -81,6 +81,11 @@ public:
     // namespaces, garbage collection, HPA, PVC binding) and the pod lifecycle.
     void onStoreEvent(const StoreEvent &e);
     void onPodStatus(const std::string &uid, const Json &status);
+    void onPodEvent(const std::string &uid, const RuntimeEvent &event);
+    // An Event about an object, aggregated as the kubelet's recorder does (same object, reason
+    // and message: the count goes up).
+    void recordEvent(const Json &involved, const std::string &type, const std::string &reason,
+                     const std::string &message, const std::string &fieldPath, const std::string &component);
     void startExistingPods();
     void shutdown();
 

@@ -242,7 +242,7 @@ void Api::reconcilePod(const std::string &ns, const std::string &name)
         o["status"]["conditions"][0].erase("reason");
         o["status"]["conditions"][0].erase("message");
         o["status"]["conditions"][0]["lastProbeTime"] = nullptr;
-        m_store.put("pods", std::move(o));
+        m_store.put("pods", std::move(o)); // the runtime reports the Scheduled event
         return; // the MODIFIED event brings us back here
     }
     if (!m_startedPods.count(uid)) {
@@ -262,6 +262,65 @@ void Api::onPodStatus(const std::string &uid, const Json &status)
     Json o = *pod;
     o["status"] = status;
     putIfChanged(*findResourceByQualified("pods"), pod, std::move(o));
+}
+
+void Api::onPodEvent(const std::string &uid, const RuntimeEvent &event)
+{
+    auto it = m_podsByUid.find(uid);
+    if (it == m_podsByUid.end())
+        return;
+    auto pod = m_store.get("pods", it->second.first, it->second.second);
+    if (pod && objectUid(*pod) == uid)
+        recordEvent(*pod, event.type, event.reason, event.message, event.fieldPath, "kubelet");
+}
+
+void Api::recordEvent(const Json &involved, const std::string &type, const std::string &reason,
+                      const std::string &message, const std::string &fieldPath, const std::string &component)
+{
+    const ResourceType *t = findResourceByKind(involved.value("apiVersion", ""), involved.value("kind", ""));
+    std::string ns = objectNamespace(involved), name = objectName(involved), uid = objectUid(involved);
+    if (!t || ns.empty())
+        return;
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : uid + "\n" + reason + "\n" + message + "\n" + fieldPath) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, ".%08x", h);
+    std::string eventName = name + suffix;
+    std::string now = nowRfc3339();
+    const ResourceType &events = *findResourceByQualified("events");
+    if (auto old = m_store.get("events", ns, eventName)) {
+        Json o = *old;
+        o["count"] = o.value("count", 1) + 1;
+        o["lastTimestamp"] = now;
+        m_store.put("events", std::move(o));
+        return;
+    }
+    Json ref = {{"kind", t->kind},
+                {"namespace", ns},
+                {"name", name},
+                {"uid", uid},
+                {"apiVersion", t->apiVersion()},
+                {"resourceVersion", jsonAt(involved, {"metadata", "resourceVersion"})}};
+    if (!fieldPath.empty())
+        ref["fieldPath"] = fieldPath;
+    createObject(events,
+                 Json {{"apiVersion", "v1"},
+                       {"kind", "Event"},
+                       {"metadata", {{"name", eventName}}},
+                       {"involvedObject", ref},
+                       {"reason", reason},
+                       {"message", message},
+                       {"type", type},
+                       {"source", {{"component", component}, {"host", "sandbox"}}},
+                       {"firstTimestamp", now},
+                       {"lastTimestamp", now},
+                       {"count", 1},
+                       {"reportingComponent", component},
+                       {"reportingInstance", "sandbox"}},
+                 ns);
 }
 
 void Api::startExistingPods()

@@ -365,6 +365,7 @@ bool Sandbox::start(std::string *error)
     d->api->bookmarkIntervalSeconds = o.bookmarkIntervalSeconds;
     d->api->caPem = material->caCertPem;
     d->runtime->onStatus = [p](const std::string &uid, const Json &status) { p->api->onPodStatus(uid, status); };
+    d->runtime->onEvent = [p](const std::string &uid, const RuntimeEvent &event) { p->api->onPodEvent(uid, event); };
     d->store.addListener([p](const StoreEvent &e) {
         p->api->onStoreEvent(e);
         p->scheduleSave();

@@ -77,7 +77,7 @@ private Q_SLOTS:
         QVERIFY2(h.out.contains(helpMentions), qPrintable(h.out));
         // help lists only what works: nothing about features this version does not have
         if (name == u"iterdeckctl" || name == u"iterdeck-bot") {
-            for (const char *absent : {"sandbox", "dev start", "deploy"})
+            for (const char *absent : {"dev start", "deploy", "port-forward"})
                 QVERIFY2(!h.out.contains(QString::fromLatin1(absent)), absent);
         }
     }
@@ -193,7 +193,8 @@ private Q_SLOTS:
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains(QStringLiteral("团队清单有效（0 个警告）")), qPrintable(r.out));
         const Run h = run(ctl(), {QStringLiteral("--help")}, QStringLiteral("zh_CN"));
-        QVERIFY2(h.out.contains(QStringLiteral("检查 Iterdeck 与 Nocalhost 配置，并同步文件夹")), qPrintable(h.out));
+        QVERIFY2(h.out.contains(QStringLiteral("检查 Iterdeck 与 Nocalhost 配置、同步文件夹，并运行沙箱集群")),
+                 qPrintable(h.out));
     }
 
     void missingFileIsInvalid()
