@@ -15,7 +15,9 @@ std::string toBase64(std::string_view in)
 std::string fromBase64(std::string_view in)
 {
     namespace b64 = boost::beast::detail::base64;
-    std::string out(b64::decoded_size(in.size()), '\0');
+    // decoded_size() rounds down, but decode() writes up to 3 bytes for a trailing partial group
+    // of 2 or 3 characters: size for whole groups.
+    std::string out((in.size() + 3) / 4 * 3, '\0');
     auto r = b64::decode(out.data(), in.data(), in.size());
     out.resize(r.first);
     return out;
