@@ -98,6 +98,7 @@ public:
 
 private:
     // apiserver.cpp
+    void handleRequest(HttpRequest &r, const std::shared_ptr<HttpReply> &reply);
     std::optional<Identity> authenticate(const HttpRequest &r);
     bool allowed(const Identity &id, const std::string &verb, const std::string &resource, const std::string &sub,
                  const std::string &ns) const;

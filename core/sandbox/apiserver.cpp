@@ -377,6 +377,18 @@ std::variant<RequestInfo, ApiError> Api::parsePath(const HttpRequest &r)
 
 void Api::handle(HttpRequest &r, const std::shared_ptr<HttpReply> &reply)
 {
+    // nlohmann::json throws on a value of an unexpected type (a number where a string belongs,
+    // found by fuzz_sandbox_api); the request boundary turns that into a 400, once.
+    try {
+        handleRequest(r, reply);
+    } catch (const Json::exception &e) {
+        reply->respond(
+            statusResponse(badRequest(std::string("the object has a value of the wrong type: ") + e.what())));
+    }
+}
+
+void Api::handleRequest(HttpRequest &r, const std::shared_ptr<HttpReply> &reply)
+{
     if (r.path == "/healthz" || r.path == "/livez" || r.path == "/readyz") {
         reply->respond(HttpResponse {200, "text/plain", "ok", {}});
         return;
