@@ -154,4 +154,8 @@ private:
     QByteArray m_userAgent;
 };
 
+// The error of a finished stream reply (HTTP status with its Status body, or the transport
+// failure); kind None when it ended cleanly.
+KubeError replyError(QNetworkReply *reply, const QUrl &server, bool timedOut);
+
 } // namespace iterdeck::kube

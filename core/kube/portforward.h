@@ -35,8 +35,7 @@ public:
     enum class State { Idle, Starting, Listening, Reconnecting, Failed, Stopped };
     Q_ENUM(State)
 
-    PortForwarder(KubeClient *client, PortForwardTarget target, QList<PortMapping> mappings,
-                  QObject *parent = nullptr);
+    PortForwarder(KubeClient *client, PortForwardTarget target, QList<PortMapping> mappings, QObject *parent = nullptr);
     ~PortForwarder() override;
 
     void setAddress(const QHostAddress &address); // default 127.0.0.1

@@ -363,6 +363,7 @@ bool Sandbox::start(std::string *error)
     d->api = std::make_unique<Api>(d->io, d->store, *d->runtime);
     d->api->users = d->users;
     d->api->bookmarkIntervalSeconds = o.bookmarkIntervalSeconds;
+    d->store.setHistoryLimit(o.watchHistory);
     d->api->caPem = material->caCertPem;
     d->runtime->onStatus = [p](const std::string &uid, const Json &status) { p->api->onPodStatus(uid, status); };
     d->runtime->onEvent = [p](const std::string &uid, const RuntimeEvent &event) { p->api->onPodEvent(uid, event); };

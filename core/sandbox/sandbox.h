@@ -19,6 +19,7 @@ struct SandboxOptions
     std::string imagesFile; // extra image catalog (YAML)
     enum class Isolation { Auto, Bubblewrap, Plain } isolation = Isolation::Auto;
     int bookmarkIntervalSeconds = 10;
+    std::size_t watchHistory = 20000; // changes a watch can resume from (older: 410 Expired)
 };
 
 class Sandbox

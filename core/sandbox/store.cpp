@@ -116,7 +116,7 @@ ObjectPtr Store::remove(const std::string &resource, const std::string &ns, cons
 void Store::record(StoreEvent event)
 {
     m_history.push_back(std::move(event));
-    while (m_history.size() > kHistory) {
+    while (m_history.size() > m_historyLimit) {
         m_oldestRv = m_history.front().rv;
         m_history.pop_front();
     }

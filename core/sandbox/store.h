@@ -75,12 +75,16 @@ public:
     void restore(const Json &snapshot);
 
     static constexpr std::size_t kHistory = 20000;
+    // How many changes watches can resume from (kHistory by default; tests make it small to
+    // force 410 Expired).
+    void setHistoryLimit(std::size_t limit) { m_historyLimit = limit ? limit : 1; }
 
 private:
     void record(StoreEvent event);
 
     std::map<std::string, std::map<ObjectKey, ObjectPtr>> m_objects;
     std::deque<StoreEvent> m_history;
+    std::size_t m_historyLimit = kHistory;
     std::uint64_t m_rv = 1;
     std::uint64_t m_oldestRv = 1;
     std::map<int, Listener> m_listeners;

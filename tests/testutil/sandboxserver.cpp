@@ -25,14 +25,21 @@ public:
 };
 
 SandboxServer::SandboxServer(const QString &dataDir, const QString &isolation)
+    : SandboxServer(dataDir, Options {isolation})
+{ }
+
+SandboxServer::SandboxServer(const QString &dataDir, const Options &options)
     : d(std::make_unique<Private>())
 {
+    const QString &isolation = options.isolation;
     d->dataDir = dataDir;
     sandbox::SandboxOptions o;
     o.dataDir = dataDir.toStdString();
     o.isolation = isolation == QLatin1String("bubblewrap") ? sandbox::SandboxOptions::Isolation::Bubblewrap
         : isolation == QLatin1String("auto")               ? sandbox::SandboxOptions::Isolation::Auto
                                                            : sandbox::SandboxOptions::Isolation::Plain;
+    o.watchHistory = std::size_t(options.watchHistory);
+    o.bookmarkIntervalSeconds = options.bookmarkIntervalSeconds;
     d->sandbox = std::make_unique<sandbox::Sandbox>(d->io, o);
     std::promise<std::string> started;
     auto result = started.get_future();

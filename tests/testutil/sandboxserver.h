@@ -13,6 +13,13 @@ public:
     // Starts in `dataDir` (certificates, tokens, kubeconfig, pod roots); isolation "plain" keeps
     // pods cheap (no bubblewrap). Check isRunning() / errorString().
     explicit SandboxServer(const QString &dataDir, const QString &isolation = QStringLiteral("plain"));
+    struct Options
+    {
+        QString isolation = QStringLiteral("plain");
+        int watchHistory = 20000; // small values force 410 Expired on resumed watches
+        int bookmarkIntervalSeconds = 10;
+    };
+    SandboxServer(const QString &dataDir, const Options &options);
     ~SandboxServer(); // stops the pods and the server
 
     bool isRunning() const;
