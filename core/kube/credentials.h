@@ -10,6 +10,7 @@
 #include <QSslCertificate>
 #include <QSslKey>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -53,6 +54,10 @@ public:
     // Whether the plugin may use the terminal: interactiveMode Always needs it, IfAvailable uses
     // it when given. Default false (the GUI and tests); iterdeckctl sets it when stdin is a tty.
     void setInteractive(bool interactive);
+    // How long one exec plugin run may take before it is killed and the fetch fails with a
+    // Timeout error. Default 60 s, or 10 min when the plugin gets the terminal (someone may be
+    // typing a password or finishing a browser login).
+    void setPluginTimeout(std::chrono::milliseconds timeout);
 
 private:
     class Private;

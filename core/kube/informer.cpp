@@ -205,7 +205,7 @@ void Informer::watch()
 
 void Informer::onWatchData()
 {
-    if (!m_stream)
+    if (!m_stream || !m_stream->isOpen())
         return;
     m_idle->start(m_idleTimeoutMs);
     const QVariant status = m_stream->attribute(QNetworkRequest::HttpStatusCodeAttribute);

@@ -364,7 +364,7 @@ void KubeClient::startAttempt(KubeCall *target, KubeRequest request, int attempt
                     reply->deleteLater();
                     const QVariant statusAttr = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
                     const int status = statusAttr.isValid() ? statusAttr.toInt() : 0;
-                    const QByteArray body = reply->readAll();
+                    const QByteArray body = reply->isOpen() ? reply->readAll() : QByteArray();
                     const bool retryable
                         = request.retry.value_or(isIdempotent(request.verb)) && attempt + 1 < request.maxAttempts;
                     if (*cancelled) {
@@ -383,6 +383,28 @@ void KubeClient::startAttempt(KubeCall *target, KubeRequest request, int attempt
                             return;
                         }
                         finish(e, 0, body);
+                        return;
+                    }
+                    // A connection that closes before the announced length is a broken transfer,
+                    // not a short document (QNetworkAccessManager reports no error for it).
+                    const QVariant length = reply->header(QNetworkRequest::ContentLengthHeader);
+                    if (length.isValid() && reply->rawHeader("Content-Encoding").isEmpty()
+                        && body.size() < length.toLongLong()) {
+                        const QUrl &server = m_config.cluster.server;
+                        const KubeError cut
+                            = KubeError::make(KubeError::Kind::Network,
+                                              QStringLiteral("the connection to %1:%2 closed after %3 of %4 bytes")
+                                                  .arg(server.host())
+                                                  .arg(server.port(443))
+                                                  .arg(body.size())
+                                                  .arg(length.toLongLong()));
+                        if (retryable) {
+                            QTimer::singleShot(backoffMs(attempt), call, [this, call, request, attempt, refreshedAuth] {
+                                startAttempt(call, request, attempt + 1, refreshedAuth);
+                            });
+                            return;
+                        }
+                        finish(cut, 0, body);
                         return;
                     }
                     if (status >= 200 && status < 300) {
@@ -587,7 +609,7 @@ KubeError replyError(QNetworkReply *reply, const QUrl &server, bool timedOut)
     const QVariant statusAttr = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
     const int status = statusAttr.isValid() ? statusAttr.toInt() : 0;
     if (status >= 300)
-        return KubeError::fromHttp(status, reply->readAll());
+        return KubeError::fromHttp(status, reply->isOpen() ? reply->readAll() : QByteArray());
     if (timedOut || reply->error() != QNetworkReply::NoError)
         return networkError(reply, server, {}, timedOut);
     return {};

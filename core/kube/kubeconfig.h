@@ -7,6 +7,7 @@
 #include "kubeerror.h"
 
 #include <QByteArray>
+#include <QHash>
 #include <QJsonValue>
 #include <QList>
 #include <QMap>
@@ -45,6 +46,12 @@ struct ClusterConfig
     // clusters[].cluster.extensions[name=client.authentication.k8s.io/exec].extension, passed to
     // exec plugins as spec.cluster.config when provideClusterInfo is set.
     QJsonValue execExtension;
+
+    // Where each key's value was written (key name -> position; "name" for the entry), for messages.
+    QHash<QString, SourceLocation> locations;
+    // What kubectl checks only for the entry it uses (X and X-data both set, insecure with a CA,
+    // no server, a bad proxy URL): loadClientConfig reports these for the chosen cluster only.
+    Diagnostics problems;
 };
 
 struct UserConfig
@@ -54,6 +61,8 @@ struct UserConfig
     QString tokenFile; // absolute; used when token is empty, re-read on refresh
     QByteArray clientCertificatePem; // from -data or the file, read at load
     QByteArray clientKeyPem;
+    QString clientCertificateFile; // absolute paths when they came from files (for messages)
+    QString clientKeyFile;
     QString username; // basic auth
     QString password;
     QString impersonateUser; // as
@@ -61,6 +70,11 @@ struct UserConfig
     QString impersonateUid; // as-uid
     QMap<QString, QStringList> impersonateExtra; // as-user-extra
     std::optional<ExecPluginConfig> exec;
+
+    // As in ClusterConfig: positions, and the problems reported only for the chosen user (two
+    // authentication methods, X and X-data both set, exec settings kubectl refuses).
+    QHash<QString, SourceLocation> locations;
+    Diagnostics problems;
 };
 
 // Everything a client needs to talk to one cluster as one user.
@@ -95,23 +109,29 @@ struct KubeconfigFile
         QString cluster;
         QString user;
         QString ns;
+        QHash<QString, SourceLocation> locations; // key name -> position of its value
     };
     QString path; // absolute
     QString currentContext;
+    SourceLocation currentContextAt;
     QList<ClusterConfig> clusters;
     QList<UserConfig> users;
     QList<Context> contexts;
 };
 
 // Parses `text` as the kubeconfig at `path` (YAML or JSON). Relative paths in it are resolved
-// against the folder of `path` and referenced files (CA, client certificate and key) are read.
-// Errors (malformed YAML, wrong types, X and X-data both set, duplicate names in one file,
-// token together with basic auth, unreadable files) go to `diag` with their positions.
+// against the folder of `path`; referenced files are not read here. What makes the whole file
+// unusable for kubectl (malformed YAML, wrong types, bad base64 in -data fields, the same name
+// twice in one list) goes to `diag` with its position. What kubectl checks only for the entries
+// it uses (X and X-data both set, token together with basic auth, exec settings, no server) goes
+// to each entry's `problems`, so that a broken entry nobody uses does not fail a load.
 std::optional<KubeconfigFile> parseKubeconfig(const QString &path, const QByteArray &text, Diagnostics &diag);
 
 // The full kubectl lookup: KUBECONFIG list (or ~/.kube/config, or --kubeconfig), merge,
-// context choice, namespace. Errors read like kubectl's where kubectl has one, e.g.
-// `context "x" does not exist`; positioned diagnostics are joined one per line.
+// context choice, namespace. Only the chosen cluster's and user's problems are reported and only
+// their files (CA, client certificate and key) are read, as kubectl does. Errors read like
+// kubectl's where kubectl has one, e.g. `context "x" does not exist`; positioned ones read
+// `file:line:col: message`, one per line.
 Expected<ClientConfig, KubeError> loadClientConfig(const KubeconfigOptions &options);
 
 } // namespace iterdeck::kube

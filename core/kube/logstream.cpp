@@ -104,7 +104,7 @@ void LogStream::open()
 
 void LogStream::onData()
 {
-    if (!m_reply)
+    if (!m_reply || !m_reply->isOpen())
         return;
     const QVariant status = m_reply->attribute(QNetworkRequest::HttpStatusCodeAttribute);
     if (status.isValid() && status.toInt() >= 300)
