@@ -410,6 +410,27 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
     if (!proc)
         return reply->respond(
             statusResponse(ApiError {500, "InternalError", "Internal error occurred: " + err, Json::array()}));
+    // The command runs before the WebSocket handshake is done: a quick one (echo) may print and
+    // exit meanwhile. Its output and its end are held until the channel is ready.
+    struct Early
+    {
+        std::vector<std::pair<int, std::string>> output;
+        std::size_t bytes = 0;
+        bool paused = false;
+        std::optional<std::pair<int, std::string>> exit;
+    };
+    auto early = std::make_shared<Early>();
+    std::weak_ptr<ExecProcess> weakProc = proc;
+    proc->onOutput = [early, weakProc](int stream, std::string_view data) {
+        early->output.emplace_back(stream, std::string(data));
+        early->bytes += data.size();
+        if (early->bytes > 1024 * 1024 && !early->paused)
+            if (auto p = weakProc.lock()) {
+                early->paused = true;
+                p->setOutputPaused(true);
+            }
+    };
+    proc->onExit = [early](int code, const std::string &error) { early->exit.emplace(code, error); };
     const bool base64 = protocol.find("base64") != std::string::npos;
     const bool v5 = protocol == "v5.channel.k8s.io";
     const bool statusJson = protocol.rfind("v4.", 0) == 0 || v5;
@@ -421,7 +442,7 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
     }();
     reply->upgrade(
         protocol, base64,
-        [proc, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
+        [proc, early, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
             auto frame = [base64](int ch, std::string_view data) { return channelFrame(ch, data, base64); };
             std::weak_ptr<WebSocketChannel> weak = ws;
             // The "connected" signal real servers send first.
@@ -492,6 +513,14 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
                 }
             };
             ws->onClose = [proc] { proc->kill(); };
+            // What came before the handshake, in order, then the end if it came too.
+            if (early->paused)
+                proc->setOutputPaused(false);
+            for (auto &[stream, data] : early->output)
+                proc->onOutput(stream, data);
+            early->output.clear();
+            if (early->exit)
+                proc->onExit(early->exit->first, early->exit->second);
         });
 }
 
