@@ -538,9 +538,15 @@ struct ForwardedPort : std::enable_shared_from_this<ForwardedPort>
     std::uint16_t port = 0;
     std::array<char, 64 * 1024> buffer {};
     std::deque<std::string> out;
+    std::size_t outBytes = 0; // queued for the pod
     bool writing = false;
     bool connected = false;
     std::vector<std::string> early; // client data that came before the connection
+    // Back-pressure: the pod is not read while the WebSocket holds too much for the client;
+    // resumeRead restarts the read loop (cleared on close, which ends the cycle it holds).
+    bool readPaused = false;
+    std::function<void()> resumeRead;
+    std::weak_ptr<WebSocketChannel> ws;
 };
 
 } // namespace
@@ -608,6 +614,7 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
             auto c = std::make_shared<ForwardedPort>(m_io);
             c->index = int(i);
             c->port = ports[i];
+            c->ws = ws;
             conns->push_back(c);
         }
         auto fail = [weak, frame, podName, uid](const std::shared_ptr<ForwardedPort> &c, const std::string &why) {
@@ -630,7 +637,12 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                                      fail(c, ec.message());
                                      return;
                                  }
+                                 c->outBytes -= c->out.front().size();
                                  c->out.pop_front();
+                                 // The client is read again once the pod has taken most of it.
+                                 if (c->outBytes < 1024 * 1024)
+                                     if (auto w = c->ws.lock())
+                                         w->setReadPaused(false);
                                  (*pumpOut)(c);
                              });
         };
@@ -656,26 +668,43 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                                                       return;
                                                   }
                                                   w->send(frame(2 * c->index, std::string_view(c->buffer.data(), n)));
+                                                  if (w->queuedBytes() > 1024 * 1024) {
+                                                      c->readPaused = true; // until onDrained
+                                                      return;
+                                                  }
                                                   (*readLoop)();
                                               });
                 };
+                c->resumeRead = [readLoop] { (*readLoop)(); };
                 (*readLoop)();
             });
         }
-        ws->onMessage = [conns, base64, pumpOut](std::string data, bool) {
+        ws->onDrained = [conns] {
+            for (auto &c : *conns)
+                if (c->readPaused && c->resumeRead) {
+                    c->readPaused = false;
+                    c->resumeRead();
+                }
+        };
+        ws->onMessage = [conns, base64, pumpOut, weak](std::string data, bool) {
             if (data.empty())
                 return;
             auto [ch, payload] = parseChannelFrame(data, base64);
             if (ch < 0 || ch % 2 != 0 || std::size_t(ch / 2) >= conns->size() || payload.empty())
                 return;
             auto &c = (*conns)[std::size_t(ch / 2)];
+            c->outBytes += payload.size();
             c->out.push_back(std::move(payload));
+            if (c->outBytes > 4 * 1024 * 1024)
+                if (auto w = weak.lock())
+                    w->setReadPaused(true);
             (*pumpOut)(c);
         };
         ws->onClose = [conns] {
             for (auto &c : *conns) {
                 boost::system::error_code ec;
                 c->socket.close(ec);
+                c->resumeRead = nullptr;
             }
         };
     });
