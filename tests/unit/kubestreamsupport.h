@@ -95,14 +95,19 @@ inline bool createPod(kube::KubeClient &client, const QString &ns, const QJsonOb
         return false;
     }
     const QString name = pod.value(QLatin1String("metadata")).toObject().value(QLatin1String("name")).toString();
-    return QTest::qWaitFor(
+    QJsonObject last;
+    const bool ok = QTest::qWaitFor(
         [&] {
-            const CallResult r = await(client.get(kube::ResourceRef::pods(), ns, name));
+            last = await(client.get(kube::ResourceRef::pods(), ns, name)).object;
             const QString phase
-                = r.object.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString();
-            return phase == QLatin1String("Running") && (!ready || podIsReady(r.object));
+                = last.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString();
+            return phase == QLatin1String("Running") && (!ready || podIsReady(last));
         },
         20000);
+    if (!ok)
+        qWarning("pod %s did not get ready: %s", qPrintable(name),
+                 QJsonDocument(last.value(QLatin1String("status")).toObject()).toJson().constData());
+    return ok;
 }
 
 // A pod of iterdeck/sandbox-base that sleeps (exec targets) in `ns`.
