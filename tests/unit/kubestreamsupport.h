@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QNetworkProxy>
 #include <QSignalSpy>
 #include <QSslCertificate>
 #include <QTcpServer>
@@ -182,6 +183,56 @@ private:
     QTcpServer m_server;
     int m_connections = 0;
     QByteArray m_lastRequest;
+};
+
+// An HTTP CONNECT proxy (what QNetworkProxy::HttpProxy speaks for raw sockets): remembers the
+// CONNECT targets, then relays bytes both ways.
+class ConnectProxy
+{
+public:
+    ConnectProxy()
+    {
+        QVERIFY(m_server.listen(QHostAddress::LocalHost, 0));
+        QObject::connect(&m_server, &QTcpServer::newConnection, &m_server, [this] {
+            while (QTcpSocket *client = m_server.nextPendingConnection()) {
+                auto *upstream = new QTcpSocket(client);
+                auto head = std::make_shared<QByteArray>();
+                QObject::connect(client, &QTcpSocket::readyRead, client, [this, client, upstream, head] {
+                    if (upstream->state() == QAbstractSocket::ConnectedState) {
+                        upstream->write(client->readAll());
+                        return;
+                    }
+                    *head += client->readAll();
+                    const qsizetype end = head->indexOf("\r\n\r\n");
+                    if (end < 0 || !head->startsWith("CONNECT "))
+                        return;
+                    const QByteArray target = head->mid(8, head->indexOf(' ', 8) - 8);
+                    m_targets << target;
+                    const QByteArray rest = head->mid(end + 4);
+                    upstream->connectToHost(QString::fromLatin1(target.left(target.lastIndexOf(':'))),
+                                            quint16(target.mid(target.lastIndexOf(':') + 1).toUInt()));
+                    QObject::connect(upstream, &QTcpSocket::connected, client, [client, upstream, rest] {
+                        client->write("HTTP/1.1 200 Connection established\r\n\r\n");
+                        if (!rest.isEmpty())
+                            upstream->write(rest);
+                    });
+                });
+                QObject::connect(upstream, &QTcpSocket::readyRead, client,
+                                 [client, upstream] { client->write(upstream->readAll()); });
+                QObject::connect(upstream, &QTcpSocket::disconnected, client, &QTcpSocket::disconnectFromHost);
+                QObject::connect(client, &QTcpSocket::disconnected, client, &QObject::deleteLater);
+            }
+        });
+    }
+    QNetworkProxy proxy() const
+    {
+        return QNetworkProxy(QNetworkProxy::HttpProxy, QStringLiteral("127.0.0.1"), m_server.serverPort());
+    }
+    QByteArrayList targets() const { return m_targets; }
+
+private:
+    QTcpServer m_server;
+    QByteArrayList m_targets;
 };
 
 // An unmasked server frame.

@@ -299,6 +299,19 @@ private Q_SLOTS:
         QVERIFY2(maxBuffered <= limit + oneMessage, qPrintable(QString::number(maxBuffered)));
     }
 
+    // Through an HTTP proxy (CONNECT), TLS end to end.
+    void throughHttpProxy()
+    {
+        testing::ConnectProxy proxy;
+        Transport t = m_transport;
+        t.proxy = proxy.proxy();
+        const ExecRun r = runExec(t, shell(m_pod, QStringLiteral("echo via proxy")));
+        QCOMPARE(r.error.message, QString());
+        QCOMPARE(r.out, QByteArray("via proxy\n"));
+        QCOMPARE(r.exitCode, 0);
+        QCOMPARE(proxy.targets(), QByteArrayList {"127.0.0.1:" + QByteArray::number(m_sandbox->port())});
+    }
+
     // A CA that did not sign the server's certificate: a TLS error, and no second, unverified try.
     void wrongCa()
     {
