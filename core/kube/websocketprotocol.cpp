@@ -170,11 +170,12 @@ void HttpBodyReader::append(QByteArrayView data)
         const qsizetype take = std::min<qsizetype>(data.size(), m_length);
         m_length -= take;
         m_body.append(data.first(std::min<qsizetype>(take, std::max<qsizetype>(0, m_limit - m_body.size()))));
-        m_complete = m_length == 0;
+        m_complete = m_length == 0 || m_body.size() >= m_limit; // the rest is not needed
         break;
     }
     case Mode::UntilClose:
         m_body.append(data.first(std::min<qsizetype>(data.size(), std::max<qsizetype>(0, m_limit - m_body.size()))));
+        m_complete = m_body.size() >= m_limit;
         break;
     case Mode::Chunked:
         m_raw.append(data.first(std::min<qsizetype>(data.size(), std::max<qsizetype>(0, 2 * m_limit - m_raw.size()))));

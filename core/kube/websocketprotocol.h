@@ -54,8 +54,8 @@ private:
     QString m_error;
 };
 
-// The body of a non-101 answer: Content-Length, chunked, or up to the connection's end;
-// at most `limit` bytes are kept.
+// The body of a non-101 answer: Content-Length, chunked, or up to the connection's end. At most
+// `limit` bytes are kept; once that much arrived the body counts as complete.
 class HttpBodyReader
 {
 public:
@@ -84,6 +84,8 @@ struct Message
     QByteArray payload;
 };
 
+// Text messages are delivered like binary ones, without a UTF-8 check: the Kubernetes channel
+// protocols this client speaks are binary.
 class FrameParser
 {
 public:

@@ -275,8 +275,10 @@ private Q_SLOTS:
                                            << QByteArray("ffffffffffffffff\r\n") << false << true << QByteArray();
         QTest::newRow("until close") << QByteArray("X: y") << QByteArray("all of it") << false << false
                                      << QByteArray("all of it");
-        QTest::newRow("limited") << QByteArray("X: y") << QByteArray(3000, 'z') << false << false
+        QTest::newRow("limited") << QByteArray("X: y") << QByteArray(3000, 'z') << true << false
                                  << QByteArray(2048, 'z');
+        QTest::newRow("length over limit")
+            << QByteArray("Content-Length: 5000") << QByteArray(3000, 'z') << true << false << QByteArray(2048, 'z');
     }
     void body()
     {
