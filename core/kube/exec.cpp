@@ -18,22 +18,31 @@ constexpr qsizetype StdinMessageSize = 256 * 1024;
 // Stdin is framed only while the connection holds less than this unsent.
 constexpr qint64 WriteHighWater = 1024 * 1024;
 
-// Output of one channel: whole messages as received (no copy), the channel byte skipped.
+// Output of one channel: whole messages as received, the channel byte skipped. Reading all of
+// one message returns it without a copy (the channel byte is dropped in place).
 class OutputBuffer
 {
 public:
-    void append(const QByteArray &message, qsizetype offset)
+    void append(QByteArray message, qsizetype offset)
     {
-        m_chunks.push_back({message, offset});
         m_size += message.size() - offset;
+        m_chunks.push_back({std::move(message), offset});
     }
     qint64 size() const { return m_size; }
     QByteArray read(qint64 maxSize)
     {
         const qint64 n = maxSize < 0 ? m_size : std::min(maxSize, m_size);
-        QByteArray out;
         if (n == 0)
+            return {};
+        if (Chunk &c = m_chunks.front(); c.data.size() - c.pos == n) {
+            QByteArray out = std::move(c.data);
+            const qsizetype pos = c.pos;
+            m_chunks.pop_front();
+            m_size -= n;
+            out.remove(0, pos); // Qt 6 moves the start pointer: no copy when not shared
             return out;
+        }
+        QByteArray out;
         out.reserve(qsizetype(n));
         while (out.size() < n) {
             Chunk &c = m_chunks.front();
@@ -72,7 +81,7 @@ public:
     { }
 
     void onOpened();
-    void onMessage(const QByteArray &payload);
+    void onMessage(QByteArray payload);
     void onClosed();
     void pumpStdin();
     void schedulePump();
@@ -165,8 +174,7 @@ void ExecSession::start(const Transport &transport, const ExecOptions &options)
     wo.handshakeTimeoutMs = options.handshakeTimeoutMs;
     d->ws = new WebSocketClient(this);
     connect(d->ws, &WebSocketClient::opened, this, [this] { d->onOpened(); });
-    connect(d->ws, &WebSocketClient::messageReceived, this,
-            [this](const QByteArray &payload, bool) { d->onMessage(payload); });
+    d->ws->setMessageHandler([this](QByteArray payload, bool) { d->onMessage(std::move(payload)); });
     connect(d->ws, &WebSocketClient::bytesWritten, this, [this] { d->pumpStdin(); });
     connect(d->ws, &WebSocketClient::closed, this, [this] { d->onClosed(); });
     d->ws->open(transport, target + query, wo);
@@ -202,7 +210,7 @@ void ExecSession::Private::onOpened()
     pumpStdin();
 }
 
-void ExecSession::Private::onMessage(const QByteArray &payload)
+void ExecSession::Private::onMessage(QByteArray payload)
 {
     if (payload.isEmpty() || phase != Phase::Running)
         return;
@@ -213,7 +221,7 @@ void ExecSession::Private::onMessage(const QByteArray &payload)
         if (payload.size() == 1)
             return; // the "connected" signal real servers send first
         const int i = ch == channel::Stdout ? 0 : 1;
-        out[i].append(payload, 1);
+        out[i].append(std::move(payload), 1);
         updatePause();
         if (i == 0)
             Q_EMIT q->stdoutReady();

@@ -199,8 +199,7 @@ void ForwardedConnection::open(const Transport &transport, const QString &ns, co
         m_opened = true;
         pumpLocal();
     });
-    connect(m_ws, &WebSocketClient::messageReceived, this,
-            [this](const QByteArray &payload, bool) { onMessage(payload); });
+    m_ws->setMessageHandler([this](const QByteArray &payload, bool) { onMessage(payload); });
     connect(m_ws, &WebSocketClient::bytesWritten, this, &ForwardedConnection::pumpLocal);
     connect(m_ws, &WebSocketClient::closed, this, &ForwardedConnection::onWsClosed);
     m_ws->open(transport, target, o);

@@ -8,14 +8,16 @@
 #include <QSslSocket>
 #include <QTcpSocket>
 
+#include <algorithm>
 #include <cstring>
 
 namespace iterdeck::kube {
 
 namespace {
 
-// How much is taken from the socket per read; the parser copies payloads out of it.
-constexpr qsizetype ReadChunk = 256 * 1024;
+// The most taken from the socket at once for the parser to copy (headers, control frames);
+// data payloads are read straight into their messages.
+constexpr qsizetype ReadChunk = 16 * 1024;
 constexpr int CloseTimeoutMs = 5000;
 
 qint64 nowMs()
@@ -264,24 +266,36 @@ void WebSocketClient::processIncoming()
     QPointer<WebSocketClient> guard(this);
     while (!m_paused && (m_state == State::Open || m_state == State::Closing) && !m_closeReceived) {
         if (m_chunkPos >= m_chunkLength) {
-            if (m_chunk.size() < ReadChunk)
-                m_chunk.resize(ReadChunk);
-            const qint64 n = m_socket->read(m_chunk.data(), ReadChunk);
-            m_chunkPos = 0;
-            m_chunkLength = n > 0 ? qsizetype(n) : 0;
-            if (n <= 0)
-                break;
+            qsizetype room = 0;
+            if (char *space = m_parser.payloadSpace(&room)) {
+                // A data frame's payload goes from the socket straight into its message.
+                const qint64 n = m_socket->read(space, room);
+                m_parser.payloadWritten(n > 0 ? qsizetype(n) : 0);
+                if (n <= 0)
+                    break;
+            } else {
+                // Headers and control frames: only what the parser needs next, so that the
+                // payload after a header is read straight into its message.
+                const qint64 want = std::clamp<qint64>(m_parser.wantedBytes(), 1, ReadChunk);
+                const qint64 n = m_socket->read(m_chunk.data(), want);
+                m_chunkPos = 0;
+                m_chunkLength = n > 0 ? qsizetype(n) : 0;
+                if (n <= 0)
+                    break;
+            }
             m_lastReceiveMs = nowMs();
             m_pingSentMs = -1;
         }
-        const qsizetype used = m_parser.feed(m_chunk.constData() + m_chunkPos, m_chunkLength - m_chunkPos);
-        m_chunkPos += used;
+        if (m_chunkPos < m_chunkLength) {
+            const qsizetype used = m_parser.feed(m_chunk.constData() + m_chunkPos, m_chunkLength - m_chunkPos);
+            m_chunkPos += used;
+        }
         if (m_parser.hasError()) {
             protocolFailure(m_parser.errorCloseCode(), m_parser.errorString());
             break;
         }
         if (m_parser.hasMessage() && !handleMessage(m_parser.takeMessage()))
-            return; // destroyed by a slot
+            return; // destroyed by the handler
     }
     if (!guard)
         return;
@@ -294,8 +308,10 @@ bool WebSocketClient::handleMessage(ws::Message message)
     switch (message.opcode) {
     case ws::Opcode::Text:
     case ws::Opcode::Binary: {
+        if (!m_onMessage)
+            return true;
         QPointer<WebSocketClient> guard(this);
-        Q_EMIT messageReceived(message.payload, message.opcode == ws::Opcode::Text);
+        m_onMessage(std::move(message.payload), message.opcode == ws::Opcode::Text);
         return !guard.isNull();
     }
     case ws::Opcode::Ping:
@@ -379,7 +395,7 @@ void WebSocketClient::setReadPaused(bool paused)
     m_paused = paused;
     if (paused || m_resumeScheduled)
         return;
-    // Later, not from inside the caller (often a slot of messageReceived or a read call).
+    // Later, not from inside the caller (often the message handler, or a read call).
     m_resumeScheduled = true;
     QMetaObject::invokeMethod(
         this,

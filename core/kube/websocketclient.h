@@ -17,6 +17,7 @@
 #include <QStringList>
 #include <QTimer>
 
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -52,6 +53,11 @@ public:
     QString protocol() const { return m_protocol; } // the subprotocol the server chose
     QString peer() const { return m_peer; } // host:port, for messages
 
+    // Receives each data message (Text or Binary), handed over without a copy so the owner can
+    // keep it. Called from the event loop; the handler may pause, close or abort the client.
+    using MessageHandler = std::function<void(QByteArray payload, bool text)>;
+    void setMessageHandler(MessageHandler handler) { m_onMessage = std::move(handler); }
+
     // Sends one binary message whose payload is `prefix` followed by `payload` (masked into a
     // single frame; no joined copy). False unless Open.
     bool sendBinary(QByteArrayView prefix, QByteArrayView payload = {});
@@ -79,7 +85,6 @@ public:
 
 Q_SIGNALS:
     void opened();
-    void messageReceived(const QByteArray &payload, bool text);
     void bytesWritten(); // the socket's buffers shrank
     void closed(); // exactly once per open(): a failed upgrade, the close handshake, or a broken connection
 
@@ -135,6 +140,7 @@ private:
     bool m_closeSent = false;
     bool m_closeReceived = false;
 
+    MessageHandler m_onMessage;
     KubeError m_error;
     int m_closeCode = -1;
     QString m_closeReason;

@@ -338,6 +338,10 @@ qsizetype FrameParser::feed(const char *data, qsizetype size)
     qsizetype used = 0;
     if (hasError() || m_ready)
         return 0;
+    if (m_spaceGiven > 0) { // space handed out and not written: forget it
+        m_message.chop(m_spaceGiven);
+        m_spaceGiven = 0;
+    }
     while (used < size) {
         if (!m_inPayload) {
             m_head[m_headLength++] = static_cast<unsigned char>(data[used++]);
@@ -364,6 +368,41 @@ qsizetype FrameParser::feed(const char *data, qsizetype size)
         }
     }
     return used;
+}
+
+char *FrameParser::payloadSpace(qsizetype *room)
+{
+    *room = 0;
+    if (!m_inPayload || isControl(m_frameOpcode) || m_ready || hasError() || m_remaining == 0)
+        return nullptr;
+    if (m_spaceGiven > 0) // asked twice: the same space again
+        m_message.chop(m_spaceGiven);
+    // The header check bounded m_remaining by the message size limit.
+    m_spaceGiven = qsizetype(m_remaining);
+    const qsizetype old = m_message.size();
+    m_message.resize(old + m_spaceGiven);
+    *room = m_spaceGiven;
+    return m_message.data() + old;
+}
+
+void FrameParser::payloadWritten(qsizetype n)
+{
+    Q_ASSERT(n >= 0 && n <= m_spaceGiven);
+    m_message.chop(m_spaceGiven - n);
+    m_spaceGiven = 0;
+    m_remaining -= quint64(n);
+    if (m_remaining == 0)
+        frameDone();
+}
+
+qint64 FrameParser::wantedBytes() const
+{
+    if (m_inPayload)
+        return qint64(m_remaining);
+    if (m_headLength < 2)
+        return 2 - m_headLength;
+    const unsigned len7 = m_head[1] & 0x7f;
+    return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) - m_headLength;
 }
 
 Message FrameParser::takeMessage()

@@ -94,13 +94,22 @@ public:
     // Consumes bytes up to the end of the next complete message (data or control), or all of
     // them; returns how many. After it: hasMessage(), hasError(), or more input is needed.
     qsizetype feed(const char *data, qsizetype size);
+    // Reading a data frame's payload straight into the message (no copy through a feed
+    // buffer): while one is being read, payloadSpace() gives where up to *room bytes (the rest
+    // of the frame) may be written; payloadWritten(n) then stands for feeding those n bytes.
+    // nullptr (room 0) at any other time: headers, control frames, a message not yet taken.
+    char *payloadSpace(qsizetype *room);
+    void payloadWritten(qsizetype n);
+    // Bytes to read before the parser can do more than feed(): the rest of a header (at most
+    // 14), or the rest of the current frame's payload.
+    qint64 wantedBytes() const;
     bool hasMessage() const { return m_ready; }
     Message takeMessage();
     bool hasError() const { return !m_error.isEmpty(); }
     QString errorString() const { return m_error; }
     quint16 errorCloseCode() const { return m_errorCode; } // what to send in our close frame
     // Payload bytes held for an unfinished message (the fragments so far and the current frame).
-    qint64 pendingBytes() const { return m_message.size() + m_control.size(); }
+    qint64 pendingBytes() const { return m_message.size() - m_spaceGiven + m_control.size(); }
     qint64 maxMessageSize() const { return m_maxMessageSize; }
 
 private:
@@ -119,6 +128,7 @@ private:
     Opcode m_messageOpcode = Opcode::Binary;
     QByteArray m_message; // data message being assembled
     QByteArray m_control; // control frame payload being read
+    qsizetype m_spaceGiven = 0; // bytes of m_message handed out by payloadSpace(), not yet written
     bool m_ready = false;
     Message m_out;
     QString m_error;

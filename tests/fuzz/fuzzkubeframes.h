@@ -28,14 +28,30 @@ struct FrameRun
 };
 
 // Feeds `data` in slices whose sizes follow `seed`; false if the parser stops making progress.
-inline bool runFrames(const char *data, qsizetype size, unsigned seed, qint64 maxMessage, FrameRun *out)
+// `direct` reads payloads as WebSocketClient does, through payloadSpace().
+inline bool runFrames(const char *data, qsizetype size, unsigned seed, qint64 maxMessage, FrameRun *out,
+                      bool direct = false)
 {
     kube::ws::FrameParser parser(maxMessage);
     qsizetype pos = 0;
     unsigned step = seed;
     while (pos < size) {
         step = step * 1103515245u + 12345u;
-        const qsizetype slice = seed == 0 ? size - pos : std::min<qsizetype>(size - pos, 1 + (step >> 16) % 300);
+        qsizetype slice = seed == 0 ? size - pos : std::min<qsizetype>(size - pos, 1 + (step >> 16) % 300);
+        qsizetype room = 0;
+        if (char *space = direct ? parser.payloadSpace(&room) : nullptr) {
+            if (room <= 0 || room > maxMessage)
+                return false;
+            const qsizetype n = std::min(slice, room);
+            std::memcpy(space, data + pos, size_t(n));
+            parser.payloadWritten(n);
+            pos += n;
+            if (parser.hasMessage())
+                out->messages.append(parser.takeMessage());
+            continue;
+        }
+        if (direct)
+            slice = std::min<qsizetype>(slice, std::max<qint64>(1, parser.wantedBytes()));
         qsizetype done = 0;
         while (done < slice) {
             const qsizetype used = parser.feed(data + pos + done, slice - done);
@@ -189,12 +205,14 @@ inline bool kubeFramesOnce(const uint8_t *bytes, size_t n)
         break;
     }
     constexpr qint64 maxMessage = 64 * 1024;
-    detail::FrameRun whole, sliced;
+    detail::FrameRun whole, sliced, direct;
     if (!detail::runFrames(data, size, 0, maxMessage, &whole)
-        || !detail::runFrames(data, size, bytes[1] | 1u, maxMessage, &sliced))
+        || !detail::runFrames(data, size, bytes[1] | 1u, maxMessage, &sliced)
+        || !detail::runFrames(data, size, bytes[1] | 1u, maxMessage, &direct, true))
         return false;
-    // However the bytes arrive, the same messages (and the same error) come out.
-    if (!detail::sameRun(whole, sliced))
+    // However the bytes arrive, and however they are read, the same messages (and the same
+    // error) come out.
+    if (!detail::sameRun(whole, sliced) || !detail::sameRun(whole, direct))
         return false;
     for (const kube::ws::Message &m : std::as_const(whole.messages))
         if (!detail::checkMessage(m, maxMessage))

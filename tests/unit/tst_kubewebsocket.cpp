@@ -11,6 +11,8 @@
 #include <QFileInfo>
 #include <QTest>
 
+#include <cstring>
+
 using namespace iterdeck::kube;
 using ws::Opcode;
 
@@ -29,27 +31,43 @@ QStringList strings(std::initializer_list<const char *> items)
     return out;
 }
 
-// "op:payload-hex" per message, "!code:error" for an error.
-QStringList describe(const QByteArray &input, qsizetype step, qint64 maxMessage)
+// "op:payload-hex" per message, "!code:error" for an error. `direct` reads as WebSocketClient
+// does: payloads through payloadSpace(), everything else fed no more than wantedBytes() at a time.
+QStringList describe(const QByteArray &input, qsizetype step, qint64 maxMessage, bool direct = false)
 {
     QStringList out;
     ws::FrameParser p(maxMessage);
     qsizetype pos = 0;
     while (pos < input.size()) {
-        const qsizetype n = std::min(step, input.size() - pos);
-        qsizetype done = 0;
-        while (done < n) {
-            done += p.feed(input.constData() + pos + done, n - done);
-            if (p.hasError()) {
-                out << QStringLiteral("!%1:%2").arg(p.errorCloseCode()).arg(p.errorString());
-                return out;
+        qsizetype room = 0;
+        char *space = direct ? p.payloadSpace(&room) : nullptr;
+        if (space) {
+            const qsizetype n = std::min({step, room, input.size() - pos});
+            std::memcpy(space, input.constData() + pos, size_t(n));
+            p.payloadWritten(n);
+            pos += n;
+        } else {
+            qsizetype n = std::min(step, input.size() - pos);
+            if (direct)
+                n = std::min<qsizetype>(n, std::max<qint64>(1, p.wantedBytes()));
+            qsizetype done = 0;
+            while (done < n && !p.hasError()) {
+                done += p.feed(input.constData() + pos + done, n - done);
+                if (p.hasMessage()) {
+                    const ws::Message m = p.takeMessage();
+                    out << QStringLiteral("%1:%2").arg(int(m.opcode)).arg(QString::fromLatin1(m.payload.toHex()));
+                }
             }
-            if (p.hasMessage()) {
-                const ws::Message m = p.takeMessage();
-                out << QStringLiteral("%1:%2").arg(int(m.opcode)).arg(QString::fromLatin1(m.payload.toHex()));
-            }
+            pos += n;
         }
-        pos += n;
+        if (p.hasError()) {
+            out << QStringLiteral("!%1:%2").arg(p.errorCloseCode()).arg(p.errorString());
+            return out;
+        }
+        if (p.hasMessage()) {
+            const ws::Message m = p.takeMessage();
+            out << QStringLiteral("%1:%2").arg(int(m.opcode)).arg(QString::fromLatin1(m.payload.toHex()));
+        }
     }
     if (p.pendingBytes() > 0)
         out << QStringLiteral("pending %1").arg(p.pendingBytes());
@@ -124,6 +142,9 @@ private Q_SLOTS:
         QCOMPARE(describe(input, input.size() + 1, maxMessage), expected);
         QCOMPARE(describe(input, 1, maxMessage), expected);
         QCOMPARE(describe(input, 3, maxMessage), expected);
+        QCOMPARE(describe(input, input.size() + 1, maxMessage, true), expected);
+        QCOMPARE(describe(input, 1, maxMessage, true), expected);
+        QCOMPARE(describe(input, 1000, maxMessage, true), expected);
     }
 
     void closePayload_data()
