@@ -340,6 +340,61 @@ private Q_SLOTS:
         QCOMPARE(f->localPort(0), quint16(0));
     }
 
+    // A server whose port-forward stream does not open with the port it was asked for: the
+    // connection is closed with the reason; the forwarder goes on.
+    void wrongPortPrefix_data()
+    {
+        QTest::addColumn<QByteArray>("prefixes");
+        QTest::addColumn<QString>("error");
+        const QString data
+            = QStringLiteral("port-forward: the server's first message on channel 0 does not name port 80");
+        const QString errors
+            = QStringLiteral("port-forward: the server's first message on channel 1 does not name port 80");
+        QTest::newRow("other port") << testing::serverFrame(2, QByteArray("\x00\x51\x00", 3)) << data;
+        QTest::newRow("short") << testing::serverFrame(2, QByteArray("\x00\x50", 2)) << data;
+        QTest::newRow("long") << testing::serverFrame(2, QByteArray("\x00\x50\x00\x00", 4)) << data;
+        QTest::newRow("error channel") << testing::serverFrame(2, QByteArray("\x00\x50\x00", 3))
+                + testing::serverFrame(2, QByteArray("\x01\x50\x01", 3))
+                                       << errors;
+    }
+    void wrongPortPrefix()
+    {
+        QFETCH(QByteArray, prefixes);
+        QFETCH(QString, error);
+        testing::FakeUpgradeServer fake([&](const QByteArray &request, const QByteArray &accept) {
+            if (request.startsWith("GET /api/v1/namespaces/default/pods/p ")) {
+                const QByteArray pod
+                    = R"({"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"},"status":{"phase":"Running"}})";
+                return testing::FakeUpgradeServer::Reply {"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                                          "Content-Length: "
+                                                              + QByteArray::number(pod.size()) + "\r\n\r\n" + pod,
+                                                          false};
+            }
+            return testing::FakeUpgradeServer::Reply {
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                    + accept + "\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n" + prefixes,
+                false};
+        });
+        ClientConfig config;
+        config.cluster.server = QUrl(QStringLiteral("http://127.0.0.1:%1").arg(fake.port()));
+        config.user.token = QStringLiteral("t");
+        KubeClient client(config);
+        PortForwarder f(&client, {m_ns, QStringLiteral("p"), {}}, {{0, 80}});
+        QSignalSpy closed(&f, &PortForwarder::connectionClosed);
+        f.start();
+        QVERIFY(waitForState(f, PortForwarder::State::Listening));
+        QTcpSocket s;
+        QSignalSpy gone(&s, &QTcpSocket::disconnected);
+        s.connectToHost(QHostAddress::LocalHost, f.localPort(0));
+        QVERIFY(s.waitForConnected(5000));
+        QVERIFY(gone.wait(5000));
+        QTRY_COMPARE(closed.size(), 1);
+        QCOMPARE(closed[0][1].toString(), error);
+        QVERIFY(fake.lastRequest().startsWith("GET /api/v1/namespaces/default/pods/p/portforward?ports=80 HTTP/1.1"));
+        QCOMPARE(f.state(), PortForwarder::State::Listening);
+    }
+
     void portInUse()
     {
         QTcpServer taken;
