@@ -22,6 +22,10 @@ struct ExecOptions
     bool stdoutEnabled = true;
     bool stderrEnabled = true; // ignored with tty (the terminal merges it)
     bool tty = false;
+    // Subprotocols to offer, in order: empty = v5.channel.k8s.io, v4.channel.k8s.io. Only
+    // these two are spoken; anything else makes start() fail.
+    QStringList protocols;
+    int handshakeTimeoutMs = 30000; // connecting, TLS and the server's answer to the upgrade
 };
 
 class ExecSession : public QObject
@@ -31,15 +35,21 @@ public:
     explicit ExecSession(QObject *parent = nullptr);
     ~ExecSession() override;
 
-    // Opens the stream. started() or finished() with an error follows.
+    // Opens the stream. started() or finished() with an error follows (never from inside
+    // start()). Stdin written and a resize requested before started() are sent once it is.
     void start(const Transport &transport, const ExecOptions &options);
     QString protocol() const; // the negotiated subprotocol, once started
 
-    // Queues stdin bytes; stdinBytesToWrite() tells how much is not yet on the wire.
+    // Queues stdin bytes; stdinBytesToWrite() tells how much is not yet on the wire (handed
+    // to the connection, whose own buffer is kept under 1 MiB); stdinBytesWritten() reports
+    // progress, so writers can keep stdinBytesToWrite() small instead of queueing everything.
     void writeStdin(const QByteArray &data);
     qint64 stdinBytesToWrite() const;
-    // Half-closes stdin (v5). Under v4 there is no way to signal EOF; returns false then.
+    // Half-closes stdin (v5) once everything queued before it is sent. Under v4 there is no way
+    // to signal EOF; returns false then (before started() it returns true and, should v4 be
+    // negotiated, stdin stays open).
     bool closeStdin();
+    // With tty: the terminal's size (channel 4); the latest size asked before started() is sent then.
     void resize(int columns, int rows);
 
     // Output is buffered until read; while more than readBufferLimit() bytes are unread the
@@ -51,7 +61,7 @@ public:
     void setReadBufferLimit(qint64 bytes); // default 4 MiB
     qint64 readBufferLimit() const;
 
-    // Ends the session from this side.
+    // Ends the session from this side: finished() with a Cancelled error, from inside abort().
     void abort();
 
     // Valid once finished: exit code (0..255), or -1 when the command's end is unknown.

@@ -1,7 +1,21 @@
 #pragma once
 // Port-forward over the WebSocket channel protocol (v4.channel.k8s.io): a local QTcpServer per
-// mapping, one WebSocket per accepted connection, many at once. Following a workload by label
-// selector: when its pod goes away the forwarder finds the new one (with backoff) and goes on.
+// mapping, one WebSocket per accepted connection, many at once, with back-pressure both ways
+// (neither side is read while the other has more than 1 MiB queued).
+//
+// Following a workload by label selector: the forwarder uses a Running pod that matches (Ready
+// and newest preferred, never one being deleted). When that pod goes away (a connection's
+// upgrade answers 404 or "not running", or the periodic check finds it gone, not Running or
+// being deleted) the state goes to Reconnecting and the forwarder looks for another pod with
+// exponential backoff (250 ms doubling to 5 s), then is Listening again. The local listeners stay
+// open throughout: connections accepted meanwhile wait (unread; the client just sees a slow
+// server) until a pod is found, and are closed with the reason after 30 s without one. A
+// connection whose upgrade failed because its pod was gone, before any byte went either way,
+// waits the same way and is then opened to the new pod. A fixed pod that goes away makes the
+// forwarder Failed, as does a local port that cannot be bound.
+//
+// The protocol has no half-close: when the local client closes its side, what it sent is
+// delivered and the stream is closed, so an answer that the pod sends afterwards is lost.
 // Facts: shared/reference/kube-protocol.md §6.
 #include "kubeerror.h"
 
@@ -39,11 +53,14 @@ public:
     ~PortForwarder() override;
 
     void setAddress(const QHostAddress &address); // default 127.0.0.1
+    // How often the current pod is checked (GET) while Listening; default 5000 ms.
+    void setPodCheckInterval(int ms);
     void start();
     void stop();
 
     State state() const;
-    QString failureReason() const; // when Failed, or the last problem while Reconnecting
+    // When Failed, or the last problem while Starting or Reconnecting (e.g. no pod matches yet).
+    QString failureReason() const;
     QString currentPod() const;
     quint16 localPort(int mappingIndex) const; // the bound port, once Listening
     int activeConnections() const;

@@ -166,8 +166,15 @@ public:
     void setReadPaused(bool paused) override
     {
         m_readPaused = paused;
+        // Handlers hold only weak references and a pending read is what normally keeps the
+        // session alive: while reading is paused (and nothing is being written) it would be
+        // destroyed, dropping the connection without a close frame.
+        if (paused && !m_closed)
+            m_pausedSelf = shared_from_this();
         if (!paused && !m_reading && !m_closed && m_accepted)
             doRead();
+        if (!paused)
+            m_pausedSelf.reset();
     }
 
 private:
@@ -249,11 +256,13 @@ private:
         auto cb = std::move(onClose);
         onMessage = nullptr;
         onDrained = nullptr;
+        auto keep = std::move(m_pausedSelf); // released after the callback
         if (cb)
             cb();
     }
 
     websocket::stream<TlsStream> m_ws;
+    std::shared_ptr<WsSession> m_pausedSelf; // set while reading is paused
     beast::flat_buffer m_readBuffer;
     std::deque<std::string> m_queue;
     std::size_t m_queued = 0;

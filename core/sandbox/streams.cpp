@@ -411,6 +411,27 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
     if (!proc)
         return reply->respond(
             statusResponse(ApiError {500, "InternalError", "Internal error occurred: " + err, Json::array()}));
+    // The command runs before the WebSocket handshake is done: a quick one (echo) may print and
+    // exit meanwhile. Its output and its end are held until the channel is ready.
+    struct Early
+    {
+        std::vector<std::pair<int, std::string>> output;
+        std::size_t bytes = 0;
+        bool paused = false;
+        std::optional<std::pair<int, std::string>> exit;
+    };
+    auto early = std::make_shared<Early>();
+    std::weak_ptr<ExecProcess> weakProc = proc;
+    proc->onOutput = [early, weakProc](int stream, std::string_view data) {
+        early->output.emplace_back(stream, std::string(data));
+        early->bytes += data.size();
+        if (early->bytes > 1024 * 1024 && !early->paused)
+            if (auto p = weakProc.lock()) {
+                early->paused = true;
+                p->setOutputPaused(true);
+            }
+    };
+    proc->onExit = [early](int code, const std::string &error) { early->exit.emplace(code, error); };
     const bool base64 = protocol.find("base64") != std::string::npos;
     const bool v5 = protocol == "v5.channel.k8s.io";
     const bool statusJson = protocol.rfind("v4.", 0) == 0 || v5;
@@ -422,7 +443,7 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
     }();
     reply->upgrade(
         protocol, base64,
-        [proc, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
+        [proc, early, base64, v5, statusJson, wantStdout, wantStderr, cmdText](std::shared_ptr<WebSocketChannel> ws) {
             auto frame = [base64](int ch, std::string_view data) { return channelFrame(ch, data, base64); };
             std::weak_ptr<WebSocketChannel> weak = ws;
             // The "connected" signal real servers send first.
@@ -493,6 +514,14 @@ void Api::handleExec(const HttpRequest &r, const RequestInfo &info, const std::s
                 }
             };
             ws->onClose = [proc] { proc->kill(); };
+            // What came before the handshake, in order, then the end if it came too.
+            if (early->paused)
+                proc->setOutputPaused(false);
+            for (auto &[stream, data] : early->output)
+                proc->onOutput(stream, data);
+            early->output.clear();
+            if (early->exit)
+                proc->onExit(early->exit->first, early->exit->second);
         });
 }
 
@@ -510,9 +539,15 @@ struct ForwardedPort : std::enable_shared_from_this<ForwardedPort>
     std::uint16_t port = 0;
     std::array<char, 64 * 1024> buffer {};
     std::deque<std::string> out;
+    std::size_t outBytes = 0; // queued for the pod
     bool writing = false;
     bool connected = false;
     std::vector<std::string> early; // client data that came before the connection
+    // Back-pressure: the pod is not read while the WebSocket holds too much for the client;
+    // resumeRead restarts the read loop (cleared on close, which ends the cycle it holds).
+    bool readPaused = false;
+    std::function<void()> resumeRead;
+    std::weak_ptr<WebSocketChannel> ws;
 };
 
 } // namespace
@@ -625,6 +660,7 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
             auto c = std::make_shared<ForwardedPort>(m_io);
             c->index = int(i);
             c->port = ports[i];
+            c->ws = ws;
             conns->push_back(c);
         }
         auto fail = [weak, frame, podName, uid](const std::shared_ptr<ForwardedPort> &c, const std::string &why) {
@@ -647,7 +683,12 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                                      fail(c, ec.message());
                                      return;
                                  }
+                                 c->outBytes -= c->out.front().size();
                                  c->out.pop_front();
+                                 // The client is read again once the pod has taken most of it.
+                                 if (c->outBytes < 1024 * 1024)
+                                     if (auto w = c->ws.lock())
+                                         w->setReadPaused(false);
                                  (*pumpOut)(c);
                              });
         };
@@ -673,26 +714,43 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
                                                       return;
                                                   }
                                                   w->send(frame(2 * c->index, std::string_view(c->buffer.data(), n)));
+                                                  if (w->queuedBytes() > 1024 * 1024) {
+                                                      c->readPaused = true; // until onDrained
+                                                      return;
+                                                  }
                                                   (*readLoop)();
                                               });
                 };
+                c->resumeRead = [readLoop] { (*readLoop)(); };
                 (*readLoop)();
             });
         }
-        ws->onMessage = [conns, base64, pumpOut](std::string data, bool) {
+        ws->onDrained = [conns] {
+            for (auto &c : *conns)
+                if (c->readPaused && c->resumeRead) {
+                    c->readPaused = false;
+                    c->resumeRead();
+                }
+        };
+        ws->onMessage = [conns, base64, pumpOut, weak](std::string data, bool) {
             if (data.empty())
                 return;
             auto [ch, payload] = parseChannelFrame(data, base64);
             if (ch < 0 || ch % 2 != 0 || std::size_t(ch / 2) >= conns->size() || payload.empty())
                 return;
             auto &c = (*conns)[std::size_t(ch / 2)];
+            c->outBytes += payload.size();
             c->out.push_back(std::move(payload));
+            if (c->outBytes > 4 * 1024 * 1024)
+                if (auto w = weak.lock())
+                    w->setReadPaused(true);
             (*pumpOut)(c);
         };
         ws->onClose = [conns] {
             for (auto &c : *conns) {
                 boost::system::error_code ec;
                 c->socket.close(ec);
+                c->resumeRead = nullptr;
             }
         };
     });
