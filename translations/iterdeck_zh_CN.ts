@@ -72,10 +72,6 @@
         <translation>使用 --help 查看用法。</translation>
     </message>
     <message>
-        <source>iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.</source>
-        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置、同步文件夹，并运行沙箱集群。</translation>
-    </message>
-    <message>
         <source>Keep a remote folder identical to LOCAL_DIR. The remote end is an iterdeck-agent started by --remote-command on its stdin/stdout (directly, or through ssh, docker exec or kubectl exec).</source>
         <translation>让远端文件夹与 LOCAL_DIR 保持一致。远端是由 --remote-command 启动、通过其标准输入输出通信的 iterdeck-agent（可直接运行，也可经由 ssh、docker exec 或 kubectl exec）。</translation>
     </message>
@@ -168,6 +164,138 @@ Documentation: docs/cli.md</source>
     <message>
         <source>Stopping the sandbox cluster</source>
         <translation>正在停止沙箱集群</translation>
+    </message>
+    <message>
+        <source>iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, work with Kubernetes clusters, and run a sandbox cluster.</source>
+        <translation>iterdeckctl：检查 Iterdeck 与 Nocalhost 配置、同步文件夹、操作 Kubernetes 集群，并运行沙箱集群。</translation>
+    </message>
+    <message>
+        <source>Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)</source>
+        <translation>kubeconfig 文件路径（默认：$KUBECONFIG，否则 ~/.kube/config）</translation>
+    </message>
+    <message>
+        <source>The kubeconfig context to use</source>
+        <translation>要使用的 kubeconfig 上下文</translation>
+    </message>
+    <message>
+        <source>The namespace (default: the context&apos;s)</source>
+        <translation>命名空间（默认：上下文中的命名空间）</translation>
+    </message>
+    <message>
+        <source>List resources of KIND, or show one by NAME (like kubectl get)</source>
+        <translation>列出 KIND 类型的资源，或按 NAME 显示其中一个（同 kubectl get）</translation>
+    </message>
+    <message>
+        <source>Resource type: pods, deploy, svc, cm, ...</source>
+        <translation>资源类型：pods、deploy、svc、cm……</translation>
+    </message>
+    <message>
+        <source>One object&apos;s name</source>
+        <translation>某个对象的名称</translation>
+    </message>
+    <message>
+        <source>Label selector, e.g. app=web</source>
+        <translation>标签选择器，例如 app=web</translation>
+    </message>
+    <message>
+        <source>Field selector, e.g. status.phase=Running</source>
+        <translation>字段选择器，例如 status.phase=Running</translation>
+    </message>
+    <message>
+        <source>Output format: wide, json, yaml or name</source>
+        <translation>输出格式：wide、json、yaml 或 name</translation>
+    </message>
+    <message>
+        <source>After listing, print changes as they happen</source>
+        <translation>列出之后，持续打印发生的变更</translation>
+    </message>
+    <message>
+        <source>List across all namespaces</source>
+        <translation>列出所有命名空间中的资源</translation>
+    </message>
+    <message>
+        <source>Run a command in a container: exec [-i] [-t] POD [-c C] -- CMD... The exit status is the command&apos;s.</source>
+        <translation>在容器中运行命令：exec [-i] [-t] POD [-c C] -- CMD…… 退出码即该命令的退出码。</translation>
+    </message>
+    <message>
+        <source>Pod, pod/NAME or deploy/NAME</source>
+        <translation>Pod、pod/NAME 或 deploy/NAME</translation>
+    </message>
+    <message>
+        <source>The command and its arguments, after --</source>
+        <translation>命令及其参数，写在 -- 之后</translation>
+    </message>
+    <message>
+        <source>Container name</source>
+        <translation>容器名称</translation>
+    </message>
+    <message>
+        <source>Pass standard input to the command</source>
+        <translation>将标准输入传给命令</translation>
+    </message>
+    <message>
+        <source>Give the command a terminal</source>
+        <translation>为命令分配终端</translation>
+    </message>
+    <message>
+        <source>Print a container&apos;s log</source>
+        <translation>打印容器日志</translation>
+    </message>
+    <message>
+        <source>Keep printing new lines (reconnecting if the stream breaks)</source>
+        <translation>持续打印新行（连接中断时自动重连）</translation>
+    </message>
+    <message>
+        <source>Lines from the end to start with</source>
+        <translation>从末尾起显示的行数</translation>
+    </message>
+    <message>
+        <source>Only lines newer than this, e.g. 10s, 5m, 1h</source>
+        <translation>只显示比此时长更新的行，例如 10s、5m、1h</translation>
+    </message>
+    <message>
+        <source>Prefix each line with its time</source>
+        <translation>在每行前加上时间</translation>
+    </message>
+    <message>
+        <source>The log of the previous instance of the container</source>
+        <translation>容器上一个实例的日志</translation>
+    </message>
+    <message>
+        <source>Forward local ports to a pod: port-forward POD|deploy/NAME|svc/NAME LOCAL:REMOTE... A workload is followed to its new pod after a restart.</source>
+        <translation>将本地端口转发到 Pod：port-forward POD|deploy/NAME|svc/NAME LOCAL:REMOTE…… 工作负载重启后会自动跟随到新的 Pod。</translation>
+    </message>
+    <message>
+        <source>Pod, pod/NAME, deploy/NAME or svc/NAME</source>
+        <translation>Pod、pod/NAME、deploy/NAME 或 svc/NAME</translation>
+    </message>
+    <message>
+        <source>LOCAL:REMOTE, :REMOTE or PORT</source>
+        <translation>LOCAL:REMOTE、:REMOTE 或 PORT</translation>
+    </message>
+    <message>
+        <source>Local address to listen on</source>
+        <translation>本地监听地址</translation>
+    </message>
+    <message>
+        <source>Create or update objects from YAML or JSON manifests (server-side apply)</source>
+        <translation>根据 YAML 或 JSON 清单创建或更新对象（服务端应用）</translation>
+    </message>
+    <message>
+        <source>Manifest file, or - for stdin</source>
+        <translation>清单文件，- 表示标准输入</translation>
+    </message>
+    <message>
+        <source>Name of the field manager</source>
+        <translation>字段管理者名称</translation>
+    </message>
+    <message>
+        <source>Take over fields that other managers own</source>
+        <translation>接管其他管理者拥有的字段</translation>
+    </message>
+    <message>
+        <source>Ask the server to check without saving</source>
+        <translation>请服务器只做检查而不保存</translation>
     </message>
 </context>
 <context>

@@ -31,6 +31,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <yaml-cpp/yaml.h>
+
 namespace iterdeck::ctl {
 
 using namespace iterdeck::kube;
@@ -177,8 +179,8 @@ QString yamlScalar(const QString &s)
 {
     static const QRegularExpression plain(QStringLiteral("^[A-Za-z_/.][A-Za-z0-9_./@+-]*$"));
     static const QStringList reserved {QStringLiteral("true"), QStringLiteral("false"), QStringLiteral("null"),
-                                       QStringLiteral("yes"), QStringLiteral("no"), QStringLiteral("on"),
-                                       QStringLiteral("off"), QStringLiteral("y"), QStringLiteral("n"),
+                                       QStringLiteral("yes"),  QStringLiteral("no"),    QStringLiteral("on"),
+                                       QStringLiteral("off"),  QStringLiteral("y"),     QStringLiteral("n"),
                                        QStringLiteral("~")};
     if (plain.match(s).hasMatch() && !reserved.contains(s, Qt::CaseInsensitive))
         return s;
@@ -321,7 +323,8 @@ QString cellText(const QJsonValue &v)
         return v.toBool() ? QStringLiteral("true") : QStringLiteral("false");
     if (v.isNull() || v.isUndefined())
         return QStringLiteral("<none>");
-    return QString::fromUtf8(QJsonDocument(v.isArray() ? QJsonDocument(v.toArray()) : QJsonDocument(v.toObject())).toJson(QJsonDocument::Compact));
+    return QString::fromUtf8(QJsonDocument(v.isArray() ? QJsonDocument(v.toArray()) : QJsonDocument(v.toObject()))
+                                 .toJson(QJsonDocument::Compact));
 }
 
 struct TableColumns
@@ -509,8 +512,10 @@ void runGetResolved(const std::shared_ptr<GetRun> &run)
             }
             const GetOptions &opts = run->options;
             const bool single = !opts.name.empty();
-            const QString next = obj->value(QLatin1String("metadata")).toObject().value(QLatin1String("continue")).toString();
-            const QString rv = obj->value(QLatin1String("metadata")).toObject().value(QLatin1String("resourceVersion")).toString();
+            const QString next
+                = obj->value(QLatin1String("metadata")).toObject().value(QLatin1String("continue")).toString();
+            const QString rv
+                = obj->value(QLatin1String("metadata")).toObject().value(QLatin1String("resourceVersion")).toString();
             if (human) {
                 const bool isTable = obj->value(QLatin1String("kind")).toString() == QLatin1String("Table");
                 if (!isTable) {
@@ -518,8 +523,9 @@ void runGetResolved(const std::shared_ptr<GetRun> &run)
                     QJsonArray rows;
                     const QJsonArray items = single ? QJsonArray {*obj} : obj->value(QLatin1String("items")).toArray();
                     for (const QJsonValue &v : items) {
-                        rows.append(QJsonObject {{QStringLiteral("cells"), QJsonArray {metaOf(v.toObject(), "name"), QString()}},
-                                                 {QStringLiteral("object"), v}});
+                        rows.append(QJsonObject {
+                            {QStringLiteral("cells"), QJsonArray {metaOf(v.toObject(), "name"), QString()}},
+                            {QStringLiteral("object"), v}});
                     }
                     obj->insert(QLatin1String("columnDefinitions"),
                                 QJsonArray {QJsonObject {{QStringLiteral("name"), QStringLiteral("Name")}},
@@ -591,7 +597,8 @@ int runGet(const GetOptions &options)
             }
             auto ref = run->discovery->resolve(qs(run->options.kind));
             if (!ref) {
-                run->exit(fail(QStringLiteral("the server doesn't have a resource type \"%1\"").arg(qs(run->options.kind))));
+                run->exit(
+                    fail(QStringLiteral("the server doesn't have a resource type \"%1\"").arg(qs(run->options.kind))));
                 return;
             }
             run->ref = *ref;
@@ -645,15 +652,17 @@ void resolvePod(KubeClient *client, const QString &target, std::function<void(Ex
     ResourceRef ref;
     if (kind == QLatin1String("deploy") || kind == QLatin1String("deployment") || kind == QLatin1String("deployments"))
         ref = ResourceRef::deployments();
-    else if (kind == QLatin1String("sts") || kind == QLatin1String("statefulset") || kind == QLatin1String("statefulsets"))
+    else if (kind == QLatin1String("sts") || kind == QLatin1String("statefulset")
+             || kind == QLatin1String("statefulsets"))
         ref = ResourceRef::statefulSets();
     else if (kind == QLatin1String("rs") || kind == QLatin1String("replicaset") || kind == QLatin1String("replicasets"))
         ref = ResourceRef::replicaSets();
     else if (kind == QLatin1String("svc") || kind == QLatin1String("service") || kind == QLatin1String("services"))
         ref = ResourceRef::services();
     else {
-        done(unexpected(KubeError::make(KubeError::Kind::Config,
-                                        QStringLiteral("cannot attach to %1: selector for %1 not implemented").arg(kind))));
+        done(unexpected(
+            KubeError::make(KubeError::Kind::Config,
+                            QStringLiteral("cannot attach to %1: selector for %1 not implemented").arg(kind))));
         return;
     }
     KubeCall *call = client->get(ref, ns, name);
@@ -669,7 +678,8 @@ void resolvePod(KubeClient *client, const QString &target, std::function<void(Ex
             : spec.value(QLatin1String("selector")).toObject().value(QLatin1String("matchLabels")).toObject();
         const QString selector = selectorOf(labels);
         if (selector.isEmpty()) {
-            done(unexpected(KubeError::make(KubeError::Kind::Config, QStringLiteral("%1 has no selector").arg(metaOf(*owner, "name")))));
+            done(unexpected(KubeError::make(KubeError::Kind::Config,
+                                            QStringLiteral("%1 has no selector").arg(metaOf(*owner, "name")))));
             return;
         }
         KubeCall *pods = client->list(ResourceRef::pods(), ns, ListOptions {selector, {}, 500, {}});
@@ -684,12 +694,18 @@ void resolvePod(KubeClient *client, const QString &target, std::function<void(Ex
                 const QJsonObject p = v.toObject();
                 if (!metaOf(p, "deletionTimestamp").isEmpty())
                     continue;
-                const bool running = p.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString() == QLatin1String("Running");
-                if (chosen.isEmpty() || (running && chosen.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString() != QLatin1String("Running")))
+                const bool running
+                    = p.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString()
+                    == QLatin1String("Running");
+                if (chosen.isEmpty()
+                    || (running
+                        && chosen.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString()
+                            != QLatin1String("Running")))
                     chosen = p;
             }
             if (chosen.isEmpty()) {
-                done(unexpected(KubeError::make(KubeError::Kind::Server, QStringLiteral("no pods found for selector %1").arg(selector))));
+                done(unexpected(KubeError::make(KubeError::Kind::Server,
+                                                QStringLiteral("no pods found for selector %1").arg(selector))));
                 return;
             }
             done(PodChoice {chosen, selector});
@@ -700,7 +716,8 @@ void resolvePod(KubeClient *client, const QString &target, std::function<void(Ex
 // kubectl's container defaulting: -c, else the default-container annotation, else the first.
 QString chooseContainer(const QJsonObject &pod, const QString &requested, QString *error)
 {
-    const QJsonArray containers = pod.value(QLatin1String("spec")).toObject().value(QLatin1String("containers")).toArray();
+    const QJsonArray containers
+        = pod.value(QLatin1String("spec")).toObject().value(QLatin1String("containers")).toArray();
     QStringList names;
     for (const QJsonValue &c : containers)
         names.append(c.toObject().value(QLatin1String("name")).toString());
@@ -720,7 +737,8 @@ QString chooseContainer(const QJsonObject &pod, const QString &requested, QStrin
     if (!annotated.isEmpty() && names.contains(annotated))
         return annotated;
     if (names.size() > 1) {
-        err(QStringLiteral("Defaulted container \"%1\" out of: %2\n").arg(names.first(), names.join(QStringLiteral(", "))));
+        err(QStringLiteral("Defaulted container \"%1\" out of: %2\n")
+                .arg(names.first(), names.join(QStringLiteral(", "))));
     }
     return names.value(0);
 }
@@ -771,9 +789,11 @@ int runExec(const ExecCliOptions &options)
                 return;
             }
             const QJsonObject &pod = choice->pod;
-            const QString phase = pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString();
+            const QString phase
+                = pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString();
             if (phase == QLatin1String("Succeeded") || phase == QLatin1String("Failed")) {
-                exit(fail(QStringLiteral("cannot exec into a container in a completed pod; current phase is %1").arg(phase)));
+                exit(fail(
+                    QStringLiteral("cannot exec into a container in a completed pod; current phase is %1").arg(phase)));
                 return;
             }
             QString containerError;
@@ -843,7 +863,8 @@ int runExec(const ExecCliOptions &options)
                     auto last = std::make_shared<QPair<int, int>>(-1, -1);
                     auto check = [s, last] {
                         winsize ws {};
-                        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && (ws.ws_col != last->first || ws.ws_row != last->second)) {
+                        if (::ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0
+                            && (ws.ws_col != last->first || ws.ws_row != last->second)) {
                             *last = {ws.ws_col, ws.ws_row};
                             s->resize(ws.ws_col, ws.ws_row);
                         }
@@ -888,7 +909,8 @@ int runLogs(const LogsCliOptions &options)
         bool ok = false;
         since = parseDurationSeconds(qs(options.since), &ok);
         if (!ok)
-            return fail(QStringLiteral("invalid argument \"%1\" for \"--since\" flag: time: invalid duration").arg(qs(options.since)));
+            return fail(QStringLiteral("invalid argument \"%1\" for \"--since\" flag: time: invalid duration")
+                            .arg(qs(options.since)));
     }
     std::unique_ptr<LogStream> stream;
     SignalWatcher signals([] { QCoreApplication::exit(0); });
@@ -969,9 +991,11 @@ int runPortForward(const PortForwardCliOptions &options)
                 return;
             }
             const QJsonObject &pod = choice->pod;
-            if (pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString() != QLatin1String("Running")) {
-                exit(fail(QStringLiteral("unable to forward port because pod is not running. Current status=%1")
-                              .arg(pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString())));
+            if (pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString()
+                != QLatin1String("Running")) {
+                exit(fail(
+                    QStringLiteral("unable to forward port because pod is not running. Current status=%1")
+                        .arg(pod.value(QLatin1String("status")).toObject().value(QLatin1String("phase")).toString())));
                 return;
             }
             PortForwardTarget target;
@@ -984,23 +1008,25 @@ int runPortForward(const PortForwardCliOptions &options)
             forwarder->setAddress(address);
             PortForwarder *f = forwarder.get();
             auto announced = std::make_shared<bool>(false);
-            QObject::connect(f, &PortForwarder::stateChanged, qApp, [f, mappings, address, announced, exit](PortForwarder::State st) {
-                if (st == PortForwarder::State::Listening && !*announced) {
-                    *announced = true;
-                    for (int i = 0; i < mappings.size(); ++i) {
-                        out(QStringLiteral("Forwarding from %1:%2 -> %3\n")
-                                .arg(address.toString())
-                                .arg(f->localPort(i))
-                                .arg(mappings[i].remotePort));
+            QObject::connect(
+                f, &PortForwarder::stateChanged, qApp,
+                [f, mappings, address, announced, exit](PortForwarder::State st) {
+                    if (st == PortForwarder::State::Listening && !*announced) {
+                        *announced = true;
+                        for (int i = 0; i < mappings.size(); ++i) {
+                            out(QStringLiteral("Forwarding from %1:%2 -> %3\n")
+                                    .arg(address.toString())
+                                    .arg(f->localPort(i))
+                                    .arg(mappings[i].remotePort));
+                        }
+                    } else if (st == PortForwarder::State::Reconnecting) {
+                        err(QStringLiteral("Pod gone (%1); waiting for a new one\n").arg(f->failureReason()));
+                    } else if (st == PortForwarder::State::Listening) {
+                        err(QStringLiteral("Forwarding to pod %1\n").arg(f->currentPod()));
+                    } else if (st == PortForwarder::State::Failed) {
+                        exit(fail(f->failureReason()));
                     }
-                } else if (st == PortForwarder::State::Reconnecting) {
-                    err(QStringLiteral("Pod gone (%1); waiting for a new one\n").arg(f->failureReason()));
-                } else if (st == PortForwarder::State::Listening) {
-                    err(QStringLiteral("Forwarding to pod %1\n").arg(f->currentPod()));
-                } else if (st == PortForwarder::State::Failed) {
-                    exit(fail(f->failureReason()));
-                }
-            });
+                });
             QObject::connect(f, &PortForwarder::connectionOpened, qApp,
                              [](quint16 port) { out(QStringLiteral("Handling connection for %1\n").arg(port)); });
             QObject::connect(f, &PortForwarder::connectionClosed, qApp, [](quint16, const QString &e) {
@@ -1066,16 +1092,19 @@ bool readManifests(const QString &file, QList<Manifest> &manifests)
         }
         QJsonObject o = v.toObject();
         const auto addOne = [&](const QJsonObject &obj, const YAML::Node &node) {
-            if (!obj.value(QLatin1String("apiVersion")).isString() || obj.value(QLatin1String("apiVersion")).toString().isEmpty())
+            if (!obj.value(QLatin1String("apiVersion")).isString()
+                || obj.value(QLatin1String("apiVersion")).toString().isEmpty())
                 ctx.error(node, QStringLiteral("apiVersion not set"));
-            else if (!obj.value(QLatin1String("kind")).isString() || obj.value(QLatin1String("kind")).toString().isEmpty())
+            else if (!obj.value(QLatin1String("kind")).isString()
+                     || obj.value(QLatin1String("kind")).toString().isEmpty())
                 ctx.error(node, QStringLiteral("kind not set"));
             else if (metaOf(obj, "name").isEmpty() && metaOf(obj, "generateName").isEmpty())
                 ctx.error(node, QStringLiteral("metadata.name not set"));
             else
                 manifests.append({obj, ctx.at(node)});
         };
-        if (o.value(QLatin1String("kind")).toString().endsWith(QLatin1String("List")) && o.value(QLatin1String("items")).isArray()) {
+        if (o.value(QLatin1String("kind")).toString().endsWith(QLatin1String("List"))
+            && o.value(QLatin1String("items")).isArray()) {
             const YAML::Node items = doc["items"];
             int i = 0;
             for (const QJsonValue &item : o.value(QLatin1String("items")).toArray()) {
@@ -1138,8 +1167,10 @@ int runApply(const ApplyCliOptions &options)
                 QString ns = metaOf(obj, "namespace");
                 if (ref->namespaced && ns.isEmpty()) {
                     ns = client->defaultNamespace();
-                } else if (ref->namespaced && client->config().namespaceExplicit && !options.kube.ns.empty() && ns != client->defaultNamespace()) {
-                    err(QStringLiteral("%1: error: the namespace from the provided object \"%2\" does not match the namespace \"%3\". You must pass '--namespace=%2' to perform this operation.\n")
+                } else if (ref->namespaced && client->config().namespaceExplicit && !options.kube.ns.empty()
+                           && ns != client->defaultNamespace()) {
+                    err(QStringLiteral("%1: error: the namespace from the provided object \"%2\" does not match the "
+                                       "namespace \"%3\". You must pass '--namespace=%2' to perform this operation.\n")
                             .arg(m.where.toString(), ns, client->defaultNamespace()));
                     ++failures;
                     (*next)(index + 1);
@@ -1152,7 +1183,8 @@ int runApply(const ApplyCliOptions &options)
                 r.contentType = patchContentType(PatchType::Apply);
                 r.body = QJsonDocument(obj).toJson(QJsonDocument::Compact);
                 r.query.addQueryItem(QStringLiteral("fieldManager"), qs(options.fieldManager));
-                r.query.addQueryItem(QStringLiteral("force"), options.forceConflicts ? QStringLiteral("true") : QStringLiteral("false"));
+                r.query.addQueryItem(QStringLiteral("force"),
+                                     options.forceConflicts ? QStringLiteral("true") : QStringLiteral("false"));
                 if (options.dryRun)
                     r.query.addQueryItem(QStringLiteral("dryRun"), QStringLiteral("All"));
                 r.retry = true;
@@ -1162,11 +1194,13 @@ int runApply(const ApplyCliOptions &options)
                     if (!call->isOk()) {
                         fail(call->error());
                         if (call->error().isConflict())
-                            err(QStringLiteral("Please review the fields above--they currently have other managers. Use --force-conflicts to take them over.\n"));
+                            err(QStringLiteral("Please review the fields above--they currently have other managers. "
+                                               "Use --force-conflicts to take them over.\n"));
                         ++failures;
                     } else {
-                        out(kindGroupName(resolved, name) + (options.dryRun ? QStringLiteral(" serverside-applied (server dry run)\n")
-                                                                            : QStringLiteral(" serverside-applied\n")));
+                        out(kindGroupName(resolved, name)
+                            + (options.dryRun ? QStringLiteral(" serverside-applied (server dry run)\n")
+                                              : QStringLiteral(" serverside-applied\n")));
                     }
                     (*next)(index + 1);
                 });

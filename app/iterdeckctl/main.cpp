@@ -1,5 +1,6 @@
 // iterdeckctl: the command-line face of Iterdeck.
 #include "configcommands.h"
+#include "kubecommands.h"
 #include "sandboxcommand.h"
 #include "synccommand.h"
 #include "text.h"
@@ -37,8 +38,8 @@ int main(int argc, char **argv)
     QCoreApplication::setApplicationVersion(iterdeck::version());
     iterdeck::installTranslations(app);
 
-    CLI::App cli {str(IterdeckCtl::tr(
-                      "iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, and run a sandbox cluster.")),
+    CLI::App cli {str(IterdeckCtl::tr("iterdeckctl: check Iterdeck and Nocalhost configs, sync folders, work with "
+                                      "Kubernetes clusters, and run a sandbox cluster.")),
                   "iterdeckctl"};
     cli.set_version_flag("--version", "iterdeckctl " + iterdeck::version().toStdString(),
                          str(IterdeckCtl::tr("Print the version and exit")));
@@ -127,6 +128,79 @@ int main(int argc, char **argv)
         ->check(CLI::IsMember({"auto", "bubblewrap", "plain"}))
         ->capture_default_str();
 
+    // The kube verbs, with kubectl's flags.
+    auto addKubeFlags = [](CLI::App *cmd, iterdeck::ctl::KubeFlags &flags) {
+        cmd->add_option(
+            "--kubeconfig", flags.kubeconfig,
+            str(IterdeckCtl::tr("Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")));
+        cmd->add_option("--context", flags.context, str(IterdeckCtl::tr("The kubeconfig context to use")));
+        cmd->add_option("-n,--namespace", flags.ns, str(IterdeckCtl::tr("The namespace (default: the context's)")));
+    };
+    iterdeck::ctl::GetOptions getOptions;
+    auto *get = cli.add_subcommand(
+        "get", str(IterdeckCtl::tr("List resources of KIND, or show one by NAME (like kubectl get)")));
+    get->add_option("KIND", getOptions.kind, str(IterdeckCtl::tr("Resource type: pods, deploy, svc, cm, ...")))
+        ->required();
+    get->add_option("NAME", getOptions.name, str(IterdeckCtl::tr("One object's name")));
+    get->add_option("-l,--selector", getOptions.selector, str(IterdeckCtl::tr("Label selector, e.g. app=web")));
+    get->add_option("--field-selector", getOptions.fieldSelector,
+                    str(IterdeckCtl::tr("Field selector, e.g. status.phase=Running")));
+    get->add_option("-o,--output", getOptions.output, str(IterdeckCtl::tr("Output format: wide, json, yaml or name")))
+        ->check(CLI::IsMember({"wide", "json", "yaml", "name"}));
+    get->add_flag("-w,--watch", getOptions.watch, str(IterdeckCtl::tr("After listing, print changes as they happen")));
+    get->add_flag("-A,--all-namespaces", getOptions.allNamespaces, str(IterdeckCtl::tr("List across all namespaces")));
+    addKubeFlags(get, getOptions.kube);
+
+    iterdeck::ctl::ExecCliOptions execOptions;
+    auto *exec = cli.add_subcommand(
+        "exec",
+        str(IterdeckCtl::tr("Run a command in a container: exec [-i] [-t] POD [-c C] -- CMD... The exit "
+                            "status is the command's.")));
+    exec->add_option("POD", execOptions.pod, str(IterdeckCtl::tr("Pod, pod/NAME or deploy/NAME")))->required();
+    exec->add_option("COMMAND", execOptions.command, str(IterdeckCtl::tr("The command and its arguments, after --")));
+    exec->add_option("-c,--container", execOptions.container, str(IterdeckCtl::tr("Container name")));
+    exec->add_flag("-i,--stdin", execOptions.stdinEnabled, str(IterdeckCtl::tr("Pass standard input to the command")));
+    exec->add_flag("-t,--tty", execOptions.tty, str(IterdeckCtl::tr("Give the command a terminal")));
+    addKubeFlags(exec, execOptions.kube);
+
+    iterdeck::ctl::LogsCliOptions logsOptions;
+    auto *logs = cli.add_subcommand("logs", str(IterdeckCtl::tr("Print a container's log")));
+    logs->add_option("POD", logsOptions.pod, str(IterdeckCtl::tr("Pod, pod/NAME or deploy/NAME")))->required();
+    logs->add_option("-c,--container", logsOptions.container, str(IterdeckCtl::tr("Container name")));
+    logs->add_flag("-f,--follow", logsOptions.follow,
+                   str(IterdeckCtl::tr("Keep printing new lines (reconnecting if the stream breaks)")));
+    logs->add_option("--tail", logsOptions.tail, str(IterdeckCtl::tr("Lines from the end to start with")));
+    logs->add_option("--since", logsOptions.since,
+                     str(IterdeckCtl::tr("Only lines newer than this, e.g. 10s, 5m, 1h")));
+    logs->add_flag("--timestamps", logsOptions.timestamps, str(IterdeckCtl::tr("Prefix each line with its time")));
+    logs->add_flag("-p,--previous", logsOptions.previous,
+                   str(IterdeckCtl::tr("The log of the previous instance of the container")));
+    addKubeFlags(logs, logsOptions.kube);
+
+    iterdeck::ctl::PortForwardCliOptions pfOptions;
+    auto *portForward = cli.add_subcommand(
+        "port-forward",
+        str(IterdeckCtl::tr("Forward local ports to a pod: port-forward POD|deploy/NAME|svc/NAME LOCAL:REMOTE... "
+                            "A workload is followed to its new pod after a restart.")));
+    portForward->add_option("TARGET", pfOptions.target, str(IterdeckCtl::tr("Pod, pod/NAME, deploy/NAME or svc/NAME")))
+        ->required();
+    portForward->add_option("PORTS", pfOptions.ports, str(IterdeckCtl::tr("LOCAL:REMOTE, :REMOTE or PORT")))
+        ->required();
+    portForward->add_option("--address", pfOptions.addresses, str(IterdeckCtl::tr("Local address to listen on")));
+    addKubeFlags(portForward, pfOptions.kube);
+
+    iterdeck::ctl::ApplyCliOptions applyOptions;
+    auto *apply = cli.add_subcommand(
+        "apply", str(IterdeckCtl::tr("Create or update objects from YAML or JSON manifests (server-side apply)")));
+    apply->add_option("-f,--filename", applyOptions.files, str(IterdeckCtl::tr("Manifest file, or - for stdin")))
+        ->required();
+    apply->add_option("--field-manager", applyOptions.fieldManager, str(IterdeckCtl::tr("Name of the field manager")))
+        ->capture_default_str();
+    apply->add_flag("--force-conflicts", applyOptions.forceConflicts,
+                    str(IterdeckCtl::tr("Take over fields that other managers own")));
+    apply->add_flag("--dry-run", applyOptions.dryRun, str(IterdeckCtl::tr("Ask the server to check without saving")));
+    addKubeFlags(apply, applyOptions.kube);
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -147,6 +221,16 @@ int main(int argc, char **argv)
         return iterdeck::ctl::runSync(syncOptions);
     if (*sandboxUp)
         return iterdeck::ctl::runSandboxUp(sandboxOptions);
+    if (*get)
+        return iterdeck::ctl::runGet(getOptions);
+    if (*exec)
+        return iterdeck::ctl::runExec(execOptions);
+    if (*logs)
+        return iterdeck::ctl::runLogs(logsOptions);
+    if (*portForward)
+        return iterdeck::ctl::runPortForward(pfOptions);
+    if (*apply)
+        return iterdeck::ctl::runApply(applyOptions);
     if (*show) {
         return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)},
                                             stdout);

@@ -85,7 +85,7 @@ Expected<ClientCertificate, QString> parseClientCertificate(const QByteArray &ce
     const QList<QSslCertificate> certs = parseCertificates(certPem);
     if (certs.isEmpty() || certs.first().isNull())
         return unexpected(QStringLiteral("the client certificate holds no PEM certificate"));
-    if (!keyPem.contains("-----BEGIN "))
+    if (!keyPem.contains("-----BEGIN ") || !keyPem.contains("PRIVATE KEY-----"))
         return unexpected(QStringLiteral("the client key holds no PEM private key"));
     if (keyPem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || keyPem.contains("Proc-Type: 4,ENCRYPTED"))
         return unexpected(QStringLiteral("the client key is encrypted; a kubeconfig key must be stored unencrypted"));
@@ -94,7 +94,7 @@ Expected<ClientCertificate, QString> parseClientCertificate(const QByteArray &ce
     const BioPtr keyBio = memoryBio(keyPem);
     const PkeyPtr pkey(keyBio ? PEM_read_bio_PrivateKey(keyBio.get(), nullptr, noPassword, nullptr) : nullptr);
     if (!pkey)
-        return unexpected(QStringLiteral("cannot parse the client key: %1").arg(lastOpenSslError()));
+        return unexpected(QStringLiteral("the client key cannot be parsed (%1)").arg(lastOpenSslError()));
 
     QSsl::KeyAlgorithm algorithm = QSsl::Opaque;
     switch (EVP_PKEY_get_base_id(pkey.get())) {

@@ -507,3 +507,5 @@ void CredentialProvider::setPluginTimeout(std::chrono::milliseconds timeout)
 }
 
 } // namespace iterdeck::kube
+
+#include "moc_credentials.cpp"

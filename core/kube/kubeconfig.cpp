@@ -472,7 +472,7 @@ KubeError configError(const QString &message)
 // The problems of one entry as message lines; warnings go to `warnings`.
 void collect(const Diagnostics &problems, QStringList &errors, QStringList &warnings)
 {
-    for (const Diagnostic &d : problems.items())
+    for (const Diagnostic &d : problems.sorted())
         (d.isError() ? errors : warnings).append(located(d.where, d.message));
 }
 

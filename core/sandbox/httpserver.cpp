@@ -279,6 +279,156 @@ private:
     std::string m_closeReason;
 };
 
+// ---- raw byte stream after 101 Switching Protocols ----------------------------------------
+
+class RawSession : public ByteChannel, public std::enable_shared_from_this<RawSession>
+{
+public:
+    RawSession(TlsStream &&stream, std::size_t maxQueued)
+        : m_stream(std::move(stream))
+        , m_maxQueued(maxQueued)
+    { }
+
+    // `early`: bytes the client sent right behind its request, already read.
+    void start(std::string early)
+    {
+        beast::get_lowest_layer(m_stream).expires_never();
+        if (!early.empty() && onData)
+            onData(std::move(early));
+        doRead();
+        doWrite();
+    }
+
+    void send(std::string data) override
+    {
+        if (m_closed || m_closing || data.empty())
+            return;
+        m_queued += data.size();
+        m_queue.push_back(std::move(data));
+        if (m_queued > m_maxQueued) {
+            abortNow();
+            return;
+        }
+        doWrite();
+    }
+
+    void close() override
+    {
+        if (m_closed || m_closing)
+            return;
+        m_closing = true;
+        doWrite();
+    }
+
+    std::size_t queuedBytes() const override { return m_queued; }
+    bool closed() const override { return m_closed; }
+    void setReadPaused(bool paused) override
+    {
+        m_readPaused = paused;
+        if (!paused)
+            doRead();
+    }
+
+private:
+    void doRead()
+    {
+        if (m_readPaused || m_reading || m_closed || m_closing)
+            return;
+        m_reading = true;
+        auto self = shared_from_this();
+        m_stream.async_read_some(net::buffer(m_readBuffer), [self](beast::error_code ec, std::size_t n) {
+            self->m_reading = false;
+            if (self->m_closed)
+                return;
+            if (ec) {
+                self->finish();
+                return;
+            }
+            if (self->onData)
+                self->onData(std::string(self->m_readBuffer.data(), n));
+            self->doRead();
+        });
+    }
+
+    void doWrite()
+    {
+        if (m_writing || m_closed)
+            return;
+        if (m_queue.empty()) {
+            if (m_closing && !m_shutdown) {
+                m_shutdown = true;
+                m_writing = true;
+                beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(5));
+                auto self = shared_from_this();
+                m_stream.async_shutdown([self](beast::error_code) {
+                    self->m_writing = false;
+                    self->finish();
+                });
+            }
+            return;
+        }
+        // Small pieces are written together: each write is a TLS record.
+        m_chunk = std::move(m_queue.front());
+        m_queue.pop_front();
+        while (!m_queue.empty() && m_chunk.size() + m_queue.front().size() <= 1024 * 1024) {
+            m_chunk += m_queue.front();
+            m_queue.pop_front();
+        }
+        m_writing = true;
+        auto self = shared_from_this();
+        net::async_write(m_stream, net::buffer(m_chunk), [self](beast::error_code ec, std::size_t) {
+            self->m_writing = false;
+            if (self->m_closed)
+                return;
+            if (ec) {
+                self->finish();
+                return;
+            }
+            self->m_queued -= self->m_chunk.size();
+            self->m_chunk.clear();
+            if (self->m_queue.empty() && self->onDrained)
+                self->onDrained();
+            self->doWrite();
+        });
+    }
+
+    void abortNow()
+    {
+        beast::error_code ec;
+        beast::get_lowest_layer(m_stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+        beast::get_lowest_layer(m_stream).close();
+        finish();
+    }
+
+    void finish()
+    {
+        if (m_closed)
+            return;
+        m_closed = true;
+        m_queue.clear();
+        m_queued = 0;
+        beast::get_lowest_layer(m_stream).close();
+        auto cb = std::move(onClose);
+        onData = nullptr;
+        onDrained = nullptr;
+        if (cb)
+            cb();
+    }
+
+    TlsStream m_stream;
+    std::array<char, 64 * 1024> m_readBuffer {};
+    std::deque<std::string> m_queue;
+    std::string m_chunk;
+    std::size_t m_queued = 0;
+    std::size_t m_maxQueued;
+    bool m_writing = false;
+    bool m_reading = false;
+    bool m_readPaused = false;
+    bool m_closing = false;
+    bool m_shutdown = false;
+    bool m_closed = false;
+};
+
 // ---- HTTP session ------------------------------------------------------------------------
 
 class Session : public std::enable_shared_from_this<Session>
@@ -334,6 +484,13 @@ public:
             if (std::exchange(m_used, true))
                 return;
             m_session->doUpgrade(subprotocol, text, std::move(ready));
+        }
+        void switchProtocols(std::vector<std::pair<std::string, std::string>> headers,
+                             std::function<void(std::shared_ptr<ByteChannel>)> ready) override
+        {
+            if (std::exchange(m_used, true))
+                return;
+            m_session->doSwitch(std::move(headers), m_version, std::move(ready));
         }
 
     private:
@@ -639,6 +796,26 @@ private:
         ws->accept(std::move(m_request), subprotocol, std::move(ready));
     }
 
+    void doSwitch(std::vector<std::pair<std::string, std::string>> headers, unsigned version,
+                  std::function<void(std::shared_ptr<ByteChannel>)> ready)
+    {
+        auto res = std::make_shared<http::response<http::empty_body>>(http::status::switching_protocols, version);
+        res->set(http::field::server, "iterdeck-sandbox");
+        for (auto &[k, v] : headers)
+            res->set(k, v);
+        auto self = shared_from_this();
+        beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(m_options.requestTimeoutSeconds));
+        http::async_write(m_stream, *res, [self, res, ready = std::move(ready)](beast::error_code ec, std::size_t) {
+            if (ec)
+                return;
+            std::string early = beast::buffers_to_string(self->m_buffer.data());
+            self->m_buffer.consume(self->m_buffer.size());
+            auto raw = std::make_shared<RawSession>(std::move(self->m_stream), self->m_options.maxQueuedBytes);
+            ready(raw);
+            raw->start(std::move(early));
+        });
+    }
+
     friend class ChunkWriter;
     TlsStream m_stream;
     beast::flat_buffer m_buffer;
@@ -665,6 +842,12 @@ std::shared_ptr<StreamWriter> Session::Reply::stream(int status, const std::stri
 }
 
 } // namespace
+
+void HttpReply::switchProtocols(std::vector<std::pair<std::string, std::string>>,
+                                std::function<void(std::shared_ptr<ByteChannel>)>)
+{
+    respond(HttpResponse {500, "text/plain", "this transport cannot switch protocols\n", {}});
+}
 
 class HttpServer::Private : public std::enable_shared_from_this<HttpServer::Private>
 {

@@ -72,7 +72,26 @@ public:
     std::function<void()> onDrained;
 };
 
-// The handler's side of one request: call exactly one of respond, stream or upgrade.
+// The raw byte stream of a connection after an HTTP/1.1 protocol switch (101), such as
+// `Upgrade: SPDY/3.1`. Bytes arrive through onData in arbitrary pieces; send() queues them.
+// When the client does not keep up and more than maxQueued bytes wait, the connection is
+// dropped (onClose fires).
+class ByteChannel
+{
+public:
+    virtual ~ByteChannel() = default;
+    virtual void send(std::string data) = 0;
+    virtual void close() = 0; // after queued data
+    virtual std::size_t queuedBytes() const = 0;
+    virtual bool closed() const = 0;
+    virtual void setReadPaused(bool paused) = 0; // back-pressure towards the client
+    std::function<void(std::string data)> onData;
+    std::function<void()> onClose;
+    std::function<void()> onDrained;
+};
+
+// The handler's side of one request: call exactly one of respond, stream, upgrade or
+// switchProtocols.
 class HttpReply
 {
 public:
@@ -84,6 +103,11 @@ public:
     virtual void upgrade(const std::string &subprotocol, bool text,
                          std::function<void(std::shared_ptr<WebSocketChannel>)> ready)
         = 0;
+    // Answers 101 Switching Protocols with `headers` (Connection and Upgrade among them); the
+    // bytes after it belong to the handler. `ready` gets the channel once the 101 was written.
+    // Transports that cannot switch answer 500.
+    virtual void switchProtocols(std::vector<std::pair<std::string, std::string>> headers,
+                                 std::function<void(std::shared_ptr<ByteChannel>)> ready);
 };
 
 using HttpHandler = std::function<void(HttpRequest &request, const std::shared_ptr<HttpReply> &reply)>;

@@ -1,5 +1,6 @@
 // Long-lived requests: watch, logs, exec and port-forward.
 #include "sandbox/api_p.h"
+#include "sandbox/spdyforward.h"
 
 namespace iterdeck::sandbox {
 
@@ -580,25 +581,70 @@ void Api::handlePortForward(const HttpRequest &r, const RequestInfo &info, const
             start = comma + 1;
         }
     }
+    // kubectl 1.32: SPDY/3.1 inside a WebSocket, or after `Upgrade: SPDY/3.1` (its fallback and
+    // KUBECTL_PORT_FORWARD_WEBSOCKETS=false). The Python client and iterdeckctl: the channel
+    // protocol over WebSocket.
+    static const std::string spdyTunnel = "SPDY/3.1+portforward.k8s.io";
     auto offered = splitProtocols(r.header("sec-websocket-protocol"));
     std::string protocol;
     for (const auto &p : offered)
-        if (p == "v4.channel.k8s.io" || p == "v4.base64.channel.k8s.io" || p == "channel.k8s.io"
+        if (p == spdyTunnel || p == "v4.channel.k8s.io" || p == "v4.base64.channel.k8s.io" || p == "channel.k8s.io"
             || p == "base64.channel.k8s.io") {
             protocol = p;
             break;
         }
-    if (!r.upgrade || (!offered.empty() && protocol.empty()))
-        return reply->respond(statusResponse(badRequest(
-            "the sandbox serves port-forward over WebSocket with the channel protocol (v4.channel.k8s.io); kubectl's "
-            "SPDY tunnel is not supported: use `iterdeckctl port-forward`")));
-    if (ports.empty())
+    auto lower = [](std::string v) {
+        for (auto &c : v)
+            c = char(std::tolower(static_cast<unsigned char>(c)));
+        return v;
+    };
+    const bool spdyUpgrade = !r.upgrade && lower(r.header("upgrade")).find("spdy/3.1") != std::string::npos
+        && lower(r.header("connection")).find("upgrade") != std::string::npos;
+    if (spdyUpgrade) {
+        // httpstream.Handshake: the client names its protocol versions.
+        auto versions = splitProtocols(r.header("x-stream-protocol-version"));
+        if (versions.empty())
+            return reply->respond(
+                statusResponse(badRequest("unable to upgrade: X-Stream-Protocol-Version is required")));
+        if (std::find(versions.begin(), versions.end(), "portforward.k8s.io") == versions.end()) {
+            std::string list;
+            for (const auto &v : versions)
+                list += (list.empty() ? "" : " ") + v;
+            auto response = statusResponse(ApiError {403, "Forbidden",
+                                                     "unable to upgrade: unable to negotiate protocol: client "
+                                                     "supports ["
+                                                         + list + "], server accepts [portforward.k8s.io]",
+                                                     Json::array()});
+            response.headers.emplace_back("X-Accepted-Stream-Protocol-Versions", "portforward.k8s.io");
+            return reply->respond(response);
+        }
+    }
+    if (!spdyUpgrade && (!r.upgrade || (!offered.empty() && protocol.empty())))
+        return reply->respond(
+            statusResponse(badRequest("port-forward needs a WebSocket upgrade with SPDY/3.1+portforward.k8s.io or "
+                                      "v4.channel.k8s.io, or Upgrade: SPDY/3.1 with X-Stream-Protocol-Version: "
+                                      "portforward.k8s.io")));
+    const bool spdy = spdyUpgrade || protocol == spdyTunnel;
+    if (ports.empty() && !spdy) // SPDY clients name the port of each stream in its headers
         return reply->respond(statusResponse(badRequest("at least one port must be specified")));
     if ((*pod)["status"].value("phase", "") != "Running")
         return reply->respond(statusResponse(badRequest("unable to forward port because pod is not running")));
     std::string ip = m_runtime.podIP(objectUid(*pod));
     if (ip.empty())
         ip = (*pod)["status"].value("podIP", "127.0.0.1");
+    if (spdy) {
+        PortForwardTarget target {info.name, objectUid(*pod), ip};
+        if (spdyUpgrade)
+            return reply->switchProtocols({{"Connection", "Upgrade"},
+                                           {"Upgrade", "SPDY/3.1"},
+                                           {"X-Stream-Protocol-Version", "portforward.k8s.io"}},
+                                          [this, target](std::shared_ptr<ByteChannel> channel) {
+                                              serveSpdyPortForward(m_io, std::move(channel), target);
+                                          });
+        return reply->upgrade(spdyTunnel, false, [this, target](std::shared_ptr<WebSocketChannel> ws) {
+            serveSpdyPortForward(m_io, byteChannelOverWebSocket(std::move(ws)), target);
+        });
+    }
     const bool base64 = protocol.find("base64") != std::string::npos;
     std::string podName = info.name, uid = objectUid(*pod);
     reply->upgrade(protocol, base64, [this, ports, ip, base64, podName, uid](std::shared_ptr<WebSocketChannel> ws) {

@@ -76,9 +76,14 @@ private Q_SLOTS:
         QCOMPARE(h.code, 0);
         QVERIFY2(h.out.contains(helpMentions), qPrintable(h.out));
         // help lists only what works: nothing about features this version does not have
-        if (name == u"iterdeckctl" || name == u"iterdeck-bot") {
+        if (name == u"iterdeck-bot") {
             for (const char *absent : {"dev start", "deploy", "port-forward"})
                 QVERIFY2(!h.out.contains(QString::fromLatin1(absent)), absent);
+        }
+        if (name == u"iterdeckctl") {
+            QVERIFY2(!h.out.contains(QStringLiteral("dev start")), "dev start");
+            for (const char *verb : {"get", "exec", "logs", "port-forward", "apply", "sandbox", "sync"})
+                QVERIFY2(h.out.contains(QStringLiteral("\n  %1 ").arg(QString::fromLatin1(verb))), verb);
         }
     }
 
@@ -193,7 +198,8 @@ private Q_SLOTS:
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains(QStringLiteral("团队清单有效（0 个警告）")), qPrintable(r.out));
         const Run h = run(ctl(), {QStringLiteral("--help")}, QStringLiteral("zh_CN"));
-        QVERIFY2(h.out.contains(QStringLiteral("检查 Iterdeck 与 Nocalhost 配置、同步文件夹，并运行沙箱集群")),
+        QVERIFY2(h.out.contains(QStringLiteral(
+                     "检查 Iterdeck 与 Nocalhost 配置、同步文件夹、操作 Kubernetes 集群，并运行沙箱集群")),
                  qPrintable(h.out));
     }
 

@@ -765,6 +765,210 @@ class KubectlPodTests(SandboxTestCase):
         self.assertKubectl(self.kubectl("logs", "-f", "twolines", "-n", ns, timeout=30), stdout="one\ntwo\n")
 
 
+# The pod behind `kubectl port-forward deploy/pf`: HTTP on 8080 (hello.txt and a 4 MiB blob) and a
+# TCP echo server on 9090, both on the pod's own address.
+PF_BLOB_SIZE = 4 * 1024 * 1024
+PF_BLOB = "import random, sys; sys.stdout.buffer.write(random.Random(7).randbytes({}))".format(PF_BLOB_SIZE)
+PF_ECHO = """
+import os, socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((os.environ["POD_IP"], 9090))
+s.listen(16)
+def serve(c):
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.shutdown(socket.SHUT_WR)
+    c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+PF_SERVER = ["sh", "-c", 'd=$(mktemp -d) && echo "hello from the pod" > "$d/hello.txt" '
+             '&& python3 -c "$0" > "$d/blob.bin" && (python3 -c "$1" &) '
+             '&& cd "$d" && exec python3 -m http.server 8080 --bind "$POD_IP"', PF_BLOB, PF_ECHO]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=15):
+    """One HTTP/1.0 GET on 127.0.0.1:port; returns (status line, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(b"GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n" % path.encode())
+        data = bytearray()
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0], body
+
+
+def echo_roundtrip(port, payload, timeout=30):
+    """Sends payload to an echo server while reading; half-closes; returns all that came back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        def send():
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        back = bytearray()
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            back += chunk
+        t.join(timeout=timeout)
+    return bytes(back)
+
+
+class LineCollector:
+    """Collects all lines of a pipe on a thread (LineReader only keeps the lines it was asked for)."""
+
+    def __init__(self, pipe):
+        self.lines = []
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def text(self, wait=0):
+        self._thread.join(timeout=wait)
+        return "\n".join(self.lines)
+
+
+class KubectlPortForwardTests(SandboxTestCase):
+    """Real `kubectl port-forward` (SPDY/3.1): through the WebSocket tunnel (kubectl 1.32's default)
+    and through the classic `Upgrade: SPDY/3.1` (KUBECTL_PORT_FORWARD_WEBSOCKETS=false)."""
+
+    TRANSPORTS = (("websocket", {}), ("spdy", {"KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sandbox.create_deployment(FIXTURE_NS, "pf", command=PF_SERVER)
+
+    def forward(self, target, ports, env):
+        """Starts kubectl port-forward; returns (process, stdout reader, stderr reader) once it listens."""
+        full = dict(self.sandbox.env(), **env)
+        # -v=4 logs the WebSocket negotiation, so the test sees which transport ran.
+        cmd = [KUBECTL, "-v=4", "port-forward", "-n", FIXTURE_NS, "--address", "127.0.0.1", target] + list(ports)
+        proc = subprocess.Popen(cmd, env=full, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        out, err = LineReader(proc.stdout), LineCollector(proc.stderr)
+        try:
+            for p in ports:
+                local, remote = p.split(":")
+                out.expect("Forwarding from 127.0.0.1:%s" % local,
+                           lambda line, l=local, r=remote: line == "Forwarding from 127.0.0.1:%s -> %s" % (l, r), 20)
+        except AssertionError as e:
+            stop_process(proc)
+            raise AssertionError("%s\nstderr: %r" % (e, err.lines)) from None
+        return proc, out, err
+
+    def finish(self, proc, err, transport):
+        """Stops kubectl; checks that it used the transport meant (no silent fallback)."""
+        try:
+            self.assertIsNone(proc.poll(), "kubectl port-forward ended by itself; stderr: %r" % err.lines)
+        finally:
+            stop_process(proc)
+            proc.stdout.close()
+            proc.stderr.close()
+        log = err.text(wait=5)
+        tunnel = "negotiated protocol: portforward.k8s.io" in log
+        self.assertEqual(tunnel, transport == "websocket", "kubectl's log: %s" % log)
+
+    def wait_listening(self, pod, *ports):
+        """The servers in the pod may still be starting, and kubectl gives up on the first refused
+        connection: wait until they listen (pods share the host's network)."""
+        def listening():
+            for port in ports:
+                with socket.create_connection((pod.status.pod_ip, port), timeout=2):
+                    pass
+            return True
+        wait_for("%s listening on %s" % (pod.metadata.name, ports), listening, 20, 0.2)
+
+    def test_pod_http_concurrent(self):
+        self.wait_listening(FixturePods.running("web"), 8080)
+        for transport, env in self.TRANSPORTS:
+            with self.subTest(transport=transport):
+                local = free_port()
+                proc, out, err = self.forward("pod/web", ["%d:8080" % local], env)
+                try:
+                    results = [None] * 8
+
+                    def get(i):
+                        try:
+                            results[i] = http_get(local, "/hello.txt")
+                        except Exception as e:  # noqa: BLE001 - reported below
+                            results[i] = e
+                    threads = [threading.Thread(target=get, args=(i,)) for i in range(len(results))]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join(timeout=30)
+                    for r in results:
+                        self.assertIsInstance(r, tuple, "request failed: %r; stderr %r" % (r, err.lines))
+                        self.assertTrue(r[0].startswith(b"HTTP/1.0 200"), r)
+                        self.assertEqual(r[1], b"hello from the pod\n")
+                    out.expect("Handling connection", lambda line: line == "Handling connection for %d" % local, 5)
+                finally:
+                    self.finish(proc, err, transport)
+
+    def test_deployment_transfer_byte_exact(self):
+        pod = self.sandbox.wait_pods_running(FIXTURE_NS, "app=pf", 1)[0]
+        self.assertTrue(pod.metadata.name.startswith("pf-"))
+        self.wait_listening(pod, 8080, 9090)
+        blob = subprocess.run([sys.executable, "-c", PF_BLOB], capture_output=True, check=True).stdout
+        self.assertEqual(len(blob), PF_BLOB_SIZE)
+        upload = os.urandom(3 * 1024 * 1024 + 17)
+        for transport, env in self.TRANSPORTS:
+            with self.subTest(transport=transport):
+                web, echo = free_port(), free_port()
+                proc, out, err = self.forward("deploy/pf", ["%d:8080" % web, "%d:9090" % echo], env)
+                try:
+                    status, body = http_get(web, "/blob.bin", timeout=30)
+                    self.assertTrue(status.startswith(b"HTTP/1.0 200"), status)
+                    self.assertEqual(len(body), len(blob))
+                    self.assertTrue(body == blob, "the 4 MiB download differs")
+                    back = echo_roundtrip(echo, upload)
+                    self.assertEqual(len(back), len(upload))
+                    self.assertTrue(back == upload, "the echoed 3 MiB differ")
+                finally:
+                    self.finish(proc, err, transport)
+
+    def test_nothing_listening(self):
+        web = FixturePods.running("web")
+        for transport, env in self.TRANSPORTS:
+            with self.subTest(transport=transport):
+                local = free_port()
+                proc, out, err = self.forward("pod/web", ["%d:9999" % local], env)
+                try:
+                    with socket.create_connection(("127.0.0.1", local), timeout=10) as sock:
+                        sock.settimeout(10)
+                        self.assertEqual(sock.recv(100), b"")  # closed without data
+                    proc.wait(timeout=10)
+                    text = err.text(wait=5)
+                    expected = ("error forwarding port 9999 to pod web, uid %s: dial tcp %s:9999: connect: "
+                                "connection refused" % (web.metadata.uid, web.status.pod_ip))
+                    self.assertIn(expected, text)
+                    self.assertIn("error: lost connection to pod", text)
+                    self.assertEqual(proc.returncode, 1)
+                finally:
+                    stop_process(proc)
+                    proc.stdout.close()
+                    proc.stderr.close()
+
+
 class KubectlPatchDeleteTests(SandboxTestCase):
 
     @classmethod
