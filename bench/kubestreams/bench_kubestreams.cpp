@@ -4,7 +4,9 @@
 //   kubectl cat   kubectl exec -i POD -- cat < file > out, same pod, same server
 //   pf echo       N MB to an echo server through PortForwarder and back (both directions at once)
 //   pf download   N MB from the pod through PortForwarder
-// Usage: bench_kubestreams [--mb N] [--runs R] [--kubectl PATH] [--only exec|kubectl|pf]
+//   kubectl pf    the same two through `kubectl port-forward` (SPDY; the sandbox serves it)
+// Usage: bench_kubestreams [--mb N] [--runs R] [--kubectl PATH] [--only exec|kubectl|pf] (a prefix
+// of the row names)
 #include "kube/exec.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
@@ -19,6 +21,7 @@
 #include <QJsonDocument>
 #include <QProcess>
 #include <QRandomGenerator>
+#include <QTcpServer>
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -306,16 +309,40 @@ int main(int argc, char **argv)
         }
         std::sort(mbps.begin(), mbps.end());
         if (mbps.isEmpty()) {
-            std::printf("| %-12s | failed |\n", name);
+            std::printf("| %-19s | failed |\n", name);
         } else {
-            std::printf("| %-12s | %4d MB | median %7.1f MB/s | best %7.1f MB/s | runs %lld |\n", name, mb,
+            std::printf("| %-19s | %4d MB | median %7.1f MB/s | best %7.1f MB/s | runs %lld |\n", name, mb,
                         mbps[mbps.size() / 2], mbps.last(), qint64(mbps.size()));
         }
         std::fflush(stdout);
     };
+    // kubectl port-forward to the same pod and ports, on two free local ports.
+    quint16 kubectlPorts[2] = {0, 0};
+    for (quint16 &p : kubectlPorts) {
+        QTcpServer probe;
+        probe.listen(QHostAddress::LocalHost, 0);
+        p = probe.serverPort();
+    }
+    QProcess kubectlForward;
+    QByteArray kubectlOut;
+    if (only.isEmpty() || only.startsWith(QLatin1String("kubectl"))) {
+        QObject::connect(&kubectlForward, &QProcess::readyReadStandardOutput, &kubectlForward,
+                         [&] { kubectlOut += kubectlForward.readAllStandardOutput(); });
+        kubectlForward.start(kubectl,
+                             {QStringLiteral("--kubeconfig"), sandbox.kubeconfigPath(), QStringLiteral("port-forward"),
+                              QStringLiteral("pod/echo"), QStringLiteral("%1:%2").arg(kubectlPorts[0]).arg(echoPort),
+                              QStringLiteral("%1:%2").arg(kubectlPorts[1]).arg(sourcePort)});
+        if (!waitFor([&] { return kubectlOut.count("Forwarding from") >= 2; }, 15000))
+            std::fprintf(stderr, "kubectl port-forward did not start: %s\n", kubectlOut.constData());
+    }
+
     report("exec cat", [&] { return execCat(*transport, data); });
     report("kubectl cat", [&] { return kubectlCat(kubectl, sandbox.kubeconfigPath(), file, out, data.size()); });
     report("pf echo", [&] { return pfEcho(forwarder.localPort(0), data); });
     report("pf download", [&] { return pfDownload(forwarder.localPort(1), data.size()); });
+    report("kubectl pf echo", [&] { return pfEcho(kubectlPorts[0], data); });
+    report("kubectl pf download", [&] { return pfDownload(kubectlPorts[1], data.size()); });
+    kubectlForward.terminate();
+    kubectlForward.waitForFinished(5000);
     return 0;
 }
