@@ -11,6 +11,7 @@ Prints a table with the ratio ours/kubectl (throughput: higher is better; latenc
 """
 import argparse
 import hashlib
+import json
 import os
 import re
 import signal
@@ -106,7 +107,7 @@ spec:
   containers:
   - name: main
     image: "iterdeck/sandbox-base:latest"
-    command: [python3, -c, {SERVER!r}]
+    command: [python3, -c, {json.dumps(SERVER)}]
     env: [{{name: BYTES, value: "{mb * 1024 * 1024}"}}]
 """
         subprocess.run(["kubectl", "apply", "-f", "-"], input=manifest, text=True, env=self.env, check=True,
@@ -161,7 +162,9 @@ spec:
                     got += len(b)
             dt = time.perf_counter() - t
             if got != want:
-                raise RuntimeError(f"{which} port-forward: got {got} of {want} bytes")
+                p.send_signal(signal.SIGINT)
+                _, err = p.communicate(timeout=10)
+                raise RuntimeError(f"{which} port-forward: got {got} of {want} bytes: {err.strip()}")
             return self.args.mb / dt
         finally:
             p.send_signal(signal.SIGINT)
