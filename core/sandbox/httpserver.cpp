@@ -367,10 +367,10 @@ private:
             }
             return;
         }
-        // Small pieces are written together: each write is a TLS record.
-        m_chunk = std::move(m_queue.front());
-        m_queue.pop_front();
-        while (!m_queue.empty() && m_chunk.size() + m_queue.front().size() <= 1024 * 1024) {
+        // Pieces are written together (a TLS record per piece otherwise) into a buffer that
+        // keeps its capacity: no large allocation per write.
+        m_chunk.clear();
+        while (!m_queue.empty() && (m_chunk.empty() || m_chunk.size() + m_queue.front().size() <= kChunk)) {
             m_chunk += m_queue.front();
             m_queue.pop_front();
         }
@@ -415,6 +415,7 @@ private:
             cb();
     }
 
+    static constexpr std::size_t kChunk = 256 * 1024;
     TlsStream m_stream;
     std::array<char, 64 * 1024> m_readBuffer {};
     std::deque<std::string> m_queue;

@@ -946,6 +946,46 @@ class KubectlPortForwardTests(SandboxTestCase):
                 finally:
                     self.finish(proc, err, transport)
 
+    def upgrade_request(self, headers):
+        """A raw POST .../pods/web/portforward with `headers`; returns (status, headers, body start)."""
+        sock = self.sandbox.tls_socket()
+        try:
+            request = ("POST /api/v1/namespaces/%s/pods/web/portforward HTTP/1.1\r\nHost: %s\r\n"
+                       "Authorization: Bearer %s\r\nContent-Length: 0\r\n" % (FIXTURE_NS, self.sandbox.host,
+                                                                             self.sandbox.admin_token))
+            request += "".join("%s: %s\r\n" % kv for kv in headers) + "\r\n"
+            sock.sendall(request.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        fields = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            fields[k.strip().lower()] = v.strip()
+        return int(lines[0].split()[1]), fields, body
+
+    def test_spdy_upgrade_handshake(self):
+        FixturePods.running("web")
+        status, fields, _ = self.upgrade_request([("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"),
+                                                  ("X-Stream-Protocol-Version", "portforward.k8s.io")])
+        self.assertEqual(status, 101, fields)
+        self.assertEqual(fields.get("connection"), "Upgrade")
+        self.assertEqual(fields.get("upgrade"), "SPDY/3.1")
+        self.assertEqual(fields.get("x-stream-protocol-version"), "portforward.k8s.io")
+        status, fields, _ = self.upgrade_request([("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1")])
+        self.assertEqual(status, 400, fields)
+        status, fields, _ = self.upgrade_request([("Connection", "Upgrade"), ("Upgrade", "SPDY/3.1"),
+                                                  ("X-Stream-Protocol-Version", "v4.channel.k8s.io")])
+        self.assertEqual(status, 403, fields)
+        self.assertEqual(fields.get("x-accepted-stream-protocol-versions"), "portforward.k8s.io")
+
     def test_nothing_listening(self):
         web = FixturePods.running("web")
         for transport, env in self.TRANSPORTS:
