@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <set>
 #include <spawn.h>
 #include <sstream>
@@ -468,7 +469,9 @@ public:
     std::chrono::milliseconds backoffMax {300000};
     std::map<std::string, std::shared_ptr<Pod>> pods;
     std::set<std::uint32_t> usedIps;
-    std::uint32_t nextIp = (127u << 24) | (1u << 16) | 1u;
+    // Each sandbox starts at its own 127.N.0.1 (N random in 1..254), so that two sandboxes on one
+    // machine (parallel tests, a demo beside a test run) rarely hand out the same address and port.
+    std::uint32_t nextIp = (127u << 24) | ((1u + std::random_device {}() % 254u) << 16) | 1u;
     bool isShutDown = false;
 
     // --- IPs ---
@@ -485,7 +488,7 @@ public:
         return (ip >> 24) == 127 && ((ip >> 16) & 0xFF) != 0 && last != 0 && last != 255;
     }
 
-    // From 127.1.0.1 upward, round robin, so an address just released is not handed out again
+    // From the starting address upward, round robin, so an address just released is not handed out again
     // at once (clients of the old pod may still be talking to it). A pod keeps its address across
     // restarts of the server.
     std::string allocateIp(const std::string &preferred)

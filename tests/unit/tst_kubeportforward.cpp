@@ -18,8 +18,8 @@ using namespace iterdeck::kube;
 
 namespace {
 
-// Pods share the host's ports on 127.1.x.y addresses that every sandbox on this machine hands
-// out from the same start: ports of our own keep parallel test runs apart.
+// Pods share the host's ports on 127.N.x.y addresses; sandboxes pick N at random, and ports of
+// our own keep parallel test runs apart even when two pick the same.
 const quint16 webPort = quint16(20000 + QCoreApplication::applicationPid() % 20000);
 const quint16 echoPort = webPort + 1;
 const quint16 sourcePort = webPort + 2;
