@@ -116,12 +116,6 @@
         <translation>yes（默认；适合网络）或 no（本地管道上更快）</translation>
     </message>
     <message>
-        <source>Exit status: 0 on success, 1 when a file is invalid or a sync fails or halts, 2 on a usage error.
-Documentation: docs/cli.md</source>
-        <translation>退出码：成功为 0，文件无效或同步失败、中止为 1，用法错误为 2。
-文档：docs/cli.md</translation>
-    </message>
-    <message>
         <source>Run the sandbox Kubernetes cluster</source>
         <translation>运行沙箱 Kubernetes 集群</translation>
     </message>
@@ -296,6 +290,12 @@ Documentation: docs/cli.md</source>
     <message>
         <source>Ask the server to check without saving</source>
         <translation>请服务器只做检查而不保存</translation>
+    </message>
+    <message>
+        <source>Exit status: 0 on success, 1 when a file is invalid, a sync fails or halts, or the cluster says no, 2 on a usage error; exec: the command&apos;s status.
+Documentation: docs/cli.md</source>
+        <translation>退出码：成功为 0，文件无效、同步失败或中止、集群拒绝时为 1，用法错误为 2；exec 返回命令自身的退出码。
+文档：docs/cli.md</translation>
     </message>
 </context>
 <context>

@@ -45,8 +45,9 @@ int main(int argc, char **argv)
                          str(IterdeckCtl::tr("Print the version and exit")));
     cli.set_help_flag("-h,--help", str(IterdeckCtl::tr("Print this help and exit")));
     cli.require_subcommand(1);
-    cli.footer(str(IterdeckCtl::tr("Exit status: 0 on success, 1 when a file is invalid or a sync fails or "
-                                   "halts, 2 on a usage error.\nDocumentation: docs/cli.md")));
+    cli.footer(str(IterdeckCtl::tr("Exit status: 0 on success, 1 when a file is invalid, a sync fails or "
+                                   "halts, or the cluster says no, 2 on a usage error; exec: the command's "
+                                   "status.\nDocumentation: docs/cli.md")));
 
     auto *config = cli.add_subcommand("config", str(IterdeckCtl::tr("Check and show team manifests and dev configs")));
     config->require_subcommand(1);
