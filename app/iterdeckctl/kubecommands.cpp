@@ -756,11 +756,13 @@ public:
         m_active = ::tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
         return m_active;
     }
-    ~RawTerminal()
+    void restore()
     {
         if (m_active)
             ::tcsetattr(STDIN_FILENO, TCSANOW, &m_saved);
+        m_active = false;
     }
+    ~RawTerminal() { restore(); }
 
 private:
     termios m_saved {};
@@ -822,8 +824,10 @@ int runExec(const ExecCliOptions &options)
                     const QByteArray b = s->readStderr();
                     writeAll(STDERR_FILENO, b.constData(), b.size());
                 });
-                QObject::connect(s, &ExecSession::finished, qApp, [s, exit] {
+                QObject::connect(s, &ExecSession::finished, qApp, [s, exit, &terminal] {
                     out(s->readStdout());
+                    // Messages after the command's output go to a cooked terminal again.
+                    terminal.restore();
                     const QByteArray e = s->readStderr();
                     writeAll(STDERR_FILENO, e.constData(), e.size());
                     if (s->error().isError()) {
@@ -870,10 +874,9 @@ int runExec(const ExecCliOptions &options)
                         }
                     };
                     QObject::connect(sizer, &QTimer::timeout, s, check);
-                    QObject::connect(s, &ExecSession::started, s, [sizer, check] {
-                        sizer->start(250);
-                        check();
-                    });
+                    // The size goes with the first frames (ExecSession sends what was asked before started()).
+                    check();
+                    QObject::connect(s, &ExecSession::started, s, [sizer] { sizer->start(250); });
                 }
                 s->start(*t, eo);
             });
