@@ -11,6 +11,7 @@
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
 #include "kube/portforward.h"
+#include "testutil/podprograms.h"
 #include "testutil/sandboxserver.h"
 
 #include <QCoreApplication>
@@ -76,35 +77,6 @@ bool podRunning(KubeClient &client, const QString &name)
         },
         20000);
 }
-
-const char *echoServer = R"(
-import os, socket, threading
-def echo(c):
-    while True:
-        d = c.recv(262144)
-        if not d:
-            break
-        c.sendall(d)
-    c.close()
-def source(c):
-    n = int(c.makefile('rb').readline())
-    block = bytes(range(256)) * 1024
-    while n > 0:
-        k = min(n, len(block))
-        c.sendall(block[:k])
-        n -= k
-    c.close()
-def serve(port, handler):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((os.environ['POD_IP'], port))
-    s.listen(64)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handler, args=(c,), daemon=True).start()
-threading.Thread(target=serve, args=(int(os.environ['SOURCE_PORT']), source), daemon=True).start()
-serve(int(os.environ['ECHO_PORT']), echo)
-)";
 
 // Pod addresses repeat across sandboxes on one machine: ports of our own avoid clashes.
 const quint16 echoPort = quint16(40000 + QCoreApplication::applicationPid() % 20000);
@@ -274,9 +246,10 @@ int main(int argc, char **argv)
     waitFor([&] { return transport.has_value(); }, 10000);
     awaitCall(client.create(ResourceRef::pods(), QStringLiteral("default"),
                             pod(QStringLiteral("bench"), {QStringLiteral("sleep"), QStringLiteral("3600")})));
-    awaitCall(client.create(ResourceRef::pods(), QStringLiteral("default"),
-                            pod(QStringLiteral("echo"),
-                                {QStringLiteral("python3"), QStringLiteral("-c"), QString::fromLatin1(echoServer)})));
+    awaitCall(client.create(
+        ResourceRef::pods(), QStringLiteral("default"),
+        pod(QStringLiteral("echo"),
+            {QStringLiteral("python3"), QStringLiteral("-c"), QString::fromLatin1(iterdeck::testing::echoServer)})));
     if (!transport || !podRunning(client, QStringLiteral("bench")) || !podRunning(client, QStringLiteral("echo"))) {
         std::fprintf(stderr, "setup failed\n");
         return 1;

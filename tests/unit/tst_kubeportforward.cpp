@@ -5,6 +5,7 @@
 #include "kube/kubeclient.h"
 #include "kube/portforward.h"
 #include "kubestreamsupport.h"
+#include "testutil/podprograms.h"
 
 #include <QCoreApplication>
 #include <QRandomGenerator>
@@ -29,44 +30,14 @@ QJsonObject env(const QString &name, quint16 value)
     return {{QStringLiteral("name"), name}, {QStringLiteral("value"), QString::number(value)}};
 }
 
-// Serves on $POD_IP: $ECHO_PORT echoes, $SOURCE_PORT sends "N\n"-requested bytes of a pattern
-// then closes.
-const char *echoServer = R"(
-import os, socket, threading
-def echo(c):
-    while True:
-        d = c.recv(262144)
-        if not d:
-            break
-        c.sendall(d)
-    c.close()
-def source(c):
-    n = int(c.makefile('rb').readline())
-    block = bytes(range(256)) * 1024
-    while n > 0:
-        k = min(n, len(block))
-        c.sendall(block[:k])
-        n -= k
-    c.close()
-def serve(port, handler):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((os.environ['POD_IP'], port))
-    s.listen(64)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handler, args=(c,), daemon=True).start()
-threading.Thread(target=serve, args=(int(os.environ['SOURCE_PORT']), source), daemon=True).start()
-serve(int(os.environ['ECHO_PORT']), echo)
-)";
-
 QJsonObject echoPod(const QString &name)
 {
     QJsonObject container {
         {QStringLiteral("name"), QStringLiteral("echo")},
         {QStringLiteral("image"), QStringLiteral("iterdeck/sandbox-base:latest")},
         {QStringLiteral("command"),
-         QJsonArray {QStringLiteral("python3"), QStringLiteral("-c"), QString::fromLatin1(echoServer)}},
+         QJsonArray {QStringLiteral("python3"), QStringLiteral("-c"),
+                     QString::fromLatin1(iterdeck::testing::echoServer)}},
         {QStringLiteral("env"),
          QJsonArray {env(QStringLiteral("ECHO_PORT"), echoPort), env(QStringLiteral("SOURCE_PORT"), sourcePort)}}};
     return QJsonObject {{QStringLiteral("apiVersion"), QStringLiteral("v1")},
