@@ -598,7 +598,7 @@ Expected<ClientConfig, KubeError> resolveClientConfig(const QList<KubeconfigFile
             located(contextAt("user"),
                     QStringLiteral("user \"%1\" was not found for context \"%2\"").arg(context->user, contextName)));
     }
-    if (!errors.isEmpty())
+    if (!errors.isEmpty() || !cluster)
         return unexpected(configError(errors.join(u'\n')));
 
     result.cluster = *cluster;
