@@ -140,7 +140,7 @@ private Q_SLOTS:
               "    as: admin\n"
               "    as-uid: \"42\"\n"
               "    as-groups: [ops, dev]\n"
-              "    as-user-extra: {scopes: [a, b], team: x}\n"
+              "    as-user-extra: {scopes: [a, b], team: x, \u4f8b: [y]}\n"
               "- name: plugin\n"
               "  user:\n"
               "    exec:\n"
@@ -191,6 +191,7 @@ private Q_SLOTS:
         QCOMPARE(u.impersonateExtra.value(QStringLiteral("scopes")),
                  (QStringList {QStringLiteral("a"), QStringLiteral("b")}));
         QCOMPARE(u.impersonateExtra.value(QStringLiteral("team")), QStringList {QStringLiteral("x")});
+        QCOMPARE(u.impersonateExtra.value(QStringLiteral("\u4f8b")), QStringList {QStringLiteral("y")});
         QVERIFY(!u.exec);
 
         const UserConfig &p = f->users[1];
@@ -241,6 +242,18 @@ private Q_SLOTS:
         QCOMPARE(f->users[0].token, QString::fromUtf8("t\xc3\xa9"));
         QVERIFY(!f->users[0].exec);
         QCOMPARE(f->currentContext, QStringLiteral("dev"));
+    }
+
+    void windowsLineEndings()
+    {
+        QByteArray text = base;
+        text.replace("\n", "\r\n");
+        std::optional<KubeconfigFile> f;
+        QCOMPARE(parse(text, &f), QString());
+        QCOMPARE(f->clusters[0].server, QUrl(QStringLiteral("https://127.0.0.1:6443")));
+        QCOMPARE(f->users[0].token, QStringLiteral("abc"));
+        QCOMPARE(f->contexts[0].ns, QStringLiteral("team-a"));
+        QCOMPARE(f->clusters[0].locations.value(QStringLiteral("server")).toString(), QStringLiteral("/k/config:7:13"));
     }
 
     void parseEmpty_data()
@@ -317,6 +330,10 @@ private Q_SLOTS:
                         "interactiveMode: Never}\n")
             << "/k/config:11:75: error: \"users[0].user.exec.args\" must be a list of strings, not the scalar "
                "\"-v\"\n";
+        QTest::newRow("user-extra value is a mapping")
+            << replaced(base, "    token: abc\n", "    token: abc\n    as: x\n    as-user-extra: {scopes: {a: b}}\n")
+            << "/k/config:13:29: error: \"users[0].user.as-user-extra.scopes\" must be a list of strings, not a "
+               "mapping\n";
         QTest::newRow("env entry is a string")
             << replaced(base, "    token: abc\n",
                         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n"
