@@ -391,6 +391,14 @@ private Q_SLOTS:
                           "    - {name: client.authentication.k8s.io/exec, extension: [*f, *f, *f]}\n")
             << "/k/config:1:20: error: document too large: more than 200000 nodes once aliases are expanded (an alias "
                "bomb?); stopped reading here\n";
+        // yaml-cpp 0.7 loops forever where it and libyaml disagree on where an anchor name ends.
+        QTest::newRow("anchor glued to '?'") << QByteArray("&Y?,")
+                                             << "/k/config:1:3: error: invalid YAML: the anchor \"&Y\" must be "
+                                                "followed by a space or a line break, not '?'\n";
+        QTest::newRow("anchor glued to ':'")
+            << QByteArray("clusters:\n- name: &c1:x\n")
+            << "/k/config:2:12: error: invalid YAML: the anchor \"&c1\" must be followed by a space or a line "
+               "break, not ':'\n";
         QTest::newRow("deep nesting") << QByteArray("clusters: ") + QByteArray(5000, '[')
                                       << "/k/config:1:111: error: nesting deeper than 100 levels; this is not a config "
                                          "file\n";
