@@ -776,9 +776,11 @@ Expected<ClientConfig, KubeError> loadClientConfig(const KubeconfigOptions &opti
     if (!errors.isEmpty())
         return unexpected(configError(errors.join(u'\n')));
     if (files.isEmpty()) {
-        return unexpected(configError(QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
-                                                     "--kubeconfig (not found: %1)")
-                                          .arg(missing.join(QStringLiteral(", ")))));
+        const QString message = QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
+                                               "--kubeconfig");
+        return unexpected(configError(
+            missing.isEmpty() ? message
+                              : QStringLiteral("%1 (not found: %2)").arg(message, missing.join(QStringLiteral(", ")))));
     }
     auto result = detail::resolveClientConfig(files, options);
     if (result)

@@ -859,6 +859,11 @@ private Q_SLOTS:
                  QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
                                 "--kubeconfig (not found: %1/.kube/config)")
                      .arg(dir));
+        o.kubeconfigEnv = QStringLiteral("::"); // set, but naming nothing: no fallback to ~/.kube/config
+        r = loadClientConfig(o);
+        QVERIFY(!r);
+        QCOMPARE(r.error().message,
+                 QStringLiteral("no configuration has been provided, try setting KUBECONFIG or --kubeconfig"));
         // --kubeconfig names exactly one file, which must exist; KUBECONFIG is not consulted.
         write(dir + QStringLiteral("/a"), base);
         o.kubeconfigEnv = dir + QStringLiteral("/a");
