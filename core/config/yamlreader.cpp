@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QJsonObject>
 
+#include <cstring>
 #include <sstream>
 
 #include <yaml-cpp/depthguard.h>
@@ -83,6 +84,49 @@ static bool checkSyntax(const SourceText &src, Diagnostics &diag)
     return ok;
 }
 
+// libyaml ends an anchor or alias name at the first character that is not a letter, digit, '-' or
+// '_'; yaml-cpp 0.7 only at a blank or one of ",[]{}". Where they disagree ("&a?,", found by
+// fuzz_kubeconfig) yaml-cpp can loop forever on text libyaml accepted, so a name must be followed by
+// what both read as its end. Runs libyaml's scanner over text its parser accepted.
+static bool checkAnchorNames(const SourceText &src, Diagnostics &diag)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        diag.error(src.fileStart(), QStringLiteral("cannot parse YAML: out of memory"));
+        return false;
+    }
+    const QByteArray &text = src.text();
+    yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char *>(text.constData()),
+                                 size_t(text.size()));
+    bool ok = true;
+    for (;;) {
+        yaml_token_t token;
+        if (!yaml_parser_scan(&parser, &token))
+            break; // the parser pass already reported syntax errors
+        const yaml_token_type_t type = token.type;
+        if (type == YAML_ANCHOR_TOKEN || type == YAML_ALIAS_TOKEN) {
+            const size_t end = token.end_mark.index;
+            const char next = end < size_t(text.size()) ? text[qsizetype(end)] : ' ';
+            if (!std::strchr(" \t\r\n,[]{}", next) || next == '\0') {
+                const QByteArray name
+                    = text.mid(qsizetype(token.start_mark.index), qsizetype(end - token.start_mark.index));
+                diag.error(
+                    src.locate(int(token.end_mark.line), int(token.end_mark.column)),
+                    QStringLiteral("invalid YAML: %1 \"%2\" must be followed by a space or a line break, "
+                                   "not '%3'")
+                        .arg(type == YAML_ANCHOR_TOKEN ? QStringLiteral("the anchor") : QStringLiteral("the alias"),
+                             QString::fromUtf8(name), QString::fromUtf8(&next, 1)));
+                ok = false;
+            }
+        }
+        yaml_token_delete(&token);
+        if (!ok || type == YAML_STREAM_END_TOKEN)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return ok;
+}
+
 // libyaml's time grows with the square of the flow nesting depth (20000 '[' take seconds).
 // Config files nest a few levels; refuse absurd depth before any parser runs. Brackets are
 // counted everywhere, quotes and comments included: that can only over-count, never let a
@@ -115,7 +159,7 @@ bool parseYamlDocuments(const SourceText &src, std::vector<YAML::Node> &docs, Di
                    QStringLiteral("nesting deeper than %1 levels; this is not a config file").arg(maxFlowDepth));
         return false;
     }
-    if (!checkSyntax(src, diag))
+    if (!checkSyntax(src, diag) || !checkAnchorNames(src, diag))
         return false;
     const std::string text(src.text().constData(), size_t(src.text().size()));
     try {

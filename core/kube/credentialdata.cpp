@@ -56,7 +56,7 @@ QString lastOpenSslError()
 
 Expected<QByteArray, QString> readCredentialFile(const QString &path)
 {
-    constexpr qint64 maxBytes = 1024 * 1024;
+    constexpr qint64 maxBytes = qint64(1024) * 1024;
     const QFileInfo info(path);
     if (!info.exists())
         return unexpected(QStringLiteral("no such file"));

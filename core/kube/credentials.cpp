@@ -37,11 +37,11 @@ const QString execV1 = QStringLiteral("client.authentication.k8s.io/v1");
 const QString execV1beta1 = QStringLiteral("client.authentication.k8s.io/v1beta1");
 
 // client-go re-reads a token file about once a minute (transport.NewCachedFileTokenSource).
-constexpr qint64 tokenFileMaxAgeMs = 60 * 1000;
+constexpr qint64 tokenFileMaxAgeMs = qint64(60) * 1000;
 // A credential this close to its expirationTimestamp counts as expired: a request sent with it
 // could arrive after it (client-go's token sources use the same 10 s leeway).
 constexpr qint64 expiryLeewaySeconds = 10;
-constexpr qsizetype maxPluginStdout = 4 * 1024 * 1024;
+constexpr qsizetype maxPluginStdout = qsizetype(4) * 1024 * 1024;
 constexpr qsizetype stderrTailBytes = 2048;
 constexpr std::chrono::milliseconds defaultTimeout = 60s;
 constexpr std::chrono::milliseconds defaultInteractiveTimeout = 10min;
@@ -508,4 +508,6 @@ void CredentialProvider::setPluginTimeout(std::chrono::milliseconds timeout)
 
 } // namespace iterdeck::kube
 
-#include "moc_credentials.cpp"
+// Compiled here rather than in the library's mocs_compilation.cpp, so that using this class links
+// only its own meta-object.
+#include "moc_credentials.cpp" // NOLINT(bugprone-suspicious-include)

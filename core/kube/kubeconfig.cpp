@@ -323,16 +323,7 @@ private:
         m.string("as", u.impersonateUser);
         m.string("as-uid", u.impersonateUid);
         m.stringList("as-groups", u.impersonateGroups);
-        m.mapping(
-            "as-user-extra",
-            [&](MapReader &extra) {
-                for (const QString &key : extra.keys()) {
-                    QStringList values;
-                    if (extra.stringList(key.toLatin1().constData(), values, true))
-                        u.impersonateExtra.insert(key, values);
-                }
-            },
-            UnknownKeys::Ignore);
+        readExtra(m, u.impersonateExtra);
         QString authProvider;
         m.mapping(
             "auth-provider", [&](MapReader &p) { p.string("name", authProvider); }, UnknownKeys::Ignore);
@@ -387,6 +378,53 @@ private:
                              QStringLiteral("auth-provider%1 is not supported (kubectl dropped the built-in ones too); "
                                             "use an exec credential plugin instead, e.g. kubelogin for OIDC")
                                  .arg(authProvider.isEmpty() ? QString() : u" \"" + authProvider + u'"'));
+        }
+    }
+
+    // as-user-extra: a map of string lists (the keys are free text, so not read through MapReader's
+    // Latin-1 key lookups).
+    void readExtra(MapReader &m, QMap<QString, QStringList> &out)
+    {
+        const YAML::Node node = m.take("as-user-extra");
+        if (config::isPlainNull(node))
+            return;
+        if (!node.IsMap()) {
+            m_ctx.error(node,
+                        QStringLiteral("\"%1\" must be a mapping of lists of strings, not %2")
+                            .arg(m.pathOf("as-user-extra"), config::describeNode(node)));
+            return;
+        }
+        for (const auto &kv : node) {
+            if (!m_ctx.spend(kv.second))
+                return;
+            const auto key = config::scalarString(kv.first);
+            if (!key) {
+                m_ctx.error(kv.first,
+                            QStringLiteral("a key must be a plain string, not %1").arg(config::describeNode(kv.first)));
+                continue;
+            }
+            const QString path = m.pathOf("as-user-extra") + u'.' + *key;
+            QStringList values;
+            if (const auto one = config::scalarString(kv.second)) {
+                values.append(*one);
+            } else if (kv.second.IsSequence()) {
+                for (const YAML::Node &item : kv.second) {
+                    const auto value = config::scalarString(item);
+                    if (!value) {
+                        m_ctx.error(item,
+                                    QStringLiteral("\"%1\" must be a list of strings, not one holding %2")
+                                        .arg(path, config::describeNode(item)));
+                        break;
+                    }
+                    values.append(*value);
+                }
+            } else if (!config::isPlainNull(kv.second)) {
+                m_ctx.error(kv.second,
+                            QStringLiteral("\"%1\" must be a list of strings, not %2")
+                                .arg(path, config::describeNode(kv.second)));
+                continue;
+            }
+            out.insert(*key, values);
         }
     }
 
@@ -598,7 +636,7 @@ Expected<ClientConfig, KubeError> resolveClientConfig(const QList<KubeconfigFile
             located(contextAt("user"),
                     QStringLiteral("user \"%1\" was not found for context \"%2\"").arg(context->user, contextName)));
     }
-    if (!errors.isEmpty())
+    if (!errors.isEmpty() || !cluster)
         return unexpected(configError(errors.join(u'\n')));
 
     result.cluster = *cluster;
@@ -738,9 +776,11 @@ Expected<ClientConfig, KubeError> loadClientConfig(const KubeconfigOptions &opti
     if (!errors.isEmpty())
         return unexpected(configError(errors.join(u'\n')));
     if (files.isEmpty()) {
-        return unexpected(configError(QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
-                                                     "--kubeconfig (not found: %1)")
-                                          .arg(missing.join(QStringLiteral(", ")))));
+        const QString message = QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
+                                               "--kubeconfig");
+        return unexpected(configError(
+            missing.isEmpty() ? message
+                              : QStringLiteral("%1 (not found: %2)").arg(message, missing.join(QStringLiteral(", ")))));
     }
     auto result = detail::resolveClientConfig(files, options);
     if (result)

@@ -140,7 +140,7 @@ private Q_SLOTS:
               "    as: admin\n"
               "    as-uid: \"42\"\n"
               "    as-groups: [ops, dev]\n"
-              "    as-user-extra: {scopes: [a, b], team: x}\n"
+              "    as-user-extra: {scopes: [a, b], team: x, \u4f8b: [y]}\n"
               "- name: plugin\n"
               "  user:\n"
               "    exec:\n"
@@ -191,6 +191,7 @@ private Q_SLOTS:
         QCOMPARE(u.impersonateExtra.value(QStringLiteral("scopes")),
                  (QStringList {QStringLiteral("a"), QStringLiteral("b")}));
         QCOMPARE(u.impersonateExtra.value(QStringLiteral("team")), QStringList {QStringLiteral("x")});
+        QCOMPARE(u.impersonateExtra.value(QStringLiteral("\u4f8b")), QStringList {QStringLiteral("y")});
         QVERIFY(!u.exec);
 
         const UserConfig &p = f->users[1];
@@ -241,6 +242,18 @@ private Q_SLOTS:
         QCOMPARE(f->users[0].token, QString::fromUtf8("t\xc3\xa9"));
         QVERIFY(!f->users[0].exec);
         QCOMPARE(f->currentContext, QStringLiteral("dev"));
+    }
+
+    void windowsLineEndings()
+    {
+        QByteArray text = base;
+        text.replace("\n", "\r\n");
+        std::optional<KubeconfigFile> f;
+        QCOMPARE(parse(text, &f), QString());
+        QCOMPARE(f->clusters[0].server, QUrl(QStringLiteral("https://127.0.0.1:6443")));
+        QCOMPARE(f->users[0].token, QStringLiteral("abc"));
+        QCOMPARE(f->contexts[0].ns, QStringLiteral("team-a"));
+        QCOMPARE(f->clusters[0].locations.value(QStringLiteral("server")).toString(), QStringLiteral("/k/config:7:13"));
     }
 
     void parseEmpty_data()
@@ -317,6 +330,10 @@ private Q_SLOTS:
                         "interactiveMode: Never}\n")
             << "/k/config:11:75: error: \"users[0].user.exec.args\" must be a list of strings, not the scalar "
                "\"-v\"\n";
+        QTest::newRow("user-extra value is a mapping")
+            << replaced(base, "    token: abc\n", "    token: abc\n    as: x\n    as-user-extra: {scopes: {a: b}}\n")
+            << "/k/config:13:29: error: \"users[0].user.as-user-extra.scopes\" must be a list of strings, not a "
+               "mapping\n";
         QTest::newRow("env entry is a string")
             << replaced(base, "    token: abc\n",
                         "    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: x\n"
@@ -374,6 +391,14 @@ private Q_SLOTS:
                           "    - {name: client.authentication.k8s.io/exec, extension: [*f, *f, *f]}\n")
             << "/k/config:1:20: error: document too large: more than 200000 nodes once aliases are expanded (an alias "
                "bomb?); stopped reading here\n";
+        // yaml-cpp 0.7 loops forever where it and libyaml disagree on where an anchor name ends.
+        QTest::newRow("anchor glued to '?'") << QByteArray("&Y?,")
+                                             << "/k/config:1:3: error: invalid YAML: the anchor \"&Y\" must be "
+                                                "followed by a space or a line break, not '?'\n";
+        QTest::newRow("anchor glued to ':'")
+            << QByteArray("clusters:\n- name: &c1:x\n")
+            << "/k/config:2:12: error: invalid YAML: the anchor \"&c1\" must be followed by a space or a line "
+               "break, not ':'\n";
         QTest::newRow("deep nesting") << QByteArray("clusters: ") + QByteArray(5000, '[')
                                       << "/k/config:1:111: error: nesting deeper than 100 levels; this is not a config "
                                          "file\n";
@@ -834,6 +859,11 @@ private Q_SLOTS:
                  QStringLiteral("no configuration has been provided, try setting KUBECONFIG or "
                                 "--kubeconfig (not found: %1/.kube/config)")
                      .arg(dir));
+        o.kubeconfigEnv = QStringLiteral("::"); // set, but naming nothing: no fallback to ~/.kube/config
+        r = loadClientConfig(o);
+        QVERIFY(!r);
+        QCOMPARE(r.error().message,
+                 QStringLiteral("no configuration has been provided, try setting KUBECONFIG or --kubeconfig"));
         // --kubeconfig names exactly one file, which must exist; KUBECONFIG is not consulted.
         write(dir + QStringLiteral("/a"), base);
         o.kubeconfigEnv = dir + QStringLiteral("/a");
