@@ -724,9 +724,17 @@ private Q_SLOTS:
         QCOMPARE(q(m_runtime->podIP(uid)), QString());
 
         // A process that ignores SIGTERM is killed after the grace period.
-        const Json stubborn = makePod("stubborn", Json::array({shell("trap '' TERM; while true; do sleep 0.1; done")}));
+        const Json stubborn
+            = makePod("stubborn", Json::array({shell("trap '' TERM; echo armed; while true; do sleep 0.1; done")}));
         const std::string uid2 = startRunning(stubborn);
         QVERIFY(!uid2.empty());
+        // Running is not yet "the trap is set": wait until the shell says so.
+        QVERIFY(waitFor(
+            [&] {
+                const auto log = readLogs(uid2, {});
+                return log && log->find("armed") != std::string::npos;
+            },
+            5s));
         done = false;
         t0 = std::chrono::steady_clock::now();
         m_runtime->stopPod(uid2, 1, [&] { done = true; });
