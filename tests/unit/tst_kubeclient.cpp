@@ -185,26 +185,28 @@ private Q_SLOTS:
         const QString script = m_dir.filePath(QStringLiteral("token-plugin.sh"));
         QFile f(script);
         QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(QStringLiteral("#!/bin/sh\n"
-                               "echo run >> '%1'\n"
-                               "case \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 9;; esac\n"
-                               "if [ $(wc -l < '%1') -eq 1 ]; then token=stale; else token='%2'; fi\n"
-                               "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
-                               "\"status\":{\"token\":\"%s\"}}' \"$token\"\n")
-                    .arg(runs, m_sandbox->adminToken())
-                    .toUtf8());
+        f.write(
+            QStringLiteral("#!/bin/sh\n"
+                           "echo run >> '%1'\n"
+                           "case \"$KUBERNETES_EXEC_INFO\" in *ExecCredential*) ;; *) exit 9;; esac\n"
+                           "if [ $(wc -l < '%1') -eq 1 ]; then token=stale; else token='%2'; fi\n"
+                           "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+                           "\"status\":{\"token\":\"%s\"}}' \"$token\"\n")
+                .arg(runs, m_sandbox->adminToken())
+                .toUtf8());
         f.close();
         QVERIFY(f.setPermissions(f.permissions() | QFileDevice::ExeOwner));
         const QString kubeconfig = m_dir.filePath(QStringLiteral("exec.kubeconfig"));
         QFile k(kubeconfig);
         QVERIFY(k.open(QIODevice::WriteOnly));
-        k.write(QStringLiteral("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                               "clusters:\n- name: s\n  cluster:\n    server: %1\n    certificate-authority: %2\n"
-                               "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
-                               "      command: ./token-plugin.sh\n      interactiveMode: Never\n"
-                               "contexts:\n- name: c\n  context: {cluster: s, user: u}\n")
-                    .arg(m_sandbox->server(), m_sandbox->caFile())
-                    .toUtf8());
+        k.write(
+            QStringLiteral("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+                           "clusters:\n- name: s\n  cluster:\n    server: %1\n    certificate-authority: %2\n"
+                           "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+                           "      command: ./token-plugin.sh\n      interactiveMode: Never\n"
+                           "contexts:\n- name: c\n  context: {cluster: s, user: u}\n")
+                .arg(m_sandbox->server(), m_sandbox->caFile())
+                .toUtf8());
         k.close();
         KubeClient client(configFrom(kubeconfig, QStringLiteral("c")));
         Done d = await(client.get(ResourceRef::namespaces(), {}, QStringLiteral("default")));
