@@ -189,7 +189,7 @@ QString yamlScalar(const QString &s)
     return QString::fromUtf8(json.mid(1, json.size() - 2));
 }
 
-void yamlValue(QString &outText, const QJsonValue &v, int indent, bool inList);
+void yamlValue(QString &outText, const QJsonValue &v, int indent);
 
 void yamlObject(QString &outText, const QJsonObject &o, int indent, bool firstInline)
 {
@@ -205,17 +205,16 @@ void yamlObject(QString &outText, const QJsonObject &o, int indent, bool firstIn
             yamlObject(outText, v.toObject(), indent + 2, false);
         } else if (v.isArray() && !v.toArray().isEmpty()) {
             outText += u'\n';
-            yamlValue(outText, v, indent, false); // sequences sit at their key's indent, as kubectl prints them
+            yamlValue(outText, v, indent); // sequences sit at their key's indent, as kubectl prints them
         } else {
             outText += u' ';
-            yamlValue(outText, v, indent, false);
+            yamlValue(outText, v, indent);
         }
     }
 }
 
-void yamlValue(QString &outText, const QJsonValue &v, int indent, bool inList)
+void yamlValue(QString &outText, const QJsonValue &v, int indent)
 {
-    Q_UNUSED(inList);
     switch (v.type()) {
     case QJsonValue::Object:
         if (v.toObject().isEmpty())
@@ -235,9 +234,9 @@ void yamlValue(QString &outText, const QJsonValue &v, int indent, bool inList)
                 yamlObject(outText, e.toObject(), indent + 2, true);
             else if (e.isArray() && !e.toArray().isEmpty()) {
                 outText += u'\n';
-                yamlValue(outText, e, indent + 2, true);
+                yamlValue(outText, e, indent + 2);
             } else
-                yamlValue(outText, e, indent + 2, true);
+                yamlValue(outText, e, indent + 2);
         }
         return;
     }
@@ -383,7 +382,7 @@ struct GetRun
 
 void printObjects(GetRun &run, const QJsonObject &obj, bool single)
 {
-    const QString &o = qs(run.options.output) == QLatin1String("wide") ? QString() : qs(run.options.output);
+    const QString o = qs(run.options.output);
     if (o == QLatin1String("json")) {
         out(QJsonDocument(obj).toJson(QJsonDocument::Indented));
     } else if (o == QLatin1String("yaml")) {
