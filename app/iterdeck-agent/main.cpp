@@ -12,6 +12,7 @@
 #include <cstring>
 #include <iostream>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,10 @@ int main(int argc, char **argv)
     auto *serve
         = cli.add_subcommand("serve", "Speak the sync protocol on stdin/stdout, applying changes beneath --root");
     serve->add_option("--root", root, "The folder to keep in sync (created when missing)")->required();
+    std::string checksumPath;
+    auto *checksum = cli.add_subcommand(
+        "checksum", "Print the content hash (xxh3-128, hex) of FILE: how dev mode checks an uploaded agent");
+    checksum->add_option("FILE", checksumPath, "The file to hash")->required();
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError &e) {
@@ -32,6 +37,18 @@ int main(int argc, char **argv)
             return cli.exit(e);
         std::cerr << "iterdeck-agent: " << e.what() << "\nRun with --help for usage.\n";
         return 2;
+    }
+    if (checksum->parsed()) {
+        const int fd = ::open(checksumPath.c_str(), O_RDONLY | O_CLOEXEC);
+        const auto hash = fd >= 0 ? iterdeck::sync::hashFile(fd) : std::nullopt;
+        if (fd >= 0)
+            ::close(fd);
+        if (!hash) {
+            std::cerr << "iterdeck-agent: cannot read " << checksumPath << ": " << std::strerror(errno) << "\n";
+            return 1;
+        }
+        std::cout << iterdeck::sync::hashHex(*hash) << "\n";
+        return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
     if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {

@@ -1,5 +1,6 @@
 // iterdeckctl: the command-line face of Iterdeck.
 #include "configcommands.h"
+#include "devcommands.h"
 #include "kubecommands.h"
 #include "sandboxcommand.h"
 #include "synccommand.h"
@@ -202,6 +203,68 @@ int main(int argc, char **argv)
     apply->add_flag("--dry-run", applyOptions.dryRun, str(IterdeckCtl::tr("Ask the server to check without saving")));
     addKubeFlags(apply, applyOptions.kube);
 
+    // Dev mode (core/devmode).
+    auto *dev = cli.add_subcommand(
+        "dev", str(IterdeckCtl::tr("Develop inside a running workload (Nocalhost-style dev mode)")));
+    dev->require_subcommand(1);
+    iterdeck::ctl::DevCliOptions devOptions;
+    auto addWorkload = [&devOptions](CLI::App *cmd) {
+        cmd->add_option("WORKLOAD", devOptions.workload, str(IterdeckCtl::tr("deploy/NAME or sts/NAME")))->required();
+    };
+    auto *devStart = dev->add_subcommand(
+        "start",
+        str(IterdeckCtl::tr("Enter dev mode (or resume it), sync LOCAL into the container and keep the "
+                            "port-forwards until interrupted; dev mode stays on afterwards")));
+    addWorkload(devStart);
+    devStart->add_option("--local", devOptions.localDir, str(IterdeckCtl::tr("The local source folder to sync")));
+    devStart->add_option("-c,--container", devOptions.container,
+                         str(IterdeckCtl::tr("The container to develop in (default: the config's, else the first)")));
+    devStart->add_option("--image", devOptions.image, str(IterdeckCtl::tr("The dev image (overrides the config's)")));
+    devStart->add_option("--mode", devOptions.mode,
+                         str(IterdeckCtl::tr("replace (the workload itself) or duplicate (a copy no Service routes to)")))
+        ->check(CLI::IsMember({"replace", "duplicate"}, CLI::ignore_case));
+    devStart->add_option("--config", devOptions.configFile,
+                         str(IterdeckCtl::tr("The dev config (default: LOCAL/.nocalhost/config.yaml, then the "
+                                             "workload's dev.nocalhost annotation, then the ConfigMap)")));
+    devStart->add_option("--app", devOptions.app,
+                         str(IterdeckCtl::tr("The application whose ConfigMap dev.nocalhost.config.APP holds the config")));
+    devStart->add_flag("--no-sync", devOptions.noSync, str(IterdeckCtl::tr("Enter dev mode without syncing files")));
+    devStart->add_flag("--shell", devOptions.shell,
+                       str(IterdeckCtl::tr("Open a shell in the dev container once ready; leaving it stops")));
+    devStart->add_flag("--end-on-exit", devOptions.endOnExit,
+                       str(IterdeckCtl::tr("End dev mode (restore the workload) when stopping")));
+    addKubeFlags(devStart, devOptions.kube);
+    auto *devEnd = dev->add_subcommand(
+        "end", str(IterdeckCtl::tr("End dev mode: restore the workload exactly (same object) and its autoscalers")));
+    addWorkload(devEnd);
+    devEnd->add_flag("--force", devOptions.force, str(IterdeckCtl::tr("End it even when another user started it")));
+    addKubeFlags(devEnd, devOptions.kube);
+    auto *devStatus = dev->add_subcommand("status", str(IterdeckCtl::tr("List the workloads in dev mode and whose they are")));
+    devStatus->add_flag("--json", devOptions.json, str(IterdeckCtl::tr("Print JSON")));
+    devStatus->add_flag("-A,--all-namespaces", devOptions.allNamespaces, str(IterdeckCtl::tr("In every namespace")));
+    addKubeFlags(devStatus, devOptions.kube);
+    auto *devReset = dev->add_subcommand(
+        "reset", str(IterdeckCtl::tr("Restore everything you left in dev mode, even when its pod cannot start")));
+    devReset->add_flag("-A,--all-namespaces", devOptions.allNamespaces, str(IterdeckCtl::tr("In every namespace")));
+    addKubeFlags(devReset, devOptions.kube);
+    auto *devShell = dev->add_subcommand("shell", str(IterdeckCtl::tr("Open a shell in the dev container, in its workDir")));
+    addWorkload(devShell);
+    addKubeFlags(devShell, devOptions.kube);
+    auto *devRun = dev->add_subcommand("run", str(IterdeckCtl::tr("Run the config's command.run in the dev container")));
+    addWorkload(devRun);
+    devRun->add_option("ARGS", devOptions.args, str(IterdeckCtl::tr("Extra arguments, after --")));
+    addKubeFlags(devRun, devOptions.kube);
+    auto *devDebug = dev->add_subcommand(
+        "debug", str(IterdeckCtl::tr("Run the config's command.debug, with remoteDebugPort forwarded")));
+    addWorkload(devDebug);
+    devDebug->add_option("ARGS", devOptions.args, str(IterdeckCtl::tr("Extra arguments, after --")));
+    addKubeFlags(devDebug, devOptions.kube);
+    auto *devLogs = dev->add_subcommand("logs", str(IterdeckCtl::tr("Print the dev container's log")));
+    addWorkload(devLogs);
+    devLogs->add_flag("-f,--follow", devOptions.follow, str(IterdeckCtl::tr("Keep printing new lines")));
+    devLogs->add_option("--tail", devOptions.tail, str(IterdeckCtl::tr("Lines from the end to start with")));
+    addKubeFlags(devLogs, devOptions.kube);
+
     try {
         cli.parse(argc, argv);
     } catch (const CLI::CallForHelp &e) {
@@ -232,6 +295,22 @@ int main(int argc, char **argv)
         return iterdeck::ctl::runPortForward(pfOptions);
     if (*apply)
         return iterdeck::ctl::runApply(applyOptions);
+    if (*devStart)
+        return iterdeck::ctl::runDevStart(devOptions);
+    if (*devEnd)
+        return iterdeck::ctl::runDevEnd(devOptions);
+    if (*devStatus)
+        return iterdeck::ctl::runDevStatus(devOptions);
+    if (*devReset)
+        return iterdeck::ctl::runDevReset(devOptions);
+    if (*devShell)
+        return iterdeck::ctl::runDevShell(devOptions);
+    if (*devRun)
+        return iterdeck::ctl::runDevRun(devOptions, false);
+    if (*devDebug)
+        return iterdeck::ctl::runDevRun(devOptions, true);
+    if (*devLogs)
+        return iterdeck::ctl::runDevLogs(devOptions);
     if (*show) {
         return iterdeck::ctl::runConfigShow({QString::fromStdString(showFile), QString::fromStdString(showKind)},
                                             stdout);

@@ -205,8 +205,17 @@ void Api::onStoreEvent(const StoreEvent &e)
                 continue;
             if (const Json *ref = controllerRef(*v)) {
                 std::string kind = ref->value("kind", "");
-                if (kind == "ReplicaSet")
+                if (kind == "ReplicaSet") {
                     schedule("rs/" + ns + "/" + ref->value("name", ""));
+                    // A Recreate rollout waits for the last old pod to be gone: its deletion may
+                    // not change the replica set's status (already 0), so tell the deployment.
+                    if (e.type == EventType::Deleted) {
+                        if (auto rs = m_store.get("replicasets.apps", ns, ref->value("name", ""))) {
+                            if (const Json *owner = controllerRef(*rs); owner && owner->value("kind", "") == "Deployment")
+                                schedule("deploy/" + ns + "/" + owner->value("name", ""));
+                        }
+                    }
+                }
                 else if (kind == "StatefulSet")
                     schedule("sts/" + ns + "/" + ref->value("name", ""));
             }

@@ -1,0 +1,93 @@
+#pragma once
+// A dev-mode session: preflight, the workload patched (its original saved first), the dev pod
+// awaited, the agent installed over exec, the initial sync, then the event-driven sync and the
+// port-forwards until stopped. The sync and the forwards follow the pod: when it restarts or
+// the stream drops, the session finds the new pod, reinstalls the agent when needed and
+// resumes (the local index is kept, so an unchanged tree costs metadata only).
+//
+// Dev mode itself lives on the cluster (annotations and a label on the workload, see
+// workload.h), so a session that dies leaves nothing only in memory: the next start resumes it,
+// and DevControl restores it.
+#include "execsync.h"
+#include "kube/kubeerror.h"
+#include "kube/portforward.h"
+#include "workload.h"
+
+#include <QJsonObject>
+#include <QObject>
+
+#include <memory>
+
+namespace iterdeck::kube {
+class KubeClient;
+}
+
+namespace iterdeck::devmode {
+
+struct DevStartOptions
+{
+    QString ns;
+    WorkloadRef workload;
+    QString localDir; // required unless noSync
+    QString container; // empty = the config's, else the first container
+    QString image; // overrides the config's dev image
+    QString mode; // replace | duplicate; empty = the config's (dev.iterdeck.mode), else replace
+    QString configFile; // empty = LOCAL/.nocalhost/config.yaml when it exists
+    QString app; // the ConfigMap's application; empty = from the workload's labels
+    bool noSync = false;
+    QString agentPath; // the iterdeck-agent binary to install
+    Owner owner = Owner::current();
+    int podTimeoutMs = 180000; // for the first dev pod
+    QString stateDir; // where the local sync index lives; empty = the user's state folder
+};
+
+// Where a workload's dev config came from.
+enum class ConfigSource { Local, Annotation, ConfigMap, Defaults };
+QString configSourceName(ConfigSource source);
+
+class DevSession : public QObject
+{
+    Q_OBJECT
+public:
+    enum class Step { Workload, Config, Preflight, Patch, Pod, Agent, Sync, PortForward };
+    Q_ENUM(Step)
+    enum class State { Idle, Starting, Ready, Reconnecting, Stopped, Failed };
+    Q_ENUM(State)
+
+    DevSession(kube::KubeClient *client, DevStartOptions options, QObject *parent = nullptr);
+    ~DevSession() override;
+
+    // Enters dev mode (or resumes it when this user already has it on) and runs until stop().
+    void start();
+    // Stops the sync and the forwards; dev mode stays on for the next start or DevControl::end.
+    void stop();
+
+    State state() const;
+    Step step() const;
+    QString failure() const; // when Failed: the step's message
+    ConfigSource configSource() const;
+    bool resumed() const; // dev mode was already on (a previous session) and was picked up
+    QString podName() const;
+    QString container() const;
+    QString workDir() const;
+    QString devWorkloadName() const; // the workload or, in duplicate mode, its copy
+    QList<quint16> localPorts() const; // per portForward entry, once listening
+    QStringList portForwardSpecs() const;
+    kube::PortForwarder::State portForwardState() const;
+    const model::ContainerDevConfig &devConfig() const;
+
+Q_SIGNALS:
+    void stateChanged(iterdeck::devmode::DevSession::State state);
+    void stepStarted(iterdeck::devmode::DevSession::Step step, const QString &text);
+    void syncProgress(const iterdeck::devmode::SyncProgress &progress);
+    void portForwardStateChanged(iterdeck::kube::PortForwarder::State state, const QString &reason);
+    void message(const QString &text); // warnings and notes for the user
+    // Once per start: the pod is running, the first sync is done and the forwards listen.
+    void ready();
+
+private:
+    class Private;
+    std::unique_ptr<Private> d;
+};
+
+} // namespace iterdeck::devmode
