@@ -5,8 +5,8 @@
 
 #include "kube/kubeclient.h"
 
-#include <QSocketNotifier>
 #include <QList>
+#include <QSocketNotifier>
 #include <QString>
 #include <QStringList>
 

@@ -120,8 +120,7 @@ int runDevStart(const DevCliOptions &o)
     const auto ref = parseWorkload(o.workload);
     if (!ref)
         return 2;
-    if (!o.noSync && o.localDir.empty())
-    {
+    if (!o.noSync && o.localDir.empty()) {
         fail(QStringLiteral("--local DIR is required (or --no-sync)"));
         return 2;
     }
@@ -189,7 +188,8 @@ int runDevStart(const DevCliOptions &o)
                 return;
             }
             if (!p.conflicts.isEmpty())
-                err(QStringLiteral("sync conflict, kept both copies: %1\n").arg(p.conflicts.join(QStringLiteral(", "))));
+                err(QStringLiteral("sync conflict, kept both copies: %1\n")
+                        .arg(p.conflicts.join(QStringLiteral(", "))));
             const qint64 now = QDateTime::currentMSecsSinceEpoch();
             if (p.phase == SyncProgress::Phase::Syncing && ::isatty(STDERR_FILENO) && now - *lastProgress > 500) {
                 *lastProgress = now;
@@ -270,56 +270,62 @@ int runDevStatus(const DevCliOptions &o)
     const Owner me = Owner::current();
     return runLoop([&](const std::function<void(int)> &exit) {
         const QString ns = o.allNamespaces ? QString() : nsOf(*client);
-        listDevWorkloads(client.get(), qApp, ns, nullptr, [&, exit, ns](const QList<DevRecord> &records, const KubeError &e) {
-            if (e.isError()) {
-                exit(fail(e));
-                return;
-            }
-            if (o.json) {
-                QJsonArray items;
-                for (const DevRecord &r : records) {
-                    items.append(QJsonObject {{QStringLiteral("namespace"), r.ns},
-                                              {QStringLiteral("workload"), r.workload.shortName()},
-                                              {QStringLiteral("devWorkload"), r.devName},
-                                              {QStringLiteral("mode"), r.mode},
-                                              {QStringLiteral("owner"), r.owner},
-                                              {QStringLiteral("mine"), r.userLabel == me.label()},
-                                              {QStringLiteral("since"), r.since},
-                                              {QStringLiteral("configSource"), r.configSource},
-                                              {QStringLiteral("container"), r.container},
-                                              {QStringLiteral("image"), r.image},
-                                              {QStringLiteral("workDir"), r.workDir},
-                                              {QStringLiteral("localDir"), r.localDir}});
+        listDevWorkloads(
+            client.get(), qApp, ns, nullptr, [&, exit, ns](const QList<DevRecord> &records, const KubeError &e) {
+                if (e.isError()) {
+                    exit(fail(e));
+                    return;
                 }
-                out(QJsonDocument(QJsonObject {{QStringLiteral("items"), items}}).toJson(QJsonDocument::Indented));
-                exit(0);
-                return;
-            }
-            if (records.isEmpty()) {
-                err(ns.isEmpty() ? QStringLiteral("Nothing is in dev mode.\n")
-                                 : QStringLiteral("Nothing is in dev mode in namespace \"%1\".\n").arg(ns));
-                exit(0);
-                return;
-            }
-            TablePrinter table;
-            QStringList header {QStringLiteral("WORKLOAD"), QStringLiteral("MODE"), QStringLiteral("OWNER"),
-                                QStringLiteral("SINCE"), QStringLiteral("CONFIG"), QStringLiteral("IMAGE"),
-                                QStringLiteral("LOCAL")};
-            if (ns.isEmpty())
-                header.prepend(QStringLiteral("NAMESPACE"));
-            table.setHeader(header);
-            for (const DevRecord &r : records) {
-                QStringList row {r.mode == u"duplicate" ? r.workload.shortName() + QStringLiteral(" (copy ") + r.devName + u')'
-                                                         : r.workload.shortName(),
-                                 r.mode, r.owner + (r.userLabel == me.label() ? QStringLiteral(" (you)") : QString()),
-                                 r.since, r.configSource, r.image, r.localDir.isEmpty() ? QStringLiteral("-") : r.localDir};
+                if (o.json) {
+                    QJsonArray items;
+                    for (const DevRecord &r : records) {
+                        items.append(QJsonObject {{QStringLiteral("namespace"), r.ns},
+                                                  {QStringLiteral("workload"), r.workload.shortName()},
+                                                  {QStringLiteral("devWorkload"), r.devName},
+                                                  {QStringLiteral("mode"), r.mode},
+                                                  {QStringLiteral("owner"), r.owner},
+                                                  {QStringLiteral("mine"), r.userLabel == me.label()},
+                                                  {QStringLiteral("since"), r.since},
+                                                  {QStringLiteral("configSource"), r.configSource},
+                                                  {QStringLiteral("container"), r.container},
+                                                  {QStringLiteral("image"), r.image},
+                                                  {QStringLiteral("workDir"), r.workDir},
+                                                  {QStringLiteral("localDir"), r.localDir}});
+                    }
+                    out(QJsonDocument(QJsonObject {{QStringLiteral("items"), items}}).toJson(QJsonDocument::Indented));
+                    exit(0);
+                    return;
+                }
+                if (records.isEmpty()) {
+                    err(ns.isEmpty() ? QStringLiteral("Nothing is in dev mode.\n")
+                                     : QStringLiteral("Nothing is in dev mode in namespace \"%1\".\n").arg(ns));
+                    exit(0);
+                    return;
+                }
+                TablePrinter table;
+                QStringList header {QStringLiteral("WORKLOAD"), QStringLiteral("MODE"),   QStringLiteral("OWNER"),
+                                    QStringLiteral("SINCE"),    QStringLiteral("CONFIG"), QStringLiteral("IMAGE"),
+                                    QStringLiteral("LOCAL")};
                 if (ns.isEmpty())
-                    row.prepend(r.ns);
-                table.addRow(row);
-            }
-            out(table.render(true));
-            exit(0);
-        });
+                    header.prepend(QStringLiteral("NAMESPACE"));
+                table.setHeader(header);
+                for (const DevRecord &r : records) {
+                    QStringList row {r.mode == u"duplicate"
+                                         ? r.workload.shortName() + QStringLiteral(" (copy ") + r.devName + u')'
+                                         : r.workload.shortName(),
+                                     r.mode,
+                                     r.owner + (r.userLabel == me.label() ? QStringLiteral(" (you)") : QString()),
+                                     r.since,
+                                     r.configSource,
+                                     r.image,
+                                     r.localDir.isEmpty() ? QStringLiteral("-") : r.localDir};
+                    if (ns.isEmpty())
+                        row.prepend(r.ns);
+                    table.addRow(row);
+                }
+                out(table.render(true));
+                exit(0);
+            });
     });
 }
 
@@ -331,22 +337,23 @@ int runDevReset(const DevCliOptions &o)
         return fail(error);
     return runLoop([&](const std::function<void(int)> &exit) {
         const QString ns = o.allNamespaces ? QString() : nsOf(*client);
-        resetDevMode(client.get(), qApp, ns, Owner::current(), [exit, ns](const QList<EndResult> &results, const KubeError &e) {
-            if (e.isError()) {
-                exit(fail(e));
-                return;
-            }
-            if (results.isEmpty())
-                err(QStringLiteral("You have nothing in dev mode%1.\n")
-                        .arg(ns.isEmpty() ? QString() : QStringLiteral(" in namespace \"%1\"").arg(ns)));
-            int code = 0;
-            for (const EndResult &r : results) {
-                printEnd(r);
-                if (!r.error.isEmpty() || !r.differences.isEmpty())
-                    code = 1;
-            }
-            exit(code);
-        });
+        resetDevMode(client.get(), qApp, ns, Owner::current(),
+                     [exit, ns](const QList<EndResult> &results, const KubeError &e) {
+                         if (e.isError()) {
+                             exit(fail(e));
+                             return;
+                         }
+                         if (results.isEmpty())
+                             err(QStringLiteral("You have nothing in dev mode%1.\n")
+                                     .arg(ns.isEmpty() ? QString() : QStringLiteral(" in namespace \"%1\"").arg(ns)));
+                         int code = 0;
+                         for (const EndResult &r : results) {
+                             printEnd(r);
+                             if (!r.error.isEmpty() || !r.differences.isEmpty())
+                                 code = 1;
+                         }
+                         exit(code);
+                     });
     });
 }
 
@@ -399,7 +406,8 @@ int runDevShell(const DevCliOptions &o)
     e.container = r->container.toStdString();
     e.stdinEnabled = true;
     e.tty = ::isatty(STDIN_FILENO) != 0;
-    e.command = {"/bin/sh", "-c", QStringLiteral("cd %1 2>/dev/null; exec %2").arg(shellQuote(r->workDir), sh).toStdString()};
+    e.command
+        = {"/bin/sh", "-c", QStringLiteral("cd %1 2>/dev/null; exec %2").arg(shellQuote(r->workDir), sh).toStdString()};
     return runExec(e);
 }
 
@@ -419,7 +427,8 @@ int runDevRun(const DevCliOptions &o, bool debug)
     for (const std::string &a : o.args)
         command << shellQuote(qs(a));
     if (command.isEmpty())
-        return fail(QStringLiteral("the dev config of %1 has no command.%2").arg(ref->shortName(), QLatin1String(which)));
+        return fail(
+            QStringLiteral("the dev config of %1 has no command.%2").arg(ref->shortName(), QLatin1String(which)));
     // Nocalhost's way: the command's words joined with spaces, under sh -c, in the workDir.
     ExecCliOptions e;
     e.kube = o.kube;
@@ -439,7 +448,7 @@ int runDevRun(const DevCliOptions &o, bool debug)
         forward->setStandardOutputFile(QProcess::nullDevice());
         forward->start(QCoreApplication::applicationFilePath(),
                        QStringList {QStringLiteral("port-forward")} << kubeArgs(o.kube, ns) << r->pod
-                                                                     << QStringLiteral("%1:%1").arg(debugPort));
+                                                                    << QStringLiteral("%1:%1").arg(debugPort));
         err(QStringLiteral("debugger port: 127.0.0.1:%1 -> %2:%1\n").arg(debugPort).arg(r->pod));
     }
     const int rc = runExec(e);

@@ -142,7 +142,6 @@ QString kindGroupName(const ResourceRef &ref, const QString &name)
     return (ref.group.isEmpty() ? kind : kind + u'.' + ref.group) + u'/' + name;
 }
 
-
 QString cellText(const QJsonValue &v)
 {
     if (v.isString())

@@ -220,14 +220,16 @@ int main(int argc, char **argv)
     devStart->add_option("-c,--container", devOptions.container,
                          str(IterdeckCtl::tr("The container to develop in (default: the config's, else the first)")));
     devStart->add_option("--image", devOptions.image, str(IterdeckCtl::tr("The dev image (overrides the config's)")));
-    devStart->add_option("--mode", devOptions.mode,
-                         str(IterdeckCtl::tr("replace (the workload itself) or duplicate (a copy no Service routes to)")))
+    devStart
+        ->add_option("--mode", devOptions.mode,
+                     str(IterdeckCtl::tr("replace (the workload itself) or duplicate (a copy no Service routes to)")))
         ->check(CLI::IsMember({"replace", "duplicate"}, CLI::ignore_case));
     devStart->add_option("--config", devOptions.configFile,
                          str(IterdeckCtl::tr("The dev config (default: LOCAL/.nocalhost/config.yaml, then the "
                                              "workload's dev.nocalhost annotation, then the ConfigMap)")));
-    devStart->add_option("--app", devOptions.app,
-                         str(IterdeckCtl::tr("The application whose ConfigMap dev.nocalhost.config.APP holds the config")));
+    devStart->add_option(
+        "--app", devOptions.app,
+        str(IterdeckCtl::tr("The application whose ConfigMap dev.nocalhost.config.APP holds the config")));
     devStart->add_flag("--no-sync", devOptions.noSync, str(IterdeckCtl::tr("Enter dev mode without syncing files")));
     devStart->add_flag("--shell", devOptions.shell,
                        str(IterdeckCtl::tr("Open a shell in the dev container once ready; leaving it stops")));
@@ -239,7 +241,8 @@ int main(int argc, char **argv)
     addWorkload(devEnd);
     devEnd->add_flag("--force", devOptions.force, str(IterdeckCtl::tr("End it even when another user started it")));
     addKubeFlags(devEnd, devOptions.kube);
-    auto *devStatus = dev->add_subcommand("status", str(IterdeckCtl::tr("List the workloads in dev mode and whose they are")));
+    auto *devStatus
+        = dev->add_subcommand("status", str(IterdeckCtl::tr("List the workloads in dev mode and whose they are")));
     devStatus->add_flag("--json", devOptions.json, str(IterdeckCtl::tr("Print JSON")));
     devStatus->add_flag("-A,--all-namespaces", devOptions.allNamespaces, str(IterdeckCtl::tr("In every namespace")));
     addKubeFlags(devStatus, devOptions.kube);
@@ -247,10 +250,12 @@ int main(int argc, char **argv)
         "reset", str(IterdeckCtl::tr("Restore everything you left in dev mode, even when its pod cannot start")));
     devReset->add_flag("-A,--all-namespaces", devOptions.allNamespaces, str(IterdeckCtl::tr("In every namespace")));
     addKubeFlags(devReset, devOptions.kube);
-    auto *devShell = dev->add_subcommand("shell", str(IterdeckCtl::tr("Open a shell in the dev container, in its workDir")));
+    auto *devShell
+        = dev->add_subcommand("shell", str(IterdeckCtl::tr("Open a shell in the dev container, in its workDir")));
     addWorkload(devShell);
     addKubeFlags(devShell, devOptions.kube);
-    auto *devRun = dev->add_subcommand("run", str(IterdeckCtl::tr("Run the config's command.run in the dev container")));
+    auto *devRun
+        = dev->add_subcommand("run", str(IterdeckCtl::tr("Run the config's command.run in the dev container")));
     addWorkload(devRun);
     devRun->add_option("ARGS", devOptions.args, str(IterdeckCtl::tr("Extra arguments, after --")));
     addKubeFlags(devRun, devOptions.kube);

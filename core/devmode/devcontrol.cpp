@@ -53,7 +53,8 @@ DevRecord recordOf(const QJsonObject &o, WorkloadKind kind)
     r.image = ann.value(keys::image).toString();
     r.workDir = ann.value(keys::workDir).toString();
     r.localDir = ann.value(keys::localDir).toString();
-    r.commands = QJsonDocument::fromJson(ann.value(QStringLiteral("dev.iterdeck.io/commands")).toString().toUtf8()).object();
+    r.commands
+        = QJsonDocument::fromJson(ann.value(QStringLiteral("dev.iterdeck.io/commands")).toString().toUtf8()).object();
     r.selector = selectorString(o);
     return r;
 }
@@ -88,8 +89,8 @@ void verifyRestore(std::shared_ptr<End> e)
             e->finish(QStringLiteral("restored, but reading it back failed: ") + call->error().toString());
             return;
         }
-        e->result.differences = differences(e->original.value(QStringLiteral("spec")),
-                                            call->object()->value(QStringLiteral("spec")));
+        e->result.differences
+            = differences(e->original.value(QStringLiteral("spec")), call->object()->value(QStringLiteral("spec")));
         e->finish();
     });
 }
@@ -150,17 +151,18 @@ void restoreHpas(std::shared_ptr<End> e, std::function<void()> next)
             const QJsonObject ann = metaOf(h).value(QStringLiteral("annotations")).toObject();
             if (ann.value(keys::hpaTarget).toString() != e->workload.shortName())
                 continue;
-            const QJsonObject saved = QJsonDocument::fromJson(ann.value(keys::hpaOriginal).toString().toUtf8()).object();
+            const QJsonObject saved
+                = QJsonDocument::fromJson(ann.value(keys::hpaOriginal).toString().toUtf8()).object();
             QJsonObject spec;
             for (const char *k : {"minReplicas", "maxReplicas"}) {
                 if (saved.contains(QLatin1String(k)) && !saved.value(QLatin1String(k)).isNull())
                     spec.insert(QLatin1String(k), saved.value(QLatin1String(k)));
             }
-            const QJsonObject patch {
-                {QStringLiteral("metadata"),
-                 QJsonObject {{QStringLiteral("annotations"),
-                               QJsonObject {{keys::hpaOriginal, QJsonValue::Null}, {keys::hpaTarget, QJsonValue::Null}}}}},
-                {QStringLiteral("spec"), spec}};
+            const QJsonObject patch {{QStringLiteral("metadata"),
+                                      QJsonObject {{QStringLiteral("annotations"),
+                                                    QJsonObject {{keys::hpaOriginal, QJsonValue::Null},
+                                                                 {keys::hpaTarget, QJsonValue::Null}}}}},
+                                     {QStringLiteral("spec"), spec}};
             const QString name = metaOf(h).value(QStringLiteral("name")).toString();
             ++*pending;
             KubeCall *p = e->client->patch(hpaResource(), e->ns, name, PatchType::Merge,
@@ -169,7 +171,8 @@ void restoreHpas(std::shared_ptr<End> e, std::function<void()> next)
                 if (p->isOk())
                     e->result.restoredHpas << name;
                 else
-                    *failed = QStringLiteral("restoring horizontalpodautoscaler/%1: %2").arg(name, p->error().toString());
+                    *failed
+                        = QStringLiteral("restoring horizontalpodautoscaler/%1: %2").arg(name, p->error().toString());
                 one();
             });
         }
@@ -189,9 +192,9 @@ void endCopy(std::shared_ptr<End> e)
             }
             // Not in dev mode; an autoscaler may still be clamped by a start that failed half-way.
             restoreHpas(e, [e] {
-                e->finish(e->result.restoredHpas.isEmpty()
-                              ? QStringLiteral("%1 is not in dev mode in namespace \"%2\"").arg(e->workload.shortName(), e->ns)
-                              : QString());
+                e->finish(e->result.restoredHpas.isEmpty() ? QStringLiteral("%1 is not in dev mode in namespace \"%2\"")
+                                                                 .arg(e->workload.shortName(), e->ns)
+                                                           : QString());
             });
             return;
         }
@@ -243,8 +246,8 @@ void listDevWorkloads(KubeClient *client, QObject *context, const QString &ns, c
     }
 }
 
-void endDevMode(KubeClient *client, QObject *context, const QString &ns, const WorkloadRef &workload, const Owner &owner,
-                bool force, std::function<void(const EndResult &)> done)
+void endDevMode(KubeClient *client, QObject *context, const QString &ns, const WorkloadRef &workload,
+                const Owner &owner, bool force, std::function<void(const EndResult &)> done)
 {
     auto e = std::make_shared<End>();
     e->client = client;
@@ -291,72 +294,78 @@ void endDevMode(KubeClient *client, QObject *context, const QString &ns, const W
 void resetDevMode(KubeClient *client, QObject *context, const QString &ns, const Owner &owner,
                   std::function<void(const QList<EndResult> &, const KubeError &)> done)
 {
-    listDevWorkloads(client, context, ns, &owner, [client, context, owner, done](const QList<DevRecord> &records, const KubeError &error) {
-        if (error.isError()) {
-            done({}, error);
-            return;
-        }
-        auto results = std::make_shared<QList<EndResult>>();
-        auto next = std::make_shared<std::function<void(int)>>();
-        QPointer<QObject> ctx(context);
-        *next = [client, ctx, owner, done, records, results, next](int i) {
-            if (i >= records.size()) {
-                done(*results, {});
-                *next = nullptr; // breaks the cycle
-                return;
-            }
-            const DevRecord &r = records.at(i);
-            endDevMode(client, ctx, r.ns, r.workload, owner, false, [results, next, i](const EndResult &res) {
-                *results << res;
-                (*next)(i + 1);
-            });
-        };
-        (*next)(0);
-    });
+    listDevWorkloads(client, context, ns, &owner,
+                     [client, context, owner, done](const QList<DevRecord> &records, const KubeError &error) {
+                         if (error.isError()) {
+                             done({}, error);
+                             return;
+                         }
+                         auto results = std::make_shared<QList<EndResult>>();
+                         auto next = std::make_shared<std::function<void(int)>>();
+                         QPointer<QObject> ctx(context);
+                         *next = [client, ctx, owner, done, records, results, next](int i) {
+                             if (i >= records.size()) {
+                                 done(*results, {});
+                                 *next = nullptr; // breaks the cycle
+                                 return;
+                             }
+                             const DevRecord &r = records.at(i);
+                             endDevMode(client, ctx, r.ns, r.workload, owner, false,
+                                        [results, next, i](const EndResult &res) {
+                                            *results << res;
+                                            (*next)(i + 1);
+                                        });
+                         };
+                         (*next)(0);
+                     });
 }
 
 void locateDevPod(KubeClient *client, QObject *context, const QString &ns, const WorkloadRef &workload,
                   const Owner &owner, std::function<void(const DevRecord &, const QString &)> done)
 {
-    listDevWorkloads(client, context, ns, nullptr, [client, context, ns, workload, owner, done](const QList<DevRecord> &records, const KubeError &error) {
-        if (error.isError()) {
-            done({}, error.toString());
-            return;
-        }
-        const DevRecord *found = nullptr;
-        for (const DevRecord &r : records) {
-            if (r.workload.kind != workload.kind || r.workload.name != workload.name)
-                continue;
-            if (r.mode == u"duplicate" && r.userLabel != owner.label())
-                continue;
-            if (!found || r.userLabel == owner.label())
-                found = &r;
-        }
-        if (!found) {
-            done({}, QStringLiteral("%1 is not in dev mode in namespace \"%2\": start it with \"iterdeckctl dev start %1 -n %2\"")
-                         .arg(workload.shortName(), ns));
-            return;
-        }
-        const DevRecord record = *found;
-        ListOptions lo;
-        lo.labelSelector = record.selector;
-        KubeCall *call = client->list(ResourceRef::pods(), ns, lo);
-        QObject::connect(call, &KubeCall::finished, context, [call, record, done] {
-            if (!call->isOk()) {
-                done(record, call->error().toString());
+    listDevWorkloads(
+        client, context, ns, nullptr,
+        [client, context, ns, workload, owner, done](const QList<DevRecord> &records, const KubeError &error) {
+            if (error.isError()) {
+                done({}, error.toString());
                 return;
             }
-            for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
-                if (isReadyDevPod(v.toObject(), record.container, record.image)) {
-                    DevRecord r = record;
-                    r.pod = metaOf(v.toObject()).value(QStringLiteral("name")).toString();
-                    done(r, {});
+            const DevRecord *found = nullptr;
+            for (const DevRecord &r : records) {
+                if (r.workload.kind != workload.kind || r.workload.name != workload.name)
+                    continue;
+                if (r.mode == u"duplicate" && r.userLabel != owner.label())
+                    continue;
+                if (!found || r.userLabel == owner.label())
+                    found = &r;
+            }
+            if (!found) {
+                done({},
+                     QStringLiteral(
+                         "%1 is not in dev mode in namespace \"%2\": start it with \"iterdeckctl dev start %1 -n %2\"")
+                         .arg(workload.shortName(), ns));
+                return;
+            }
+            const DevRecord record = *found;
+            ListOptions lo;
+            lo.labelSelector = record.selector;
+            KubeCall *call = client->list(ResourceRef::pods(), ns, lo);
+            QObject::connect(call, &KubeCall::finished, context, [call, record, done] {
+                if (!call->isOk()) {
+                    done(record, call->error().toString());
                     return;
                 }
-            }
-            done(record, QStringLiteral("no dev pod of %1 is running yet").arg(record.devName));
+                for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
+                    if (isReadyDevPod(v.toObject(), record.container, record.image)) {
+                        DevRecord r = record;
+                        r.pod = metaOf(v.toObject()).value(QStringLiteral("name")).toString();
+                        done(r, {});
+                        return;
+                    }
+                }
+                done(record, QStringLiteral("no dev pod of %1 is running yet").arg(record.devName));
+            });
         });
-    });
 }
 
 } // namespace iterdeck::devmode

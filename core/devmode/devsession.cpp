@@ -168,16 +168,17 @@ public:
     {
         begin(Step::Workload, QStringLiteral("reading %1").arg(o.workload.shortName()));
         KubeCall *call = client->get(workloadResource(o.workload), o.ns, o.workload.name);
-        QObject::connect(call, &KubeCall::finished, q, guard([this, call] {
-                             if (!call->isOk()) {
-                                 fail(call->error().isNotFound()
-                                          ? QStringLiteral("%1 not found in namespace \"%2\"").arg(o.workload.shortName(), o.ns)
-                                          : call->error().toString());
-                                 return;
-                             }
-                             live = *call->object();
-                             loadConfig();
-                         }));
+        QObject::connect(
+            call, &KubeCall::finished, q, guard([this, call] {
+                if (!call->isOk()) {
+                    fail(call->error().isNotFound()
+                             ? QStringLiteral("%1 not found in namespace \"%2\"").arg(o.workload.shortName(), o.ns)
+                             : call->error().toString());
+                    return;
+                }
+                live = *call->object();
+                loadConfig();
+            }));
     }
 
     void loadConfig()
@@ -222,14 +223,21 @@ public:
         const QJsonObject ann = annotationsOf(live);
         const QString ownerText = ann.value(keys::owner).toString();
         if (!ownerText.isEmpty()) {
-            const QString userLabel = live.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("labels")).toObject().value(keys::user).toString();
+            const QString userLabel = live.value(QStringLiteral("metadata"))
+                                          .toObject()
+                                          .value(QStringLiteral("labels"))
+                                          .toObject()
+                                          .value(keys::user)
+                                          .toString();
             if (userLabel != o.owner.label()) {
-                fail(QStringLiteral("%1 is in dev mode by %2 since %3; it can end it with \"iterdeckctl dev end %1 -n %4\"")
+                fail(QStringLiteral(
+                         "%1 is in dev mode by %2 since %3; it can end it with \"iterdeckctl dev end %1 -n %4\"")
                          .arg(o.workload.shortName(), ownerText, ann.value(keys::since).toString(), o.ns));
                 return;
             }
             if (mode == u"duplicate") {
-                fail(QStringLiteral("%1 is in replace mode by you already: end it first, or start without --mode duplicate")
+                fail(QStringLiteral(
+                         "%1 is in replace mode by you already: end it first, or start without --mode duplicate")
                          .arg(o.workload.shortName()));
                 return;
             }
@@ -262,7 +270,8 @@ public:
                                      workDir = cann.value(keys::workDir).toString();
                                      devName = copy;
                                      selector = selectorString(c);
-                                     Q_EMIT q->message(QStringLiteral("your copy %1 is already running: resuming").arg(copy));
+                                     Q_EMIT q->message(
+                                         QStringLiteral("your copy %1 is already running: resuming").arg(copy));
                                      waitForPod();
                                      return;
                                  }
@@ -302,44 +311,57 @@ public:
             }
         }
         KubeCall *call = client->list(hpaResource(), o.ns);
-        QObject::connect(call, &KubeCall::finished, q, guard([this, call] {
-                             hpas.clear();
-                             if (call->isOk()) {
-                                 for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
-                                     const QJsonObject ref = v.toObject().value(QStringLiteral("spec")).toObject().value(QStringLiteral("scaleTargetRef")).toObject();
-                                     if (ref.value(QStringLiteral("kind")).toString() == o.workload.kindName()
-                                         && ref.value(QStringLiteral("name")).toString() == o.workload.name)
-                                         hpas << v.toObject();
-                                 }
-                             }
-                             QList<AccessQuestion> questions;
-                             if (mode == u"replace")
-                                 questions << AccessQuestion {QStringLiteral("patch"), QStringLiteral("apps"), o.workload.resource(), {}, o.workload.name};
-                             else
-                                 questions << AccessQuestion {QStringLiteral("create"), QStringLiteral("apps"), o.workload.resource(), {}, {}};
-                             questions << AccessQuestion {QStringLiteral("create"), {}, QStringLiteral("pods"), QStringLiteral("exec"), {}};
-                             questions << AccessQuestion {QStringLiteral("create"), {}, QStringLiteral("pods"), QStringLiteral("portforward"), {}};
-                             if (mode == u"replace") {
-                                 for (const QJsonObject &h : std::as_const(hpas))
-                                     questions << AccessQuestion {QStringLiteral("update"), QStringLiteral("autoscaling"),
-                                                                  QStringLiteral("horizontalpodautoscalers"), {},
-                                                                  h.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString()};
-                             }
-                             if (!dev.persistentVolumeDirs.isEmpty())
-                                 questions << AccessQuestion {QStringLiteral("create"), {}, QStringLiteral("persistentvolumeclaims"), {}, {}};
-                             canI(client, q, o.ns, questions, guard([this](const QStringList &denied, const KubeError &error) {
-                                      if (error.isError()) {
-                                          fail(QStringLiteral("checking permissions: ") + error.toString());
-                                          return;
-                                      }
-                                      if (!denied.isEmpty()) {
-                                          fail(QStringLiteral("your account may not use dev mode on %1 here: it %2")
-                                                   .arg(o.workload.shortName(), denied.join(QStringLiteral("; it "))));
-                                          return;
-                                      }
-                                      makeClaims(0, {});
-                                  }));
-                         }));
+        QObject::connect(
+            call, &KubeCall::finished, q, guard([this, call] {
+                hpas.clear();
+                if (call->isOk()) {
+                    for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
+                        const QJsonObject ref = v.toObject()
+                                                    .value(QStringLiteral("spec"))
+                                                    .toObject()
+                                                    .value(QStringLiteral("scaleTargetRef"))
+                                                    .toObject();
+                        if (ref.value(QStringLiteral("kind")).toString() == o.workload.kindName()
+                            && ref.value(QStringLiteral("name")).toString() == o.workload.name)
+                            hpas << v.toObject();
+                    }
+                }
+                QList<AccessQuestion> questions;
+                if (mode == u"replace")
+                    questions << AccessQuestion {
+                        QStringLiteral("patch"), QStringLiteral("apps"), o.workload.resource(), {}, o.workload.name};
+                else
+                    questions << AccessQuestion {
+                        QStringLiteral("create"), QStringLiteral("apps"), o.workload.resource(), {}, {}};
+                questions << AccessQuestion {
+                    QStringLiteral("create"), {}, QStringLiteral("pods"), QStringLiteral("exec"), {}};
+                questions << AccessQuestion {
+                    QStringLiteral("create"), {}, QStringLiteral("pods"), QStringLiteral("portforward"), {}};
+                if (mode == u"replace") {
+                    for (const QJsonObject &h : std::as_const(hpas))
+                        questions << AccessQuestion {
+                            QStringLiteral("update"),
+                            QStringLiteral("autoscaling"),
+                            QStringLiteral("horizontalpodautoscalers"),
+                            {},
+                            h.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString()};
+                }
+                if (!dev.persistentVolumeDirs.isEmpty())
+                    questions << AccessQuestion {
+                        QStringLiteral("create"), {}, QStringLiteral("persistentvolumeclaims"), {}, {}};
+                canI(client, q, o.ns, questions, guard([this](const QStringList &denied, const KubeError &error) {
+                         if (error.isError()) {
+                             fail(QStringLiteral("checking permissions: ") + error.toString());
+                             return;
+                         }
+                         if (!denied.isEmpty()) {
+                             fail(QStringLiteral("your account may not use dev mode on %1 here: it %2")
+                                      .arg(o.workload.shortName(), denied.join(QStringLiteral("; it "))));
+                             return;
+                         }
+                         makeClaims(0, {});
+                     }));
+            }));
     }
 
     // The PVCs for persistentVolumeDirs: found by name (reused across sessions) or created.
@@ -354,42 +376,46 @@ public:
         QString path = dir.path;
         while (path.size() > 1 && path.endsWith(u'/'))
             path.chop(1);
-        const QString hash = QString::fromStdString(sync::hashHex(sync::hashBytes(path.toUtf8().constData(), size_t(path.toUtf8().size())))).left(10);
+        const QString hash = QString::fromStdString(sync::hashHex(sync::hashBytes(path.toUtf8().constData(),
+                                                                                  size_t(path.toUtf8().size()))))
+                                 .left(10);
         const QString name = (o.workload.name.left(40) + QStringLiteral("-dev-") + hash).toLower();
         KubeCall *call = client->get(pvcResource(), o.ns, name);
-        QObject::connect(call, &KubeCall::finished, q, guard([this, call, index, claims, name, path, dir]() mutable {
-                             claims.insert(path, name);
-                             if (call->isOk()) {
-                                 makeClaims(index + 1, claims);
-                                 return;
-                             }
-                             if (!call->error().isNotFound()) {
-                                 fail(call->error().toString());
-                                 return;
-                             }
-                             QJsonObject spec {{QStringLiteral("accessModes"), QJsonArray {QStringLiteral("ReadWriteOnce")}},
-                                               {QStringLiteral("resources"),
-                                                QJsonObject {{QStringLiteral("requests"),
-                                                              QJsonObject {{QStringLiteral("storage"), dir.capacity}}}}}};
-                             if (!dev.storageClass.isEmpty())
-                                 spec.insert(QStringLiteral("storageClassName"), dev.storageClass);
-                             const QJsonObject pvc {
-                                 {QStringLiteral("apiVersion"), QStringLiteral("v1")},
-                                 {QStringLiteral("kind"), QStringLiteral("PersistentVolumeClaim")},
-                                 {QStringLiteral("metadata"),
-                                  QJsonObject {{QStringLiteral("name"), name},
-                                               {QStringLiteral("labels"), QJsonObject {{keys::duplicateOf, o.workload.name.left(63)}}},
-                                               {QStringLiteral("annotations"), QJsonObject {{keys::workDir, path}}}}},
-                                 {QStringLiteral("spec"), spec}};
-                             KubeCall *create = client->create(pvcResource(), o.ns, pvc);
-                             QObject::connect(create, &KubeCall::finished, q, guard([this, create, index, claims] {
-                                                  if (!create->isOk()) {
-                                                      fail(QStringLiteral("creating a volume claim: ") + create->error().toString());
-                                                      return;
-                                                  }
-                                                  makeClaims(index + 1, claims);
-                                              }));
-                         }));
+        QObject::connect(
+            call, &KubeCall::finished, q, guard([this, call, index, claims, name, path, dir]() mutable {
+                claims.insert(path, name);
+                if (call->isOk()) {
+                    makeClaims(index + 1, claims);
+                    return;
+                }
+                if (!call->error().isNotFound()) {
+                    fail(call->error().toString());
+                    return;
+                }
+                QJsonObject spec {{QStringLiteral("accessModes"), QJsonArray {QStringLiteral("ReadWriteOnce")}},
+                                  {QStringLiteral("resources"),
+                                   QJsonObject {{QStringLiteral("requests"),
+                                                 QJsonObject {{QStringLiteral("storage"), dir.capacity}}}}}};
+                if (!dev.storageClass.isEmpty())
+                    spec.insert(QStringLiteral("storageClassName"), dev.storageClass);
+                const QJsonObject pvc {
+                    {QStringLiteral("apiVersion"), QStringLiteral("v1")},
+                    {QStringLiteral("kind"), QStringLiteral("PersistentVolumeClaim")},
+                    {QStringLiteral("metadata"),
+                     QJsonObject {
+                         {QStringLiteral("name"), name},
+                         {QStringLiteral("labels"), QJsonObject {{keys::duplicateOf, o.workload.name.left(63)}}},
+                         {QStringLiteral("annotations"), QJsonObject {{keys::workDir, path}}}}},
+                    {QStringLiteral("spec"), spec}};
+                KubeCall *create = client->create(pvcResource(), o.ns, pvc);
+                QObject::connect(create, &KubeCall::finished, q, guard([this, create, index, claims] {
+                                     if (!create->isOk()) {
+                                         fail(QStringLiteral("creating a volume claim: ") + create->error().toString());
+                                         return;
+                                     }
+                                     makeClaims(index + 1, claims);
+                                 }));
+            }));
     }
 
     void clampHpas(int index, const QHash<QString, QString> &claims)
@@ -410,18 +436,20 @@ public:
             meta.insert(QStringLiteral("annotations"),
                         QJsonObject {{keys::hpaOriginal, QString::fromUtf8(compact(saved))},
                                      {keys::hpaTarget, o.workload.shortName()}});
-        QJsonObject patch {{QStringLiteral("spec"), QJsonObject {{QStringLiteral("minReplicas"), 1}, {QStringLiteral("maxReplicas"), 1}}}};
+        QJsonObject patch {{QStringLiteral("spec"),
+                            QJsonObject {{QStringLiteral("minReplicas"), 1}, {QStringLiteral("maxReplicas"), 1}}}};
         if (!meta.isEmpty())
             patch.insert(QStringLiteral("metadata"), meta);
         const QString name = h.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
         KubeCall *call = client->patch(hpaResource(), o.ns, name, PatchType::Merge, compact(patch));
-        QObject::connect(call, &KubeCall::finished, q, guard([this, call, index, claims, name] {
-                             if (!call->isOk()) {
-                                 fail(QStringLiteral("clamping horizontalpodautoscaler/%1: %2").arg(name, call->error().toString()));
-                                 return;
-                             }
-                             clampHpas(index + 1, claims);
-                         }));
+        QObject::connect(
+            call, &KubeCall::finished, q, guard([this, call, index, claims, name] {
+                if (!call->isOk()) {
+                    fail(QStringLiteral("clamping horizontalpodautoscaler/%1: %2").arg(name, call->error().toString()));
+                    return;
+                }
+                clampHpas(index + 1, claims);
+            }));
     }
 
     QJsonObject devAnnotations(const QJsonObject &original) const
@@ -442,8 +470,9 @@ public:
 
     void patchWorkload(const QHash<QString, QString> &claims, int attempt = 0)
     {
-        begin(Step::Patch, mode == u"replace" ? QStringLiteral("switching %1 to the dev image").arg(o.workload.shortName())
-                                              : QStringLiteral("creating your copy of %1").arg(o.workload.shortName()));
+        begin(Step::Patch,
+              mode == u"replace" ? QStringLiteral("switching %1 to the dev image").arg(o.workload.shortName())
+                                 : QStringLiteral("creating your copy of %1").arg(o.workload.shortName()));
         // The original is the object as first read, before the autoscalers were clamped (which
         // may have scaled it since); the patch is computed on, and guarded by, a fresh read.
         KubeCall *read = client->get(workloadResource(o.workload), o.ns, o.workload.name);
@@ -476,7 +505,8 @@ public:
                 const qsizetype eq = t.indexOf('=');
                 if (t.isEmpty() || t.startsWith('#') || eq <= 0)
                     continue;
-                spec.extraEnv.append({QString::fromUtf8(t.left(eq).trimmed()), QString::fromUtf8(t.mid(eq + 1).trimmed())});
+                spec.extraEnv.append(
+                    {QString::fromUtf8(t.left(eq).trimmed()), QString::fromUtf8(t.mid(eq + 1).trimmed())});
             }
         }
         QString error;
@@ -490,7 +520,8 @@ public:
         if (mode == u"replace") {
             devName = o.workload.name;
             selector = selectorString(live);
-            const QJsonArray patch = enterPatch(fresh, *newSpec, devAnnotations(original), QJsonObject {{keys::user, o.owner.label()}});
+            const QJsonArray patch
+                = enterPatch(fresh, *newSpec, devAnnotations(original), QJsonObject {{keys::user, o.owner.label()}});
             call = client->patch(workloadResource(o.workload), o.ns, o.workload.name, PatchType::Json,
                                  QJsonDocument(patch).toJson(QJsonDocument::Compact));
         } else {
@@ -521,7 +552,9 @@ public:
             return;
         }
         const model::DevPatch &p = dev.patches.at(index);
-        const PatchType type = p.type == u"json" ? PatchType::Json : p.type == u"merge" ? PatchType::Merge : PatchType::Strategic;
+        const PatchType type = p.type == u"json" ? PatchType::Json
+            : p.type == u"merge"                 ? PatchType::Merge
+                                                 : PatchType::Strategic;
         KubeCall *call = client->patch(workloadResource(o.workload), o.ns, devName, type, p.patch.toUtf8());
         QObject::connect(call, &KubeCall::finished, q, guard([this, call, index] {
                              if (!call->isOk()) {
@@ -544,45 +577,55 @@ public:
         ListOptions lo;
         lo.labelSelector = selector;
         KubeCall *call = client->list(ResourceRef::pods(), o.ns, lo);
-        QObject::connect(call, &KubeCall::finished, q, guard([this, call] {
-                             if (call->isOk()) {
-                                 QJsonObject best;
-                                 for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
-                                     const QJsonObject p = v.toObject();
-                                     if (isReadyDevPod(p, container, image)) {
-                                         best = p;
-                                         break;
-                                     }
-                                     const QJsonObject ann = p.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("annotations")).toObject();
-                                     if (ann.value(keys::devContainer).toString() != container)
-                                         continue;
-                                     const QString problem = devPodProblem(p, container);
-                                     const QString phase = p.value(QStringLiteral("status")).toObject().value(QStringLiteral("phase")).toString();
-                                     lastPodState = p.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString()
-                                         + QStringLiteral(" is ") + (problem.isEmpty() ? phase : problem);
-                                     if (!problem.isEmpty() && state == State::Starting) {
-                                         fail(QStringLiteral("the dev pod cannot start: %1 (image %2)").arg(lastPodState, image));
-                                         return;
-                                     }
-                                 }
-                                 if (!best.isEmpty()) {
-                                     pod = best.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
-                                     reconnectDelayMs = 250;
-                                     if (o.noSync)
-                                         startForwards();
-                                     else
-                                         startAgent();
-                                     return;
-                                 }
-                             }
-                             if (podDeadline && QDateTime::currentMSecsSinceEpoch() > podDeadline) {
-                                 fail(QStringLiteral("no dev pod was running after %1 s%2").arg(o.podTimeoutMs / 1000).arg(
-                                     lastPodState.isEmpty() ? QString() : QStringLiteral(" (") + lastPodState + u')'));
-                                 return;
-                             }
-                             podPoll.start(state == State::Starting ? 300 : reconnectDelayMs);
-                             reconnectDelayMs = std::min(reconnectDelayMs * 2, 5000);
-                         }));
+        QObject::connect(
+            call, &KubeCall::finished, q, guard([this, call] {
+                if (call->isOk()) {
+                    QJsonObject best;
+                    for (const QJsonValue &v : call->object()->value(QStringLiteral("items")).toArray()) {
+                        const QJsonObject p = v.toObject();
+                        if (isReadyDevPod(p, container, image)) {
+                            best = p;
+                            break;
+                        }
+                        const QJsonObject ann = p.value(QStringLiteral("metadata"))
+                                                    .toObject()
+                                                    .value(QStringLiteral("annotations"))
+                                                    .toObject();
+                        if (ann.value(keys::devContainer).toString() != container)
+                            continue;
+                        const QString problem = devPodProblem(p, container);
+                        const QString phase
+                            = p.value(QStringLiteral("status")).toObject().value(QStringLiteral("phase")).toString();
+                        lastPodState
+                            = p.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString()
+                            + QStringLiteral(" is ") + (problem.isEmpty() ? phase : problem);
+                        if (!problem.isEmpty() && state == State::Starting) {
+                            fail(QStringLiteral("the dev pod cannot start: %1 (image %2)").arg(lastPodState, image));
+                            return;
+                        }
+                    }
+                    if (!best.isEmpty()) {
+                        pod = best.value(QStringLiteral("metadata"))
+                                  .toObject()
+                                  .value(QStringLiteral("name"))
+                                  .toString();
+                        reconnectDelayMs = 250;
+                        if (o.noSync)
+                            startForwards();
+                        else
+                            startAgent();
+                        return;
+                    }
+                }
+                if (podDeadline && QDateTime::currentMSecsSinceEpoch() > podDeadline) {
+                    fail(QStringLiteral("no dev pod was running after %1 s%2")
+                             .arg(o.podTimeoutMs / 1000)
+                             .arg(lastPodState.isEmpty() ? QString() : QStringLiteral(" (") + lastPodState + u')'));
+                    return;
+                }
+                podPoll.start(state == State::Starting ? 300 : reconnectDelayMs);
+                reconnectDelayMs = std::min(reconnectDelayMs * 2, 5000);
+            }));
     }
 
     void startAgent()
@@ -621,13 +664,17 @@ public:
         QString dir = o.stateDir;
         if (dir.isEmpty()) {
             const QString xdg = qEnvironmentVariable("XDG_STATE_HOME");
-            dir = (xdg.isEmpty() ? QDir::homePath() + QStringLiteral("/.local/state") : xdg) + QStringLiteral("/iterdeck/dev");
+            dir = (xdg.isEmpty() ? QDir::homePath() + QStringLiteral("/.local/state") : xdg)
+                + QStringLiteral("/iterdeck/dev");
         }
         QDir().mkpath(dir);
-        const QByteArray key = (QFileInfo(o.localDir).absoluteFilePath() + u'\0' + client->config().cluster.server.toString()
-                                + u'\0' + o.ns + u'\0' + devName + u'\0' + workDir)
-                                   .toUtf8();
-        return dir + u'/' + QString::fromStdString(sync::hashHex(sync::hashBytes(key.constData(), size_t(key.size())))).left(32) + suffix;
+        const QByteArray key
+            = (QFileInfo(o.localDir).absoluteFilePath() + u'\0' + client->config().cluster.server.toString() + u'\0'
+               + o.ns + u'\0' + devName + u'\0' + workDir)
+                  .toUtf8();
+        return dir + u'/'
+            + QString::fromStdString(sync::hashHex(sync::hashBytes(key.constData(), size_t(key.size())))).left(32)
+            + suffix;
     }
 
     void startSync()

@@ -90,7 +90,8 @@ void canI(KubeClient *client, QObject *context, const QString &ns, const QList<A
     auto state = std::make_shared<State>();
     state->pending = int(questions.size());
     if (questions.isEmpty()) {
-        QMetaObject::invokeMethod(context, [done] { done({}, {}); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            context, [done] { done({}, {}); }, Qt::QueuedConnection);
         return;
     }
     for (const AccessQuestion &qn : questions) {
@@ -148,8 +149,9 @@ bool pickService(const model::DevConfig &config, const QString &name, bool first
         QStringList names;
         for (const auto &s : config.services)
             names << s.name;
-        *error = QStringLiteral("%1 has no service named \"%2\" (it has: %3)")
-                     .arg(out.origin, name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")));
+        *error
+            = QStringLiteral("%1 has no service named \"%2\" (it has: %3)")
+                  .arg(out.origin, name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")));
         return false;
     }
     const model::ContainerConfig *c = svc->container();
@@ -209,10 +211,12 @@ void resolveConfig(KubeClient *client, QObject *context, const QString &ns, cons
             error = messages(diag, true).join(u'\n');
         else
             pickService(*config, name, false, out, &error);
-        QMetaObject::invokeMethod(context, [done, out, error] { done(out, error); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            context, [done, out, error] { done(out, error); }, Qt::QueuedConnection);
         return;
     }
-    const QString annotation = meta.value(QStringLiteral("annotations")).toObject().value(QStringLiteral("dev.nocalhost")).toString();
+    const QString annotation
+        = meta.value(QStringLiteral("annotations")).toObject().value(QStringLiteral("dev.nocalhost")).toString();
     if (!annotation.isEmpty()) {
         out.source = ConfigSource::Annotation;
         out.origin = QStringLiteral("annotation dev.nocalhost of %1").arg(name);
@@ -223,7 +227,8 @@ void resolveConfig(KubeClient *client, QObject *context, const QString &ns, cons
             error = messages(diag, true).join(u'\n');
         else
             pickService(*config, name, true, out, &error);
-        QMetaObject::invokeMethod(context, [done, out, error] { done(out, error); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            context, [done, out, error] { done(out, error); }, Qt::QueuedConnection);
         return;
     }
     const QString cmName = QStringLiteral("dev.nocalhost.config.") + (app.isEmpty() ? appOf(workload) : app);
@@ -271,9 +276,9 @@ QString defaultAgentPath()
         return env;
     const QString dir = QCoreApplication::applicationDirPath();
     for (const QString &candidate : QStringList {dir + QStringLiteral("/iterdeck-agent"),
-                                     dir + QStringLiteral("/../iterdeck-agent/iterdeck-agent"),
-                                     dir + QStringLiteral("/../app/iterdeck-agent/iterdeck-agent"),
-                                     dir + QStringLiteral("/../../app/iterdeck-agent/iterdeck-agent")}) {
+                                                 dir + QStringLiteral("/../iterdeck-agent/iterdeck-agent"),
+                                                 dir + QStringLiteral("/../app/iterdeck-agent/iterdeck-agent"),
+                                                 dir + QStringLiteral("/../../app/iterdeck-agent/iterdeck-agent")}) {
         if (QFileInfo(candidate).isExecutable())
             return QFileInfo(candidate).canonicalFilePath();
     }
@@ -365,13 +370,16 @@ void installAgent(KubeClient *client, QObject *context, const QString &ns, const
     in->done = std::move(done);
     QFile f(localAgent);
     if (localAgent.isEmpty() || !f.open(QIODevice::ReadOnly)) {
-        const QString why = localAgent.isEmpty() ? QStringLiteral("iterdeck-agent was not found (set ITERDECK_AGENT)")
-                                                 : QStringLiteral("cannot read %1: %2").arg(localAgent, f.errorString());
-        QMetaObject::invokeMethod(context, [in, why] { in->done({}, false, why); }, Qt::QueuedConnection);
+        const QString why = localAgent.isEmpty()
+            ? QStringLiteral("iterdeck-agent was not found (set ITERDECK_AGENT)")
+            : QStringLiteral("cannot read %1: %2").arg(localAgent, f.errorString());
+        QMetaObject::invokeMethod(
+            context, [in, why] { in->done({}, false, why); }, Qt::QueuedConnection);
         return;
     }
     in->binary = f.readAll();
-    in->hash = QString::fromStdString(sync::hashHex(sync::hashBytes(in->binary.constData(), size_t(in->binary.size()))));
+    in->hash
+        = QString::fromStdString(sync::hashHex(sync::hashBytes(in->binary.constData(), size_t(in->binary.size()))));
     in->path = QStringLiteral("/tmp/.iterdeck/iterdeck-agent-") + in->hash.left(16);
     in->base.ns = ns;
     in->base.pod = pod;

@@ -297,7 +297,8 @@ void ExecSync::start()
     connect(d->writeEngine.get(), &QSocketNotifier::activated, this, [this] { d->pumpToEngine(); });
     connect(d->session, &ExecSession::stdoutReady, this, [this] { d->pumpToEngine(); });
     connect(d->session, &ExecSession::stdinBytesWritten, this, [this] {
-        if (d->readEngine && !d->readEngine->isEnabled() && d->toAgent[0] >= 0 && d->session->stdinBytesToWrite() < kStdinLow)
+        if (d->readEngine && !d->readEngine->isEnabled() && d->toAgent[0] >= 0
+            && d->session->stdinBytesToWrite() < kStdinLow)
             d->readEngine->setEnabled(true);
     });
     connect(d->session, &ExecSession::stderrReady, this, [this] {

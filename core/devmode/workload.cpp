@@ -47,13 +47,12 @@ std::optional<WorkloadRef> WorkloadRef::parse(const QString &text, QString *erro
     } else if (kind == u"sts" || kind == u"statefulset" || kind == u"statefulsets") {
         ref.kind = WorkloadKind::StatefulSet;
     } else {
-        static const QStringList known = {QStringLiteral("ds"),      QStringLiteral("daemonset"),
-                                          QStringLiteral("daemonsets"), QStringLiteral("job"),
-                                          QStringLiteral("jobs"),    QStringLiteral("cronjob"),
-                                          QStringLiteral("cronjobs"), QStringLiteral("cj"),
-                                          QStringLiteral("pod"),     QStringLiteral("pods"),
-                                          QStringLiteral("po"),      QStringLiteral("rs"),
-                                          QStringLiteral("replicaset"), QStringLiteral("replicasets")};
+        static const QStringList known
+            = {QStringLiteral("ds"),         QStringLiteral("daemonset"),  QStringLiteral("daemonsets"),
+               QStringLiteral("job"),        QStringLiteral("jobs"),       QStringLiteral("cronjob"),
+               QStringLiteral("cronjobs"),   QStringLiteral("cj"),         QStringLiteral("pod"),
+               QStringLiteral("pods"),       QStringLiteral("po"),         QStringLiteral("rs"),
+               QStringLiteral("replicaset"), QStringLiteral("replicasets")};
         *error = known.contains(kind)
             ? QStringLiteral("dev mode for %1 is not supported yet: use a Deployment (deploy/NAME) or a "
                              "StatefulSet (sts/NAME)")
@@ -179,7 +178,8 @@ std::optional<QJsonObject> devSpec(const QJsonObject &specIn, const DevSpec &dev
     QJsonObject tmpl = spec.value(QStringLiteral("template")).toObject();
     QJsonObject podSpec = tmpl.value(QStringLiteral("spec")).toObject();
     QJsonArray containers = podSpec.value(QStringLiteral("containers")).toArray();
-    const QString workDir = cleanPath(dev.dev.workDir.isEmpty() ? QStringLiteral("/home/nocalhost-dev") : dev.dev.workDir);
+    const QString workDir
+        = cleanPath(dev.dev.workDir.isEmpty() ? QStringLiteral("/home/nocalhost-dev") : dev.dev.workDir);
     bool found = false;
     for (qsizetype i = 0; i < containers.size(); ++i) {
         QJsonObject c = containers.at(i).toObject();
@@ -233,8 +233,9 @@ std::optional<QJsonObject> devSpec(const QJsonObject &specIn, const DevSpec &dev
                 workVolume.insert(QStringLiteral("persistentVolumeClaim"),
                                   QJsonObject {{QStringLiteral("claimName"), workClaim}});
             volumes = withVolume(volumes, workVolume);
-            mounts = withVolume(mounts, QJsonObject {{QStringLiteral("name"), keys::workDirVolume},
-                                                     {QStringLiteral("mountPath"), workDir}});
+            mounts = withVolume(
+                mounts,
+                QJsonObject {{QStringLiteral("name"), keys::workDirVolume}, {QStringLiteral("mountPath"), workDir}});
             int n = 0;
             for (const auto &dir : dev.dev.persistentVolumeDirs) {
                 const QString path = cleanPath(dir.path);
@@ -242,11 +243,12 @@ std::optional<QJsonObject> devSpec(const QJsonObject &specIn, const DevSpec &dev
                 if (path == workDir || claim.isEmpty())
                     continue;
                 const QString name = QStringLiteral("iterdeck-persist-%1").arg(n++);
-                volumes = withVolume(volumes, QJsonObject {{QStringLiteral("name"), name},
-                                                           {QStringLiteral("persistentVolumeClaim"),
-                                                            QJsonObject {{QStringLiteral("claimName"), claim}}}});
-                mounts = withVolume(mounts, QJsonObject {{QStringLiteral("name"), name},
-                                                         {QStringLiteral("mountPath"), path}});
+                volumes = withVolume(volumes,
+                                     QJsonObject {{QStringLiteral("name"), name},
+                                                  {QStringLiteral("persistentVolumeClaim"),
+                                                   QJsonObject {{QStringLiteral("claimName"), claim}}}});
+                mounts = withVolume(mounts,
+                                    QJsonObject {{QStringLiteral("name"), name}, {QStringLiteral("mountPath"), path}});
             }
             c.insert(QStringLiteral("volumeMounts"), mounts);
             podSpec.insert(QStringLiteral("volumes"), volumes);
@@ -318,9 +320,22 @@ QJsonArray restorePatch(const QJsonObject &live, const QJsonObject &original)
     const QJsonObject savedLab = meta.value(QStringLiteral("labels")).toObject();
     for (auto it = savedLab.begin(); it != savedLab.end(); ++it)
         lab.insert(it.key(), it.value());
-    return QJsonArray {op("test", "/metadata/resourceVersion", rvOf(live)),
-                       op("replace", "/spec", original.value(QStringLiteral("spec"))),
-                       op("add", "/metadata/annotations", ann), op("add", "/metadata/labels", lab)};
+    QJsonArray ops {op("test", "/metadata/resourceVersion", rvOf(live)),
+                    op("replace", "/spec", original.value(QStringLiteral("spec")))};
+    // Dev mode added both maps; an original without them gets them removed, not left empty.
+    const QJsonObject liveMeta = live.value(QStringLiteral("metadata")).toObject();
+    const std::pair<QString, QJsonObject> maps[]
+        = {{QStringLiteral("annotations"), ann}, {QStringLiteral("labels"), lab}};
+    for (const auto &[name, value] : maps) {
+        const QString path = QStringLiteral("/metadata/") + name;
+        if (!value.isEmpty())
+            ops.append(QJsonObject {{QStringLiteral("op"), QStringLiteral("add")},
+                                    {QStringLiteral("path"), path},
+                                    {QStringLiteral("value"), value}});
+        else if (liveMeta.contains(name))
+            ops.append(QJsonObject {{QStringLiteral("op"), QStringLiteral("remove")}, {QStringLiteral("path"), path}});
+    }
+    return ops;
 }
 
 QString duplicateName(const QString &name, const Owner &owner)
@@ -350,7 +365,8 @@ QJsonObject duplicateOf(const QJsonObject &original, const Owner &owner, const Q
     spec.insert(QStringLiteral("template"), tmpl);
     QJsonObject meta;
     meta.insert(QStringLiteral("name"), duplicateName(name, owner));
-    meta.insert(QStringLiteral("namespace"), original.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("namespace")));
+    meta.insert(QStringLiteral("namespace"),
+                original.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("namespace")));
     meta.insert(QStringLiteral("labels"), labels);
     meta.insert(QStringLiteral("annotations"), annotations);
     QJsonObject copy;
@@ -363,7 +379,8 @@ QJsonObject duplicateOf(const QJsonObject &original, const Owner &owner, const Q
 
 QString selectorString(const QJsonObject &workload)
 {
-    const QJsonObject sel = workload.value(QStringLiteral("spec")).toObject().value(QStringLiteral("selector")).toObject();
+    const QJsonObject sel
+        = workload.value(QStringLiteral("spec")).toObject().value(QStringLiteral("selector")).toObject();
     QStringList parts;
     const QJsonObject ml = sel.value(QStringLiteral("matchLabels")).toObject();
     for (auto it = ml.begin(); it != ml.end(); ++it)
@@ -453,18 +470,22 @@ bool isReadyDevPod(const QJsonObject &pod, const QString &container, const QStri
             imageOk = o.value(QStringLiteral("image")).toString() == image;
     }
     return imageOk
-        && containerStatus(pod, container).value(QStringLiteral("state")).toObject().contains(QStringLiteral("running"));
+        && containerStatus(pod, container)
+               .value(QStringLiteral("state"))
+               .toObject()
+               .contains(QStringLiteral("running"));
 }
 
 QString devPodProblem(const QJsonObject &pod, const QString &container)
 {
     const QJsonObject st = containerStatus(pod, container);
-    const QJsonObject waiting = st.value(QStringLiteral("state")).toObject().value(QStringLiteral("waiting")).toObject();
+    const QJsonObject waiting
+        = st.value(QStringLiteral("state")).toObject().value(QStringLiteral("waiting")).toObject();
     const QString reason = waiting.value(QStringLiteral("reason")).toString();
-    static const QStringList fatal = {QStringLiteral("ImagePullBackOff"), QStringLiteral("ErrImagePull"),
-                                      QStringLiteral("InvalidImageName"), QStringLiteral("CrashLoopBackOff"),
-                                      QStringLiteral("CreateContainerConfigError"),
-                                      QStringLiteral("CreateContainerError")};
+    static const QStringList fatal
+        = {QStringLiteral("ImagePullBackOff"),           QStringLiteral("ErrImagePull"),
+           QStringLiteral("InvalidImageName"),           QStringLiteral("CrashLoopBackOff"),
+           QStringLiteral("CreateContainerConfigError"), QStringLiteral("CreateContainerError")};
     if (!fatal.contains(reason))
         return {};
     const QString msg = waiting.value(QStringLiteral("message")).toString();

@@ -211,12 +211,12 @@ void Api::onStoreEvent(const StoreEvent &e)
                     // not change the replica set's status (already 0), so tell the deployment.
                     if (e.type == EventType::Deleted) {
                         if (auto rs = m_store.get("replicasets.apps", ns, ref->value("name", ""))) {
-                            if (const Json *owner = controllerRef(*rs); owner && owner->value("kind", "") == "Deployment")
+                            if (const Json *owner = controllerRef(*rs);
+                                owner && owner->value("kind", "") == "Deployment")
                                 schedule("deploy/" + ns + "/" + owner->value("name", ""));
                         }
                     }
-                }
-                else if (kind == "StatefulSet")
+                } else if (kind == "StatefulSet")
                     schedule("sts/" + ns + "/" + ref->value("name", ""));
             }
         }
