@@ -297,6 +297,102 @@ Documentation: docs/cli.md</source>
         <translation>退出码：成功为 0，文件无效、同步失败或中止、集群拒绝时为 1，用法错误为 2；exec 返回命令自身的退出码。
 文档：docs/cli.md</translation>
     </message>
+    <message>
+        <source>Develop inside a running workload (Nocalhost-style dev mode)</source>
+        <translation>在运行中的工作负载里开发（Nocalhost 式开发模式）</translation>
+    </message>
+    <message>
+        <source>deploy/NAME or sts/NAME</source>
+        <translation>deploy/名称 或 sts/名称</translation>
+    </message>
+    <message>
+        <source>Enter dev mode (or resume it), sync LOCAL into the container and keep the port-forwards until interrupted; dev mode stays on afterwards</source>
+        <translation>进入开发模式（或恢复它），把本地目录同步到容器并保持端口转发直到中断；之后开发模式保持开启</translation>
+    </message>
+    <message>
+        <source>The local source folder to sync</source>
+        <translation>要同步的本地源码目录</translation>
+    </message>
+    <message>
+        <source>The container to develop in (default: the config&apos;s, else the first)</source>
+        <translation>在哪个容器里开发（默认：配置中的容器，否则第一个）</translation>
+    </message>
+    <message>
+        <source>The dev image (overrides the config&apos;s)</source>
+        <translation>开发镜像（覆盖配置中的镜像）</translation>
+    </message>
+    <message>
+        <source>replace (the workload itself) or duplicate (a copy no Service routes to)</source>
+        <translation>replace（替换工作负载本身）或 duplicate（一个不接收 Service 流量的副本）</translation>
+    </message>
+    <message>
+        <source>The dev config (default: LOCAL/.nocalhost/config.yaml, then the workload&apos;s dev.nocalhost annotation, then the ConfigMap)</source>
+        <translation>开发配置（默认：LOCAL/.nocalhost/config.yaml，其次是工作负载的 dev.nocalhost 注解，再次是 ConfigMap）</translation>
+    </message>
+    <message>
+        <source>The application whose ConfigMap dev.nocalhost.config.APP holds the config</source>
+        <translation>其 ConfigMap dev.nocalhost.config.APP 保存配置的应用</translation>
+    </message>
+    <message>
+        <source>Enter dev mode without syncing files</source>
+        <translation>进入开发模式但不同步文件</translation>
+    </message>
+    <message>
+        <source>Open a shell in the dev container once ready; leaving it stops</source>
+        <translation>就绪后在开发容器中打开 shell；退出 shell 即停止</translation>
+    </message>
+    <message>
+        <source>End dev mode (restore the workload) when stopping</source>
+        <translation>停止时结束开发模式（恢复工作负载）</translation>
+    </message>
+    <message>
+        <source>End dev mode: restore the workload exactly (same object) and its autoscalers</source>
+        <translation>结束开发模式：精确恢复工作负载（同一对象）及其自动伸缩器</translation>
+    </message>
+    <message>
+        <source>End it even when another user started it</source>
+        <translation>即使是其他用户开启的也结束</translation>
+    </message>
+    <message>
+        <source>List the workloads in dev mode and whose they are</source>
+        <translation>列出处于开发模式的工作负载及其所有者</translation>
+    </message>
+    <message>
+        <source>Print JSON</source>
+        <translation>输出 JSON</translation>
+    </message>
+    <message>
+        <source>In every namespace</source>
+        <translation>在所有命名空间中</translation>
+    </message>
+    <message>
+        <source>Restore everything you left in dev mode, even when its pod cannot start</source>
+        <translation>恢复你留在开发模式中的一切，即使其 Pod 无法启动</translation>
+    </message>
+    <message>
+        <source>Open a shell in the dev container, in its workDir</source>
+        <translation>在开发容器的 workDir 中打开 shell</translation>
+    </message>
+    <message>
+        <source>Run the config&apos;s command.run in the dev container</source>
+        <translation>在开发容器中运行配置的 command.run</translation>
+    </message>
+    <message>
+        <source>Extra arguments, after --</source>
+        <translation>附加参数，放在 -- 之后</translation>
+    </message>
+    <message>
+        <source>Run the config&apos;s command.debug, with remoteDebugPort forwarded</source>
+        <translation>运行配置的 command.debug，并转发 remoteDebugPort</translation>
+    </message>
+    <message>
+        <source>Print the dev container&apos;s log</source>
+        <translation>输出开发容器的日志</translation>
+    </message>
+    <message>
+        <source>Keep printing new lines</source>
+        <translation>持续输出新行</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck</name>
