@@ -640,7 +640,9 @@ public:
                                  retryLater(error);
                              return;
                          }
-                         Q_UNUSED(uploaded);
+                         Q_EMIT q->message(uploaded
+                                               ? QStringLiteral("installed the agent at %1").arg(path)
+                                               : QStringLiteral("the agent is already in the container: %1").arg(path));
                          remoteAgent = path;
                          startSync();
                      }));

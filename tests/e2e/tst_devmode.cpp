@@ -424,9 +424,32 @@ private Q_SLOTS:
         QCOMPARE(other.exitCode, 1);
         QVERIFY2(other.err.contains("is in dev mode by tester@"), other.err.constData());
 
-        // A crash: both processes die at once. Dev mode is still on; reset restores everything.
+        // A crash: both processes die at once. Dev mode is still on: the next start resumes it
+        // (no new patch) and finds the agent already installed.
         kill9(run.get());
         kill9(start.get());
+        const QString rvBefore = getJson(QStringLiteral("deployment"), QStringLiteral("web"))
+                                     .value(QStringLiteral("metadata"))
+                                     .toObject()
+                                     .value(QStringLiteral("resourceVersion"))
+                                     .toString();
+        auto resumed = spawn({QStringLiteral("dev"), QStringLiteral("start"), QStringLiteral("deploy/web"),
+                              QStringLiteral("-n"), m_ns, QStringLiteral("--local"), src});
+        QByteArray resumedOut;
+        const bool resumedReady = waitOutput(resumed.get(), "syncing; press Ctrl+C", &resumedOut);
+        const QByteArray resumedErr = resumed->readAllStandardError();
+        QVERIFY2(resumedReady, QByteArray(resumedOut + resumedErr).constData());
+        QVERIFY(resumedOut.contains("(resumed)"));
+        QVERIFY2(resumedErr.contains("already in dev mode by you"), resumedErr.constData());
+        QVERIFY2(resumedErr.contains("the agent is already in the container"), resumedErr.constData());
+        QCOMPARE(getJson(QStringLiteral("deployment"), QStringLiteral("web"))
+                     .value(QStringLiteral("metadata"))
+                     .toObject()
+                     .value(QStringLiteral("resourceVersion"))
+                     .toString(),
+                 rvBefore);
+        kill9(resumed.get());
+        // ... and reset restores everything.
         const Run reset = ctl({QStringLiteral("dev"), QStringLiteral("reset"), QStringLiteral("-n"), m_ns});
         QVERIFY2(reset.exitCode == 0, reset.err.constData());
         QVERIFY2(reset.out.contains("deploy/web: dev mode ended, restored exactly (same object)"),
@@ -521,6 +544,51 @@ private Q_SLOTS:
         QVERIFY(end.out.contains("copy web-dev-tester deleted"));
         QVERIFY(getJson(QStringLiteral("deployment"), QStringLiteral("web-dev-tester")).isEmpty());
         QCOMPARE(comparable(getJson(QStringLiteral("deployment"), QStringLiteral("web"))), original);
+    }
+
+    // A saved original that was tampered with is refused with its reason, not applied.
+    void damagedOriginal()
+    {
+        const QJsonObject before = comparable(getJson(QStringLiteral("deployment"), QStringLiteral("web")));
+        const Run start = ctl({QStringLiteral("dev"), QStringLiteral("start"), QStringLiteral("deploy/web"),
+                               QStringLiteral("-n"), m_ns, QStringLiteral("--no-sync"), QStringLiteral("--image"),
+                               QStringLiteral("iterdeck/sandbox-base:latest")},
+                              QStringLiteral("tester"), 5000); // runs until killed: the timeout ends it
+        Q_UNUSED(start);
+        const QJsonObject inDev = getJson(QStringLiteral("deployment"), QStringLiteral("web"));
+        const QString saved = inDev.value(QStringLiteral("metadata"))
+                                  .toObject()
+                                  .value(QStringLiteral("annotations"))
+                                  .toObject()
+                                  .value(QStringLiteral("dev.iterdeck.io/original"))
+                                  .toString();
+        QVERIFY(!saved.isEmpty());
+        auto annotate = [&](const QString &value) {
+            QJsonObject patch {{QStringLiteral("metadata"),
+                                QJsonObject {{QStringLiteral("annotations"),
+                                              QJsonObject {{QStringLiteral("dev.iterdeck.io/original"), value}}}}}};
+            QProcess kubectl;
+            QProcessEnvironment e = env();
+            e.insert(QStringLiteral("KUBECACHEDIR"), m_dir.filePath(QStringLiteral("kubecache")));
+            kubectl.setProcessEnvironment(e);
+            kubectl.start(QStringLiteral("kubectl"),
+                          {QStringLiteral("patch"), QStringLiteral("deploy/web"), QStringLiteral("-n"), m_ns,
+                           QStringLiteral("--type=merge"), QStringLiteral("-p"),
+                           QString::fromUtf8(QJsonDocument(patch).toJson(QJsonDocument::Compact))});
+            return kubectl.waitForFinished(30000) && kubectl.exitCode() == 0;
+        };
+        QVERIFY(annotate(QStringLiteral("{\"spec\": [truncated")));
+        const Run bad = ctl(
+            {QStringLiteral("dev"), QStringLiteral("end"), QStringLiteral("deploy/web"), QStringLiteral("-n"), m_ns});
+        QCOMPARE(bad.exitCode, 1);
+        QVERIFY2(bad.err.contains("the saved original of deploy/web (annotation dev.iterdeck.io/original) is damaged"),
+                 bad.err.constData());
+        QVERIFY(annotate(saved));
+        const Run good = ctl(
+            {QStringLiteral("dev"), QStringLiteral("end"), QStringLiteral("deploy/web"), QStringLiteral("-n"), m_ns});
+        QVERIFY2(good.exitCode == 0, good.err.constData());
+        QCOMPARE(comparable(getJson(QStringLiteral("deployment"), QStringLiteral("web"))), before);
+        QVERIFY(waitReady(QStringLiteral("web"), 2));
     }
 
     void statefulSetRoundTrip()
