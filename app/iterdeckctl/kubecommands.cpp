@@ -10,6 +10,7 @@
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
 #include "kube/logstream.h"
+#include "kube/manifests.h"
 #include "kube/portforward.h"
 
 #include <QCoreApplication>
@@ -877,11 +878,6 @@ int runPortForward(const PortForwardCliOptions &options)
 
 namespace {
 
-struct Manifest
-{
-    QJsonObject object;
-    SourceLocation where;
-};
 
 bool readManifests(const QString &file, QList<Manifest> &manifests)
 {
@@ -910,46 +906,7 @@ bool readManifests(const QString &file, QList<Manifest> &manifests)
     }
     config::SourceText src(name, bytes);
     Diagnostics diag;
-    std::vector<YAML::Node> docs;
-    if (!config::parseYamlDocuments(src, docs, diag)) {
-        err(diag.toString() + u'\n');
-        return false;
-    }
-    config::ReadContext ctx(src, diag);
-    for (const YAML::Node &doc : docs) {
-        if (config::isNullNode(doc))
-            continue;
-        const QJsonValue v = ctx.toJson(doc);
-        if (!v.isObject()) {
-            ctx.error(doc, QStringLiteral("a manifest must be a mapping, not %1").arg(config::describeNode(doc)));
-            continue;
-        }
-        QJsonObject o = v.toObject();
-        const auto addOne = [&](const QJsonObject &obj, const YAML::Node &node) {
-            if (!obj.value(QLatin1String("apiVersion")).isString()
-                || obj.value(QLatin1String("apiVersion")).toString().isEmpty())
-                ctx.error(node, QStringLiteral("apiVersion not set"));
-            else if (!obj.value(QLatin1String("kind")).isString()
-                     || obj.value(QLatin1String("kind")).toString().isEmpty())
-                ctx.error(node, QStringLiteral("kind not set"));
-            else if (metaOf(obj, "name").isEmpty() && metaOf(obj, "generateName").isEmpty())
-                ctx.error(node, QStringLiteral("metadata.name not set"));
-            else
-                manifests.append({obj, ctx.at(node)});
-        };
-        if (o.value(QLatin1String("kind")).toString().endsWith(QLatin1String("List"))
-            && o.value(QLatin1String("items")).isArray()) {
-            const YAML::Node items = doc["items"];
-            int i = 0;
-            for (const QJsonValue &item : o.value(QLatin1String("items")).toArray()) {
-                addOne(item.toObject(), items.IsSequence() && i < int(items.size()) ? items[std::size_t(i)] : doc);
-                ++i;
-            }
-        } else {
-            addOne(o, doc);
-        }
-    }
-    if (diag.hasErrors()) {
+    if (!parseManifests(src, manifests, diag)) {
         err(diag.toString() + u'\n');
         return false;
     }
