@@ -1,22 +1,45 @@
-// iterdeck: the desktop tray app. This version answers --version and --help only.
+// iterdeck: the desktop tray app. Thin: arguments, single instance, then the Application.
+#include "application.h"
 #include "common/i18n.h"
 #include "common/version.h"
+#include "mainwindow.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QMessageBox>
 
 #include <cstdio>
 #include <cstring>
 
 namespace {
 
-void describe(QCommandLineParser &parser)
+struct Parsed
+{
+    QCommandLineOption sandbox {QStringLiteral("sandbox"),
+                                QCoreApplication::translate("iterdeck",
+                                                            "Run the demo: a sandbox cluster on this machine with a demo "
+                                                            "application, no setup needed.")};
+    QCommandLineOption show {QStringLiteral("show"),
+                             QCoreApplication::translate("iterdeck", "Open the main window at start (else only the tray icon).")};
+    QCommandLineOption kubeconfig {QStringLiteral("kubeconfig"),
+                                   QCoreApplication::translate("iterdeck", "The kubeconfig to use (default: the settings, then $KUBECONFIG)."),
+                                   QStringLiteral("FILE")};
+    QCommandLineOption ns {QStringList {QStringLiteral("n"), QStringLiteral("namespace")},
+                           QCoreApplication::translate("iterdeck", "The namespace to show."), QStringLiteral("NS")};
+};
+
+void describe(QCommandLineParser &parser, Parsed &o)
 {
     parser.setApplicationDescription(QCoreApplication::translate(
-        "iterdeck", "Iterdeck desktop app. The tray and its windows are not part of this version yet."));
+        "iterdeck", "Iterdeck desktop app: your workloads with their pods, one-click dev mode with sync, "
+                    "port-forwards, shell and logs, in the system tray."));
     parser.addHelpOption();
     parser.addVersionOption();
+    parser.addOption(o.sandbox);
+    parser.addOption(o.show);
+    parser.addOption(o.kubeconfig);
+    parser.addOption(o.ns);
 }
 
 bool wantsOnlyText(int argc, char **argv)
@@ -41,25 +64,44 @@ int main(int argc, char **argv)
         QCoreApplication::setApplicationVersion(iterdeck::version());
         iterdeck::installTranslations(app);
         QCommandLineParser parser;
-        describe(parser);
+        Parsed o;
+        describe(parser, o);
         parser.process(app);
         return 0;
     }
 
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("iterdeck"));
+    QApplication::setOrganizationName(QStringLiteral("iterdeck"));
     QApplication::setApplicationDisplayName(QStringLiteral("Iterdeck"));
     QApplication::setApplicationVersion(iterdeck::version());
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/iterdeck.svg")));
+    QApplication::setQuitOnLastWindowClosed(false);
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;
-    describe(parser);
+    Parsed o;
+    describe(parser, o);
     parser.process(app);
 
-    std::fprintf(stderr, "iterdeck: %s\n",
-                 qPrintable(QApplication::translate("iterdeck",
-                                                    "the tray app is not part of this version yet; "
-                                                    "use iterdeckctl")));
-    return 2;
+    // Single instance: a second launch shows the first one's window and ends.
+    if (iterdeck::app::Application::forwardToRunningInstance()) {
+        std::fprintf(stderr, "iterdeck: %s\n",
+                     qPrintable(QApplication::translate("iterdeck", "already running: its window is shown")));
+        return 0;
+    }
+
+    iterdeck::app::Application::Options options;
+    options.sandbox = parser.isSet(o.sandbox);
+    options.showWindow = parser.isSet(o.show) || options.sandbox;
+    options.kubeconfig = parser.value(o.kubeconfig);
+    options.ns = parser.value(o.ns);
+    iterdeck::app::Application application(options);
+    QObject::connect(&application, &iterdeck::app::Application::failed, &app, [](const QString &message) {
+        std::fprintf(stderr, "iterdeck: %s\n", qPrintable(message));
+        QMessageBox::critical(nullptr, QStringLiteral("Iterdeck"), message);
+        QApplication::exit(1);
+    });
+    application.start();
+    return QApplication::exec();
 }

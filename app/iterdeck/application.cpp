@@ -1,0 +1,301 @@
+#include "application.h"
+
+#include "devcontroller.h"
+#include "kube/kubeclient.h"
+#include "kube/kubeconfig.h"
+#include "mainwindow.h"
+#include "settingsdialog.h"
+#include "trayicon.h"
+#include "workloadsmodel.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QLocalServer>
+#include <QLocalSocket>
+#include <QMenu>
+#include <QMessageBox>
+#include <QProcess>
+#include <QPushButton>
+#include <QStandardPaths>
+#include <QTableView>
+
+#include <unistd.h>
+
+namespace iterdeck::app {
+
+using namespace iterdeck::devmode;
+using namespace iterdeck::kube;
+
+namespace {
+
+QString instanceName()
+{
+    return QStringLiteral("iterdeck-%1").arg(::getuid());
+}
+
+} // namespace
+
+QString siblingProgram(const QString &name)
+{
+    const QString dir = QCoreApplication::applicationDirPath();
+    for (const QString &candidate : QStringList {dir + u'/' + name, dir + QStringLiteral("/../") + name + u'/' + name}) {
+        if (QFileInfo(candidate).isExecutable())
+            return QFileInfo(candidate).canonicalFilePath();
+    }
+    const QString onPath = QStandardPaths::findExecutable(name);
+    return onPath.isEmpty() ? name : onPath;
+}
+
+Application::Application(Options options, QObject *parent)
+    : QObject(parent)
+    , m_options(std::move(options))
+{ }
+
+Application::~Application()
+{
+    if (m_dev)
+        m_dev->stopAll();
+    delete m_window;
+    if (m_sandbox) {
+        m_sandbox->terminate();
+        if (!m_sandbox->waitForFinished(10000))
+            m_sandbox->kill();
+    }
+}
+
+bool Application::forwardToRunningInstance()
+{
+    QLocalSocket socket;
+    socket.connectToServer(instanceName());
+    if (!socket.waitForConnected(500))
+        return false;
+    socket.write("raise\n");
+    socket.waitForBytesWritten(1000);
+    return true;
+}
+
+void Application::listenForOtherInstances()
+{
+    m_instanceServer = new QLocalServer(this);
+    QLocalServer::removeServer(instanceName()); // a stale socket of a crashed instance
+    m_instanceServer->listen(instanceName());
+    connect(m_instanceServer, &QLocalServer::newConnection, this, [this] {
+        while (QLocalSocket *s = m_instanceServer->nextPendingConnection()) {
+            connect(s, &QLocalSocket::readyRead, this, [this, s] {
+                if (s->readAll().startsWith("raise"))
+                    raiseWindow();
+                s->deleteLater();
+            });
+        }
+    });
+}
+
+void Application::start()
+{
+    listenForOtherInstances();
+    if (m_options.sandbox) {
+        startSandbox();
+        return;
+    }
+    const QString kubeconfig = !m_options.kubeconfig.isEmpty() ? m_options.kubeconfig
+                                                               : m_settings.value(QStringLiteral("cluster/kubeconfig")).toString();
+    startWithKubeconfig(kubeconfig, m_settings.value(QStringLiteral("cluster/context")).toString(),
+                        !m_options.ns.isEmpty() ? m_options.ns : m_settings.value(QStringLiteral("cluster/namespace")).toString());
+}
+
+// The demo: a sandbox cluster of our own (iterdeckctl sandbox up) with the demo application.
+void Application::startSandbox()
+{
+    const QString dir = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/demo-sandbox");
+    QDir().mkpath(dir);
+    const QString kubeconfig = dir + QStringLiteral("/kubeconfig");
+    m_sandbox = new QProcess(this);
+    m_sandbox->setProcessChannelMode(QProcess::MergedChannels);
+    auto output = std::make_shared<QByteArray>();
+    connect(m_sandbox, &QProcess::readyRead, this, [this, output, kubeconfig] {
+        *output += m_sandbox->readAll();
+        if (!output->contains("kubeconfig: ") || output->contains("\x01"))
+            return;
+        output->append('\x01'); // once
+        // The demo application, applied from the app's resources.
+        QFile demo(QStringLiteral(":/demo/demo-app.yaml"));
+        demo.open(QIODevice::ReadOnly);
+        auto *apply = new QProcess(this);
+        apply->setProcessChannelMode(QProcess::MergedChannels);
+        connect(apply, &QProcess::finished, this, [this, apply, kubeconfig](int code) {
+            apply->deleteLater();
+            if (code != 0) {
+                Q_EMIT failed(tr("the demo application could not be applied: %1").arg(QString::fromUtf8(apply->readAll())));
+                return;
+            }
+            startWithKubeconfig(kubeconfig, {}, QStringLiteral("default"));
+        });
+        apply->start(siblingProgram(QStringLiteral("iterdeckctl")),
+                     {QStringLiteral("apply"), QStringLiteral("--kubeconfig"), kubeconfig, QStringLiteral("-f"), QStringLiteral("-")});
+        apply->write(demo.readAll());
+        apply->closeWriteChannel();
+    });
+    connect(m_sandbox, &QProcess::finished, this, [this, output](int code) {
+        Q_EMIT failed(tr("the sandbox cluster stopped (exit code %1): %2").arg(code).arg(QString::fromUtf8(*output).trimmed()));
+    });
+    m_sandbox->start(siblingProgram(QStringLiteral("iterdeckctl")),
+                     {QStringLiteral("sandbox"), QStringLiteral("up"), QStringLiteral("--data-dir"), dir, QStringLiteral("--port"),
+                      QStringLiteral("0"), QStringLiteral("--kubeconfig-out"), kubeconfig});
+}
+
+void Application::startWithKubeconfig(const QString &kubeconfig, const QString &context, const QString &ns)
+{
+    KubeconfigOptions ko;
+    ko.kubeconfigFlag = kubeconfig;
+    ko.context = context;
+    ko.ns = ns;
+    auto config = loadClientConfig(ko);
+    if (!config) {
+        Q_EMIT failed(config.error().toString());
+        return;
+    }
+    m_client = std::make_unique<KubeClient>(*config);
+    m_client->setUserAgent(QByteArrayLiteral("iterdeck/" ITERDECK_VERSION));
+    m_dev = new DevController(m_client.get(), &m_settings, this);
+    const QString agent = siblingProgram(QStringLiteral("iterdeck-agent"));
+    if (QFileInfo(agent).isExecutable())
+        m_dev->setAgentPath(agent);
+    m_model = new WorkloadsModel(m_client.get(), m_dev, this);
+    m_window = new MainWindow(m_client.get(), m_dev, m_model);
+    m_tray = new TrayIcon(this);
+
+    connect(m_window, &MainWindow::namespaceChanged, this, [this](const QString &n) {
+        m_model->setNamespace(n);
+        m_settings.setValue(QStringLiteral("cluster/namespace"), n);
+    });
+    connect(m_window, &MainWindow::settingsRequested, this, &Application::openSettings);
+    connect(m_tray, &TrayIcon::openRequested, this, &Application::raiseWindow);
+    connect(m_tray, &TrayIcon::settingsRequested, this, &Application::openSettings);
+    connect(m_tray, &TrayIcon::quitRequested, qApp, &QApplication::quit);
+    connect(m_tray, &TrayIcon::devMenuAboutToShow, this, &Application::rebuildDevMenu);
+    connect(m_dev, &DevController::statusChanged, this, &Application::updateTray);
+    connect(m_model, &WorkloadsModel::syncedChanged, this, [this] {
+        m_connectionProblem.clear();
+        updateTray();
+    });
+    connect(m_model, &WorkloadsModel::connectionProblem, this, [this](const QString &message) {
+        m_connectionProblem = message;
+        updateTray();
+    });
+    connect(m_dev, &DevController::notice, this, [this](const QString &title, const QString &text) {
+        m_window->addActivity(title + QStringLiteral(": ") + text);
+        if (m_settings.value(QStringLiteral("notify/dev"), true).toBool())
+            m_tray->showMessage(title, text, true);
+    });
+    connect(m_dev, &DevController::ended, this, [this](const QString &, const QString &summary, bool exact) {
+        m_window->addActivity(summary);
+        if (m_settings.value(QStringLiteral("notify/dev"), true).toBool())
+            m_tray->showMessage(tr("Dev mode ended"), summary, !exact);
+    });
+    connect(m_dev, &DevController::leftoversFound, this, [this](const QList<DevRecord> &records) {
+        QStringList names;
+        for (const DevRecord &r : records)
+            names << r.ns + u'/' + r.workload.shortName();
+        QMessageBox box(QMessageBox::Question, tr("Dev mode left on"),
+                        tr("These workloads are still in dev mode from an earlier session:\n%1\n\nResume syncing them, "
+                           "or restore them as they were?")
+                            .arg(names.join(u'\n')),
+                        QMessageBox::NoButton, m_window);
+        QPushButton *resume = box.addButton(tr("Resume"), QMessageBox::AcceptRole);
+        QPushButton *restore = box.addButton(tr("Restore"), QMessageBox::DestructiveRole);
+        box.addButton(tr("Later"), QMessageBox::RejectRole);
+        box.exec();
+        for (const DevRecord &r : records) {
+            if (box.clickedButton() == resume) {
+                if (!r.localDir.isEmpty() && m_dev->rememberedFolder(r.ns, r.workload).isEmpty())
+                    m_dev->rememberFolder(r.ns, r.workload, r.localDir);
+                if (!m_dev->start(r.ns, r.workload))
+                    m_window->addActivity(tr("%1: its local folder is unknown here; toggle dev mode to choose it").arg(r.workload.shortName()));
+            } else if (box.clickedButton() == restore) {
+                m_dev->end(r.ns, r.workload);
+            }
+        }
+    });
+
+    m_model->setNamespace(config->ns);
+    m_window->setNamespace(config->ns);
+    if (TrayIcon::isAvailable()) {
+        m_tray->show();
+        if (m_options.showWindow)
+            raiseWindow();
+    } else {
+        m_window->showBanner(tr("No system tray was found: Iterdeck runs in this window. Closing it quits."));
+        m_window->show();
+        connect(qApp, &QApplication::lastWindowClosed, qApp, &QApplication::quit);
+    }
+    m_dev->scanLeftovers();
+    updateTray();
+    Q_EMIT ready();
+}
+
+void Application::raiseWindow()
+{
+    if (!m_window)
+        return;
+    m_window->show();
+    m_window->raise();
+    m_window->activateWindow();
+}
+
+void Application::openSettings()
+{
+    auto *dialog = new SettingsDialog(&m_settings, m_window);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &SettingsDialog::clusterChanged, this, [this] {
+        m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again."));
+    });
+    dialog->show();
+}
+
+void Application::rebuildDevMenu()
+{
+    QMenu *menu = m_tray->devMenu();
+    menu->clear();
+    if (m_model->rowCount() == 0) {
+        menu->addAction(tr("No workloads in %1").arg(m_model->currentNamespace()))->setEnabled(false);
+        return;
+    }
+    for (int row = 0; row < m_model->rowCount(); ++row) {
+        const QModelIndex idx = m_model->index(row, 0);
+        const int state = idx.data(WorkloadsModel::DevStateRole).toInt();
+        QAction *a = menu->addAction(m_model->workloadAt(row).shortName());
+        a->setCheckable(true);
+        a->setChecked(state > 0 && state != int(DevController::State::Failed));
+        // Someone else's dev mode, or a change under way: shown, greyed out.
+        a->setEnabled(state != -1 && state != int(DevController::State::Starting) && state != int(DevController::State::Ending));
+        connect(a, &QAction::triggered, this, [this, row] {
+            raiseWindow();
+            m_window->toggleDevMode(row);
+        });
+    }
+}
+
+void Application::updateTray()
+{
+    if (!m_tray)
+        return;
+    if (!m_connectionProblem.isEmpty()) {
+        m_tray->setState(TrayIcon::State::Disconnected, tr("cluster unreachable: %1").arg(m_connectionProblem));
+        return;
+    }
+    if (m_dev->anyProblem()) {
+        m_tray->setState(m_dev->anyFailed() ? TrayIcon::State::Error : TrayIcon::State::Attention, tr("dev mode needs attention"));
+        return;
+    }
+    if (m_dev->anySyncing()) {
+        m_tray->setState(TrayIcon::State::Working, tr("working"));
+        return;
+    }
+    const int on = int(m_dev->activeKeys().size());
+    m_tray->setState(TrayIcon::State::Ok, on ? tr("%n workload(s) in dev mode", nullptr, on) : tr("connected"));
+}
+
+} // namespace iterdeck::app

@@ -1,0 +1,74 @@
+#pragma once
+// The desktop app's wiring: settings, the cluster client, dev mode, the workloads model, the
+// tray and the main window; single instance; the embedded sandbox demo.
+#include <QObject>
+#include <QSettings>
+
+#include <memory>
+
+class QLocalServer;
+class QProcess;
+
+namespace iterdeck::kube {
+class KubeClient;
+}
+
+namespace iterdeck::app {
+
+class DevController;
+class MainWindow;
+class TrayIcon;
+class WorkloadsModel;
+
+class Application : public QObject
+{
+    Q_OBJECT
+public:
+    struct Options
+    {
+        bool sandbox = false; // run the sandbox cluster with the demo application
+        bool showWindow = false; // open the main window at start even with a tray
+        QString kubeconfig; // overrides the settings
+        QString ns;
+    };
+    explicit Application(Options options, QObject *parent = nullptr);
+    ~Application() override;
+
+    // Another instance of this user running? Then it is asked to show its window.
+    static bool forwardToRunningInstance();
+    // Starts everything (asynchronously with --sandbox); `ready()` or `failed()` follows.
+    void start();
+    MainWindow *window() const { return m_window; }
+    TrayIcon *tray() const { return m_tray; }
+    DevController *dev() const { return m_dev; }
+    WorkloadsModel *model() const { return m_model; }
+
+Q_SIGNALS:
+    void ready();
+    void failed(const QString &message);
+
+private:
+    void startSandbox();
+    void startWithKubeconfig(const QString &kubeconfig, const QString &context, const QString &ns);
+    void listenForOtherInstances();
+    void updateTray();
+    void raiseWindow();
+    void openSettings();
+    void rebuildDevMenu();
+
+    Options m_options;
+    QSettings m_settings;
+    std::unique_ptr<kube::KubeClient> m_client;
+    DevController *m_dev = nullptr;
+    WorkloadsModel *m_model = nullptr;
+    MainWindow *m_window = nullptr;
+    TrayIcon *m_tray = nullptr;
+    QLocalServer *m_instanceServer = nullptr;
+    QProcess *m_sandbox = nullptr;
+    QString m_connectionProblem;
+};
+
+// A program installed next to this one (or in the build tree's app/NAME/).
+QString siblingProgram(const QString &name);
+
+} // namespace iterdeck::app

@@ -1,0 +1,355 @@
+#include "mainwindow.h"
+
+#include "devcontroller.h"
+#include "kube/informer.h"
+#include "kube/kubeclient.h"
+#include "kube/logstream.h"
+#include "workloadsmodel.h"
+
+#include <QComboBox>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDesktopServices>
+#include <QDialog>
+#include <QFileDialog>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QJsonArray>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QUrl>
+#include <QVBoxLayout>
+
+namespace iterdeck::app {
+
+using namespace iterdeck::devmode;
+using namespace iterdeck::kube;
+
+namespace {
+
+// A live, searchable log of one workload's first running pod.
+class LogsDialog : public QDialog
+{
+public:
+    LogsDialog(KubeClient *client, const QString &ns, const QString &pod, const QString &container, QWidget *parent)
+        : QDialog(parent)
+        , m_view(new QPlainTextEdit(this))
+        , m_filter(new QLineEdit(this))
+    {
+        setWindowTitle(tr("Logs — %1").arg(pod));
+        resize(900, 500);
+        setAttribute(Qt::WA_DeleteOnClose);
+        m_view->setReadOnly(true);
+        m_view->setMaximumBlockCount(20000);
+        m_view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
+        m_filter->setPlaceholderText(tr("Show only lines containing…"));
+        m_filter->setClearButtonEnabled(true);
+        auto *layout = new QVBoxLayout(this);
+        layout->addWidget(m_filter);
+        layout->addWidget(m_view);
+        connect(m_filter, &QLineEdit::textChanged, this, [this] { refilter(); });
+        LogOptions o;
+        o.ns = ns;
+        o.pod = pod;
+        o.container = container;
+        o.follow = true;
+        o.tailLines = 500;
+        m_stream = new LogStream(client, o, this);
+        connect(m_stream, &LogStream::data, this, [this](const QByteArray &lines) {
+            for (const QByteArray &l : lines.split('\n')) {
+                if (l.isEmpty())
+                    continue;
+                const QString line = QString::fromUtf8(l);
+                m_lines << line;
+                if (m_lines.size() > 20000)
+                    m_lines.removeFirst();
+                if (m_filter->text().isEmpty() || line.contains(m_filter->text(), Qt::CaseInsensitive))
+                    m_view->appendPlainText(line);
+            }
+        });
+        connect(m_stream, &LogStream::finished, this, [this] {
+            m_view->appendPlainText(m_stream->error().isError() ? tr("— %1").arg(m_stream->error().toString())
+                                                                 : tr("— the container ended"));
+        });
+        m_stream->start();
+    }
+
+private:
+    void refilter()
+    {
+        m_view->clear();
+        const QString f = m_filter->text();
+        QStringList shown;
+        for (const QString &l : std::as_const(m_lines)) {
+            if (f.isEmpty() || l.contains(f, Qt::CaseInsensitive))
+                shown << l;
+        }
+        m_view->setPlainText(shown.join(u'\n'));
+    }
+
+    QPlainTextEdit *m_view;
+    QLineEdit *m_filter;
+    LogStream *m_stream = nullptr;
+    QStringList m_lines;
+};
+
+QString terminalProgram()
+{
+    const QString env = qEnvironmentVariable("TERMINAL");
+    if (!env.isEmpty())
+        return env;
+    for (const char *t : {"x-terminal-emulator", "gnome-terminal", "konsole", "xfce4-terminal", "xterm"}) {
+        const QString p = QStandardPaths::findExecutable(QLatin1String(t));
+        if (!p.isEmpty())
+            return p;
+    }
+    return {};
+}
+
+} // namespace
+
+MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *model, QWidget *parent)
+    : QMainWindow(parent)
+    , m_client(client)
+    , m_dev(dev)
+    , m_model(model)
+    , m_namespaces(new Informer(client, ResourceRef::namespaces(), {}, {}, this))
+    , m_banner(new QLabel(this))
+    , m_cluster(new QLabel(this))
+    , m_nsBox(new QComboBox(this))
+    , m_table(new QTableView(this))
+    , m_devButton(new QPushButton(tr("Dev mode"), this))
+    , m_shellButton(new QPushButton(tr("Shell"), this))
+    , m_logsButton(new QPushButton(tr("Logs"), this))
+    , m_portButton(new QPushButton(tr("Open forwarded port"), this))
+    , m_activity(new QListWidget(this))
+{
+    setWindowTitle(QStringLiteral("Iterdeck"));
+    resize(1000, 620);
+    auto *central = new QWidget(this);
+    auto *layout = new QVBoxLayout(central);
+    m_banner->setWordWrap(true);
+    m_banner->setStyleSheet(QStringLiteral("QLabel { background: #fff8c5; border: 1px solid #d4a72c; padding: 6px; }"));
+    m_banner->hide();
+    layout->addWidget(m_banner);
+
+    auto *top = new QHBoxLayout;
+    m_cluster->setText(tr("Cluster: %1 (context %2)").arg(client->config().cluster.server.toString(),
+                                                          client->config().contextName));
+    top->addWidget(m_cluster, 1);
+    top->addWidget(new QLabel(tr("Namespace:"), this));
+    m_nsBox->setMinimumWidth(200);
+    m_nsBox->setEditable(true);
+    m_nsBox->setInsertPolicy(QComboBox::NoInsert);
+    top->addWidget(m_nsBox);
+    layout->addLayout(top);
+
+    m_table->setModel(model);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    layout->addWidget(m_table, 3);
+
+    auto *actions = new QHBoxLayout;
+    m_devButton->setCheckable(true);
+    m_devButton->setToolTip(tr("Switch the selected component into dev mode: your folder is synced into its container"));
+    for (QPushButton *b : {m_devButton, m_shellButton, m_logsButton, m_portButton})
+        actions->addWidget(b);
+    actions->addStretch(1);
+    auto *settings = new QPushButton(tr("Settings…"), this);
+    actions->addWidget(settings);
+    layout->addLayout(actions);
+
+    auto *activityHeader = new QHBoxLayout;
+    activityHeader->addWidget(new QLabel(tr("Activity"), this), 1);
+    auto *clear = new QPushButton(tr("Clear"), this);
+    activityHeader->addWidget(clear);
+    layout->addLayout(activityHeader);
+    layout->addWidget(m_activity, 1);
+    setCentralWidget(central);
+
+    connect(settings, &QPushButton::clicked, this, &MainWindow::settingsRequested);
+    connect(clear, &QPushButton::clicked, m_activity, &QListWidget::clear);
+    connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::updateActions);
+    connect(model, &QAbstractItemModel::dataChanged, this, &MainWindow::updateActions);
+    connect(model, &QAbstractItemModel::modelReset, this, &MainWindow::updateActions);
+    connect(m_devButton, &QPushButton::clicked, this, [this] {
+        const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+        if (!rows.isEmpty())
+            toggleDevMode(rows.first().row());
+        updateActions();
+    });
+    connect(m_shellButton, &QPushButton::clicked, this, [this] {
+        const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+        if (!rows.isEmpty())
+            openShell(rows.first().row());
+    });
+    connect(m_logsButton, &QPushButton::clicked, this, [this] {
+        const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+        if (!rows.isEmpty())
+            openLogs(rows.first().row());
+    });
+    connect(m_portButton, &QPushButton::clicked, this, [this] {
+        const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+        if (!rows.isEmpty())
+            openPort(rows.first().row());
+    });
+    connect(m_nsBox, &QComboBox::currentTextChanged, this, [this](const QString &ns) {
+        if (!ns.isEmpty() && ns != m_model->currentNamespace())
+            Q_EMIT namespaceChanged(ns);
+    });
+    auto refreshNamespaces = [this] {
+        QStringList names;
+        for (const QJsonObject &o : m_namespaces->objects())
+            names << o.value(QLatin1String("metadata")).toObject().value(QLatin1String("name")).toString();
+        names.sort();
+        const QString current = m_model->currentNamespace();
+        if (!current.isEmpty() && !names.contains(current))
+            names.prepend(current);
+        QSignalBlocker block(m_nsBox);
+        m_nsBox->clear();
+        m_nsBox->addItems(names);
+        m_nsBox->setCurrentText(current);
+    };
+    connect(m_namespaces, &Informer::synced, this, refreshNamespaces);
+    connect(m_namespaces, &Informer::added, this, refreshNamespaces);
+    connect(m_namespaces, &Informer::deleted, this, refreshNamespaces);
+    m_namespaces->start();
+    updateActions();
+}
+
+void MainWindow::setNamespace(const QString &ns)
+{
+    QSignalBlocker block(m_nsBox);
+    m_nsBox->setCurrentText(ns);
+}
+
+void MainWindow::showBanner(const QString &text)
+{
+    m_banner->setText(text);
+    m_banner->setVisible(!text.isEmpty());
+}
+
+void MainWindow::addActivity(const QString &text)
+{
+    m_activity->insertItem(0, QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + text);
+    while (m_activity->count() > 200)
+        delete m_activity->takeItem(m_activity->count() - 1);
+}
+
+void MainWindow::updateActions()
+{
+    const QModelIndexList rows = m_table->selectionModel() ? m_table->selectionModel()->selectedRows() : QModelIndexList();
+    const bool has = !rows.isEmpty();
+    const int state = has ? rows.first().data(WorkloadsModel::DevStateRole).toInt() : 0;
+    const bool othersDev = state == -1;
+    const auto dev = DevController::State(state);
+    m_devButton->setEnabled(has && !othersDev && dev != DevController::State::Starting && dev != DevController::State::Ending);
+    {
+        QSignalBlocker block(m_devButton);
+        m_devButton->setChecked(has && !othersDev && dev != DevController::State::Off && dev != DevController::State::Failed);
+    }
+    m_devButton->setText(m_devButton->isChecked() ? tr("End dev mode") : tr("Dev mode"));
+    m_shellButton->setEnabled(has && dev == DevController::State::On);
+    m_logsButton->setEnabled(has);
+    const QString key = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
+    m_portButton->setEnabled(has && !m_dev->status(key).localPorts.isEmpty());
+}
+
+void MainWindow::toggleDevMode(int row)
+{
+    const WorkloadRef ref = m_model->workloadAt(row);
+    const QString ns = m_model->currentNamespace();
+    const int state = m_model->index(row, 0).data(WorkloadsModel::DevStateRole).toInt();
+    if (state == -1)
+        return;
+    const auto dev = DevController::State(state);
+    if (dev == DevController::State::On || dev == DevController::State::Reconnecting) {
+        m_dev->end(ns, ref);
+        addActivity(tr("%1: ending dev mode").arg(ref.shortName()));
+        return;
+    }
+    if (m_dev->start(ns, ref))
+        return;
+    // The first time for this component: which local folder goes into the container?
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("The local folder to sync into %1").arg(ref.shortName()), QDir::homePath());
+    if (dir.isEmpty())
+        return;
+    m_dev->start(ns, ref, dir);
+    addActivity(tr("%1: entering dev mode with %2").arg(ref.shortName(), dir));
+}
+
+void MainWindow::openShell(int row)
+{
+    const WorkloadRef ref = m_model->workloadAt(row);
+    const QString term = terminalProgram();
+    const QString ctl = QCoreApplication::applicationDirPath() + QStringLiteral("/iterdeckctl");
+    const QString program = QFileInfo(ctl).isExecutable() ? ctl
+        : QFileInfo(QCoreApplication::applicationDirPath() + QStringLiteral("/../iterdeckctl/iterdeckctl")).isExecutable()
+        ? QCoreApplication::applicationDirPath() + QStringLiteral("/../iterdeckctl/iterdeckctl")
+        : QStringLiteral("iterdeckctl");
+    if (term.isEmpty()) {
+        QMessageBox::information(this, tr("Shell"),
+                                 tr("No terminal emulator was found (set $TERMINAL). In a terminal, run:\n%1 dev shell %2 -n %3")
+                                     .arg(program, ref.shortName(), m_model->currentNamespace()));
+        return;
+    }
+    QProcess::startDetached(term, {QStringLiteral("-e"), program, QStringLiteral("dev"), QStringLiteral("shell"),
+                                   ref.shortName(), QStringLiteral("-n"), m_model->currentNamespace()});
+}
+
+void MainWindow::openLogs(int row)
+{
+    const WorkloadRef ref = m_model->workloadAt(row);
+    const QString ns = m_model->currentNamespace();
+    const QString key = workloadKey(ns, ref);
+    const DevController::Status st = m_dev->status(key);
+    // The dev pod when in dev mode; else a pod of the workload, found by its selector.
+    if (!st.pod.isEmpty()) {
+        (new LogsDialog(m_client, ns, st.pod, {}, this))->show();
+        return;
+    }
+    KubeCall *call = m_client->get(ref.kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(), ns, ref.name);
+    connect(call, &KubeCall::finished, this, [this, call, ns] {
+        if (!call->isOk()) {
+            addActivity(call->error().toString());
+            return;
+        }
+        ListOptions lo;
+        lo.labelSelector = selectorString(*call->object());
+        KubeCall *pods = m_client->list(ResourceRef::pods(), ns, lo);
+        connect(pods, &KubeCall::finished, this, [this, pods, ns] {
+            const QJsonArray items = pods->isOk() ? pods->object()->value(QLatin1String("items")).toArray() : QJsonArray();
+            if (items.isEmpty()) {
+                addActivity(tr("No pod to show the logs of"));
+                return;
+            }
+            const QJsonObject pod = items.first().toObject();
+            const QJsonArray containers = pod.value(QLatin1String("spec")).toObject().value(QLatin1String("containers")).toArray();
+            (new LogsDialog(m_client, ns, pod.value(QLatin1String("metadata")).toObject().value(QLatin1String("name")).toString(),
+                            containers.first().toObject().value(QLatin1String("name")).toString(), this))
+                ->show();
+        });
+    });
+}
+
+void MainWindow::openPort(int row)
+{
+    const QString key = workloadKey(m_model->currentNamespace(), m_model->workloadAt(row));
+    const auto ports = m_dev->status(key).localPorts;
+    if (!ports.isEmpty())
+        QDesktopServices::openUrl(QUrl(QStringLiteral("http://127.0.0.1:%1/").arg(ports.first())));
+}
+
+} // namespace iterdeck::app

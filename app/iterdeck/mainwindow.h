@@ -1,0 +1,63 @@
+#pragma once
+// The main window: the namespace's workloads with their pods and dev mode, and the actions on
+// the selected one (dev mode toggle, shell, logs, open a forwarded port); an activity list.
+#include <QMainWindow>
+
+class QComboBox;
+class QLabel;
+class QListWidget;
+class QPushButton;
+class QTableView;
+
+namespace iterdeck::kube {
+class Informer;
+class KubeClient;
+} // namespace iterdeck::kube
+
+namespace iterdeck::app {
+
+class DevController;
+class WorkloadsModel;
+
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+public:
+    MainWindow(kube::KubeClient *client, DevController *dev, WorkloadsModel *model, QWidget *parent = nullptr);
+
+    void setNamespace(const QString &ns);
+    void showBanner(const QString &text);
+    // An entry of the activity list (newest first, at most 200 kept).
+    void addActivity(const QString &text);
+    QTableView *table() const { return m_table; }
+    QPushButton *devButton() const { return m_devButton; }
+
+    // Toggles dev mode of the workload in `row`; asks for the local folder the first time.
+    void toggleDevMode(int row);
+
+Q_SIGNALS:
+    void namespaceChanged(const QString &ns);
+    void settingsRequested();
+
+private:
+    void updateActions();
+    void openShell(int row);
+    void openLogs(int row);
+    void openPort(int row);
+
+    kube::KubeClient *m_client;
+    DevController *m_dev;
+    WorkloadsModel *m_model;
+    kube::Informer *m_namespaces;
+    QLabel *m_banner;
+    QLabel *m_cluster;
+    QComboBox *m_nsBox;
+    QTableView *m_table;
+    QPushButton *m_devButton;
+    QPushButton *m_shellButton;
+    QPushButton *m_logsButton;
+    QPushButton *m_portButton;
+    QListWidget *m_activity;
+};
+
+} // namespace iterdeck::app

@@ -1,0 +1,152 @@
+#include "settingsdialog.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QCoreApplication>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QFile>
+#include <QFormLayout>
+#include <QLabel>
+#include <QLineEdit>
+#include <QSettings>
+#include <QStandardPaths>
+
+#include <qt6keychain/keychain.h>
+
+namespace iterdeck::app {
+
+namespace {
+
+const QString kKeychainService = QStringLiteral("iterdeck");
+const QString kTokenKey = QStringLiteral("bot-token");
+
+QString autostartFile()
+{
+    const QString xdg = qEnvironmentVariable("XDG_CONFIG_HOME");
+    return (xdg.isEmpty() ? QDir::homePath() + QStringLiteral("/.config") : xdg) + QStringLiteral("/autostart/iterdeck.desktop");
+}
+
+} // namespace
+
+bool SettingsDialog::startsAtLogin()
+{
+    return QFile::exists(autostartFile());
+}
+
+bool SettingsDialog::setStartAtLogin(bool on, QString *error)
+{
+    const QString path = autostartFile();
+    if (!on) {
+        if (QFile::exists(path) && !QFile::remove(path)) {
+            *error = tr("cannot remove %1").arg(path);
+            return false;
+        }
+        return true;
+    }
+    QDir().mkpath(QFileInfo(path).path());
+    QFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) {
+        *error = tr("cannot write %1: %2").arg(path, f.errorString());
+        return false;
+    }
+    f.write(QStringLiteral("[Desktop Entry]\nType=Application\nName=Iterdeck\nExec=%1\nIcon=iterdeck\n"
+                           "X-GNOME-Autostart-enabled=true\nComment=ChatOps and dev mode for Kubernetes\n")
+                .arg(QCoreApplication::applicationFilePath())
+                .toUtf8());
+    return true;
+}
+
+SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
+    : QDialog(parent)
+    , m_settings(settings)
+    , m_kubeconfig(new QLineEdit(this))
+    , m_context(new QLineEdit(this))
+    , m_namespace(new QLineEdit(this))
+    , m_botUrl(new QLineEdit(this))
+    , m_token(new QLineEdit(this))
+    , m_tokenNote(new QLabel(this))
+    , m_autostart(new QCheckBox(tr("Start Iterdeck when I log in"), this))
+    , m_notifyDev(new QCheckBox(tr("Dev mode: failures, conflicts, restores"), this))
+    , m_notifyDeploy(new QCheckBox(tr("Deploys and new builds of my iterations"), this))
+    , m_language(new QComboBox(this))
+{
+    setWindowTitle(tr("Iterdeck settings"));
+    auto *form = new QFormLayout(this);
+    m_kubeconfig->setPlaceholderText(tr("default: $KUBECONFIG, else ~/.kube/config"));
+    m_context->setPlaceholderText(tr("default: the kubeconfig's current context"));
+    m_namespace->setPlaceholderText(tr("default: the context's namespace"));
+    m_botUrl->setPlaceholderText(QStringLiteral("https://iterdeck-bot.example.com"));
+    m_token->setEchoMode(QLineEdit::Password);
+    m_tokenNote->setWordWrap(true);
+    m_language->addItem(tr("System language"), QString());
+    m_language->addItem(QStringLiteral("English"), QStringLiteral("en"));
+    m_language->addItem(QStringLiteral("简体中文"), QStringLiteral("zh_CN"));
+    form->addRow(tr("Kubeconfig"), m_kubeconfig);
+    form->addRow(tr("Context"), m_context);
+    form->addRow(tr("Namespace"), m_namespace);
+    form->addRow(tr("Bot URL"), m_botUrl);
+    form->addRow(tr("Bot token"), m_token);
+    form->addRow(QString(), m_tokenNote);
+    form->addRow(tr("Notifications"), m_notifyDev);
+    form->addRow(QString(), m_notifyDeploy);
+    form->addRow(tr("Language"), m_language);
+    form->addRow(QString(), m_autostart);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
+    connect(buttons, &QDialogButtonBox::accepted, this, &SettingsDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, this, &SettingsDialog::reject);
+    form->addRow(buttons);
+
+    m_kubeconfig->setText(m_settings->value(QStringLiteral("cluster/kubeconfig")).toString());
+    m_context->setText(m_settings->value(QStringLiteral("cluster/context")).toString());
+    m_namespace->setText(m_settings->value(QStringLiteral("cluster/namespace")).toString());
+    m_botUrl->setText(m_settings->value(QStringLiteral("bot/url")).toString());
+    m_notifyDev->setChecked(m_settings->value(QStringLiteral("notify/dev"), true).toBool());
+    m_notifyDeploy->setChecked(m_settings->value(QStringLiteral("notify/deploy"), true).toBool());
+    m_language->setCurrentIndex(std::max(0, m_language->findData(m_settings->value(QStringLiteral("ui/language")).toString())));
+    m_autostart->setChecked(startsAtLogin());
+    loadToken();
+}
+
+void SettingsDialog::loadToken()
+{
+    auto *job = new QKeychain::ReadPasswordJob(kKeychainService, this);
+    job->setKey(kTokenKey);
+    job->setAutoDelete(true);
+    connect(job, &QKeychain::Job::finished, this, [this, job] {
+        if (job->error() == QKeychain::NoError)
+            m_token->setText(job->textData());
+        else if (job->error() != QKeychain::EntryNotFound)
+            m_tokenNote->setText(tr("No keychain is available (%1): the token cannot be stored safely and is kept "
+                                    "for this session only.")
+                                     .arg(job->errorString()));
+    });
+    job->start();
+}
+
+void SettingsDialog::accept()
+{
+    const bool clusterChanged = m_settings->value(QStringLiteral("cluster/kubeconfig")).toString() != m_kubeconfig->text()
+        || m_settings->value(QStringLiteral("cluster/context")).toString() != m_context->text()
+        || m_settings->value(QStringLiteral("cluster/namespace")).toString() != m_namespace->text();
+    m_settings->setValue(QStringLiteral("cluster/kubeconfig"), m_kubeconfig->text().trimmed());
+    m_settings->setValue(QStringLiteral("cluster/context"), m_context->text().trimmed());
+    m_settings->setValue(QStringLiteral("cluster/namespace"), m_namespace->text().trimmed());
+    m_settings->setValue(QStringLiteral("bot/url"), m_botUrl->text().trimmed());
+    m_settings->setValue(QStringLiteral("notify/dev"), m_notifyDev->isChecked());
+    m_settings->setValue(QStringLiteral("notify/deploy"), m_notifyDeploy->isChecked());
+    m_settings->setValue(QStringLiteral("ui/language"), m_language->currentData().toString());
+    QString error;
+    if (m_autostart->isChecked() != startsAtLogin())
+        setStartAtLogin(m_autostart->isChecked(), &error);
+    auto *job = new QKeychain::WritePasswordJob(kKeychainService);
+    job->setKey(kTokenKey);
+    job->setTextData(m_token->text());
+    job->setAutoDelete(true);
+    job->start();
+    if (clusterChanged)
+        Q_EMIT this->clusterChanged();
+    QDialog::accept();
+}
+
+} // namespace iterdeck::app

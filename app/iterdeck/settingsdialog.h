@@ -1,0 +1,46 @@
+#pragma once
+// Settings: the cluster (kubeconfig and context, default namespace), the bot (URL; the token
+// kept in the system keychain), start at login (an XDG autostart entry), notifications per
+// kind, and the language.
+#include <QDialog>
+
+class QCheckBox;
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QSettings;
+
+namespace iterdeck::app {
+
+class SettingsDialog : public QDialog
+{
+    Q_OBJECT
+public:
+    SettingsDialog(QSettings *settings, QWidget *parent = nullptr);
+
+    // Writes or removes ~/.config/autostart/iterdeck.desktop ($XDG_CONFIG_HOME honoured).
+    static bool setStartAtLogin(bool on, QString *error);
+    static bool startsAtLogin();
+
+    void accept() override;
+
+Q_SIGNALS:
+    void clusterChanged();
+
+private:
+    void loadToken();
+
+    QSettings *m_settings;
+    QLineEdit *m_kubeconfig;
+    QLineEdit *m_context;
+    QLineEdit *m_namespace;
+    QLineEdit *m_botUrl;
+    QLineEdit *m_token;
+    QLabel *m_tokenNote;
+    QCheckBox *m_autostart;
+    QCheckBox *m_notifyDev;
+    QCheckBox *m_notifyDeploy;
+    QComboBox *m_language;
+};
+
+} // namespace iterdeck::app

@@ -1,0 +1,235 @@
+#include "workloadsmodel.h"
+
+#include "kube/informer.h"
+#include "kube/kubeclient.h"
+
+#include <QJsonArray>
+
+namespace iterdeck::app {
+
+using namespace iterdeck::devmode;
+using namespace iterdeck::kube;
+
+namespace {
+
+QJsonObject obj(const QJsonObject &o, const char *key)
+{
+    return o.value(QLatin1String(key)).toObject();
+}
+
+bool lessThan(const WorkloadRef &a, const WorkloadRef &b)
+{
+    return a.name != b.name ? a.name < b.name : int(a.kind) < int(b.kind);
+}
+
+} // namespace
+
+WorkloadsModel::WorkloadsModel(KubeClient *client, DevController *dev, QObject *parent)
+    : QAbstractTableModel(parent)
+    , m_client(client)
+    , m_dev(dev)
+{
+    connect(m_dev, &DevController::statusChanged, this, &WorkloadsModel::devChanged);
+}
+
+WorkloadsModel::~WorkloadsModel() = default;
+
+bool WorkloadsModel::isSynced() const
+{
+    if (m_informers.isEmpty())
+        return false;
+    for (const Informer *i : m_informers) {
+        if (!i->hasSynced())
+            return false;
+    }
+    return true;
+}
+
+void WorkloadsModel::setNamespace(const QString &ns)
+{
+    if (ns == m_ns && !m_informers.isEmpty())
+        return;
+    qDeleteAll(m_informers);
+    m_informers.clear();
+    beginResetModel();
+    m_rows.clear();
+    m_ns = ns;
+    endResetModel();
+    if (ns.isEmpty())
+        return;
+    for (WorkloadKind kind : {WorkloadKind::Deployment, WorkloadKind::StatefulSet}) {
+        auto *inf = new Informer(m_client, kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(),
+                                 ns, {}, this);
+        connect(inf, &Informer::added, this, [this, kind](const QJsonObject &o) { upsert(kind, o); });
+        connect(inf, &Informer::modified, this, [this, kind](const QJsonObject &o, const QJsonObject &) { upsert(kind, o); });
+        connect(inf, &Informer::deleted, this, [this, kind](const QJsonObject &o) { remove(kind, o); });
+        connect(inf, &Informer::synced, this, &WorkloadsModel::syncedChanged);
+        connect(inf, &Informer::transientError, this,
+                [this](const KubeError &e) { Q_EMIT connectionProblem(e.toString()); });
+        m_informers << inf;
+        inf->start();
+    }
+}
+
+int WorkloadsModel::find(const WorkloadRef &ref) const
+{
+    for (int i = 0; i < m_rows.size(); ++i) {
+        if (m_rows.at(i).ref.kind == ref.kind && m_rows.at(i).ref.name == ref.name)
+            return i;
+    }
+    return -1;
+}
+
+void WorkloadsModel::upsert(WorkloadKind kind, const QJsonObject &object)
+{
+    const QJsonObject meta = obj(object, "metadata");
+    const QJsonObject labels = obj(meta, "labels");
+    // A duplicate-mode copy is shown on its original's row, not as a workload of its own.
+    if (labels.contains(keys::duplicateOf))
+        return;
+    WorkloadRef ref;
+    ref.kind = kind;
+    ref.name = meta.value(QLatin1String("name")).toString();
+    const int at = find(ref);
+    if (at >= 0) {
+        m_rows[at].object = object;
+        Q_EMIT dataChanged(index(at, 0), index(at, ColumnCount - 1));
+        return;
+    }
+    int pos = 0;
+    while (pos < m_rows.size() && lessThan(m_rows.at(pos).ref, ref))
+        ++pos;
+    beginInsertRows({}, pos, pos);
+    m_rows.insert(pos, Row {ref, object});
+    endInsertRows();
+}
+
+void WorkloadsModel::remove(WorkloadKind kind, const QJsonObject &object)
+{
+    WorkloadRef ref;
+    ref.kind = kind;
+    ref.name = obj(object, "metadata").value(QLatin1String("name")).toString();
+    const int at = find(ref);
+    if (at < 0)
+        return;
+    beginRemoveRows({}, at, at);
+    m_rows.removeAt(at);
+    endRemoveRows();
+}
+
+void WorkloadsModel::devChanged(const QString &key)
+{
+    for (int i = 0; i < m_rows.size(); ++i) {
+        if (workloadKey(m_ns, m_rows.at(i).ref) == key)
+            Q_EMIT dataChanged(index(i, DevColumn), index(i, SyncColumn));
+    }
+}
+
+int WorkloadsModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int WorkloadsModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+WorkloadRef WorkloadsModel::workloadAt(int row) const
+{
+    return row >= 0 && row < m_rows.size() ? m_rows.at(row).ref : WorkloadRef();
+}
+
+QVariant WorkloadsModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case NameColumn:
+        return tr("Component");
+    case KindColumn:
+        return tr("Kind");
+    case ImageColumn:
+        return tr("Image");
+    case PodsColumn:
+        return tr("Pods");
+    case DevColumn:
+        return tr("Dev mode");
+    case SyncColumn:
+        return tr("Sync");
+    default:
+        return {};
+    }
+}
+
+QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const Row &row = m_rows.at(index.row());
+    const QJsonObject meta = obj(row.object, "metadata");
+    const QJsonObject ann = obj(meta, "annotations");
+    const QJsonObject spec = obj(row.object, "spec");
+    const QJsonObject status = obj(row.object, "status");
+    const int replicas = spec.value(QLatin1String("replicas")).toInt(1);
+    const int ready = status.value(QLatin1String("readyReplicas")).toInt();
+    const QString key = workloadKey(m_ns, row.ref);
+    const DevController::Status dev = m_dev->status(key);
+    const QString owner = ann.value(keys::owner).toString();
+    const bool mine = m_dev->activeKeys().contains(key) || dev.state != DevController::State::Off
+        || obj(meta, "labels").value(keys::user).toString() == Owner::current().label();
+    switch (role) {
+    case WorkloadRole:
+        return row.ref.shortName();
+    case NamespaceRole:
+        return m_ns;
+    case DevStateRole:
+        if (!owner.isEmpty() && !mine)
+            return -1;
+        if (dev.state == DevController::State::Off && !owner.isEmpty())
+            return int(DevController::State::On); // on, left by an earlier run of ours
+        return int(dev.state);
+    case DevOwnerRole:
+        return owner;
+    case ReadyRole:
+        return ready;
+    case ReplicasRole:
+        return replicas;
+    case Qt::ToolTipRole:
+        if (index.column() == DevColumn && !dev.message.isEmpty())
+            return dev.message;
+        if (index.column() == SyncColumn && !dev.conflicts.isEmpty())
+            return dev.conflicts.join(u'\n');
+        return {};
+    case Qt::DisplayRole:
+        break;
+    default:
+        return {};
+    }
+    switch (index.column()) {
+    case NameColumn:
+        return row.ref.name;
+    case KindColumn:
+        return row.ref.kindName();
+    case ImageColumn: {
+        const QJsonArray containers = obj(obj(spec, "template"), "spec").value(QLatin1String("containers")).toArray();
+        return containers.isEmpty() ? QString() : containers.at(0).toObject().value(QLatin1String("image")).toString();
+    }
+    case PodsColumn:
+        return QStringLiteral("%1/%2").arg(ready).arg(replicas);
+    case DevColumn:
+        if (dev.state == DevController::State::Starting || dev.state == DevController::State::Ending)
+            return dev.step.isEmpty() ? stateName(dev.state) : dev.step;
+        if (dev.state != DevController::State::Off)
+            return stateName(dev.state);
+        if (!owner.isEmpty())
+            return mine ? tr("on (not syncing)") : tr("on, by %1").arg(owner);
+        return stateName(DevController::State::Off);
+    case SyncColumn:
+        return dev.sync;
+    default:
+        return {};
+    }
+}
+
+} // namespace iterdeck::app

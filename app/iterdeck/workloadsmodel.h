@@ -1,0 +1,69 @@
+#pragma once
+// The workloads of one namespace, live from the cluster (watch caches of Deployments and
+// StatefulSets): name, kind, image, pods ready x/y, and dev mode (ours from the DevController,
+// anyone's from the workload's annotations) with its sync status.
+#include "devcontroller.h"
+
+#include <QAbstractTableModel>
+#include <QJsonObject>
+
+namespace iterdeck::kube {
+class Informer;
+class KubeClient;
+} // namespace iterdeck::kube
+
+namespace iterdeck::app {
+
+class WorkloadsModel : public QAbstractTableModel
+{
+    Q_OBJECT
+public:
+    enum Column { NameColumn, KindColumn, ImageColumn, PodsColumn, DevColumn, SyncColumn, ColumnCount };
+    enum Role {
+        WorkloadRole = Qt::UserRole + 1, // "deploy/NAME"
+        NamespaceRole,
+        DevStateRole, // DevController::State as int (ours), or -1 when someone else has it
+        DevOwnerRole, // who has it in dev mode ("" when nobody)
+        ReadyRole, // pods ready
+        ReplicasRole,
+    };
+
+    WorkloadsModel(kube::KubeClient *client, DevController *dev, QObject *parent = nullptr);
+    ~WorkloadsModel() override;
+
+    // Follows another namespace (empty: none).
+    void setNamespace(const QString &ns);
+    QString currentNamespace() const { return m_ns; }
+    bool isSynced() const;
+
+    int rowCount(const QModelIndex &parent = {}) const override;
+    int columnCount(const QModelIndex &parent = {}) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+
+    devmode::WorkloadRef workloadAt(int row) const;
+
+Q_SIGNALS:
+    void syncedChanged();
+    // The cluster could not be reached or refused (the watch retries by itself).
+    void connectionProblem(const QString &message);
+
+private:
+    struct Row
+    {
+        devmode::WorkloadRef ref;
+        QJsonObject object;
+    };
+    void upsert(devmode::WorkloadKind kind, const QJsonObject &object);
+    void remove(devmode::WorkloadKind kind, const QJsonObject &object);
+    int find(const devmode::WorkloadRef &ref) const;
+    void devChanged(const QString &key);
+
+    kube::KubeClient *m_client;
+    DevController *m_dev;
+    QString m_ns;
+    QList<kube::Informer *> m_informers;
+    QList<Row> m_rows; // sorted by name, then kind
+};
+
+} // namespace iterdeck::app
