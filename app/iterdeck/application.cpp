@@ -22,6 +22,9 @@
 #include <QStandardPaths>
 #include <QTableView>
 
+#include <csignal>
+
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace iterdeck::app {
@@ -41,7 +44,8 @@ QString instanceName()
 QString siblingProgram(const QString &name)
 {
     const QString dir = QCoreApplication::applicationDirPath();
-    for (const QString &candidate : QStringList {dir + u'/' + name, dir + QStringLiteral("/../") + name + u'/' + name}) {
+    for (const QString &candidate :
+         QStringList {dir + u'/' + name, dir + QStringLiteral("/../") + name + u'/' + name}) {
         if (QFileInfo(candidate).isExecutable())
             return QFileInfo(candidate).canonicalFilePath();
     }
@@ -100,20 +104,25 @@ void Application::start()
         startSandbox();
         return;
     }
-    const QString kubeconfig = !m_options.kubeconfig.isEmpty() ? m_options.kubeconfig
-                                                               : m_settings.value(QStringLiteral("cluster/kubeconfig")).toString();
+    const QString kubeconfig = !m_options.kubeconfig.isEmpty()
+        ? m_options.kubeconfig
+        : m_settings.value(QStringLiteral("cluster/kubeconfig")).toString();
     startWithKubeconfig(kubeconfig, m_settings.value(QStringLiteral("cluster/context")).toString(),
-                        !m_options.ns.isEmpty() ? m_options.ns : m_settings.value(QStringLiteral("cluster/namespace")).toString());
+                        !m_options.ns.isEmpty() ? m_options.ns
+                                                : m_settings.value(QStringLiteral("cluster/namespace")).toString());
 }
 
 // The demo: a sandbox cluster of our own (iterdeckctl sandbox up) with the demo application.
 void Application::startSandbox()
 {
-    const QString dir = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/demo-sandbox");
+    const QString dir
+        = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/demo-sandbox");
     QDir().mkpath(dir);
     const QString kubeconfig = dir + QStringLiteral("/kubeconfig");
     m_sandbox = new QProcess(this);
     m_sandbox->setProcessChannelMode(QProcess::MergedChannels);
+    // The demo cluster never outlives the app, even when the app is killed.
+    m_sandbox->setChildProcessModifier([] { ::prctl(PR_SET_PDEATHSIG, SIGTERM); });
     auto output = std::make_shared<QByteArray>();
     connect(m_sandbox, &QProcess::readyRead, this, [this, output, kubeconfig] {
         *output += m_sandbox->readAll();
@@ -128,22 +137,25 @@ void Application::startSandbox()
         connect(apply, &QProcess::finished, this, [this, apply, kubeconfig](int code) {
             apply->deleteLater();
             if (code != 0) {
-                Q_EMIT failed(tr("the demo application could not be applied: %1").arg(QString::fromUtf8(apply->readAll())));
+                Q_EMIT failed(
+                    tr("the demo application could not be applied: %1").arg(QString::fromUtf8(apply->readAll())));
                 return;
             }
             startWithKubeconfig(kubeconfig, {}, QStringLiteral("default"));
         });
         apply->start(siblingProgram(QStringLiteral("iterdeckctl")),
-                     {QStringLiteral("apply"), QStringLiteral("--kubeconfig"), kubeconfig, QStringLiteral("-f"), QStringLiteral("-")});
+                     {QStringLiteral("apply"), QStringLiteral("--kubeconfig"), kubeconfig, QStringLiteral("-f"),
+                      QStringLiteral("-")});
         apply->write(demo.readAll());
         apply->closeWriteChannel();
     });
     connect(m_sandbox, &QProcess::finished, this, [this, output](int code) {
-        Q_EMIT failed(tr("the sandbox cluster stopped (exit code %1): %2").arg(code).arg(QString::fromUtf8(*output).trimmed()));
+        Q_EMIT failed(
+            tr("the sandbox cluster stopped (exit code %1): %2").arg(code).arg(QString::fromUtf8(*output).trimmed()));
     });
     m_sandbox->start(siblingProgram(QStringLiteral("iterdeckctl")),
-                     {QStringLiteral("sandbox"), QStringLiteral("up"), QStringLiteral("--data-dir"), dir, QStringLiteral("--port"),
-                      QStringLiteral("0"), QStringLiteral("--kubeconfig-out"), kubeconfig});
+                     {QStringLiteral("sandbox"), QStringLiteral("up"), QStringLiteral("--data-dir"), dir,
+                      QStringLiteral("--port"), QStringLiteral("0"), QStringLiteral("--kubeconfig-out"), kubeconfig});
 }
 
 void Application::startWithKubeconfig(const QString &kubeconfig, const QString &context, const QString &ns)
@@ -213,7 +225,8 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
                 if (!r.localDir.isEmpty() && m_dev->rememberedFolder(r.ns, r.workload).isEmpty())
                     m_dev->rememberFolder(r.ns, r.workload, r.localDir);
                 if (!m_dev->start(r.ns, r.workload))
-                    m_window->addActivity(tr("%1: its local folder is unknown here; toggle dev mode to choose it").arg(r.workload.shortName()));
+                    m_window->addActivity(tr("%1: its local folder is unknown here; toggle dev mode to choose it")
+                                              .arg(r.workload.shortName()));
             } else if (box.clickedButton() == restore) {
                 m_dev->end(r.ns, r.workload);
             }
@@ -249,9 +262,8 @@ void Application::openSettings()
 {
     auto *dialog = new SettingsDialog(&m_settings, m_window);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
-    connect(dialog, &SettingsDialog::clusterChanged, this, [this] {
-        m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again."));
-    });
+    connect(dialog, &SettingsDialog::clusterChanged, this,
+            [this] { m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again.")); });
     dialog->show();
 }
 
@@ -270,7 +282,8 @@ void Application::rebuildDevMenu()
         a->setCheckable(true);
         a->setChecked(state > 0 && state != int(DevController::State::Failed));
         // Someone else's dev mode, or a change under way: shown, greyed out.
-        a->setEnabled(state != -1 && state != int(DevController::State::Starting) && state != int(DevController::State::Ending));
+        a->setEnabled(state != -1 && state != int(DevController::State::Starting)
+                      && state != int(DevController::State::Ending));
         connect(a, &QAction::triggered, this, [this, row] {
             raiseWindow();
             m_window->toggleDevMode(row);
@@ -287,7 +300,8 @@ void Application::updateTray()
         return;
     }
     if (m_dev->anyProblem()) {
-        m_tray->setState(m_dev->anyFailed() ? TrayIcon::State::Error : TrayIcon::State::Attention, tr("dev mode needs attention"));
+        m_tray->setState(m_dev->anyFailed() ? TrayIcon::State::Error : TrayIcon::State::Attention,
+                         tr("dev mode needs attention"));
         return;
     }
     if (m_dev->anySyncing()) {

@@ -158,7 +158,8 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
             s.sync = tr("scanning");
             break;
         case SyncProgress::Phase::Idle:
-            s.sync = p.conflicts.isEmpty() ? tr("in sync") : tr("in sync, %n conflict(s)", nullptr, int(p.conflicts.size()));
+            s.sync = p.conflicts.isEmpty() ? tr("in sync")
+                                           : tr("in sync, %n conflict(s)", nullptr, int(p.conflicts.size()));
             break;
         case SyncProgress::Phase::Halted:
             s.sync = tr("halted: %1").arg(p.message);
@@ -171,7 +172,8 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
             break;
         }
         if (p.conflicts != s.conflicts && !p.conflicts.isEmpty())
-            Q_EMIT notice(tr("Sync conflict"), tr("Both copies were kept: %1").arg(p.conflicts.join(QStringLiteral(", "))));
+            Q_EMIT notice(tr("Sync conflict"),
+                          tr("Both copies were kept: %1").arg(p.conflicts.join(QStringLiteral(", "))));
         s.conflicts = p.conflicts;
         setStatus(key, s);
     });
@@ -207,7 +209,8 @@ void DevController::end(const QString &ns, const WorkloadRef &ref)
         }
         setStatus(key, st);
         const bool exact = r.differences.isEmpty();
-        const QString summary = !r.deletedCopy.isEmpty() ? tr("%1: dev mode ended, copy %2 deleted").arg(ref.shortName(), r.deletedCopy)
+        const QString summary = !r.deletedCopy.isEmpty()
+            ? tr("%1: dev mode ended, copy %2 deleted").arg(ref.shortName(), r.deletedCopy)
             : exact ? tr("%1: dev mode ended, restored exactly").arg(ref.shortName())
                     : tr("%1 was restored, but differs from the saved original at: %2")
                           .arg(ref.shortName(), r.differences.join(QStringLiteral(", ")));

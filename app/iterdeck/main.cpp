@@ -8,23 +8,32 @@
 #include <QCommandLineParser>
 #include <QIcon>
 #include <QMessageBox>
+#include <QSocketNotifier>
+
+#include <csignal>
 
 #include <cstdio>
 #include <cstring>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace {
 
 struct Parsed
 {
-    QCommandLineOption sandbox {QStringLiteral("sandbox"),
-                                QCoreApplication::translate("iterdeck",
-                                                            "Run the demo: a sandbox cluster on this machine with a demo "
-                                                            "application, no setup needed.")};
-    QCommandLineOption show {QStringLiteral("show"),
-                             QCoreApplication::translate("iterdeck", "Open the main window at start (else only the tray icon).")};
-    QCommandLineOption kubeconfig {QStringLiteral("kubeconfig"),
-                                   QCoreApplication::translate("iterdeck", "The kubeconfig to use (default: the settings, then $KUBECONFIG)."),
-                                   QStringLiteral("FILE")};
+    QCommandLineOption sandbox {
+        QStringLiteral("sandbox"),
+        QCoreApplication::translate("iterdeck",
+                                    "Run the demo: a sandbox cluster on this machine with a demo "
+                                    "application, no setup needed.")};
+    QCommandLineOption show {
+        QStringLiteral("show"),
+        QCoreApplication::translate("iterdeck", "Open the main window at start (else only the tray icon).")};
+    QCommandLineOption kubeconfig {
+        QStringLiteral("kubeconfig"),
+        QCoreApplication::translate("iterdeck", "The kubeconfig to use (default: the settings, then $KUBECONFIG)."),
+        QStringLiteral("FILE")};
     QCommandLineOption ns {QStringList {QStringLiteral("n"), QStringLiteral("namespace")},
                            QCoreApplication::translate("iterdeck", "The namespace to show."), QStringLiteral("NS")};
 };
@@ -32,8 +41,9 @@ struct Parsed
 void describe(QCommandLineParser &parser, Parsed &o)
 {
     parser.setApplicationDescription(QCoreApplication::translate(
-        "iterdeck", "Iterdeck desktop app: your workloads with their pods, one-click dev mode with sync, "
-                    "port-forwards, shell and logs, in the system tray."));
+        "iterdeck",
+        "Iterdeck desktop app: your workloads with their pods, one-click dev mode with sync, "
+        "port-forwards, shell and logs, in the system tray."));
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addOption(o.sandbox);
@@ -102,6 +112,20 @@ int main(int argc, char **argv)
         QMessageBox::critical(nullptr, QStringLiteral("Iterdeck"), message);
         QApplication::exit(1);
     });
+    // SIGINT and SIGTERM quit through the event loop, so that dev sessions stop cleanly and the
+    // demo cluster is stopped (a self-pipe: nothing else is safe in a signal handler).
+    static int signalPipe[2] = {-1, -1};
+    if (::pipe2(signalPipe, O_CLOEXEC | O_NONBLOCK) == 0) {
+        auto *notifier = new QSocketNotifier(signalPipe[0], QSocketNotifier::Read, &app);
+        QObject::connect(notifier, &QSocketNotifier::activated, &app, [] { QApplication::quit(); });
+        struct sigaction sa = {};
+        sa.sa_handler = [](int) {
+            const char c = 1;
+            [[maybe_unused]] const auto n = ::write(signalPipe[1], &c, 1);
+        };
+        ::sigaction(SIGINT, &sa, nullptr);
+        ::sigaction(SIGTERM, &sa, nullptr);
+    }
     application.start();
     return QApplication::exec();
 }

@@ -76,7 +76,7 @@ public:
         });
         connect(m_stream, &LogStream::finished, this, [this] {
             m_view->appendPlainText(m_stream->error().isError() ? tr("— %1").arg(m_stream->error().toString())
-                                                                 : tr("— the container ended"));
+                                                                : tr("— the container ended"));
         });
         m_stream->start();
     }
@@ -141,8 +141,8 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     layout->addWidget(m_banner);
 
     auto *top = new QHBoxLayout;
-    m_cluster->setText(tr("Cluster: %1 (context %2)").arg(client->config().cluster.server.toString(),
-                                                          client->config().contextName));
+    m_cluster->setText(
+        tr("Cluster: %1 (context %2)").arg(client->config().cluster.server.toString(), client->config().contextName));
     top->addWidget(m_cluster, 1);
     top->addWidget(new QLabel(tr("Namespace:"), this));
     m_nsBox->setMinimumWidth(200);
@@ -162,7 +162,8 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
 
     auto *actions = new QHBoxLayout;
     m_devButton->setCheckable(true);
-    m_devButton->setToolTip(tr("Switch the selected component into dev mode: your folder is synced into its container"));
+    m_devButton->setToolTip(
+        tr("Switch the selected component into dev mode: your folder is synced into its container"));
     for (QPushButton *b : {m_devButton, m_shellButton, m_logsButton, m_portButton})
         actions->addWidget(b);
     actions->addStretch(1);
@@ -242,27 +243,32 @@ void MainWindow::showBanner(const QString &text)
 
 void MainWindow::addActivity(const QString &text)
 {
-    m_activity->insertItem(0, QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + text);
+    m_activity->insertItem(
+        0, QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + text);
     while (m_activity->count() > 200)
         delete m_activity->takeItem(m_activity->count() - 1);
 }
 
 void MainWindow::updateActions()
 {
-    const QModelIndexList rows = m_table->selectionModel() ? m_table->selectionModel()->selectedRows() : QModelIndexList();
+    const QModelIndexList rows
+        = m_table->selectionModel() ? m_table->selectionModel()->selectedRows() : QModelIndexList();
     const bool has = !rows.isEmpty();
     const int state = has ? rows.first().data(WorkloadsModel::DevStateRole).toInt() : 0;
     const bool othersDev = state == -1;
     const auto dev = DevController::State(state);
-    m_devButton->setEnabled(has && !othersDev && dev != DevController::State::Starting && dev != DevController::State::Ending);
+    m_devButton->setEnabled(has && !othersDev && dev != DevController::State::Starting
+                            && dev != DevController::State::Ending);
     {
         QSignalBlocker block(m_devButton);
-        m_devButton->setChecked(has && !othersDev && dev != DevController::State::Off && dev != DevController::State::Failed);
+        m_devButton->setChecked(has && !othersDev && dev != DevController::State::Off
+                                && dev != DevController::State::Failed);
     }
     m_devButton->setText(m_devButton->isChecked() ? tr("End dev mode") : tr("Dev mode"));
     m_shellButton->setEnabled(has && dev == DevController::State::On);
     m_logsButton->setEnabled(has);
-    const QString key = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
+    const QString key
+        = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
     m_portButton->setEnabled(has && !m_dev->status(key).localPorts.isEmpty());
 }
 
@@ -296,17 +302,20 @@ void MainWindow::openShell(int row)
     const QString term = terminalProgram();
     const QString ctl = QCoreApplication::applicationDirPath() + QStringLiteral("/iterdeckctl");
     const QString program = QFileInfo(ctl).isExecutable() ? ctl
-        : QFileInfo(QCoreApplication::applicationDirPath() + QStringLiteral("/../iterdeckctl/iterdeckctl")).isExecutable()
+        : QFileInfo(QCoreApplication::applicationDirPath() + QStringLiteral("/../iterdeckctl/iterdeckctl"))
+              .isExecutable()
         ? QCoreApplication::applicationDirPath() + QStringLiteral("/../iterdeckctl/iterdeckctl")
         : QStringLiteral("iterdeckctl");
     if (term.isEmpty()) {
-        QMessageBox::information(this, tr("Shell"),
-                                 tr("No terminal emulator was found (set $TERMINAL). In a terminal, run:\n%1 dev shell %2 -n %3")
-                                     .arg(program, ref.shortName(), m_model->currentNamespace()));
+        QMessageBox::information(
+            this, tr("Shell"),
+            tr("No terminal emulator was found (set $TERMINAL). In a terminal, run:\n%1 dev shell %2 -n %3")
+                .arg(program, ref.shortName(), m_model->currentNamespace()));
         return;
     }
-    QProcess::startDetached(term, {QStringLiteral("-e"), program, QStringLiteral("dev"), QStringLiteral("shell"),
-                                   ref.shortName(), QStringLiteral("-n"), m_model->currentNamespace()});
+    QProcess::startDetached(term,
+                            {QStringLiteral("-e"), program, QStringLiteral("dev"), QStringLiteral("shell"),
+                             ref.shortName(), QStringLiteral("-n"), m_model->currentNamespace()});
 }
 
 void MainWindow::openLogs(int row)
@@ -320,7 +329,8 @@ void MainWindow::openLogs(int row)
         (new LogsDialog(m_client, ns, st.pod, {}, this))->show();
         return;
     }
-    KubeCall *call = m_client->get(ref.kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(), ns, ref.name);
+    KubeCall *call = m_client->get(
+        ref.kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(), ns, ref.name);
     connect(call, &KubeCall::finished, this, [this, call, ns] {
         if (!call->isOk()) {
             addActivity(call->error().toString());
@@ -330,14 +340,17 @@ void MainWindow::openLogs(int row)
         lo.labelSelector = selectorString(*call->object());
         KubeCall *pods = m_client->list(ResourceRef::pods(), ns, lo);
         connect(pods, &KubeCall::finished, this, [this, pods, ns] {
-            const QJsonArray items = pods->isOk() ? pods->object()->value(QLatin1String("items")).toArray() : QJsonArray();
+            const QJsonArray items
+                = pods->isOk() ? pods->object()->value(QLatin1String("items")).toArray() : QJsonArray();
             if (items.isEmpty()) {
                 addActivity(tr("No pod to show the logs of"));
                 return;
             }
             const QJsonObject pod = items.first().toObject();
-            const QJsonArray containers = pod.value(QLatin1String("spec")).toObject().value(QLatin1String("containers")).toArray();
-            (new LogsDialog(m_client, ns, pod.value(QLatin1String("metadata")).toObject().value(QLatin1String("name")).toString(),
+            const QJsonArray containers
+                = pod.value(QLatin1String("spec")).toObject().value(QLatin1String("containers")).toArray();
+            (new LogsDialog(m_client, ns,
+                            pod.value(QLatin1String("metadata")).toObject().value(QLatin1String("name")).toString(),
                             containers.first().toObject().value(QLatin1String("name")).toString(), this))
                 ->show();
         });

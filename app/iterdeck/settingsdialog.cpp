@@ -24,7 +24,8 @@ const QString kTokenKey = QStringLiteral("bot-token");
 QString autostartFile()
 {
     const QString xdg = qEnvironmentVariable("XDG_CONFIG_HOME");
-    return (xdg.isEmpty() ? QDir::homePath() + QStringLiteral("/.config") : xdg) + QStringLiteral("/autostart/iterdeck.desktop");
+    return (xdg.isEmpty() ? QDir::homePath() + QStringLiteral("/.config") : xdg)
+        + QStringLiteral("/autostart/iterdeck.desktop");
 }
 
 } // namespace
@@ -103,7 +104,8 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_botUrl->setText(m_settings->value(QStringLiteral("bot/url")).toString());
     m_notifyDev->setChecked(m_settings->value(QStringLiteral("notify/dev"), true).toBool());
     m_notifyDeploy->setChecked(m_settings->value(QStringLiteral("notify/deploy"), true).toBool());
-    m_language->setCurrentIndex(std::max(0, m_language->findData(m_settings->value(QStringLiteral("ui/language")).toString())));
+    m_language->setCurrentIndex(
+        std::max(0, m_language->findData(m_settings->value(QStringLiteral("ui/language")).toString())));
     m_autostart->setChecked(startsAtLogin());
     loadToken();
 }
@@ -126,7 +128,8 @@ void SettingsDialog::loadToken()
 
 void SettingsDialog::accept()
 {
-    const bool clusterChanged = m_settings->value(QStringLiteral("cluster/kubeconfig")).toString() != m_kubeconfig->text()
+    const bool clusterChanged
+        = m_settings->value(QStringLiteral("cluster/kubeconfig")).toString() != m_kubeconfig->text()
         || m_settings->value(QStringLiteral("cluster/context")).toString() != m_context->text()
         || m_settings->value(QStringLiteral("cluster/namespace")).toString() != m_namespace->text();
     m_settings->setValue(QStringLiteral("cluster/kubeconfig"), m_kubeconfig->text().trimmed());

@@ -58,10 +58,12 @@ void WorkloadsModel::setNamespace(const QString &ns)
     if (ns.isEmpty())
         return;
     for (WorkloadKind kind : {WorkloadKind::Deployment, WorkloadKind::StatefulSet}) {
-        auto *inf = new Informer(m_client, kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(),
-                                 ns, {}, this);
+        auto *inf = new Informer(
+            m_client, kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets(), ns,
+            {}, this);
         connect(inf, &Informer::added, this, [this, kind](const QJsonObject &o) { upsert(kind, o); });
-        connect(inf, &Informer::modified, this, [this, kind](const QJsonObject &o, const QJsonObject &) { upsert(kind, o); });
+        connect(inf, &Informer::modified, this,
+                [this, kind](const QJsonObject &o, const QJsonObject &) { upsert(kind, o); });
         connect(inf, &Informer::deleted, this, [this, kind](const QJsonObject &o) { remove(kind, o); });
         connect(inf, &Informer::synced, this, &WorkloadsModel::syncedChanged);
         connect(inf, &Informer::transientError, this,

@@ -66,3 +66,5 @@ void locateDevPod(kube::KubeClient *client, QObject *context, const QString &ns,
                   const Owner &owner, std::function<void(const DevRecord &record, const QString &error)> done);
 
 } // namespace iterdeck::devmode
+
+Q_DECLARE_METATYPE(iterdeck::devmode::DevRecord)

@@ -1,0 +1,242 @@
+// The tray app against the sandbox cluster, offscreen: the workloads model (under
+// QAbstractItemModelTester) follows the cluster live, the dev-mode toggle patches the workload
+// and toggling back restores it, what a crashed session left is found at start, the tray's
+// state does not flicker, and start-at-login writes its autostart entry.
+#include "devcontroller.h"
+#include "kube/kubeclient.h"
+#include "kube/kubeconfig.h"
+#include "mainwindow.h"
+#include "settingsdialog.h"
+#include "testutil/sandboxserver.h"
+#include "trayicon.h"
+#include "workloadsmodel.h"
+
+#include <QAbstractItemModelTester>
+#include <QApplication>
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <memory>
+
+using namespace iterdeck;
+using namespace iterdeck::app;
+using namespace iterdeck::kube;
+using iterdeck::testing::SandboxServer;
+
+class TestApp : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::unique_ptr<SandboxServer> m_sandbox;
+    std::unique_ptr<KubeClient> m_client;
+    std::unique_ptr<QSettings> m_settings;
+    const QString m_ns = QStringLiteral("dev-app");
+
+    QJsonObject getDeployment(const QString &name)
+    {
+        KubeCall *call = m_client->get(ResourceRef::deployments(), m_ns, name);
+        QSignalSpy done(call, &KubeCall::finished);
+        done.wait(10000);
+        return call->isOk() ? *call->object() : QJsonObject();
+    }
+    static QString imageOf(const QJsonObject &d)
+    {
+        return d.value(QStringLiteral("spec"))
+            .toObject()
+            .value(QStringLiteral("template"))
+            .toObject()
+            .value(QStringLiteral("spec"))
+            .toObject()
+            .value(QStringLiteral("containers"))
+            .toArray()
+            .at(0)
+            .toObject()
+            .value(QStringLiteral("image"))
+            .toString();
+    }
+    void create(const ResourceRef &ref, const QString &ns, const QJsonObject &o)
+    {
+        KubeCall *call = m_client->create(ref, ns, o);
+        QSignalSpy done(call, &KubeCall::finished);
+        QVERIFY(done.wait(10000));
+        QVERIFY2(call->isOk(), qPrintable(call->error().toString()));
+    }
+    static int rowOf(const WorkloadsModel &model, const QString &name)
+    {
+        for (int r = 0; r < model.rowCount(); ++r) {
+            if (model.index(r, WorkloadsModel::NameColumn).data().toString() == name)
+                return r;
+        }
+        return -1;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        QStandardPaths::setTestModeEnabled(true);
+        qputenv("XDG_CONFIG_HOME", m_dir.filePath(QStringLiteral("config")).toUtf8());
+        qputenv("XDG_STATE_HOME", m_dir.filePath(QStringLiteral("state")).toUtf8());
+        qputenv("ITERDECK_AGENT", ITERDECK_AGENT_PATH);
+        qputenv("ITERDECK_USER", "appuser");
+        if (QStandardPaths::findExecutable(QStringLiteral("bwrap")).isEmpty())
+            QSKIP("bubblewrap is not installed: dev-mode paths need isolated pods");
+        m_sandbox
+            = std::make_unique<SandboxServer>(m_dir.filePath(QStringLiteral("sandbox")), QStringLiteral("bubblewrap"));
+        QVERIFY2(m_sandbox->isRunning(), qPrintable(m_sandbox->errorString()));
+        KubeconfigOptions ko;
+        ko.kubeconfigFlag = m_sandbox->kubeconfigPath();
+        auto config = loadClientConfig(ko);
+        if (!config)
+            QFAIL(qPrintable(config.error().toString()));
+        m_client = std::make_unique<KubeClient>(*config);
+        m_settings = std::make_unique<QSettings>(m_dir.filePath(QStringLiteral("settings.ini")), QSettings::IniFormat);
+        create(ResourceRef::namespaces(), {},
+               QJsonObject {{QStringLiteral("apiVersion"), QStringLiteral("v1")},
+                            {QStringLiteral("kind"), QStringLiteral("Namespace")},
+                            {QStringLiteral("metadata"), QJsonObject {{QStringLiteral("name"), m_ns}}}});
+        const QJsonObject deployment = QJsonDocument::fromJson(R"({
+          "apiVersion": "apps/v1", "kind": "Deployment",
+          "metadata": {"name": "web", "labels": {"app": "web"}},
+          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                   "template": {"metadata": {"labels": {"app": "web"}},
+                                "spec": {"containers": [{"name": "web", "image": "iterdeck/demo-web:1.0",
+                                                         "readinessProbe": {"tcpSocket": {"port": 8080}}}]}}}})")
+                                           .object();
+        create(ResourceRef::deployments(), m_ns, deployment);
+        const QString src = m_dir.filePath(QStringLiteral("src/.nocalhost"));
+        QDir().mkpath(src);
+        QFile cfg(src + QStringLiteral("/config.yaml"));
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write("name: web\nserviceType: deployment\ncontainers:\n  - name: web\n    dev:\n      image: "
+                  "iterdeck/sandbox-base:latest\n"
+                  "      workDir: /home/dev\n");
+        cfg.close();
+        QFile code(m_dir.filePath(QStringLiteral("src/main.py")));
+        QVERIFY(code.open(QIODevice::WriteOnly));
+        code.write("print('hello')\n");
+    }
+
+    void trayDoesNotFlicker()
+    {
+        TrayIcon tray;
+        tray.setState(TrayIcon::State::Ok);
+        QCOMPARE(tray.shownState(), TrayIcon::State::Ok);
+        // A short burst of work: the icon never changes.
+        tray.setState(TrayIcon::State::Working);
+        QTest::qWait(TrayIcon::workingDelayMs() / 4);
+        QCOMPARE(tray.shownState(), TrayIcon::State::Ok);
+        tray.setState(TrayIcon::State::Ok);
+        QTest::qWait(TrayIcon::workingDelayMs() * 2);
+        QCOMPARE(tray.shownState(), TrayIcon::State::Ok);
+        // Lasting work shows; an error shows at once.
+        tray.setState(TrayIcon::State::Working);
+        QTRY_COMPARE_WITH_TIMEOUT(tray.shownState(), TrayIcon::State::Working, TrayIcon::workingDelayMs() * 5);
+        tray.setState(TrayIcon::State::Error);
+        QCOMPARE(tray.shownState(), TrayIcon::State::Error);
+        tray.setState(TrayIcon::State::Disconnected);
+        QCOMPARE(tray.shownState(), TrayIcon::State::Disconnected);
+        for (auto s : {TrayIcon::State::Ok, TrayIcon::State::Working, TrayIcon::State::Attention,
+                       TrayIcon::State::Error, TrayIcon::State::Disconnected})
+            QVERIFY(!TrayIcon::iconFor(s).pixmap(22, 22).isNull());
+    }
+
+    void devToggleRoundTrip()
+    {
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setNamespace(m_ns);
+        QTRY_VERIFY_WITH_TIMEOUT(model.isSynced(), 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+        const int row = rowOf(model, QStringLiteral("web"));
+        QCOMPARE(model.index(row, WorkloadsModel::KindColumn).data().toString(), QStringLiteral("Deployment"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::PodsColumn).data().toString(), QStringLiteral("1/1"),
+                                  20000);
+        QCOMPARE(model.index(row, WorkloadsModel::DevColumn).data().toString(), QStringLiteral("off"));
+        const QJsonObject original = getDeployment(QStringLiteral("web"));
+
+        MainWindow window(m_client.get(), &dev, &model);
+        // The folder was chosen before (the first toggle asks for it).
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        dev.rememberFolder(m_ns, ref, m_dir.filePath(QStringLiteral("src")));
+        window.table()->selectRow(row);
+        QVERIFY(window.devButton()->isEnabled());
+        QTest::mouseClick(window.devButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::DevColumn).data().toString(), QStringLiteral("on"),
+                                  60000);
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::SyncColumn).data().toString(),
+                                  QStringLiteral("in sync"), 30000);
+        QCOMPARE(imageOf(getDeployment(QStringLiteral("web"))), QStringLiteral("iterdeck/sandbox-base:latest"));
+        QVERIFY(window.devButton()->isChecked());
+        QCOMPARE(window.devButton()->text(), QStringLiteral("End dev mode"));
+
+        QSignalSpy ended(&dev, &DevController::ended);
+        QTest::mouseClick(window.devButton(), Qt::LeftButton);
+        QVERIFY(ended.wait(30000));
+        QCOMPARE(ended.first().at(2).toBool(), true); // restored exactly
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::DevColumn).data().toString(), QStringLiteral("off"),
+                                  10000);
+        const QJsonObject after = getDeployment(QStringLiteral("web"));
+        QCOMPARE(imageOf(after), QStringLiteral("iterdeck/demo-web:1.0"));
+        QCOMPARE(after.value(QStringLiteral("spec")).toObject().value(QStringLiteral("template")),
+                 original.value(QStringLiteral("spec")).toObject().value(QStringLiteral("template")));
+        QCOMPARE(after.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("uid")),
+                 original.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("uid")));
+    }
+
+    // The app died in dev mode: the next start finds it and can restore it.
+    void leftoversAtStart()
+    {
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        {
+            DevController first(m_client.get(), m_settings.get());
+            QVERIFY(first.start(m_ns, ref));
+            QTRY_COMPARE_WITH_TIMEOUT(first.status(workloadKey(m_ns, ref)).state, DevController::State::On, 60000);
+        } // gone without ending, as a crash would leave it
+        DevController next(m_client.get(), m_settings.get());
+        QSignalSpy found(&next, &DevController::leftoversFound);
+        next.scanLeftovers();
+        QVERIFY(found.wait(10000));
+        const auto records = found.first().at(0).value<QList<devmode::DevRecord>>();
+        QCOMPARE(records.size(), 1);
+        QCOMPARE(records.first().workload.shortName(), QStringLiteral("deploy/web"));
+        QCOMPARE(records.first().localDir, m_dir.filePath(QStringLiteral("src")));
+        QSignalSpy ended(&next, &DevController::ended);
+        next.end(m_ns, ref);
+        QVERIFY(ended.wait(30000));
+        QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
+        QCOMPARE(imageOf(getDeployment(QStringLiteral("web"))), QStringLiteral("iterdeck/demo-web:1.0"));
+    }
+
+    void startAtLogin()
+    {
+        QString error;
+        QVERIFY(SettingsDialog::setStartAtLogin(true, &error));
+        const QString file = m_dir.filePath(QStringLiteral("config/autostart/iterdeck.desktop"));
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray text = f.readAll();
+        QVERIFY(text.startsWith("[Desktop Entry]\nType=Application\nName=Iterdeck\nExec="));
+        QVERIFY(SettingsDialog::startsAtLogin());
+        QVERIFY(SettingsDialog::setStartAtLogin(false, &error));
+        QVERIFY(!QFile::exists(file));
+        QVERIFY(!SettingsDialog::startsAtLogin());
+    }
+};
+
+QTEST_MAIN(TestApp)
+#include "tst_app.moc"
