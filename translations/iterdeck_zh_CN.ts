@@ -2,6 +2,33 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
+    <name>DevController</name>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>starting</source>
+        <translation>启动中</translation>
+    </message>
+    <message>
+        <source>on</source>
+        <translation>开启</translation>
+    </message>
+    <message>
+        <source>reconnecting</source>
+        <translation>重新连接中</translation>
+    </message>
+    <message>
+        <source>ending</source>
+        <translation>结束中</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+</context>
+<context>
     <name>IterdeckCtl</name>
     <message>
         <source>team manifest</source>
@@ -397,12 +424,28 @@ Documentation: docs/cli.md</source>
 <context>
     <name>iterdeck</name>
     <message>
-        <source>Iterdeck desktop app. The tray and its windows are not part of this version yet.</source>
-        <translation>Iterdeck 桌面应用。托盘及其窗口尚未包含在此版本中。</translation>
+        <source>Run the demo: a sandbox cluster on this machine with a demo application, no setup needed.</source>
+        <translation>运行演示：在本机启动带演示应用的沙箱集群，无需任何配置。</translation>
     </message>
     <message>
-        <source>the tray app is not part of this version yet; use iterdeckctl</source>
-        <translation>托盘应用尚未包含在此版本中；请使用 iterdeckctl</translation>
+        <source>Open the main window at start (else only the tray icon).</source>
+        <translation>启动时打开主窗口（否则只显示托盘图标）。</translation>
+    </message>
+    <message>
+        <source>The kubeconfig to use (default: the settings, then $KUBECONFIG).</source>
+        <translation>要使用的 kubeconfig（默认：设置中的，其次是 $KUBECONFIG）。</translation>
+    </message>
+    <message>
+        <source>The namespace to show.</source>
+        <translation>要显示的命名空间。</translation>
+    </message>
+    <message>
+        <source>Iterdeck desktop app: your workloads with their pods, one-click dev mode with sync, port-forwards, shell and logs, in the system tray.</source>
+        <translation>Iterdeck 桌面应用：在系统托盘中查看你的工作负载及其 Pod，一键开发模式（含同步、端口转发、shell 和日志）。</translation>
+    </message>
+    <message>
+        <source>already running: its window is shown</source>
+        <translation>已在运行：已显示其窗口</translation>
     </message>
 </context>
 <context>
@@ -430,6 +473,364 @@ Documentation: docs/cli.md</source>
     <message>
         <source>%1: valid team manifest for project &quot;%2&quot; (%3 components, %4 webhook sources, %5 people)</source>
         <translation>%1：项目“%2”的团队清单有效（%3 个组件，%4 个 Webhook 来源，%5 位成员）</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::Application</name>
+    <message>
+        <source>the demo application could not be applied: %1</source>
+        <translation>无法部署演示应用：%1</translation>
+    </message>
+    <message>
+        <source>the sandbox cluster stopped (exit code %1): %2</source>
+        <translation>沙箱集群已停止（退出码 %1）：%2</translation>
+    </message>
+    <message>
+        <source>Dev mode ended</source>
+        <translation>开发模式已结束</translation>
+    </message>
+    <message>
+        <source>Dev mode left on</source>
+        <translation>开发模式仍处于开启状态</translation>
+    </message>
+    <message>
+        <source>These workloads are still in dev mode from an earlier session:
+%1
+
+Resume syncing them, or restore them as they were?</source>
+        <translation>以下工作负载在之前的会话中仍处于开发模式：
+%1
+
+要恢复同步，还是把它们还原为原样？</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>恢复同步</translation>
+    </message>
+    <message>
+        <source>Restore</source>
+        <translation>还原</translation>
+    </message>
+    <message>
+        <source>Later</source>
+        <translation>稍后</translation>
+    </message>
+    <message>
+        <source>%1: its local folder is unknown here; toggle dev mode to choose it</source>
+        <translation>%1：本机不知道它的本地目录；请切换开发模式来选择</translation>
+    </message>
+    <message>
+        <source>No system tray was found: Iterdeck runs in this window. Closing it quits.</source>
+        <translation>未找到系统托盘：Iterdeck 在此窗口中运行，关闭窗口即退出。</translation>
+    </message>
+    <message>
+        <source>The cluster settings take effect when Iterdeck starts again.</source>
+        <translation>集群设置将在 Iterdeck 下次启动时生效。</translation>
+    </message>
+    <message>
+        <source>No workloads in %1</source>
+        <translation>%1 中没有工作负载</translation>
+    </message>
+    <message>
+        <source>cluster unreachable: %1</source>
+        <translation>无法连接集群：%1</translation>
+    </message>
+    <message>
+        <source>dev mode needs attention</source>
+        <translation>开发模式需要处理</translation>
+    </message>
+    <message>
+        <source>working</source>
+        <translation>处理中</translation>
+    </message>
+    <message numerus="yes">
+        <source>%n workload(s) in dev mode</source>
+        <translation>
+            <numerusform>%n 个工作负载处于开发模式</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>connected</source>
+        <translation>已连接</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::DevController</name>
+    <message>
+        <source>Dev mode failed</source>
+        <translation>开发模式失败</translation>
+    </message>
+    <message>
+        <source>syncing %1/%2 files</source>
+        <translation>同步中 %1/%2 个文件</translation>
+    </message>
+    <message>
+        <source>scanning</source>
+        <translation>扫描中</translation>
+    </message>
+    <message>
+        <source>in sync</source>
+        <translation>已同步</translation>
+    </message>
+    <message numerus="yes">
+        <source>in sync, %n conflict(s)</source>
+        <translation>
+            <numerusform>已同步，%n 个冲突</numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>halted: %1</source>
+        <translation>已暂停：%1</translation>
+    </message>
+    <message>
+        <source>error: %1</source>
+        <translation>错误：%1</translation>
+    </message>
+    <message>
+        <source>connecting</source>
+        <translation>连接中</translation>
+    </message>
+    <message>
+        <source>Sync conflict</source>
+        <translation>同步冲突</translation>
+    </message>
+    <message>
+        <source>Both copies were kept: %1</source>
+        <translation>两份副本均已保留：%1</translation>
+    </message>
+    <message>
+        <source>restoring %1</source>
+        <translation>正在还原 %1</translation>
+    </message>
+    <message>
+        <source>%1: dev mode ended, copy %2 deleted</source>
+        <translation>%1：开发模式已结束，副本 %2 已删除</translation>
+    </message>
+    <message>
+        <source>%1: dev mode ended, restored exactly</source>
+        <translation>%1：开发模式已结束，已精确还原</translation>
+    </message>
+    <message>
+        <source>%1 was restored, but differs from the saved original at: %2</source>
+        <translation>%1 已还原，但与保存的原始版本在以下位置不同：%2</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::MainWindow</name>
+    <message>
+        <source>Dev mode</source>
+        <translation>开发模式</translation>
+    </message>
+    <message>
+        <source>Shell</source>
+        <translation>Shell</translation>
+    </message>
+    <message>
+        <source>Logs</source>
+        <translation>日志</translation>
+    </message>
+    <message>
+        <source>Open forwarded port</source>
+        <translation>打开转发端口</translation>
+    </message>
+    <message>
+        <source>Cluster: %1 (context %2)</source>
+        <translation>集群：%1（上下文 %2）</translation>
+    </message>
+    <message>
+        <source>Namespace:</source>
+        <translation>命名空间：</translation>
+    </message>
+    <message>
+        <source>Switch the selected component into dev mode: your folder is synced into its container</source>
+        <translation>将所选组件切换到开发模式：你的目录会同步到其容器中</translation>
+    </message>
+    <message>
+        <source>Settings…</source>
+        <translation>设置…</translation>
+    </message>
+    <message>
+        <source>Activity</source>
+        <translation>动态</translation>
+    </message>
+    <message>
+        <source>Clear</source>
+        <translation>清空</translation>
+    </message>
+    <message>
+        <source>End dev mode</source>
+        <translation>结束开发模式</translation>
+    </message>
+    <message>
+        <source>%1: ending dev mode</source>
+        <translation>%1：正在结束开发模式</translation>
+    </message>
+    <message>
+        <source>The local folder to sync into %1</source>
+        <translation>要同步到 %1 的本地目录</translation>
+    </message>
+    <message>
+        <source>%1: entering dev mode with %2</source>
+        <translation>%1：正在以 %2 进入开发模式</translation>
+    </message>
+    <message>
+        <source>No terminal emulator was found (set $TERMINAL). In a terminal, run:
+%1 dev shell %2 -n %3</source>
+        <translation>未找到终端模拟器（请设置 $TERMINAL）。请在终端中运行：
+%1 dev shell %2 -n %3</translation>
+    </message>
+    <message>
+        <source>No pod to show the logs of</source>
+        <translation>没有可显示日志的 Pod</translation>
+    </message>
+    <message>
+        <source>Logs — %1</source>
+        <translation>日志 — %1</translation>
+    </message>
+    <message>
+        <source>Show only lines containing…</source>
+        <translation>只显示包含以下内容的行…</translation>
+    </message>
+    <message>
+        <source>— %1</source>
+        <translation>— %1</translation>
+    </message>
+    <message>
+        <source>— the container ended</source>
+        <translation>— 容器已结束</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::SettingsDialog</name>
+    <message>
+        <source>cannot remove %1</source>
+        <translation>无法删除 %1</translation>
+    </message>
+    <message>
+        <source>cannot write %1: %2</source>
+        <translation>无法写入 %1：%2</translation>
+    </message>
+    <message>
+        <source>Start Iterdeck when I log in</source>
+        <translation>登录时启动 Iterdeck</translation>
+    </message>
+    <message>
+        <source>Dev mode: failures, conflicts, restores</source>
+        <translation>开发模式：失败、冲突、还原</translation>
+    </message>
+    <message>
+        <source>Deploys and new builds of my iterations</source>
+        <translation>我的迭代的部署和新构建</translation>
+    </message>
+    <message>
+        <source>Iterdeck settings</source>
+        <translation>Iterdeck 设置</translation>
+    </message>
+    <message>
+        <source>default: $KUBECONFIG, else ~/.kube/config</source>
+        <translation>默认：$KUBECONFIG，否则 ~/.kube/config</translation>
+    </message>
+    <message>
+        <source>default: the kubeconfig&apos;s current context</source>
+        <translation>默认：kubeconfig 的当前上下文</translation>
+    </message>
+    <message>
+        <source>default: the context&apos;s namespace</source>
+        <translation>默认：上下文的命名空间</translation>
+    </message>
+    <message>
+        <source>System language</source>
+        <translation>系统语言</translation>
+    </message>
+    <message>
+        <source>Kubeconfig</source>
+        <translation>Kubeconfig</translation>
+    </message>
+    <message>
+        <source>Context</source>
+        <translation>上下文</translation>
+    </message>
+    <message>
+        <source>Namespace</source>
+        <translation>命名空间</translation>
+    </message>
+    <message>
+        <source>Bot URL</source>
+        <translation>机器人地址</translation>
+    </message>
+    <message>
+        <source>Bot token</source>
+        <translation>机器人令牌</translation>
+    </message>
+    <message>
+        <source>Notifications</source>
+        <translation>通知</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>No keychain is available (%1): the token cannot be stored safely and is kept for this session only.</source>
+        <translation>没有可用的密钥环（%1）：无法安全保存令牌，令牌仅在本次会话中保留。</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::TrayIcon</name>
+    <message>
+        <source>Dev mode</source>
+        <translation>开发模式</translation>
+    </message>
+    <message>
+        <source>Open Iterdeck</source>
+        <translation>打开 Iterdeck</translation>
+    </message>
+    <message>
+        <source>Pause notifications</source>
+        <translation>暂停通知</translation>
+    </message>
+    <message>
+        <source>Settings…</source>
+        <translation>设置…</translation>
+    </message>
+    <message>
+        <source>Quit</source>
+        <translation>退出</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::WorkloadsModel</name>
+    <message>
+        <source>Component</source>
+        <translation>组件</translation>
+    </message>
+    <message>
+        <source>Kind</source>
+        <translation>类型</translation>
+    </message>
+    <message>
+        <source>Image</source>
+        <translation>镜像</translation>
+    </message>
+    <message>
+        <source>Pods</source>
+        <translation>Pod</translation>
+    </message>
+    <message>
+        <source>Dev mode</source>
+        <translation>开发模式</translation>
+    </message>
+    <message>
+        <source>Sync</source>
+        <translation>同步</translation>
+    </message>
+    <message>
+        <source>on (not syncing)</source>
+        <translation>开启（未同步）</translation>
+    </message>
+    <message>
+        <source>on, by %1</source>
+        <translation>开启，由 %1</translation>
     </message>
 </context>
 </TS>

@@ -7,7 +7,9 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QIcon>
+#include <QLocale>
 #include <QMessageBox>
+#include <QSettings>
 #include <QSocketNotifier>
 
 #include <csignal>
@@ -87,6 +89,10 @@ int main(int argc, char **argv)
     QApplication::setApplicationVersion(iterdeck::version());
     QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/iterdeck.svg")));
     QApplication::setQuitOnLastWindowClosed(false);
+    // The language chosen in the settings, else the system's.
+    const QString language = QSettings().value(QStringLiteral("ui/language")).toString();
+    if (!language.isEmpty())
+        QLocale::setDefault(QLocale(language));
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;

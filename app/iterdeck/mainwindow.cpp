@@ -43,13 +43,13 @@ public:
         , m_view(new QPlainTextEdit(this))
         , m_filter(new QLineEdit(this))
     {
-        setWindowTitle(tr("Logs — %1").arg(pod));
+        setWindowTitle(MainWindow::tr("Logs — %1").arg(pod));
         resize(900, 500);
         setAttribute(Qt::WA_DeleteOnClose);
         m_view->setReadOnly(true);
         m_view->setMaximumBlockCount(20000);
         m_view->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
-        m_filter->setPlaceholderText(tr("Show only lines containing…"));
+        m_filter->setPlaceholderText(MainWindow::tr("Show only lines containing…"));
         m_filter->setClearButtonEnabled(true);
         auto *layout = new QVBoxLayout(this);
         layout->addWidget(m_filter);
@@ -75,8 +75,8 @@ public:
             }
         });
         connect(m_stream, &LogStream::finished, this, [this] {
-            m_view->appendPlainText(m_stream->error().isError() ? tr("— %1").arg(m_stream->error().toString())
-                                                                : tr("— the container ended"));
+            m_view->appendPlainText(m_stream->error().isError() ? MainWindow::tr("— %1").arg(m_stream->error().toString())
+                                                                : MainWindow::tr("— the container ended"));
         });
         m_stream->start();
     }
