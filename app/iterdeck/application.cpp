@@ -64,6 +64,7 @@ Application::~Application()
         m_dev->stopAll();
     delete m_window;
     if (m_sandbox) {
+        m_sandbox->disconnect(this); // its end is expected now, not a failure to report
         m_sandbox->terminate();
         if (!m_sandbox->waitForFinished(10000))
             m_sandbox->kill();

@@ -75,8 +75,9 @@ public:
             }
         });
         connect(m_stream, &LogStream::finished, this, [this] {
-            m_view->appendPlainText(m_stream->error().isError() ? MainWindow::tr("— %1").arg(m_stream->error().toString())
-                                                                : MainWindow::tr("— the container ended"));
+            m_view->appendPlainText(m_stream->error().isError()
+                                        ? MainWindow::tr("— %1").arg(m_stream->error().toString())
+                                        : MainWindow::tr("— the container ended"));
         });
         m_stream->start();
     }
@@ -285,8 +286,10 @@ void MainWindow::toggleDevMode(int row)
         addActivity(tr("%1: ending dev mode").arg(ref.shortName()));
         return;
     }
-    if (m_dev->start(ns, ref))
+    if (m_dev->start(ns, ref)) {
+        addActivity(tr("%1: entering dev mode with %2").arg(ref.shortName(), m_dev->rememberedFolder(ns, ref)));
         return;
+    }
     // The first time for this component: which local folder goes into the container?
     const QString dir = QFileDialog::getExistingDirectory(
         this, tr("The local folder to sync into %1").arg(ref.shortName()), QDir::homePath());

@@ -73,6 +73,7 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     , m_language(new QComboBox(this))
 {
     setWindowTitle(tr("Iterdeck settings"));
+    setMinimumWidth(520);
     auto *form = new QFormLayout(this);
     m_kubeconfig->setPlaceholderText(tr("default: $KUBECONFIG, else ~/.kube/config"));
     m_context->setPlaceholderText(tr("default: the kubeconfig's current context"));

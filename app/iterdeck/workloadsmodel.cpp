@@ -222,6 +222,14 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
     case DevColumn:
         if (dev.state == DevController::State::Starting || dev.state == DevController::State::Ending)
             return dev.step.isEmpty() ? stateName(dev.state) : dev.step;
+        if (dev.state == DevController::State::On && !dev.localPorts.isEmpty() && !dev.portSpecs.isEmpty()) {
+            QStringList ports;
+            for (int i = 0; i < dev.localPorts.size() && i < dev.portSpecs.size(); ++i)
+                ports << QStringLiteral("127.0.0.1:%1→%2")
+                             .arg(dev.localPorts.at(i))
+                             .arg(dev.portSpecs.at(i).section(u':', -1));
+            return QString(stateName(dev.state) + QStringLiteral(" · ") + ports.join(QStringLiteral(", ")));
+        }
         if (dev.state != DevController::State::Off)
             return stateName(dev.state);
         if (!owner.isEmpty())

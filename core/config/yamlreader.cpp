@@ -119,6 +119,31 @@ static bool checkAnchorNames(const SourceText &src, Diagnostics &diag)
                 ok = false;
             }
         }
+        // yaml-cpp 0.7 loops forever, allocating, on a multi-line plain scalar with a property
+        // (a tag or an anchor) whose continuation line starts with the "? " indicator
+        // ("! p\n?\n", found by fuzz_deploy_templates); libyaml reads "p ?". Such a line is
+        // almost surely a mistake: refuse it, with or without a property.
+        if (ok && type == YAML_SCALAR_TOKEN && token.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
+            && token.end_mark.line > token.start_mark.line) {
+            qsizetype i = qsizetype(token.start_mark.index);
+            const qsizetype end = std::min(qsizetype(token.end_mark.index), text.size());
+            size_t line = token.start_mark.line;
+            while (ok && i < end) {
+                if (text[i++] != '\n')
+                    continue;
+                ++line;
+                qsizetype j = i;
+                while (j < end && (text[j] == ' ' || text[j] == '\t'))
+                    ++j;
+                const char next = j + 1 < text.size() ? text[j + 1] : '\n';
+                if (j < end && text[j] == '?' && (next == ' ' || next == '\t' || next == '\n' || next == '\r')) {
+                    diag.error(src.locate(int(line), int(j - i)),
+                               QStringLiteral("invalid YAML: a line starting with \"? \" inside a plain value that "
+                                              "began on an earlier line; quote the value, or indent the key"));
+                    ok = false;
+                }
+            }
+        }
         yaml_token_delete(&token);
         if (!ok || type == YAML_STREAM_END_TOKEN)
             break;

@@ -258,7 +258,10 @@ private:
             waitRollouts();
             return;
         }
-        const auto [ref, name] = m_toDelete.takeFirst();
+        // (Plain variables: clang 14 cannot capture structured bindings.)
+        const QPair<ResourceRef, QString> next = m_toDelete.takeFirst();
+        const ResourceRef ref = next.first;
+        const QString name = next.second;
         DeleteOptions opts;
         opts.propagationPolicy = QStringLiteral("Background");
         KubeCall *call = m_client->remove(ref, m_target.ns, name, opts);
@@ -302,7 +305,8 @@ private:
                        .arg(m_outcome.pruned.size()));
             return;
         }
-        const auto [ref, name] = m_rollouts.first();
+        const ResourceRef ref = m_rollouts.first().first;
+        const QString name = m_rollouts.first().second;
         KubeCall *call = m_client->get(ref, m_target.ns, name);
         connect(call, &KubeCall::finished, this, [this, call, ref, name] {
             if (m_cancelled)
