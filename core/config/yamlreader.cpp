@@ -120,8 +120,8 @@ static bool checkAnchorNames(const SourceText &src, Diagnostics &diag)
             }
         }
         // yaml-cpp 0.7 loops forever, allocating, on a multi-line plain scalar with a property
-        // (a tag or an anchor) whose continuation line starts with the "? " indicator
-        // ("! p\n?\n", found by fuzz_deploy_templates); libyaml reads "p ?". Such a line is
+        // (a tag or an anchor) whose continuation line starts with "? " or "," ("! p\n?\n" and
+        // "! p\nq\n,", found by fuzz_deploy_templates); libyaml reads "p ?". Such a line is
         // almost surely a mistake: refuse it, with or without a property.
         if (ok && type == YAML_SCALAR_TOKEN && token.data.scalar.style == YAML_PLAIN_SCALAR_STYLE
             && token.end_mark.line > token.start_mark.line) {
@@ -136,10 +136,13 @@ static bool checkAnchorNames(const SourceText &src, Diagnostics &diag)
                 while (j < end && (text[j] == ' ' || text[j] == '\t'))
                     ++j;
                 const char next = j + 1 < text.size() ? text[j + 1] : '\n';
-                if (j < end && text[j] == '?' && (next == ' ' || next == '\t' || next == '\n' || next == '\r')) {
+                const bool question = j < end && text[j] == '?' && (next == ' ' || next == '\t' || next == '\n' || next == '\r');
+                const bool comma = j < end && text[j] == ',';
+                if (question || comma) {
                     diag.error(src.locate(int(line), int(j - i)),
-                               QStringLiteral("invalid YAML: a line starting with \"? \" inside a plain value that "
-                                              "began on an earlier line; quote the value, or indent the key"));
+                               QStringLiteral("invalid YAML: a line starting with \"%1\" inside a plain value that "
+                                              "began on an earlier line; quote the value")
+                                   .arg(question ? QStringLiteral("? ") : QStringLiteral(",")));
                     ok = false;
                 }
             }
