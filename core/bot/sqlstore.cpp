@@ -542,10 +542,21 @@ public:
     {
         QSqlQuery q(database());
         q.setForwardOnly(true);
+        if (binds.isEmpty()) {
+            // Plain execution: PostgreSQL cannot PREPARE transaction control statements.
+            if (!q.exec(sql))
+                return unexpected(queryError(q.lastError(), sql));
+            return q;
+        }
         if (!q.prepare(sql))
             return unexpected(queryError(q.lastError(), sql));
-        for (const QVariant &v : binds)
-            q.addBindValue(v);
+        for (const QVariant &v : binds) {
+            // Text columns are NOT NULL: a null QString is stored as an empty one.
+            if (v.metaType() == QMetaType::fromType<QString>() && v.toString().isNull())
+                q.addBindValue(QString::fromLatin1(""));
+            else
+                q.addBindValue(v);
+        }
         if (!q.exec())
             return unexpected(queryError(q.lastError(), sql));
         return q;
@@ -563,6 +574,7 @@ public:
 
     StoreError queryError(const QSqlError &e, const QString &sql) const
     {
+        qCDebug(lcBot, "store statement failed: %s: %s", qPrintable(sql), qPrintable(e.text()));
         if (isUniqueViolation(e))
             return makeError(StoreError::Code::Conflict, e.text());
         const bool lost = e.type() == QSqlError::ConnectionError || !database().isOpen();
