@@ -458,22 +458,29 @@ private:
             return unexpected(f.error());
         if (action != QLatin1String("published"))
             return ignored(d.deliveryId, d.event, QStringLiteral("%1 action \"%2\" is not used").arg(root, action));
+        const QString v = root + QStringLiteral(".package_version");
+        // The published examples contradict themselves (a container with package_type "npm", an npm
+        // package of ecosystem "docker"): container metadata is what marks a container image.
         const QString type = f.optString(root + QStringLiteral(".package_type")).toLower();
-        const QString ecosystem = f.optString(root + QStringLiteral(".ecosystem")).toLower();
-        const bool container = type == QLatin1String("container") || type == QLatin1String("docker")
-            || ecosystem == QLatin1String("container") || ecosystem == QLatin1String("docker");
+        const bool container = f.at(v + QStringLiteral(".container_metadata")).isObject()
+            || type == QLatin1String("container") || type == QLatin1String("docker");
         if (f.failed())
             return unexpected(f.error());
         if (!container) {
             return ignored(d.deliveryId, d.event,
                            QStringLiteral("package of type \"%1\" is not a container image").arg(type));
         }
-        const QString v = root + QStringLiteral(".package_version");
         ArtifactPublished a;
         a.repository = f.text(QStringLiteral("repository.full_name"));
         const QString owner = f.optString(root + QStringLiteral(".owner.login")).toLower();
         const QString name = f.text(root + QStringLiteral(".name"));
-        a.image = QStringLiteral("ghcr.io/") + (owner.isEmpty() ? QString() : owner + u'/') + name.toLower();
+        // package_url: "ghcr.io/owner/name:" (the tag left off) when GitHub gives it.
+        QString image = f.optString(v + QStringLiteral(".package_url")).toLower();
+        if (const qsizetype colon = image.lastIndexOf(u':'); colon > image.lastIndexOf(u'/'))
+            image.truncate(colon);
+        a.image = !image.isEmpty() ? image
+                                   : QStringLiteral("ghcr.io/") + (owner.isEmpty() ? QString() : owner + u'/')
+                + name.toLower();
         a.artifact.branch = stripBranchPrefix(f.optString(v + QStringLiteral(".target_commitish")));
         a.artifact.build = f.id(v + QStringLiteral(".id"));
         a.artifact.imageTag = f.optString(v + QStringLiteral(".container_metadata.tag.name"));
