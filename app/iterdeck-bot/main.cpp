@@ -19,11 +19,6 @@
 
 namespace {
 
-QString tr(const char *text)
-{
-    return QCoreApplication::translate("iterdeck-bot", text);
-}
-
 void fail(const QString &message)
 {
     std::fprintf(stderr, "iterdeck-bot: %s\n", qPrintable(message));
@@ -82,7 +77,7 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
     const bool known = verb == QLatin1String("create") || verb == QLatin1String("revoke") || verb == QLatin1String("list");
     const qsizetype wanted = verb == QLatin1String("list") ? 2 : 3;
     if (!known || args.size() != wanted) {
-        fail(tr("usage: iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list"));
+        fail(QCoreApplication::translate("iterdeck-bot", "usage: iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list"));
         return 2;
     }
     auto store = Store::open(storeOptions);
@@ -96,9 +91,9 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
             fail(t.error().message);
             return 1;
         }
-        std::printf("%s\n", qPrintable(tr("Created token %1 for %2%3. It is shown only now; keep it secret:")
+        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "Created token %1 for %2%3. It is shown only now; keep it secret:")
                                            .arg(t->token.id, t->token.user,
-                                                admin ? tr(" (admin)") : QString())));
+                                                admin ? QCoreApplication::translate("iterdeck-bot", " (admin)") : QString())));
         std::printf("%s\n", qPrintable(t->secret));
         return 0;
     }
@@ -108,7 +103,7 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
             fail(t.error().message);
             return 1;
         }
-        std::printf("%s\n", qPrintable(tr("Revoked token %1 of %2.").arg(t->id, t->user)));
+        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "Revoked token %1 of %2.").arg(t->id, t->user)));
         return 0;
     }
     auto list = (*store)->tokens();
@@ -116,11 +111,11 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
         fail(list.error().message);
         return 1;
     }
-    std::printf("%-14s %-20s %-6s %-20s %s\n", "ID", qPrintable(tr("USER")), qPrintable(tr("ADMIN")),
-                qPrintable(tr("CREATED")), qPrintable(tr("REVOKED")));
+    std::printf("%-14s %-20s %-6s %-20s %s\n", "ID", qPrintable(QCoreApplication::translate("iterdeck-bot", "USER")), qPrintable(QCoreApplication::translate("iterdeck-bot", "ADMIN")),
+                qPrintable(QCoreApplication::translate("iterdeck-bot", "CREATED")), qPrintable(QCoreApplication::translate("iterdeck-bot", "REVOKED")));
     for (const auto &t : std::as_const(*list)) {
         std::printf("%-14s %-20s %-6s %-20s %s\n", qPrintable(t.id), qPrintable(t.user),
-                    t.admin ? qPrintable(tr("yes")) : qPrintable(tr("no")),
+                    t.admin ? qPrintable(QCoreApplication::translate("iterdeck-bot", "yes")) : qPrintable(QCoreApplication::translate("iterdeck-bot", "no")),
                     qPrintable(t.createdAt.toUTC().toString(Qt::ISODate)),
                     t.revokedAt.isValid() ? qPrintable(t.revokedAt.toUTC().toString(Qt::ISODate)) : "-");
     }
@@ -137,7 +132,7 @@ int main(int argc, char **argv)
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(tr("The Iterdeck ChatOps controller: receives the collaboration tool's and CI's "
+    parser.setApplicationDescription(QCoreApplication::translate("iterdeck-bot", "The Iterdeck ChatOps controller: receives the collaboration tool's and CI's "
                                         "webhooks and keeps iterations and artifacts in its store.\n\n"
                                         "Commands:\n"
                                         "  (none)                  serve\n"
@@ -147,31 +142,31 @@ int main(int argc, char **argv)
     parser.addHelpOption();
     parser.addVersionOption();
     const QCommandLineOption configOption(QStringList {QStringLiteral("c"), QStringLiteral("config")},
-                                          tr("The team manifest to use (default: ./iterdeck.yaml)."),
+                                          QCoreApplication::translate("iterdeck-bot", "The team manifest to use (default: ./iterdeck.yaml)."),
                                           QStringLiteral("FILE"), QStringLiteral("iterdeck.yaml"));
     const QCommandLineOption checkOption(
         QStringLiteral("check-config"),
-        tr("Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
+        QCoreApplication::translate("iterdeck-bot", "Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
     const QCommandLineOption dataDirOption(QStringLiteral("data-dir"),
-                                           tr("Where the SQLite store lives (default: %1).")
+                                           QCoreApplication::translate("iterdeck-bot", "Where the SQLite store lives (default: %1).")
                                                .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)),
                                            QStringLiteral("DIR"));
     const QCommandLineOption storeOption(
         QStringLiteral("store"),
-        tr("The store instead of SQLite in the data directory: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+        QCoreApplication::translate("iterdeck-bot", "The store instead of SQLite in the data directory: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
            "or sqlite:///PATH. Default: the environment variable ITERDECK_STORE, if set."),
         QStringLiteral("DSN"));
     const QCommandLineOption listenOption(QStringLiteral("listen"),
-                                          tr("Address and port to serve on (default: 127.0.0.1:8080; :8080 for all)."),
+                                          QCoreApplication::translate("iterdeck-bot", "Address and port to serve on (default: 127.0.0.1:8080; :8080 for all)."),
                                           QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
-    const QCommandLineOption certOption(QStringLiteral("tls-cert"), tr("Serve HTTPS with this PEM certificate chain."),
+    const QCommandLineOption certOption(QStringLiteral("tls-cert"), QCoreApplication::translate("iterdeck-bot", "Serve HTTPS with this PEM certificate chain."),
                                         QStringLiteral("FILE"));
-    const QCommandLineOption keyOption(QStringLiteral("tls-key"), tr("The PEM private key of --tls-cert."),
+    const QCommandLineOption keyOption(QStringLiteral("tls-key"), QCoreApplication::translate("iterdeck-bot", "The PEM private key of --tls-cert."),
                                        QStringLiteral("FILE"));
     const QCommandLineOption maxBodyOption(QStringLiteral("max-body"),
-                                           tr("Largest webhook body accepted, in bytes (default: 1048576)."),
+                                           QCoreApplication::translate("iterdeck-bot", "Largest webhook body accepted, in bytes (default: 1048576)."),
                                            QStringLiteral("BYTES"), QStringLiteral("1048576"));
-    const QCommandLineOption adminOption(QStringLiteral("admin"), tr("With token create: the token is an admin's."));
+    const QCommandLineOption adminOption(QStringLiteral("admin"), QCoreApplication::translate("iterdeck-bot", "With token create: the token is an admin's."));
     parser.addOptions(
         {configOption, checkOption, dataDirOption, storeOption, listenOption, certOption, keyOption, maxBodyOption,
          adminOption});
@@ -194,11 +189,11 @@ int main(int argc, char **argv)
     if (!args.isEmpty()) {
         if (args.constFirst() == QLatin1String("token"))
             return tokenCommand(args, storeOptions, parser.isSet(adminOption));
-        fail(tr("unexpected argument: %1").arg(args.constFirst()));
+        fail(QCoreApplication::translate("iterdeck-bot", "unexpected argument: %1").arg(args.constFirst()));
         return 2;
     }
     if (parser.isSet(adminOption)) {
-        fail(tr("--admin belongs to \"token create\""));
+        fail(QCoreApplication::translate("iterdeck-bot", "--admin belongs to \"token create\""));
         return 2;
     }
 
@@ -210,7 +205,7 @@ int main(int argc, char **argv)
     if (!manifest)
         return 1;
     if (parser.isSet(checkOption)) {
-        std::printf("%s\n", qPrintable(tr("%1: valid team manifest for project \"%2\" "
+        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "%1: valid team manifest for project \"%2\" "
                                           "(%3 components, %4 webhook sources, %5 people)")
                                            .arg(path, manifest->project)
                                            .arg(manifest->components.size())
@@ -221,13 +216,13 @@ int main(int argc, char **argv)
 
     iterdeck::bot::BotServerOptions serverOptions;
     if (!parseListen(parser.value(listenOption), &serverOptions.address, &serverOptions.port)) {
-        fail(tr("--listen wants ADDR:PORT, not \"%1\"").arg(parser.value(listenOption)));
+        fail(QCoreApplication::translate("iterdeck-bot", "--listen wants ADDR:PORT, not \"%1\"").arg(parser.value(listenOption)));
         return 2;
     }
     bool ok = false;
     serverOptions.maxBodyBytes = parser.value(maxBodyOption).toULongLong(&ok);
     if (!ok || serverOptions.maxBodyBytes == 0) {
-        fail(tr("--max-body wants a positive number of bytes, not \"%1\"").arg(parser.value(maxBodyOption)));
+        fail(QCoreApplication::translate("iterdeck-bot", "--max-body wants a positive number of bytes, not \"%1\"").arg(parser.value(maxBodyOption)));
         return 2;
     }
     serverOptions.tlsCertificate = parser.value(certOption);
@@ -248,8 +243,8 @@ int main(int argc, char **argv)
         fail(error);
         return 1;
     }
-    // Scripts and tests read the port from here when --listen asked for port 0.
-    std::printf("%s\n", qPrintable(tr("iterdeck-bot: listening on %1").arg(server.url())));
+    // Scripts and tests read the port from this line when --listen asked for port 0.
+    std::printf("iterdeck-bot: listening on %s\n", qPrintable(server.url())); // not translated: read by scripts
     std::fflush(stdout);
     quitOnSignals(app);
     const int rc = QCoreApplication::exec();

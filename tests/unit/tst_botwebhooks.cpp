@@ -3,7 +3,10 @@
 #include "bot/crypto.h"
 #include "bot/webhook.h"
 
+#include "fuzz/fuzzwebhooks.h"
 #include "testutil/testutil.h"
+
+#include <QDirIterator>
 
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -588,6 +591,37 @@ private Q_SLOTS:
     }
 
     void unknownKind() { QVERIFY(!makeWebhookParser(QStringLiteral("bitbucket"))); }
+
+    // The fuzzer's seeds and every input it found troublesome keep passing its checks.
+    void fuzzReplay_data()
+    {
+        QTest::addColumn<QString>("file");
+        int rows = 0;
+        for (const char *dir : {"/tests/fuzz/corpus/webhooks", "/tests/fuzz/regressions"}) {
+            QDirIterator it(QStringLiteral(ITERDECK_SOURCE_DIR) + QString::fromLatin1(dir), QDir::Files);
+            while (it.hasNext()) {
+                const QString f = it.next();
+                if (QLatin1String(dir).endsWith(QLatin1String("regressions")) && !QFileInfo(f).fileName().startsWith(QLatin1String("webhooks-")))
+                    continue;
+                QTest::newRow(qPrintable(QFileInfo(f).fileName())) << f;
+                ++rows;
+            }
+        }
+        QVERIFY(rows >= 18);
+    }
+
+    void fuzzReplay()
+    {
+        QFETCH(QString, file);
+        const QByteArray bytes = test::readFile(file);
+        QVERIFY(!bytes.isEmpty());
+        const auto *data = reinterpret_cast<const uint8_t *>(bytes.constData());
+        QVERIFY(fuzz::webhooksOnce(data, size_t(bytes.size())));
+        // The same request signed wrongly is refused with 401, whatever it holds.
+        QByteArray wrong = bytes;
+        wrong[1] = char(wrong[1] | 1);
+        QVERIFY(fuzz::webhooksOnce(reinterpret_cast<const uint8_t *>(wrong.constData()), size_t(wrong.size())));
+    }
 };
 
 QTEST_GUILESS_MAIN(TestBotWebhooks)
