@@ -49,8 +49,6 @@ const char *reasonJson(int status)
     switch (status) {
     case 400:
         return R"({"error":"bad-request","message":"the request is not valid HTTP/1.1"})";
-    case 408:
-        return R"({"error":"timeout","message":"the request was not received in time"})";
     case 413:
         return R"({"error":"too-large","message":"the request body is larger than the server accepts"})";
     case 431:
@@ -120,8 +118,6 @@ private:
                 return fail(431);
             if (ec == http::error::body_limit) // Content-Length over the limit, seen in the head
                 return fail(413);
-            if (ec == beast::error::timeout && m_buffer.size() > 0)
-                return fail(408);
             if (ec == net::error::eof || ec == beast::error::timeout || ec == net::ssl::error::stream_truncated
                 || ec == net::error::connection_reset || ec == net::error::operation_aborted)
                 return close();
@@ -157,9 +153,9 @@ private:
         if (ec) {
             if (ec == http::error::body_limit)
                 return fail(413);
-            if (ec == beast::error::timeout)
-                return fail(408);
-            if (ec == net::error::eof || ec == net::ssl::error::stream_truncated || ec == net::error::connection_reset)
+            // A timed out Beast stream is already closed: there is no 408 to send.
+            if (ec == beast::error::timeout || ec == net::error::eof || ec == net::ssl::error::stream_truncated
+                || ec == net::error::connection_reset)
                 return close();
             return fail(400);
         }

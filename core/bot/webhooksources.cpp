@@ -365,7 +365,7 @@ public:
 
     Expected<ParsedDelivery, WebhookError> parse(const WebhookRequest &request) const override
     {
-        if (!request.hasHeader("x-github-event"))
+        if (request.header("x-github-event").trimmed().isEmpty())
             return unexpected(malformed(QStringLiteral("missing X-GitHub-Event header")));
         if (request.header("x-github-delivery").isEmpty())
             return unexpected(malformed(QStringLiteral("missing X-GitHub-Delivery header")));
@@ -520,7 +520,7 @@ public:
 
     Expected<ParsedDelivery, WebhookError> parse(const WebhookRequest &request) const override
     {
-        if (!request.hasHeader("x-gitlab-event"))
+        if (request.header("x-gitlab-event").trimmed().isEmpty())
             return unexpected(malformed(QStringLiteral("missing X-Gitlab-Event header")));
         const QString event = QString::fromUtf8(request.header("x-gitlab-event"));
         // Idempotency-Key stays the same across GitLab's retries; older GitLab sends only the event UUID.

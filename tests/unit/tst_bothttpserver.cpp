@@ -3,6 +3,7 @@
 #include "bot/httpserver.h"
 
 #include <QDeadlineTimer>
+#include <QElapsedTimer>
 #include <QTcpSocket>
 #include <QTest>
 
@@ -80,6 +81,7 @@ private:
         std::string error;
         QVERIFY2(m_server->listen("127.0.0.1", 0, &error), error.c_str());
         QVERIFY(m_server->port() > 0);
+        m_handled = 0;
     }
 
     QByteArray exchange(const QByteArray &request, int responses = 1)
@@ -94,7 +96,11 @@ private:
     }
 
 private Q_SLOTS:
-    void init() { startServer(); }
+    void init()
+    {
+        m_handled = 0;
+        startServer();
+    }
     void cleanup() { m_server.reset(); }
 
     void answers()
@@ -184,7 +190,7 @@ private Q_SLOTS:
         QFETCH(QByteArray, request);
         QFETCH(QByteArray, statusLine);
         const QByteArray got = exchange(request);
-        QVERIFY2(got.startsWith(statusLine + "\r\n"), got.constData());
+        QVERIFY2(got.startsWith(QByteArray(statusLine + "\r\n")), got.constData());
         QCOMPARE(m_handled.load(), 0);
     }
 
@@ -198,6 +204,8 @@ private Q_SLOTS:
         QVERIFY2(got.startsWith("HTTP/1.1 503 Service Unavailable\r\n"), got.constData());
     }
 
+    // A client that stops in the middle of a request is disconnected (Beast closes a stream whose
+    // time ran out, so there is no 408 to send), and the handler never sees the request.
     void slowClientTimesOut()
     {
         m_server.reset();
@@ -208,8 +216,12 @@ private Q_SLOTS:
         s.connectToHost(QHostAddress::LocalHost, m_server->port());
         QVERIFY(s.waitForConnected(5000));
         s.write("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nab"); // and nothing more
+        QElapsedTimer t;
+        t.start();
         const QByteArray got = readAnswer(s, [](const QByteArray &g) { return hasResponses(g, 1); });
-        QVERIFY2(got.startsWith("HTTP/1.1 408 Request Timeout\r\n"), got.constData());
+        QVERIFY2(got.isEmpty(), got.constData());
+        QCOMPARE(s.state(), QAbstractSocket::UnconnectedState);
+        QVERIFY(t.elapsed() < 5000);
         QCOMPARE(m_handled.load(), 0);
     }
 
@@ -218,8 +230,9 @@ private Q_SLOTS:
         HttpServer other([](HttpRequest, Respond) {});
         std::string error;
         QVERIFY(!other.listen("127.0.0.1", m_server->port(), &error));
-        QCOMPARE(QString::fromStdString(error).section(u':', 0, 2),
-                 QStringLiteral("cannot listen on 127.0.0.1:%1").arg(m_server->port()));
+        QVERIFY2(QString::fromStdString(error).startsWith(
+                     QStringLiteral("cannot listen on 127.0.0.1:%1: ").arg(m_server->port())),
+                 error.c_str());
         HttpServer bad([](HttpRequest, Respond) {});
         QVERIFY(!bad.listen("localhost", 0, &error));
         QCOMPARE(error, std::string("\"localhost\" is not an IP address"));

@@ -66,32 +66,27 @@ private:
 private Q_SLOTS:
     void paths_data()
     {
+        QTest::addColumn<bool>("image"); // imagePath, else repositoryPath
         QTest::addColumn<QString>("in");
-        QTest::addColumn<QString>("repository");
-        QTest::addColumn<QString>("image");
-        QTest::newRow("https") << QStringLiteral("https://git.example.com/Shop/API.git") << QStringLiteral("shop/api")
-                               << QStringLiteral("git.example.com/shop/api.git");
-        QTest::newRow("scp") << QStringLiteral("git@git.example.com:shop/web.git") << QStringLiteral("shop/web")
-                             << QStringLiteral("git@git.example.com:shop/web.git");
-        QTest::newRow("owner/repo") << QStringLiteral("octo/repo") << QStringLiteral("octo/repo")
-                                    << QStringLiteral("octo/repo");
-        QTest::newRow("image with port") << QStringLiteral("registry.example.com:5000/shop/web:v1")
-                                         << QStringLiteral("registry.example.com:5000/shop/web:v1")
+        QTest::addColumn<QString>("out");
+        QTest::newRow("https") << false << QStringLiteral("https://git.example.com/Shop/API.git") << QStringLiteral("shop/api");
+        QTest::newRow("scp") << false << QStringLiteral("git@git.example.com:shop/web.git") << QStringLiteral("shop/web");
+        QTest::newRow("owner/repo") << false << QStringLiteral("octo/Repo") << QStringLiteral("octo/repo");
+        QTest::newRow("local path") << false << QStringLiteral("/srv/git/worker/") << QStringLiteral("srv/git/worker");
+        QTest::newRow("image with port") << true << QStringLiteral("registry.example.com:5000/shop/web:v1")
                                          << QStringLiteral("shop/web");
-        QTest::newRow("image with digest") << QStringLiteral("localhost/harbor/alpine@sha256:00")
-                                           << QStringLiteral("localhost/harbor/alpine@sha256:00")
+        QTest::newRow("image with digest") << true << QStringLiteral("localhost/harbor/alpine@sha256:00")
                                            << QStringLiteral("harbor/alpine");
-        QTest::newRow("docker hub style") << QStringLiteral("library/test") << QStringLiteral("library/test")
-                                          << QStringLiteral("library/test");
+        QTest::newRow("no host") << true << QStringLiteral("library/test") << QStringLiteral("library/test");
+        QTest::newRow("one part") << true << QStringLiteral("alpine:3") << QStringLiteral("alpine");
     }
 
     void paths()
     {
+        QFETCH(bool, image);
         QFETCH(QString, in);
-        QFETCH(QString, repository);
-        QFETCH(QString, image);
-        QCOMPARE(ComponentResolver::repositoryPath(in), repository);
-        QCOMPARE(ComponentResolver::imagePath(in), image);
+        QFETCH(QString, out);
+        QCOMPARE(image ? ComponentResolver::imagePath(in) : ComponentResolver::repositoryPath(in), out);
     }
 
     void resolve_data()

@@ -467,6 +467,10 @@ private Q_SLOTS:
             << QByteArray("milestone") << QStringLiteral("field \"milestone.created_at\" is not a time: \"yesterday\"");
         QTest::newRow("gitlab no event header") << QStringLiteral("gitlab") << QByteArray("{}") << QByteArray()
                                                 << QStringLiteral("missing X-Gitlab-Event header");
+        QTest::newRow("gitlab empty event header") << QStringLiteral("gitlab") << QByteArray("{}") << QByteArray(" ")
+                                                   << QStringLiteral("missing X-Gitlab-Event header");
+        QTest::newRow("github empty event header") << QStringLiteral("github") << QByteArray("{}") << QByteArray(" ")
+                                                   << QStringLiteral("missing X-GitHub-Event header");
         QTest::newRow("gitlab pipeline ref number")
             << QStringLiteral("gitlab")
             << QByteArray("{\"object_attributes\":{\"status\":\"success\",\"ref\":7,\"id\":1,\"sha\":\"a\"},\"project\":{\"path_with_namespace\":\"g/p\"}}")
