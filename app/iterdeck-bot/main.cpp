@@ -74,10 +74,12 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
 {
     using namespace iterdeck::bot;
     const QString verb = args.value(1);
-    const bool known = verb == QLatin1String("create") || verb == QLatin1String("revoke") || verb == QLatin1String("list");
+    const bool known
+        = verb == QLatin1String("create") || verb == QLatin1String("revoke") || verb == QLatin1String("list");
     const qsizetype wanted = verb == QLatin1String("list") ? 2 : 3;
     if (!known || args.size() != wanted) {
-        fail(QCoreApplication::translate("iterdeck-bot", "usage: iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list"));
+        fail(QCoreApplication::translate(
+            "iterdeck-bot", "usage: iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list"));
         return 2;
     }
     auto store = Store::open(storeOptions);
@@ -91,9 +93,11 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
             fail(t.error().message);
             return 1;
         }
-        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "Created token %1 for %2%3. It is shown only now; keep it secret:")
-                                           .arg(t->token.id, t->token.user,
-                                                admin ? QCoreApplication::translate("iterdeck-bot", " (admin)") : QString())));
+        std::printf("%s\n",
+                    qPrintable(QCoreApplication::translate(
+                                   "iterdeck-bot", "Created token %1 for %2%3. It is shown only now; keep it secret:")
+                                   .arg(t->token.id, t->token.user,
+                                        admin ? QCoreApplication::translate("iterdeck-bot", " (admin)") : QString())));
         std::printf("%s\n", qPrintable(t->secret));
         return 0;
     }
@@ -103,7 +107,9 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
             fail(t.error().message);
             return 1;
         }
-        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "Revoked token %1 of %2.").arg(t->id, t->user)));
+        std::printf(
+            "%s\n",
+            qPrintable(QCoreApplication::translate("iterdeck-bot", "Revoked token %1 of %2.").arg(t->id, t->user)));
         return 0;
     }
     auto list = (*store)->tokens();
@@ -111,11 +117,14 @@ int tokenCommand(const QStringList &args, const iterdeck::bot::StoreOptions &sto
         fail(list.error().message);
         return 1;
     }
-    std::printf("%-14s %-20s %-6s %-20s %s\n", "ID", qPrintable(QCoreApplication::translate("iterdeck-bot", "USER")), qPrintable(QCoreApplication::translate("iterdeck-bot", "ADMIN")),
-                qPrintable(QCoreApplication::translate("iterdeck-bot", "CREATED")), qPrintable(QCoreApplication::translate("iterdeck-bot", "REVOKED")));
+    std::printf("%-14s %-20s %-6s %-20s %s\n", "ID", qPrintable(QCoreApplication::translate("iterdeck-bot", "USER")),
+                qPrintable(QCoreApplication::translate("iterdeck-bot", "ADMIN")),
+                qPrintable(QCoreApplication::translate("iterdeck-bot", "CREATED")),
+                qPrintable(QCoreApplication::translate("iterdeck-bot", "REVOKED")));
     for (const auto &t : std::as_const(*list)) {
         std::printf("%-14s %-20s %-6s %-20s %s\n", qPrintable(t.id), qPrintable(t.user),
-                    t.admin ? qPrintable(QCoreApplication::translate("iterdeck-bot", "yes")) : qPrintable(QCoreApplication::translate("iterdeck-bot", "no")),
+                    t.admin ? qPrintable(QCoreApplication::translate("iterdeck-bot", "yes"))
+                            : qPrintable(QCoreApplication::translate("iterdeck-bot", "no")),
                     qPrintable(t.createdAt.toUTC().toString(Qt::ISODate)),
                     t.revokedAt.isValid() ? qPrintable(t.revokedAt.toUTC().toString(Qt::ISODate)) : "-");
     }
@@ -132,44 +141,58 @@ int main(int argc, char **argv)
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QCoreApplication::translate("iterdeck-bot", "The Iterdeck ChatOps controller: receives the collaboration tool's and CI's "
-                                        "webhooks and keeps iterations and artifacts in its store.\n\n"
-                                        "Commands:\n"
-                                        "  (none)                  serve\n"
-                                        "  token create USER       create a desktop token (--admin for an admin)\n"
-                                        "  token revoke TOKEN_ID   revoke a desktop token\n"
-                                        "  token list              list desktop tokens"));
+    parser.setApplicationDescription(
+        QCoreApplication::translate("iterdeck-bot",
+                                    "The Iterdeck ChatOps controller: receives the collaboration tool's and CI's "
+                                    "webhooks and keeps iterations and artifacts in its store.\n\n"
+                                    "Commands:\n"
+                                    "  (none)                  serve\n"
+                                    "  token create USER       create a desktop token (--admin for an admin)\n"
+                                    "  token revoke TOKEN_ID   revoke a desktop token\n"
+                                    "  token list              list desktop tokens"));
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption configOption(QStringList {QStringLiteral("c"), QStringLiteral("config")},
-                                          QCoreApplication::translate("iterdeck-bot", "The team manifest to use (default: ./iterdeck.yaml)."),
-                                          QStringLiteral("FILE"), QStringLiteral("iterdeck.yaml"));
+    const QCommandLineOption configOption(
+        QStringList {QStringLiteral("c"), QStringLiteral("config")},
+        QCoreApplication::translate("iterdeck-bot", "The team manifest to use (default: ./iterdeck.yaml)."),
+        QStringLiteral("FILE"), QStringLiteral("iterdeck.yaml"));
     const QCommandLineOption checkOption(
         QStringLiteral("check-config"),
-        QCoreApplication::translate("iterdeck-bot", "Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
-    const QCommandLineOption dataDirOption(QStringLiteral("data-dir"),
-                                           QCoreApplication::translate("iterdeck-bot", "Where the SQLite store lives (default: %1).")
-                                               .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)),
-                                           QStringLiteral("DIR"));
+        QCoreApplication::translate(
+            "iterdeck-bot", "Check the team manifest, print every problem, and exit: 0 when valid, 1 when not."));
+    const QCommandLineOption dataDirOption(
+        QStringLiteral("data-dir"),
+        QCoreApplication::translate("iterdeck-bot", "Where the SQLite store lives (default: %1).")
+            .arg(QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)),
+        QStringLiteral("DIR"));
     const QCommandLineOption storeOption(
         QStringLiteral("store"),
-        QCoreApplication::translate("iterdeck-bot", "The store instead of SQLite in the data directory: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
-           "or sqlite:///PATH. Default: the environment variable ITERDECK_STORE, if set."),
+        QCoreApplication::translate(
+            "iterdeck-bot",
+            "The store instead of SQLite in the data directory: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB "
+            "or sqlite:///PATH. Default: the environment variable ITERDECK_STORE, if set."),
         QStringLiteral("DSN"));
-    const QCommandLineOption listenOption(QStringLiteral("listen"),
-                                          QCoreApplication::translate("iterdeck-bot", "Address and port to serve on (default: 127.0.0.1:8080; :8080 for all)."),
-                                          QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
-    const QCommandLineOption certOption(QStringLiteral("tls-cert"), QCoreApplication::translate("iterdeck-bot", "Serve HTTPS with this PEM certificate chain."),
-                                        QStringLiteral("FILE"));
-    const QCommandLineOption keyOption(QStringLiteral("tls-key"), QCoreApplication::translate("iterdeck-bot", "The PEM private key of --tls-cert."),
-                                       QStringLiteral("FILE"));
-    const QCommandLineOption maxBodyOption(QStringLiteral("max-body"),
-                                           QCoreApplication::translate("iterdeck-bot", "Largest webhook body accepted, in bytes (default: 1048576)."),
-                                           QStringLiteral("BYTES"), QStringLiteral("1048576"));
-    const QCommandLineOption adminOption(QStringLiteral("admin"), QCoreApplication::translate("iterdeck-bot", "With token create: the token is an admin's."));
-    parser.addOptions(
-        {configOption, checkOption, dataDirOption, storeOption, listenOption, certOption, keyOption, maxBodyOption,
-         adminOption});
+    const QCommandLineOption listenOption(
+        QStringLiteral("listen"),
+        QCoreApplication::translate("iterdeck-bot",
+                                    "Address and port to serve on (default: 127.0.0.1:8080; :8080 for all)."),
+        QStringLiteral("ADDR:PORT"), QStringLiteral("127.0.0.1:8080"));
+    const QCommandLineOption certOption(
+        QStringLiteral("tls-cert"),
+        QCoreApplication::translate("iterdeck-bot", "Serve HTTPS with this PEM certificate chain."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption keyOption(
+        QStringLiteral("tls-key"), QCoreApplication::translate("iterdeck-bot", "The PEM private key of --tls-cert."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption maxBodyOption(
+        QStringLiteral("max-body"),
+        QCoreApplication::translate("iterdeck-bot", "Largest webhook body accepted, in bytes (default: 1048576)."),
+        QStringLiteral("BYTES"), QStringLiteral("1048576"));
+    const QCommandLineOption adminOption(
+        QStringLiteral("admin"),
+        QCoreApplication::translate("iterdeck-bot", "With token create: the token is an admin's."));
+    parser.addOptions({configOption, checkOption, dataDirOption, storeOption, listenOption, certOption, keyOption,
+                       maxBodyOption, adminOption});
     if (!parser.parse(QCoreApplication::arguments())) {
         fail(parser.errorText());
         return 2;
@@ -205,24 +228,28 @@ int main(int argc, char **argv)
     if (!manifest)
         return 1;
     if (parser.isSet(checkOption)) {
-        std::printf("%s\n", qPrintable(QCoreApplication::translate("iterdeck-bot", "%1: valid team manifest for project \"%2\" "
-                                          "(%3 components, %4 webhook sources, %5 people)")
-                                           .arg(path, manifest->project)
-                                           .arg(manifest->components.size())
-                                           .arg(manifest->webhooks.size())
-                                           .arg(manifest->people.size())));
+        std::printf("%s\n",
+                    qPrintable(QCoreApplication::translate("iterdeck-bot",
+                                                           "%1: valid team manifest for project \"%2\" "
+                                                           "(%3 components, %4 webhook sources, %5 people)")
+                                   .arg(path, manifest->project)
+                                   .arg(manifest->components.size())
+                                   .arg(manifest->webhooks.size())
+                                   .arg(manifest->people.size())));
         return 0;
     }
 
     iterdeck::bot::BotServerOptions serverOptions;
     if (!parseListen(parser.value(listenOption), &serverOptions.address, &serverOptions.port)) {
-        fail(QCoreApplication::translate("iterdeck-bot", "--listen wants ADDR:PORT, not \"%1\"").arg(parser.value(listenOption)));
+        fail(QCoreApplication::translate("iterdeck-bot", "--listen wants ADDR:PORT, not \"%1\"")
+                 .arg(parser.value(listenOption)));
         return 2;
     }
     bool ok = false;
     serverOptions.maxBodyBytes = parser.value(maxBodyOption).toULongLong(&ok);
     if (!ok || serverOptions.maxBodyBytes == 0) {
-        fail(QCoreApplication::translate("iterdeck-bot", "--max-body wants a positive number of bytes, not \"%1\"").arg(parser.value(maxBodyOption)));
+        fail(QCoreApplication::translate("iterdeck-bot", "--max-body wants a positive number of bytes, not \"%1\"")
+                 .arg(parser.value(maxBodyOption)));
         return 2;
     }
     serverOptions.tlsCertificate = parser.value(certOption);

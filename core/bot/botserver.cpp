@@ -13,8 +13,8 @@ namespace {
 
 HttpResponse jsonResponse(int status, const QJsonObject &body)
 {
-    return HttpResponse {status, "application/json",
-                         QJsonDocument(body).toJson(QJsonDocument::Compact).toStdString() + '\n', {}};
+    return HttpResponse {
+        status, "application/json", QJsonDocument(body).toJson(QJsonDocument::Compact).toStdString() + '\n', {}};
 }
 
 HttpResponse errorResponse(int status, const QString &code, const QString &message)
@@ -45,8 +45,7 @@ Expected<bool, QString> BotServer::loadHooks()
             return unexpected(QStringLiteral("webhook \"%1\": unknown source \"%2\"").arg(w.name, w.source));
         auto secret = readSecret(w.secret);
         if (!secret) {
-            return unexpected(QStringLiteral("%1: webhook \"%2\": %3")
-                                  .arg(w.where.toString(), w.name, secret.error()));
+            return unexpected(QStringLiteral("%1: webhook \"%2\": %3").arg(w.where.toString(), w.name, secret.error()));
         }
         m_hooks.insert(w.name, WebhookHook {w.name, w.source, *secret, std::move(parser)});
     }
@@ -143,12 +142,14 @@ void BotServer::handle(HttpRequest request, const Respond &respond)
     if (path == QLatin1String("/readyz") && read) {
         auto ok = m_store->ping();
         if (ok) {
-            respond(jsonResponse(200, QJsonObject {{QStringLiteral("status"), QStringLiteral("ready")},
-                                                   {QStringLiteral("store"), m_store->description()}}));
+            respond(jsonResponse(200,
+                                 QJsonObject {{QStringLiteral("status"), QStringLiteral("ready")},
+                                              {QStringLiteral("store"), m_store->description()}}));
         } else {
-            respond(jsonResponse(503, QJsonObject {{QStringLiteral("status"), QStringLiteral("unavailable")},
-                                                   {QStringLiteral("store"), m_store->description()},
-                                                   {QStringLiteral("message"), ok.error().message}}));
+            respond(jsonResponse(503,
+                                 QJsonObject {{QStringLiteral("status"), QStringLiteral("unavailable")},
+                                              {QStringLiteral("store"), m_store->description()},
+                                              {QStringLiteral("message"), ok.error().message}}));
         }
         return;
     }
@@ -156,7 +157,8 @@ void BotServer::handle(HttpRequest request, const Respond &respond)
         respond(HttpResponse {200, "text/plain; version=0.0.4; charset=utf-8", m_metrics.render().toStdString(), {}});
         return;
     }
-    respond(errorResponse(404, QStringLiteral("not-found"), QStringLiteral("no such endpoint: %1 %2").arg(method, path)));
+    respond(
+        errorResponse(404, QStringLiteral("not-found"), QStringLiteral("no such endpoint: %1 %2").arg(method, path)));
 }
 
 void BotServer::handleHook(const QString &name, HttpRequest request, const Respond &respond)
@@ -168,9 +170,10 @@ void BotServer::handleHook(const QString &name, HttpRequest request, const Respo
         QStringList names = m_hooks.keys();
         names.sort();
         qCInfo(lcBot, "POST /hooks/%s from %s: no such webhook", qPrintable(name), request.remoteAddress.c_str());
-        respond(errorResponse(404, QStringLiteral("unknown-hook"),
-                              QStringLiteral("no webhook named \"%1\"; configured: %2")
-                                  .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")))));
+        respond(
+            errorResponse(404, QStringLiteral("unknown-hook"),
+                          QStringLiteral("no webhook named \"%1\"; configured: %2")
+                              .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")))));
         return;
     }
     WebhookRequest wr;

@@ -84,12 +84,12 @@ public:
     void start()
     {
         if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-            beast::get_lowest_layer(m_stream).expires_after(std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
-            m_stream.async_handshake(ssl::stream_base::server,
-                                     [self = this->shared_from_this()](beast::error_code ec) {
-                                         if (!ec)
-                                             self->readHead(true);
-                                     });
+            beast::get_lowest_layer(m_stream).expires_after(
+                std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
+            m_stream.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+                if (!ec)
+                    self->readHead(true);
+            });
         } else {
             readHead(true);
         }
@@ -104,11 +104,10 @@ private:
         m_parser->header_limit(static_cast<std::uint32_t>(m_shared->options.maxHeaderBytes));
         m_parser->body_limit(m_shared->options.maxBodyBytes);
         lowest().expires_after(std::chrono::seconds(first ? m_shared->options.requestTimeoutSeconds
-                                                           : m_shared->options.idleTimeoutSeconds));
-        http::async_read_header(m_stream, m_buffer, *m_parser,
-                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                                    self->onHead(ec);
-                                });
+                                                          : m_shared->options.idleTimeoutSeconds));
+        http::async_read_header(
+            m_stream, m_buffer, *m_parser,
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onHead(ec); });
     }
 
     void onHead(beast::error_code ec)
@@ -212,7 +211,7 @@ private:
         if (m_handlerTimer)
             m_handlerTimer->cancel();
         auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
-                                                                         m_version);
+                                                                       m_version);
         res->set(http::field::server, "iterdeck-bot");
         res->set(http::field::content_type, response.contentType);
         for (const auto &[k, v] : response.headers)
@@ -323,8 +322,8 @@ public:
                 const auto ep = s.remote_endpoint(rec);
                 std::string remote = rec ? std::string() : ep.address().to_string() + ':' + std::to_string(ep.port());
                 if (self->tls) {
-                    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(self, self->shared, std::move(remote),
-                                                                                    std::move(s), *self->tls)
+                    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                        self, self->shared, std::move(remote), std::move(s), *self->tls)
                         ->start();
                 } else {
                     std::make_shared<Session<beast::tcp_stream>>(self, self->shared, std::move(remote), std::move(s))

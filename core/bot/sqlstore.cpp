@@ -77,7 +77,8 @@ struct Migration
 QList<Migration> migrations(Backend backend)
 {
     const bool pg = backend == Backend::Postgres;
-    const QString id = pg ? QStringLiteral("BIGSERIAL PRIMARY KEY") : QStringLiteral("INTEGER PRIMARY KEY AUTOINCREMENT");
+    const QString id
+        = pg ? QStringLiteral("BIGSERIAL PRIMARY KEY") : QStringLiteral("INTEGER PRIMARY KEY AUTOINCREMENT");
     QList<Migration> list;
     list.append({1,
                  {
@@ -153,9 +154,9 @@ Expected<Dsn, StoreError> parseDsn(const StoreOptions &options)
         return d;
     }
     if (scheme != QLatin1String("postgresql") && scheme != QLatin1String("postgres")) {
-        return unexpected(makeError(
-            StoreError::Code::InvalidDsn,
-            QStringLiteral("unsupported store scheme \"%1\"; use postgresql:// or sqlite://").arg(scheme)));
+        return unexpected(
+            makeError(StoreError::Code::InvalidDsn,
+                      QStringLiteral("unsupported store scheme \"%1\"; use postgresql:// or sqlite://").arg(scheme)));
     }
     d.backend = Backend::Postgres;
     d.host = url.host();
@@ -168,9 +169,12 @@ Expected<Dsn, StoreError> parseDsn(const StoreOptions &options)
                                     QStringLiteral("a postgresql DSN needs a host and a database name: "
                                                    "postgresql://USER@HOST:PORT/DB")));
     }
-    static const QStringList allowed {QStringLiteral("sslmode"),        QStringLiteral("connect_timeout"),
-                                      QStringLiteral("sslrootcert"),    QStringLiteral("sslcert"),
-                                      QStringLiteral("sslkey"),         QStringLiteral("application_name"),
+    static const QStringList allowed {QStringLiteral("sslmode"),
+                                      QStringLiteral("connect_timeout"),
+                                      QStringLiteral("sslrootcert"),
+                                      QStringLiteral("sslcert"),
+                                      QStringLiteral("sslkey"),
+                                      QStringLiteral("application_name"),
                                       QStringLiteral("target_session_attrs")};
     QStringList opts;
     const auto items = QUrlQuery(url).queryItems(QUrl::FullyDecoded);
@@ -236,8 +240,8 @@ public:
     Expected<bool, StoreError> openAndMigrate()
     {
         const bool pg = m_dsn.backend == Backend::Postgres;
-        QSqlDatabase db = QSqlDatabase::addDatabase(pg ? QStringLiteral("QPSQL") : QStringLiteral("QSQLITE"),
-                                                    m_connection);
+        QSqlDatabase db
+            = QSqlDatabase::addDatabase(pg ? QStringLiteral("QPSQL") : QStringLiteral("QSQLITE"), m_connection);
         if (!db.isValid()) {
             return unexpected(makeError(StoreError::Code::Unavailable,
                                         QStringLiteral("the Qt SQL driver %1 is not installed")
@@ -253,15 +257,17 @@ public:
         } else {
             const QFileInfo fi(m_dsn.sqlitePath);
             if (!QDir().mkpath(fi.absolutePath())) {
-                return unexpected(makeError(StoreError::Code::Unavailable,
-                                            QStringLiteral("cannot create the data directory %1").arg(fi.absolutePath())));
+                return unexpected(
+                    makeError(StoreError::Code::Unavailable,
+                              QStringLiteral("cannot create the data directory %1").arg(fi.absolutePath())));
             }
             db.setDatabaseName(m_dsn.sqlitePath);
             db.setConnectOptions(QStringLiteral("QSQLITE_BUSY_TIMEOUT=10000"));
         }
         if (!db.open()) {
-            return unexpected(makeError(StoreError::Code::Unavailable, QStringLiteral("cannot open the store %1: %2")
-                                                                           .arg(description(), db.lastError().text())));
+            return unexpected(
+                makeError(StoreError::Code::Unavailable,
+                          QStringLiteral("cannot open the store %1: %2").arg(description(), db.lastError().text())));
         }
         if (!pg) {
             // WAL: readers never block the writer; synchronous=FULL: an acknowledged webhook
@@ -312,12 +318,13 @@ public:
         return unexpected(r.error());
     }
 
-    Expected<bool, StoreError> transact(const std::function<Expected<bool, StoreError>(StoreTransaction &)> &work) override
+    Expected<bool, StoreError>
+    transact(const std::function<Expected<bool, StoreError>(StoreTransaction &)> &work) override
     {
         if (m_inTransaction)
             return unexpected(makeError(StoreError::Code::Query, QStringLiteral("transactions do not nest")));
-        auto begun = exec(m_dsn.backend == Backend::Sqlite ? QStringLiteral("BEGIN IMMEDIATE") : QStringLiteral("BEGIN"),
-                          {});
+        auto begun
+            = exec(m_dsn.backend == Backend::Sqlite ? QStringLiteral("BEGIN IMMEDIATE") : QStringLiteral("BEGIN"), {});
         if (!begun && m_dsn.backend == Backend::Postgres && ping())
             begun = exec(QStringLiteral("BEGIN"), {});
         if (!begun)
@@ -476,7 +483,8 @@ public:
         t.token.admin = admin;
         t.token.createdAt = QDateTime::fromMSecsSinceEpoch(nowUtc().toMSecsSinceEpoch(), Qt::UTC);
         t.secret = QStringLiteral("idt_") + t.token.id + u'_'
-            + QString::fromLatin1(randomBytes(32).toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
+            + QString::fromLatin1(
+                       randomBytes(32).toBase64(QByteArray::Base64UrlEncoding | QByteArray::OmitTrailingEquals));
         auto q = exec(QStringLiteral("INSERT INTO tokens (id, user_name, admin, secret_hash, created_at) "
                                      "VALUES (?, ?, ?, ?, ?)"),
                       {t.token.id, user, admin ? 1 : 0, QString::fromLatin1(sha256Hex(t.secret.toUtf8())),
@@ -584,8 +592,8 @@ public:
 
     Expected<QStringList, StoreError> members(qint64 iterationId)
     {
-        auto q = exec(QStringLiteral("SELECT member FROM members WHERE iteration_id = ? ORDER BY member"),
-                      {iterationId});
+        auto q
+            = exec(QStringLiteral("SELECT member FROM members WHERE iteration_id = ? ORDER BY member"), {iterationId});
         if (!q)
             return unexpected(q.error());
         QStringList out;
@@ -602,7 +610,7 @@ public:
         it.name = q.value(2).toString();
         it.url = q.value(3).toString();
         it.state = q.value(4).toString() == QLatin1String("closed") ? model::Iteration::State::Closed
-                                                                      : model::Iteration::State::Open;
+                                                                    : model::Iteration::State::Open;
         it.startedAt = fromMs(q.value(5));
         it.closedAt = fromMs(q.value(6));
         return it;
@@ -650,7 +658,7 @@ public:
         s.environmentId = q.value(0).toLongLong();
         s.component = q.value(1).toString();
         s.mode = q.value(2).toString() == QLatin1String("pin") ? model::Selection::Mode::Pin
-                                                                 : model::Selection::Mode::Follow;
+                                                               : model::Selection::Mode::Follow;
         s.branch = q.value(3).toString();
         s.artifactId = q.value(4).toLongLong();
         s.updatedBy = q.value(5).toString();
@@ -732,10 +740,11 @@ private:
 
 Expected<bool, StoreError> SqlTransaction::insertDelivery(const DeliveryRecord &delivery)
 {
-    auto q = m_store.exec(QStringLiteral("INSERT INTO deliveries (source, delivery_id, event, received_at) "
-                                         "VALUES (?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"),
-                          {delivery.source, delivery.deliveryId, delivery.event,
-                           (delivery.receivedAt.isValid() ? delivery.receivedAt : nowUtc()).toMSecsSinceEpoch()});
+    auto q
+        = m_store.exec(QStringLiteral("INSERT INTO deliveries (source, delivery_id, event, received_at) "
+                                      "VALUES (?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"),
+                       {delivery.source, delivery.deliveryId, delivery.event,
+                        (delivery.receivedAt.isValid() ? delivery.receivedAt : nowUtc()).toMSecsSinceEpoch()});
     if (!q)
         return unexpected(q.error());
     return q->next();
@@ -853,8 +862,9 @@ Expected<model::Selection, StoreError> SqlTransaction::setSelection(const model:
     model::Selection s = selection;
     const bool pin = s.mode == model::Selection::Mode::Pin;
     if (pin ? s.artifactId <= 0 : s.branch.isEmpty()) {
-        return unexpected(makeError(StoreError::Code::Query, pin ? QStringLiteral("a pin needs an artifact")
-                                                                 : QStringLiteral("following needs a branch")));
+        return unexpected(
+            makeError(StoreError::Code::Query,
+                      pin ? QStringLiteral("a pin needs an artifact") : QStringLiteral("following needs a branch")));
     }
     const qint64 now = nowUtc().toMSecsSinceEpoch();
     s.updatedAt = QDateTime::fromMSecsSinceEpoch(now, Qt::UTC);
@@ -906,7 +916,8 @@ Expected<std::unique_ptr<Store>, StoreError> Store::open(const StoreOptions &opt
     auto dsn = parseDsn(options);
     if (!dsn)
         return unexpected(dsn.error());
-    auto store = std::make_unique<SqlStore>(*dsn, QStringLiteral("iterdeck-store-") + QUuid::createUuid().toString(QUuid::WithoutBraces));
+    auto store = std::make_unique<SqlStore>(
+        *dsn, QStringLiteral("iterdeck-store-") + QUuid::createUuid().toString(QUuid::WithoutBraces));
     auto opened = store->openAndMigrate();
     if (!opened)
         return unexpected(opened.error());

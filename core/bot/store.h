@@ -113,8 +113,7 @@ public:
     // Runs `work` in one transaction: commits when it returns true, rolls back when it returns
     // false or fails, or when the commit fails. The returned error is the first one met.
     virtual Expected<bool, StoreError>
-    transact(const std::function<Expected<bool, StoreError>(StoreTransaction &tx)> &work)
-        = 0;
+    transact(const std::function<Expected<bool, StoreError>(StoreTransaction &tx)> &work) = 0;
 
     // Reads.
     virtual Expected<QList<model::Iteration>, StoreError> iterations() = 0;

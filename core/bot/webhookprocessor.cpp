@@ -91,14 +91,16 @@ WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookR
     timer.start();
     auto committed = m_store.transact([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
         appended.clear();
-        auto fresh = tx.insertDelivery(DeliveryRecord {hook.name, d.deliveryId, d.event, QDateTime::currentDateTimeUtc()});
+        auto fresh
+            = tx.insertDelivery(DeliveryRecord {hook.name, d.deliveryId, d.event, QDateTime::currentDateTimeUtc()});
         if (!fresh)
             return unexpected(fresh.error());
         if (!*fresh) {
             duplicate = true;
             return true;
         }
-        auto append = [&](const QString &type, qint64 iterationId, const QJsonObject &payload) -> Expected<bool, StoreError> {
+        auto append
+            = [&](const QString &type, qint64 iterationId, const QJsonObject &payload) -> Expected<bool, StoreError> {
             QJsonObject p = payload;
             p.insert(QStringLiteral("source"), hook.name);
             p.insert(QStringLiteral("delivery"), d.deliveryId);
@@ -155,8 +157,8 @@ WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookR
         // Not acknowledged: the sender retries, and the retry is processed as new.
         qCWarning(lcBot, "hook %s: delivery %s not recorded: %s", qPrintable(hook.name), qPrintable(d.deliveryId),
                   qPrintable(committed.error().message));
-        auto f = failure(WebhookOutcome::Kind::StoreFailed, 503,
-                         QStringLiteral("the store is unavailable; retry later"));
+        auto f
+            = failure(WebhookOutcome::Kind::StoreFailed, 503, QStringLiteral("the store is unavailable; retry later"));
         f.deliveryId = d.deliveryId;
         return f;
     }

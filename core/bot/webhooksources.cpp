@@ -53,8 +53,8 @@ Expected<QJsonObject, WebhookError> parseObject(const QByteArray &body)
     QJsonParseError e;
     const QJsonDocument doc = QJsonDocument::fromJson(body, &e);
     if (e.error != QJsonParseError::NoError) {
-        return unexpected(
-            malformed(QStringLiteral("the body is not valid JSON: %1 at offset %2").arg(e.errorString()).arg(e.offset)));
+        return unexpected(malformed(
+            QStringLiteral("the body is not valid JSON: %1 at offset %2").arg(e.errorString()).arg(e.offset)));
     }
     if (!doc.isObject())
         return unexpected(malformed(QStringLiteral("the body must be a JSON object")));
@@ -225,8 +225,8 @@ Expected<bool, WebhookError> verifyHubSignature(const WebhookRequest &request, c
         return unexpected(unauthenticated(QStringLiteral("missing %1 header").arg(QLatin1String(headerName))));
     const QByteArray value = request.header(header).trimmed();
     if (!value.startsWith("sha256=") || value.size() != 7 + 64) {
-        return unexpected(unauthenticated(
-            QStringLiteral("%1 must be \"sha256=\" and 64 hex digits").arg(QLatin1String(headerName))));
+        return unexpected(
+            unauthenticated(QStringLiteral("%1 must be \"sha256=\" and 64 hex digits").arg(QLatin1String(headerName))));
     }
     const QByteArray expected = hmacSha256(secret, request.body).toHex();
     if (!constantTimeEquals(value.mid(7).toLower(), expected))
@@ -309,7 +309,8 @@ public:
             c.name = f.optString(QStringLiteral("iteration.name"));
             c.url = f.optString(QStringLiteral("iteration.url"));
             c.at = f.time(QStringLiteral("time"));
-            if (c.kind == IterationChange::Kind::MembersChanged || !f.at(QStringLiteral("iteration.members")).isUndefined()) {
+            if (c.kind == IterationChange::Kind::MembersChanged
+                || !f.at(QStringLiteral("iteration.members")).isUndefined()) {
                 c.hasMembers = true;
                 c.members = f.stringList(QStringLiteral("iteration.members"));
             }
@@ -391,8 +392,9 @@ public:
         if (event == QLatin1String("workflow_run"))
             return workflowRun(f, d);
         if (event == QLatin1String("registry_package") || event == QLatin1String("package"))
-            return package(f, d, event == QLatin1String("registry_package") ? QStringLiteral("registry_package")
-                                                                            : QStringLiteral("package"));
+            return package(f, d,
+                           event == QLatin1String("registry_package") ? QStringLiteral("registry_package")
+                                                                      : QStringLiteral("package"));
         return ignored(id, event, QStringLiteral("GitHub event \"%1\" is not used").arg(event));
     }
 
@@ -478,9 +480,9 @@ private:
         QString image = f.optString(v + QStringLiteral(".package_url")).toLower();
         if (const qsizetype colon = image.lastIndexOf(u':'); colon > image.lastIndexOf(u'/'))
             image.truncate(colon);
-        a.image = !image.isEmpty() ? image
-                                   : QStringLiteral("ghcr.io/") + (owner.isEmpty() ? QString() : owner + u'/')
-                + name.toLower();
+        a.image = !image.isEmpty()
+            ? image
+            : QStringLiteral("ghcr.io/") + (owner.isEmpty() ? QString() : owner + u'/') + name.toLower();
         a.artifact.branch = stripBranchPrefix(f.optString(v + QStringLiteral(".target_commitish")));
         a.artifact.build = f.id(v + QStringLiteral(".id"));
         a.artifact.imageTag = f.optString(v + QStringLiteral(".container_metadata.tag.name"));
@@ -785,8 +787,9 @@ public:
         if (ids.isEmpty())
             return unexpected(malformed(QStringLiteral("the envelope has no events")));
         // The registry retries an envelope as it was: its event ids identify it.
-        d.deliveryId = ids.size() == 1 ? ids.constFirst()
-                                       : QStringLiteral("events:") + QString::fromLatin1(sha256Hex(ids.join(u'\n').toUtf8()));
+        d.deliveryId = ids.size() == 1
+            ? ids.constFirst()
+            : QStringLiteral("events:") + QString::fromLatin1(sha256Hex(ids.join(u'\n').toUtf8()));
         if (d.events.isEmpty()) {
             d.ignoredReason = QStringLiteral("no manifest push in the envelope (%1 blob pushes, %2 other events)")
                                   .arg(blobs)
@@ -848,7 +851,8 @@ public:
             a.artifact.digest = r.optString(QStringLiteral("digest"));
             const QString tag = r.optString(QStringLiteral("tag"));
             if (r.failed())
-                return unexpected(malformed(QStringLiteral("%1.resources[%2]: ").arg(dataKey).arg(i) + r.error().message));
+                return unexpected(
+                    malformed(QStringLiteral("%1.resources[%2]: ").arg(dataKey).arg(i) + r.error().message));
             // Pushed by digest, Harbor repeats the digest as the "tag".
             if (!tag.startsWith(QLatin1String("sha256:")))
                 a.artifact.imageTag = tag;

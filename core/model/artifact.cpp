@@ -4,9 +4,8 @@ namespace iterdeck::model {
 
 QJsonObject Artifact::toJson() const
 {
-    QJsonObject o {{QStringLiteral("id"), id},
-                   {QStringLiteral("component"), component},
-                   {QStringLiteral("branch"), branch}};
+    QJsonObject o {
+        {QStringLiteral("id"), id}, {QStringLiteral("component"), component}, {QStringLiteral("branch"), branch}};
     auto put = [&o](const char *key, const QString &value) {
         if (!value.isEmpty())
             o.insert(QLatin1String(key), value);

@@ -4,6 +4,7 @@
 #include "bot/crypto.h"
 #include "bot/store.h"
 
+#include "testutil/postgresserver.h"
 #include "testutil/testutil.h"
 
 #include <QJsonArray>
@@ -69,7 +70,7 @@ private:
     QString m_manifest;
     QString m_dataDir;
     QProcess *m_bot = nullptr;
-    QByteArray m_botErr;
+    QByteArray m_botErr; // the main bot's standard error (its log)
     quint16 m_port = 0;
     QString m_scheme = QStringLiteral("http");
     QNetworkAccessManager m_net;
@@ -96,33 +97,44 @@ private:
                 QString::fromUtf8(p.readAllStandardOutput()), QString::fromUtf8(p.readAllStandardError())};
     }
 
-    // Starts the daemon on a free port; the port comes from its "listening on" line.
-    bool startBot(const QStringList &extra = {})
+    // Starts a daemon on a free port; the port comes from its "listening on" line. Null on failure.
+    QProcess *launchBot(const QStringList &args, quint16 *port, QString *scheme)
     {
-        m_bot = new QProcess(this);
-        m_bot->setProcessEnvironment(environment());
-        m_botErr.clear();
-        connect(m_bot, &QProcess::readyReadStandardError, this, [this]() { m_botErr += m_bot->readAllStandardError(); });
-        m_bot->start(QStringLiteral(ITERDECK_BOT_PATH),
-                     QStringList {QStringLiteral("--config"), m_manifest, QStringLiteral("--data-dir"), m_dataDir,
-                                  QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")}
-                         + extra);
+        auto *bot = new QProcess(this);
+        bot->setProcessEnvironment(environment());
+        bot->start(QStringLiteral(ITERDECK_BOT_PATH),
+                   args + QStringList {QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")});
         QByteArray out;
         QDeadlineTimer deadline(20000);
         static const QRegularExpression re(QStringLiteral("listening on (https?)://127\\.0\\.0\\.1:(\\d+)"));
         while (!deadline.hasExpired()) {
-            if (!m_bot->waitForReadyRead(200) && m_bot->state() == QProcess::NotRunning)
+            if (!bot->waitForReadyRead(200) && bot->state() == QProcess::NotRunning)
                 break;
-            out += m_bot->readAllStandardOutput();
+            out += bot->readAllStandardOutput();
             const auto m = re.match(QString::fromUtf8(out));
             if (m.hasMatch()) {
-                m_scheme = m.captured(1);
-                m_port = quint16(m.captured(2).toUInt());
-                return true;
+                *scheme = m.captured(1);
+                *port = quint16(m.captured(2).toUInt());
+                return bot;
             }
         }
-        qWarning("bot did not start: %s %s", out.constData(), m_botErr.constData());
-        return false;
+        qWarning("bot did not start: %s", out.constData());
+        delete bot;
+        return nullptr;
+    }
+
+    bool startBot(const QStringList &extra = {})
+    {
+        m_botErr.clear();
+        m_bot = launchBot(QStringList {QStringLiteral("--config"), m_manifest, QStringLiteral("--data-dir"), m_dataDir}
+                              + extra,
+                          &m_port, &m_scheme);
+        if (!m_bot)
+            return false;
+        m_botErr += m_bot->readAllStandardError();
+        connect(m_bot, &QProcess::readyReadStandardError, this,
+                [this]() { m_botErr += m_bot->readAllStandardError(); });
+        return true;
     }
 
     void stopBot(bool hard = false)
@@ -182,7 +194,8 @@ private:
     {
         const QByteArray body = fixture(file);
         return post(QStringLiteral("/hooks/github"), body,
-                    {{"X-GitHub-Event", event}, {"X-GitHub-Delivery", delivery},
+                    {{"X-GitHub-Event", event},
+                     {"X-GitHub-Delivery", delivery},
                      {"X-Hub-Signature-256", hubSignature(key, body)}});
     }
 
@@ -247,7 +260,8 @@ private Q_SLOTS:
         QCOMPARE(r.json().value(QStringLiteral("status")).toString(), QStringLiteral("ready"));
         const Reply n = get(QStringLiteral("/nothing"));
         QCOMPARE(n.status, 404);
-        QCOMPARE(n.json().value(QStringLiteral("message")).toString(), QStringLiteral("no such endpoint: GET /nothing"));
+        QCOMPARE(n.json().value(QStringLiteral("message")).toString(),
+                 QStringLiteral("no such endpoint: GET /nothing"));
     }
 
     void webhooks_data()
@@ -262,14 +276,16 @@ private Q_SLOTS:
         const QByteArray milestone = fixture(QStringLiteral("github/milestone.created.json"));
         QTest::newRow("github milestone")
             << QStringLiteral("github") << milestone
-            << QByteArrayList {"X-GitHub-Event", "milestone", "X-GitHub-Delivery", "m-1", "X-Hub-Signature-256",
-                               hubSignature(githubSecret, milestone)}
+            << QByteArrayList {"X-GitHub-Event",      "milestone",
+                               "X-GitHub-Delivery",   "m-1",
+                               "X-Hub-Signature-256", hubSignature(githubSecret, milestone)}
             << 200 << QStringLiteral("processed") << QString();
-        QTest::newRow("github wrong secret")
-            << QStringLiteral("github") << milestone
-            << QByteArrayList {"X-GitHub-Event", "milestone", "X-GitHub-Delivery", "m-2", "X-Hub-Signature-256",
-                               hubSignature("guess", milestone)}
-            << 401 << QStringLiteral("unauthenticated") << QStringLiteral("X-Hub-Signature-256 does not match the body");
+        QTest::newRow("github wrong secret") << QStringLiteral("github") << milestone
+                                             << QByteArrayList {"X-GitHub-Event",      "milestone",
+                                                                "X-GitHub-Delivery",   "m-2",
+                                                                "X-Hub-Signature-256", hubSignature("guess", milestone)}
+                                             << 401 << QStringLiteral("unauthenticated")
+                                             << QStringLiteral("X-Hub-Signature-256 does not match the body");
         QTest::newRow("github unsigned") << QStringLiteral("github") << milestone
                                          << QByteArrayList {"X-GitHub-Event", "milestone", "X-GitHub-Delivery", "m-3"}
                                          << 401 << QStringLiteral("unauthenticated")
@@ -277,27 +293,30 @@ private Q_SLOTS:
         const QByteArray workflow = fixture(QStringLiteral("github/workflow_run.completed.json"));
         QTest::newRow("github workflow_run")
             << QStringLiteral("github") << workflow
-            << QByteArrayList {"X-GitHub-Event", "workflow_run", "X-GitHub-Delivery", "w-1", "X-Hub-Signature-256",
-                               hubSignature(githubSecret, workflow)}
+            << QByteArrayList {"X-GitHub-Event",      "workflow_run",
+                               "X-GitHub-Delivery",   "w-1",
+                               "X-Hub-Signature-256", hubSignature(githubSecret, workflow)}
             << 200 << QStringLiteral("processed") << QString();
         const QByteArray push = fixture(QStringLiteral("github/push.json"));
         QTest::newRow("github push (unknown event)")
             << QStringLiteral("github") << push
-            << QByteArrayList {"X-GitHub-Event", "push", "X-GitHub-Delivery", "p-1", "X-Hub-Signature-256",
-                               hubSignature(githubSecret, push)}
+            << QByteArrayList {"X-GitHub-Event",      "push",
+                               "X-GitHub-Delivery",   "p-1",
+                               "X-Hub-Signature-256", hubSignature(githubSecret, push)}
             << 202 << QStringLiteral("ignored") << QStringLiteral("GitHub event \"push\" is not used");
         const QByteArray broken = "{\"action\": \"created\", ";
         QTest::newRow("github malformed")
             << QStringLiteral("github") << broken
-            << QByteArrayList {"X-GitHub-Event", "milestone", "X-GitHub-Delivery", "b-1", "X-Hub-Signature-256",
-                               hubSignature(githubSecret, broken)}
+            << QByteArrayList {"X-GitHub-Event",      "milestone",
+                               "X-GitHub-Delivery",   "b-1",
+                               "X-Hub-Signature-256", hubSignature(githubSecret, broken)}
             << 400 << QStringLiteral("malformed")
             << QStringLiteral("the body is not valid JSON: unterminated object at offset 22");
         const QByteArray pipeline = fixture(QStringLiteral("gitlab/pipeline.json"));
-        QTest::newRow("gitlab pipeline")
-            << QStringLiteral("gitlab") << pipeline
-            << QByteArrayList {"X-Gitlab-Event", "Pipeline Hook", "X-Gitlab-Token", gitlabToken, "Idempotency-Key", "g-1"}
-            << 200 << QStringLiteral("processed") << QString();
+        QTest::newRow("gitlab pipeline") << QStringLiteral("gitlab") << pipeline
+                                         << QByteArrayList {"X-Gitlab-Event", "Pipeline Hook",   "X-Gitlab-Token",
+                                                            gitlabToken,      "Idempotency-Key", "g-1"}
+                                         << 200 << QStringLiteral("processed") << QString();
         QTest::newRow("gitlab wrong token")
             << QStringLiteral("gitlab") << pipeline
             << QByteArrayList {"X-Gitlab-Event", "Pipeline Hook", "X-Gitlab-Token", "nope", "Idempotency-Key", "g-2"}
@@ -341,6 +360,12 @@ private Q_SLOTS:
             QCOMPARE(j.value(QStringLiteral("status")).toString(), answer);
             if (!message.isEmpty())
                 QCOMPARE(j.value(QStringLiteral("reason")).toString(), message);
+            if (status == 202) {
+                // Ignored deliveries are logged with their reason.
+                const QByteArray line = "hook " + hook.toUtf8() + " delivery "
+                    + j.value(QStringLiteral("delivery")).toString().toUtf8() + ": ignored: " + message.toUtf8();
+                QTRY_VERIFY2(m_botErr.contains(line), m_botErr.constData());
+            }
         } else {
             QCOMPARE(j.value(QStringLiteral("error")).toString(), answer);
             QCOMPARE(j.value(QStringLiteral("message")).toString(), message);
@@ -368,7 +393,8 @@ private Q_SLOTS:
     {
         const QByteArray big(2 * 1024 * 1024, ' ');
         const Reply r = post(QStringLiteral("/hooks/github"), big,
-                             {{"X-GitHub-Event", "milestone"}, {"X-GitHub-Delivery", "big"},
+                             {{"X-GitHub-Event", "milestone"},
+                              {"X-GitHub-Delivery", "big"},
                               {"X-Hub-Signature-256", hubSignature(githubSecret, big)}});
         QCOMPARE(r.status, 413);
         QCOMPARE(r.json().value(QStringLiteral("error")).toString(), QStringLiteral("too-large"));
@@ -401,8 +427,8 @@ private Q_SLOTS:
     void tokens()
     {
         const QStringList dir {QStringLiteral("--data-dir"), m_dataDir};
-        const Run created = runBot(QStringList {QStringLiteral("token"), QStringLiteral("create"), QStringLiteral("alice"),
-                                                QStringLiteral("--admin")}
+        const Run created = runBot(QStringList {QStringLiteral("token"), QStringLiteral("create"),
+                                                QStringLiteral("alice"), QStringLiteral("--admin")}
                                    + dir);
         QVERIFY2(created.code == 0, qPrintable(created.err));
         const QStringList lines = created.out.trimmed().split(u'\n');
@@ -425,7 +451,8 @@ private Q_SLOTS:
         QVERIFY(store);
         QVERIFY(!store->authenticate(token)->has_value());
 
-        const Run missing = runBot(QStringList {QStringLiteral("token"), QStringLiteral("revoke"), QStringLiteral("nope")} + dir);
+        const Run missing
+            = runBot(QStringList {QStringLiteral("token"), QStringLiteral("revoke"), QStringLiteral("nope")} + dir);
         QCOMPARE(missing.code, 1);
         QCOMPARE(missing.err.trimmed(), QStringLiteral("iterdeck-bot: no token with id \"nope\""));
         const Run usage = runBot(QStringList {QStringLiteral("token"), QStringLiteral("create")} + dir);
@@ -469,9 +496,9 @@ private Q_SLOTS:
         env.remove(QStringLiteral("E2E_CI_SECRET"));
         p.setProcessEnvironment(env);
         QTemporaryDir data;
-        p.start(QStringLiteral(ITERDECK_BOT_PATH), {QStringLiteral("--config"), m_manifest, QStringLiteral("--data-dir"),
-                                                     data.path(), QStringLiteral("--listen"),
-                                                     QStringLiteral("127.0.0.1:0")});
+        p.start(QStringLiteral(ITERDECK_BOT_PATH),
+                {QStringLiteral("--config"), m_manifest, QStringLiteral("--data-dir"), data.path(),
+                 QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0")});
         QVERIFY(p.waitForFinished(20000));
         QCOMPARE(p.exitCode(), 1);
         QCOMPARE(QString::fromUtf8(p.readAllStandardError()).trimmed().split(u'\n').constLast(),
@@ -514,8 +541,8 @@ private Q_SLOTS:
         const QString key = m_dir.filePath(QStringLiteral("tls.key"));
         QProcess openssl;
         openssl.start(QStringLiteral("openssl"),
-                      {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"),
-                       QStringLiteral("ec"), QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"),
+                      {QStringLiteral("req"), QStringLiteral("-x509"), QStringLiteral("-newkey"), QStringLiteral("ec"),
+                       QStringLiteral("-pkeyopt"), QStringLiteral("ec_paramgen_curve:prime256v1"),
                        QStringLiteral("-nodes"), QStringLiteral("-days"), QStringLiteral("2"), QStringLiteral("-subj"),
                        QStringLiteral("/CN=127.0.0.1"), QStringLiteral("-addext"),
                        QStringLiteral("subjectAltName=IP:127.0.0.1"), QStringLiteral("-keyout"), key,
@@ -534,6 +561,80 @@ private Q_SLOTS:
         stopBot();
         m_scheme = QStringLiteral("http");
         QVERIFY(startBot());
+    }
+
+    // Two replicas on one PostgreSQL store: every delivery is sent to both at once, and each is
+    // processed by exactly one of them; the event sequence has no holes and no repeats.
+    void postgresReplicas()
+    {
+        if (test::PostgresServer::binDir().isEmpty())
+            QSKIP("PostgreSQL is not installed (Debian package postgresql)");
+        test::PostgresServer pg;
+        QString error;
+        QVERIFY2(pg.start(&error), qPrintable(error));
+        const QString dsn = pg.createDatabase(QStringLiteral("replicas"), &error);
+        QVERIFY2(!dsn.isEmpty(), qPrintable(error));
+        QList<quint16> ports;
+        QList<QProcess *> bots;
+        for (int i = 0; i < 2; ++i) {
+            quint16 port = 0;
+            QString scheme;
+            QProcess *bot
+                = launchBot({QStringLiteral("--config"), m_manifest, QStringLiteral("--store"), dsn}, &port, &scheme);
+            QVERIFY(bot);
+            bots.append(bot);
+            ports.append(port);
+        }
+        const QString savedScheme = m_scheme;
+        const quint16 savedPort = m_port;
+        m_scheme = QStringLiteral("http");
+        m_port = ports.at(0);
+        const Reply ready = get(QStringLiteral("/readyz"));
+        QCOMPARE(ready.status, 200);
+        QCOMPARE(ready.json().value(QStringLiteral("store")).toString(),
+                 QStringLiteral("postgresql://iterdeck@127.0.0.1:%1/replicas").arg(pg.port()));
+
+        const int total = 100;
+        QList<QNetworkReply *> replies;
+        for (int i = 0; i < total; ++i) {
+            const QByteArray b = QStringLiteral("{\"id\":\"pg-%1\",\"type\":\"artifact.published\",\"artifact\":"
+                                                "{\"component\":\"api\",\"branch\":\"pg\",\"build\":\"%1\","
+                                                "\"tag\":\"pg-%1\"}}")
+                                     .arg(i)
+                                     .toUtf8();
+            for (const quint16 port : std::as_const(ports)) {
+                m_port = port;
+                QNetworkRequest r
+                    = request(QStringLiteral("/hooks/ci"), {{"X-Iterdeck-Signature", hubSignature(ciSecret, b)}});
+                r.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+                replies.append(m_net.post(r, b));
+            }
+        }
+        int processed = 0, duplicates = 0;
+        for (QNetworkReply *reply : std::as_const(replies)) {
+            const Reply r = wait(reply);
+            QCOMPARE(r.status, 200);
+            const QString status = r.json().value(QStringLiteral("status")).toString();
+            processed += status == QLatin1String("processed");
+            duplicates += status == QLatin1String("duplicate");
+        }
+        QCOMPARE(processed, total);
+        QCOMPARE(duplicates, total);
+        for (QProcess *bot : std::as_const(bots)) {
+            bot->terminate();
+            QVERIFY(bot->waitForFinished(20000));
+            delete bot;
+        }
+        m_scheme = savedScheme;
+        m_port = savedPort;
+
+        auto store = bot::Store::open(bot::StoreOptions {dsn, {}});
+        QVERIFY(store);
+        QCOMPARE((*store)->artifacts(QStringLiteral("api"), QStringLiteral("pg"), 1000)->size(), total);
+        const auto events = *(*store)->eventsAfter(0, 1000);
+        QCOMPARE(events.size(), total);
+        for (qsizetype i = 0; i < events.size(); ++i)
+            QCOMPARE(events.at(i).seq, i + 1);
     }
 
     // kill -9 in the middle of a burst; the sender retries every delivery it has no 2xx for.
@@ -557,7 +658,8 @@ private Q_SLOTS:
                 if (acknowledged.contains(i))
                     continue;
                 const QByteArray b = body(i);
-                QNetworkRequest r = request(QStringLiteral("/hooks/ci"), {{"X-Iterdeck-Signature", hubSignature(ciSecret, b)}});
+                QNetworkRequest r
+                    = request(QStringLiteral("/hooks/ci"), {{"X-Iterdeck-Signature", hubSignature(ciSecret, b)}});
                 r.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
                 QNetworkReply *reply = m_net.post(r, b);
                 reply->setProperty("n", i);

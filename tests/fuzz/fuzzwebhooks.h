@@ -70,8 +70,9 @@ inline bool webhooksOnce(const uint8_t *data, size_t size)
         r.query.insert(QStringLiteral("token"), QString::fromLatin1(key));
     } else {
         r.headers.insert("authorization", "Bearer " + key);
-        r.headers.insert("content-type", (flags & 2) ? QByteArray("application/json")
-                                                     : QByteArray("application/vnd.docker.distribution.events.v1+json"));
+        r.headers.insert("content-type",
+                         (flags & 2) ? QByteArray("application/json")
+                                     : QByteArray("application/vnd.docker.distribution.events.v1+json"));
     }
     const auto parser = bot::makeWebhookParser(kind);
     const auto parsed = bot::verifyAndParse(*parser, r, secret);

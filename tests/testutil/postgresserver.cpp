@@ -41,8 +41,7 @@ QStringList PostgresServer::wrap(const QString &program, const QStringList &args
 {
     if (m_runAs.isEmpty())
         return QStringList {program} + args;
-    return QStringList {QStringLiteral("runuser"), QStringLiteral("-u"), m_runAs, QStringLiteral("--"), program}
-    + args;
+    return QStringList {QStringLiteral("runuser"), QStringLiteral("-u"), m_runAs, QStringLiteral("--"), program} + args;
 }
 
 bool PostgresServer::run(const QString &program, const QStringList &args, QString *error, int timeoutMs)
@@ -99,12 +98,11 @@ bool PostgresServer::start(QString *error)
         }
         m_port = probe.serverPort();
     }
-    const QStringList cmd = wrap(m_bin + QStringLiteral("/postgres"),
-                                 {QStringLiteral("-D"), data, QStringLiteral("-p"), QString::number(m_port),
-                                  QStringLiteral("-k"), m_dir->path(), QStringLiteral("-c"),
-                                  QStringLiteral("listen_addresses=127.0.0.1"), QStringLiteral("-c"),
-                                  QStringLiteral("fsync=off"), QStringLiteral("-c"),
-                                  QStringLiteral("full_page_writes=off")});
+    const QStringList cmd
+        = wrap(m_bin + QStringLiteral("/postgres"),
+               {QStringLiteral("-D"), data, QStringLiteral("-p"), QString::number(m_port), QStringLiteral("-k"),
+                m_dir->path(), QStringLiteral("-c"), QStringLiteral("listen_addresses=127.0.0.1"), QStringLiteral("-c"),
+                QStringLiteral("fsync=off"), QStringLiteral("-c"), QStringLiteral("full_page_writes=off")});
     m_server.setProcessChannelMode(QProcess::MergedChannels);
     m_server.setWorkingDirectory(m_dir->path());
     m_server.start(cmd.constFirst(), cmd.mid(1));

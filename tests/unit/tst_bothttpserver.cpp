@@ -147,7 +147,8 @@ private Q_SLOTS:
             "{\"error\":\"too-large\",\"message\":\"the request body is larger than the server accepts\"}"));
         QCOMPARE(m_handled.load(), 0);
         // Exactly at the limit is fine.
-        const QByteArray ok = exchange("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n" + QByteArray(1000, 'a'));
+        const QByteArray ok
+            = exchange("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n" + QByteArray(1000, 'a'));
         QVERIFY2(ok.startsWith("HTTP/1.1 200 OK\r\n"), ok.constData());
         // A chunked body is cut off at the limit.
         const QByteArray chunked = exchange("POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -177,8 +178,8 @@ private Q_SLOTS:
         QTest::newRow("bad version") << QByteArray("GET / HTTP/9\r\n\r\n") << QByteArray("HTTP/1.1 400 Bad Request");
         QTest::newRow("bad escape") << QByteArray("GET /a%zz HTTP/1.1\r\nHost: h\r\n\r\n")
                                     << QByteArray("HTTP/1.1 400 Bad Request");
-        QTest::newRow("truncated escape") << QByteArray("GET /a% HTTP/1.1\r\nHost: h\r\n\r\n")
-                                          << QByteArray("HTTP/1.1 400 Bad Request");
+        QTest::newRow("truncated escape")
+            << QByteArray("GET /a% HTTP/1.1\r\nHost: h\r\n\r\n") << QByteArray("HTTP/1.1 400 Bad Request");
         QTest::newRow("bad length") << QByteArray("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n")
                                     << QByteArray("HTTP/1.1 400 Bad Request");
         QTest::newRow("head too large") << "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + QByteArray(20000, 'a') + "\r\n\r\n"

@@ -61,7 +61,8 @@ private:
     model::TeamManifest m_manifest = loadManifest();
     std::unique_ptr<QTemporaryDir> m_dir;
     std::unique_ptr<Store> m_store;
-    WebhookHook m_hook {QStringLiteral("ci"), QStringLiteral("generic"), "k", makeWebhookParser(QStringLiteral("generic"))};
+    WebhookHook m_hook {QStringLiteral("ci"), QStringLiteral("generic"), "k",
+                        makeWebhookParser(QStringLiteral("generic"))};
 
 private Q_SLOTS:
     void paths_data()
@@ -69,14 +70,16 @@ private Q_SLOTS:
         QTest::addColumn<bool>("image"); // imagePath, else repositoryPath
         QTest::addColumn<QString>("in");
         QTest::addColumn<QString>("out");
-        QTest::newRow("https") << false << QStringLiteral("https://git.example.com/Shop/API.git") << QStringLiteral("shop/api");
-        QTest::newRow("scp") << false << QStringLiteral("git@git.example.com:shop/web.git") << QStringLiteral("shop/web");
+        QTest::newRow("https") << false << QStringLiteral("https://git.example.com/Shop/API.git")
+                               << QStringLiteral("shop/api");
+        QTest::newRow("scp") << false << QStringLiteral("git@git.example.com:shop/web.git")
+                             << QStringLiteral("shop/web");
         QTest::newRow("owner/repo") << false << QStringLiteral("octo/Repo") << QStringLiteral("octo/repo");
         QTest::newRow("local path") << false << QStringLiteral("/srv/git/worker/") << QStringLiteral("srv/git/worker");
         QTest::newRow("image with port") << true << QStringLiteral("registry.example.com:5000/shop/web:v1")
                                          << QStringLiteral("shop/web");
-        QTest::newRow("image with digest") << true << QStringLiteral("localhost/harbor/alpine@sha256:00")
-                                           << QStringLiteral("harbor/alpine");
+        QTest::newRow("image with digest")
+            << true << QStringLiteral("localhost/harbor/alpine@sha256:00") << QStringLiteral("harbor/alpine");
         QTest::newRow("no host") << true << QStringLiteral("library/test") << QStringLiteral("library/test");
         QTest::newRow("one part") << true << QStringLiteral("alpine:3") << QStringLiteral("alpine");
     }
@@ -97,8 +100,8 @@ private Q_SLOTS:
         QTest::addColumn<QString>("job");
         QTest::addColumn<QString>("expected");
         QTest::addColumn<QString>("why");
-        QTest::newRow("explicit") << QStringLiteral("web") << QString() << QString() << QString() << QStringLiteral("web")
-                                  << QString();
+        QTest::newRow("explicit") << QStringLiteral("web") << QString() << QString() << QString()
+                                  << QStringLiteral("web") << QString();
         QTest::newRow("explicit unknown") << QStringLiteral("db") << QString() << QString() << QString() << QString()
                                           << QStringLiteral("no component \"db\" in the manifest");
         QTest::newRow("image exact") << QString() << QString() << QStringLiteral("registry.example.com/shop/api")
@@ -109,18 +112,18 @@ private Q_SLOTS:
             << QString() << QString() << QStringLiteral("localhost/team/worker") << QString() << QString()
             << QStringLiteral("image localhost/team/worker matches several components by path (worker, worker2); "
                               "give them distinct image paths");
-        QTest::newRow("image exact beats ambiguity") << QString() << QString()
-                                                     << QStringLiteral("mirror.example.com/team/worker") << QString()
-                                                     << QStringLiteral("worker2") << QString();
-        QTest::newRow("github full name") << QString() << QStringLiteral("shop/API") << QString() << QString()
-                                          << QStringLiteral("api") << QString();
+        QTest::newRow("image exact beats ambiguity")
+            << QString() << QString() << QStringLiteral("mirror.example.com/team/worker") << QString()
+            << QStringLiteral("worker2") << QString();
+        QTest::newRow("github full name")
+            << QString() << QStringLiteral("shop/API") << QString() << QString() << QStringLiteral("api") << QString();
         QTest::newRow("gitlab url") << QString() << QStringLiteral("http://gitlab.local/shop/web.git") << QString()
                                     << QString() << QStringLiteral("web") << QString();
         QTest::newRow("jenkins job") << QString() << QStringLiteral("https://elsewhere/x.git") << QString()
                                      << QStringLiteral("worker") << QStringLiteral("worker") << QString();
         QTest::newRow("nothing matches")
-            << QString() << QStringLiteral("octo/other") << QStringLiteral("ghcr.io/octo/other") << QStringLiteral("other")
-            << QString()
+            << QString() << QStringLiteral("octo/other") << QStringLiteral("ghcr.io/octo/other")
+            << QStringLiteral("other") << QString()
             << QStringLiteral("no component matches image ghcr.io/octo/other, repository octo/other, job other");
     }
 
@@ -235,9 +238,11 @@ private Q_SLOTS:
         const WebhookOutcome o = p.process(m_hook, signedGeneric(members));
         QCOMPARE(o.kind, WebhookOutcome::Kind::Processed);
         QCOMPARE(o.events.at(0).type, QStringLiteral("iteration.members"));
-        QCOMPARE(o.events.at(0).payload.value(QStringLiteral("members")).toArray(), QJsonArray {QStringLiteral("carol")});
+        QCOMPARE(o.events.at(0).payload.value(QStringLiteral("members")).toArray(),
+                 QJsonArray {QStringLiteral("carol")});
         QCOMPARE(o.events.at(0).iterationId, m_store->iteration(QStringLiteral("generic:s1"))->value().id);
-        QCOMPARE(m_store->iteration(QStringLiteral("generic:s1"))->value().members, QStringList {QStringLiteral("carol")});
+        QCOMPARE(m_store->iteration(QStringLiteral("generic:s1"))->value().members,
+                 QStringList {QStringLiteral("carol")});
     }
 };
 

@@ -119,8 +119,8 @@ private Q_SLOTS:
     void backendAndSchema()
     {
         QFETCH_GLOBAL(QString, backend);
-        QCOMPARE(m_store->backend(), backend == QLatin1String("postgres") ? Store::Backend::Postgres
-                                                                           : Store::Backend::Sqlite);
+        QCOMPARE(m_store->backend(),
+                 backend == QLatin1String("postgres") ? Store::Backend::Postgres : Store::Backend::Sqlite);
         QCOMPARE(m_store->schemaVersion(), 1);
         QVERIFY(m_store->ping());
         QVERIFY(!m_store->description().contains(QStringLiteral("password")));
@@ -136,7 +136,9 @@ private Q_SLOTS:
         if (backend != QLatin1String("sqlite"))
             QSKIP("SQLite only");
         QVERIFY(QFile::exists(m_dir->filePath(QStringLiteral("iterdeck-bot.db"))));
-        COMMITS(put([](StoreTransaction &tx) { return tx.insertDelivery(delivery(QStringLiteral("a"), QStringLiteral("1"))); }));
+        COMMITS(put([](StoreTransaction &tx) {
+            return tx.insertDelivery(delivery(QStringLiteral("a"), QStringLiteral("1")));
+        }));
         QVERIFY(QFile::exists(m_dir->filePath(QStringLiteral("iterdeck-bot.db-wal"))));
     }
 
@@ -203,7 +205,9 @@ private Q_SLOTS:
         QVERIFY(m_store->iterations()->isEmpty());
         QVERIFY(!m_store->latestArtifact(QStringLiteral("api"), QStringLiteral("main"))->has_value());
         // The delivery can be recorded afterwards: nothing of the rolled back one stayed.
-        auto again = put([](StoreTransaction &tx) { return tx.insertDelivery(delivery(QStringLiteral("github"), QStringLiteral("d-9"))); });
+        auto again = put([](StoreTransaction &tx) {
+            return tx.insertDelivery(delivery(QStringLiteral("github"), QStringLiteral("d-9")));
+        });
         QVERIFY(again);
         QVERIFY(*again);
     }
@@ -280,7 +284,8 @@ private Q_SLOTS:
                     !a)
                     return unexpected(a.error());
             }
-            return tx.addArtifact(artifact(QStringLiteral("api"), QStringLiteral("dev"), QStringLiteral("7"))).hasValue();
+            return tx.addArtifact(artifact(QStringLiteral("api"), QStringLiteral("dev"), QStringLiteral("7")))
+                .hasValue();
         }));
         auto list = m_store->artifacts(QStringLiteral("api"), QStringLiteral("main"));
         QVERIFY(list);
@@ -340,7 +345,8 @@ private Q_SLOTS:
             s.mode = model::Selection::Mode::Pin;
             s.artifactId = artifactId;
             s.updatedBy = QStringLiteral("bob");
-            return tx.setSelection(s).hasValue() && tx.setEnvironmentState(envId, QStringLiteral("ready"), {}).hasValue();
+            return tx.setSelection(s).hasValue()
+                && tx.setEnvironmentState(envId, QStringLiteral("ready"), {}).hasValue();
         }));
         sel = m_store->selections(envId);
         QCOMPARE(sel->size(), 1);
@@ -381,9 +387,13 @@ private Q_SLOTS:
         for (int round = 0; round < 3; ++round) {
             COMMITS(put([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
                 for (int i = 0; i < 2; ++i) {
-                    auto e = tx.appendEvent(model::Event {0, {}, QStringLiteral("test.event"), 0, 0,
-                                                          QJsonObject {{QStringLiteral("round"), round},
-                                                                       {QStringLiteral("i"), i}}});
+                    auto e = tx.appendEvent(
+                        model::Event {0,
+                                      {},
+                                      QStringLiteral("test.event"),
+                                      0,
+                                      0,
+                                      QJsonObject {{QStringLiteral("round"), round}, {QStringLiteral("i"), i}}});
                     if (!e)
                         return unexpected(e.error());
                     if (e->seq != round * 2 + i + 1)

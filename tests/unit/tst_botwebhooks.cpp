@@ -109,13 +109,22 @@ QString describe(const ParsedDelivery &d)
 // Jira publishes no sprint payload example (see ../shared/fixtures/webhooks/SOURCES.md); this one
 // follows the fields of Jira's sprint resource (GET /rest/agile/1.0/sprint/{id}).
 const QByteArray jiraSprintStarted
-    = "{\"timestamp\":1700000000000,\"webhookEvent\":\"sprint_started\",\"sprint\":{\"id\":37,\"self\":\"https://example.atlassian.net/rest/agile/1.0/sprint/37\",\"state\":\"active\",\"name\":\"Sprint 42\",\"startDate\":\"2023-11-14T22:13:20.000Z\",\"endDate\":\"2023-11-28T22:13:20.000Z\",\"originBoardId\":5,\"goal\":\"Payments\"}}";
+    = "{\"timestamp\":1700000000000,\"webhookEvent\":\"sprint_started\",\"sprint\":{\"id\":37,\"self\":\"https://"
+      "example.atlassian.net/rest/agile/1.0/sprint/37\",\"state\":\"active\",\"name\":\"Sprint "
+      "42\",\"startDate\":\"2023-11-14T22:13:20.000Z\",\"endDate\":\"2023-11-28T22:13:20.000Z\",\"originBoardId\":5,"
+      "\"goal\":\"Payments\"}}";
 const QByteArray jiraSprintClosed
-    = "{\"timestamp\":1700000000000,\"webhookEvent\":\"sprint_closed\",\"sprint\":{\"id\":37,\"self\":\"https://example.atlassian.net/rest/agile/1.0/sprint/37\",\"state\":\"closed\",\"name\":\"Sprint 42\",\"startDate\":\"2023-11-14T22:13:20.000Z\",\"endDate\":\"2023-11-28T22:13:20.000Z\",\"completeDate\":\"2023-11-28T10:00:00.000Z\",\"originBoardId\":5}}";
+    = "{\"timestamp\":1700000000000,\"webhookEvent\":\"sprint_closed\",\"sprint\":{\"id\":37,\"self\":\"https://"
+      "example.atlassian.net/rest/agile/1.0/sprint/37\",\"state\":\"closed\",\"name\":\"Sprint "
+      "42\",\"startDate\":\"2023-11-14T22:13:20.000Z\",\"endDate\":\"2023-11-28T22:13:20.000Z\",\"completeDate\":"
+      "\"2023-11-28T10:00:00.000Z\",\"originBoardId\":5}}";
 const QByteArray genericStarted
-    = "{\"id\":\"d-1\",\"type\":\"iteration.started\",\"time\":\"2026-01-05T09:00:00Z\",\"iteration\":{\"id\":\"sprint-42\",\"name\":\"Sprint 42\",\"url\":\"https://plan.example.com/s/42\",\"members\":[\"alice\",\"bob\"]}}";
+    = "{\"id\":\"d-1\",\"type\":\"iteration.started\",\"time\":\"2026-01-05T09:00:00Z\",\"iteration\":{\"id\":\"sprint-"
+      "42\",\"name\":\"Sprint 42\",\"url\":\"https://plan.example.com/s/42\",\"members\":[\"alice\",\"bob\"]}}";
 const QByteArray genericArtifact
-    = "{\"id\":\"d-2\",\"type\":\"artifact.published\",\"artifact\":{\"component\":\"api\",\"branch\":\"main\",\"build\":\"128\",\"commit\":\"9f2c1b\",\"tag\":\"main-128\",\"digest\":\"sha256:0123\",\"chartVersion\":\"1.4.0\",\"link\":\"https://ci.example.com/128\"}}";
+    = "{\"id\":\"d-2\",\"type\":\"artifact.published\",\"artifact\":{\"component\":\"api\",\"branch\":\"main\","
+      "\"build\":\"128\",\"commit\":\"9f2c1b\",\"tag\":\"main-128\",\"digest\":\"sha256:0123\",\"chartVersion\":\"1.4."
+      "0\",\"link\":\"https://ci.example.com/128\"}}";
 
 } // namespace
 
@@ -170,29 +179,34 @@ private Q_SLOTS:
         QTest::addColumn<QString>("expected");
 
         QTest::newRow("github milestone created")
-            << QStringLiteral("github") << fixture(QStringLiteral("github/milestone.created.json")) << QByteArray("milestone")
+            << QStringLiteral("github") << fixture(QStringLiteral("github/milestone.created.json"))
+            << QByteArray("milestone")
             << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=milestone\n"
                               "started github:Codertocat/Hello-World/milestone/1 \"v1.0\" "
                               "url=https://github.com/Codertocat/Hello-World/milestone/1 at=2019-05-15T15:20:17Z");
         QTest::newRow("github milestone closed")
-            << QStringLiteral("github") << fixture(QStringLiteral("github/milestone.closed.json")) << QByteArray("milestone")
+            << QStringLiteral("github") << fixture(QStringLiteral("github/milestone.closed.json"))
+            << QByteArray("milestone")
             << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=milestone\n"
                               "closed github:Codertocat/Hello-World/milestone/1 \"v1.0\" "
                               "url=https://github.com/Codertocat/Hello-World/milestone/1 at=2019-05-15T15:20:18Z");
         QTest::newRow("github workflow_run")
             << QStringLiteral("github") << fixture(QStringLiteral("github/workflow_run.completed.json"))
             << QByteArray("workflow_run")
-            << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=workflow_run\n"
-                              "artifact repo=octo-org/octo-repo branch=master build=163 "
-                              "commit=3484a3fb816e0859fd6e1cea078d76385ff50625 "
-                              "link=https://github.com/octo-org/octo-repo/actions/runs/289782451 at=2020-10-05T16:33:49Z");
+            << QStringLiteral(
+                   "id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=workflow_run\n"
+                   "artifact repo=octo-org/octo-repo branch=master build=163 "
+                   "commit=3484a3fb816e0859fd6e1cea078d76385ff50625 "
+                   "link=https://github.com/octo-org/octo-repo/actions/runs/289782451 at=2020-10-05T16:33:49Z");
         QTest::newRow("github workflow_run with pull requests")
-            << QStringLiteral("github") << fixture(QStringLiteral("github/workflow_run.completed.with-pull-requests.json"))
+            << QStringLiteral("github")
+            << fixture(QStringLiteral("github/workflow_run.completed.with-pull-requests.json"))
             << QByteArray("workflow_run")
-            << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=workflow_run\n"
-                              "artifact repo=octo-org/octo-repo branch=master build=163 "
-                              "commit=3484a3fb816e0859fd6e1cea078d76385ff50625 "
-                              "link=https://github.com/octo-org/octo-repo/actions/runs/289782451 at=2020-10-05T16:33:49Z");
+            << QStringLiteral(
+                   "id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=workflow_run\n"
+                   "artifact repo=octo-org/octo-repo branch=master build=163 "
+                   "commit=3484a3fb816e0859fd6e1cea078d76385ff50625 "
+                   "link=https://github.com/octo-org/octo-repo/actions/runs/289782451 at=2020-10-05T16:33:49Z");
         QTest::newRow("github registry_package")
             << QStringLiteral("github") << fixture(QStringLiteral("github/registry_package.published.json"))
             << QByteArray("registry_package")
@@ -203,7 +217,8 @@ private Q_SLOTS:
                               "link=https://github.com/orgs/Codertocat/packages/container/hello-world/57755791 "
                               "at=2019-05-09T23:28:29Z");
         QTest::newRow("github package")
-            << QStringLiteral("github") << fixture(QStringLiteral("github/package.published.json")) << QByteArray("package")
+            << QStringLiteral("github") << fixture(QStringLiteral("github/package.published.json"))
+            << QByteArray("package")
             << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=package\n"
                               "artifact repo=Codertocat/hello-world-npm image=ghcr.io/codertocat/hello-world "
                               "branch=master build=57755790 commit=6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b "
@@ -214,31 +229,34 @@ private Q_SLOTS:
             << QByteArray("package")
             << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=package\n"
                               "ignored: package of type \"npm\" is not a container image");
-        QTest::newRow("github push")
-            << QStringLiteral("github") << fixture(QStringLiteral("github/push.json")) << QByteArray("push")
-            << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=push\n"
-                              "ignored: GitHub event \"push\" is not used");
+        QTest::newRow("github push") << QStringLiteral("github") << fixture(QStringLiteral("github/push.json"))
+                                     << QByteArray("push")
+                                     << QStringLiteral("id=72d3162e-cc78-11e3-81ab-4c9367dc0958 event=push\n"
+                                                       "ignored: GitHub event \"push\" is not used");
         QTest::newRow("gitlab milestone")
-            << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/milestone.json")) << QByteArray("Milestone Hook")
+            << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/milestone.json"))
+            << QByteArray("Milestone Hook")
             << QStringLiteral("id=f5e5f430-f57b-4e6e-9fac-d9128cd7232f event=Milestone Hook\n"
                               "started gitlab:gitlabhq/gitlab-test/milestone/10 \"v1.0\" "
                               "url=http://example.com/gitlabhq/gitlab-test/-/milestones/10 at=2025-06-16T14:10:57Z");
         QTest::newRow("gitlab pipeline")
-            << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/pipeline.json")) << QByteArray("Pipeline Hook")
+            << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/pipeline.json"))
+            << QByteArray("Pipeline Hook")
             << QStringLiteral("id=f5e5f430-f57b-4e6e-9fac-d9128cd7232f event=Pipeline Hook\n"
                               "artifact repo=gitlab-org/gitlab-test branch=master build=31 "
                               "commit=bcbb5ec396a2c0f828686f14fac9b80b780504f2 "
                               "link=http://example.com/gitlab-org/gitlab-test/-/pipelines/31 at=2016-08-12T15:26:29Z");
-        QTest::newRow("gitlab push")
-            << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/push.json")) << QByteArray("Push Hook")
-            << QStringLiteral("id=f5e5f430-f57b-4e6e-9fac-d9128cd7232f event=Push Hook\n"
-                              "ignored: GitLab event \"Push Hook\" is not used");
+        QTest::newRow("gitlab push") << QStringLiteral("gitlab") << fixture(QStringLiteral("gitlab/push.json"))
+                                     << QByteArray("Push Hook")
+                                     << QStringLiteral("id=f5e5f430-f57b-4e6e-9fac-d9128cd7232f event=Push Hook\n"
+                                                       "ignored: GitLab event \"Push Hook\" is not used");
         QTest::newRow("jenkins completed")
             << QStringLiteral("jenkins") << fixture(QStringLiteral("jenkins/notification-plugin.build.completed.json"))
             << QByteArray()
-            << QStringLiteral("id=asgard#18 event=COMPLETED\n"
-                              "artifact repo=https://github.com/evgeny-goldin/asgard.git job=asgard branch=master build=18 "
-                              "commit=c6d86dc654b12425e706bcf951adfe5a8627a517 link=http://localhost:8080/job/asgard/18/");
+            << QStringLiteral(
+                   "id=asgard#18 event=COMPLETED\n"
+                   "artifact repo=https://github.com/evgeny-goldin/asgard.git job=asgard branch=master build=18 "
+                   "commit=c6d86dc654b12425e706bcf951adfe5a8627a517 link=http://localhost:8080/job/asgard/18/");
         QTest::newRow("jenkins started")
             << QStringLiteral("jenkins") << fixture(QStringLiteral("jenkins/notification-plugin.build.started.json"))
             << QByteArray()
@@ -259,11 +277,12 @@ private Q_SLOTS:
                               "ignored: no manifest push in the envelope (0 blob pushes, 1 other events)");
         QTest::newRow("harbor push")
             << QStringLiteral("harbor") << fixture(QStringLiteral("harbor/push_artifact.default.json")) << QByteArray()
-            << QStringLiteral("id=sha256:%1 event=PUSH_ARTIFACT\n"
-                              "artifact repo=harbor/alpine image=localhost/harbor/alpine "
-                              "digest=sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4 "
-                              "link=localhost/harbor/alpine@sha256:"
-                              "954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4 at=2023-04-03T06:04:53Z")
+            << QStringLiteral(
+                   "id=sha256:%1 event=PUSH_ARTIFACT\n"
+                   "artifact repo=harbor/alpine image=localhost/harbor/alpine "
+                   "digest=sha256:954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4 "
+                   "link=localhost/harbor/alpine@sha256:"
+                   "954b378c375d852eb3c63ab88978f640b4348b01c1b3456a024a81536dafbbf4 at=2023-04-03T06:04:53Z")
                    .arg(QString::fromLatin1(sha256Hex(fixture(QStringLiteral("harbor/push_artifact.default.json")))));
         QTest::newRow("jira sprint started")
             << QStringLiteral("jira") << jiraSprintStarted << QByteArray()
@@ -275,10 +294,11 @@ private Q_SLOTS:
             << QStringLiteral("id=jira-delivery-1 event=sprint_closed\n"
                               "closed jira:sprint/37 \"Sprint 42\" "
                               "url=https://example.atlassian.net/rest/agile/1.0/sprint/37 at=2023-11-28T10:00:00Z");
-        QTest::newRow("jira issue")
-            << QStringLiteral("jira") << QByteArray("{\"webhookEvent\":\"jira:issue_created\",\"issue\":{}}") << QByteArray()
-            << QStringLiteral("id=jira-delivery-1 event=jira:issue_created\n"
-                              "ignored: Jira event \"jira:issue_created\" is not used");
+        QTest::newRow("jira issue") << QStringLiteral("jira")
+                                    << QByteArray("{\"webhookEvent\":\"jira:issue_created\",\"issue\":{}}")
+                                    << QByteArray()
+                                    << QStringLiteral("id=jira-delivery-1 event=jira:issue_created\n"
+                                                      "ignored: Jira event \"jira:issue_created\" is not used");
         QTest::newRow("generic iteration")
             << QStringLiteral("generic") << genericStarted << QByteArray()
             << QStringLiteral("id=d-1 event=iteration.started\n"
@@ -291,9 +311,9 @@ private Q_SLOTS:
                               "digest=sha256:0123 chart=1.4.0 link=https://ci.example.com/128");
         QTest::newRow("generic members")
             << QStringLiteral("generic")
-            << QByteArray("{\"id\":\"d-3\",\"type\":\"iteration.members\",\"iteration\":{\"id\":\"s1\",\"members\":[]}}")
-            << QByteArray()
-            << QStringLiteral("id=d-3 event=iteration.members\nmembers generic:s1 \"s1\" members=");
+            << QByteArray(
+                   "{\"id\":\"d-3\",\"type\":\"iteration.members\",\"iteration\":{\"id\":\"s1\",\"members\":[]}}")
+            << QByteArray() << QStringLiteral("id=d-3 event=iteration.members\nmembers generic:s1 \"s1\" members=");
         QTest::newRow("generic unknown type")
             << QStringLiteral("generic") << QByteArray("{\"id\":\"d-4\",\"type\":\"deploy.finished\"}") << QByteArray()
             << QStringLiteral("id=d-4 event=deploy.finished\nignored: unknown event type \"deploy.finished\"");
@@ -355,26 +375,29 @@ private Q_SLOTS:
             const QString &k = kinds.at(i);
             const QString &h = headers.at(i);
             const char *name = qPrintable(k);
-            QTest::addRow("%s wrong secret", name) << k << QStringLiteral("secret") << h + QStringLiteral(" does not match the body");
-            QTest::addRow("%s body changed", name) << k << QStringLiteral("body") << h + QStringLiteral(" does not match the body");
-            QTest::addRow("%s missing", name) << k << QStringLiteral("drop") << QStringLiteral("missing ") + h + QStringLiteral(" header");
-            QTest::addRow("%s sha1", name) << k << QStringLiteral("sha1")
-                                           << h + QStringLiteral(" must be \"sha256=\" and 64 hex digits");
-            QTest::addRow("%s truncated", name) << k << QStringLiteral("truncate")
-                                                << h + QStringLiteral(" must be \"sha256=\" and 64 hex digits");
+            QTest::addRow("%s wrong secret", name)
+                << k << QStringLiteral("secret") << h + QStringLiteral(" does not match the body");
+            QTest::addRow("%s body changed", name)
+                << k << QStringLiteral("body") << h + QStringLiteral(" does not match the body");
+            QTest::addRow("%s missing", name)
+                << k << QStringLiteral("drop") << QStringLiteral("missing ") + h + QStringLiteral(" header");
+            QTest::addRow("%s sha1", name)
+                << k << QStringLiteral("sha1") << h + QStringLiteral(" must be \"sha256=\" and 64 hex digits");
+            QTest::addRow("%s truncated", name)
+                << k << QStringLiteral("truncate") << h + QStringLiteral(" must be \"sha256=\" and 64 hex digits");
         }
         QTest::newRow("gitlab wrong token") << QStringLiteral("gitlab") << QStringLiteral("secret")
                                             << QStringLiteral("X-Gitlab-Token header does not match");
-        QTest::newRow("gitlab missing token") << QStringLiteral("gitlab") << QStringLiteral("drop")
-                                              << QStringLiteral("missing X-Gitlab-Token header");
+        QTest::newRow("gitlab missing token")
+            << QStringLiteral("gitlab") << QStringLiteral("drop") << QStringLiteral("missing X-Gitlab-Token header");
         QTest::newRow("jenkins wrong token") << QStringLiteral("jenkins") << QStringLiteral("secret")
                                              << QStringLiteral("token query parameter does not match");
         QTest::newRow("jenkins no token") << QStringLiteral("jenkins") << QStringLiteral("drop")
                                           << QStringLiteral("missing token: add ?token=SECRET to the URL");
         QTest::newRow("registry wrong") << QStringLiteral("registry") << QStringLiteral("secret")
                                         << QStringLiteral("Authorization header does not match");
-        QTest::newRow("registry missing") << QStringLiteral("registry") << QStringLiteral("drop")
-                                          << QStringLiteral("missing Authorization header");
+        QTest::newRow("registry missing")
+            << QStringLiteral("registry") << QStringLiteral("drop") << QStringLiteral("missing Authorization header");
         QTest::newRow("harbor wrong") << QStringLiteral("harbor") << QStringLiteral("secret")
                                       << QStringLiteral("Authorization header does not match");
         QTest::newRow("harbor missing") << QStringLiteral("harbor") << QStringLiteral("drop")
@@ -389,11 +412,11 @@ private Q_SLOTS:
         // Not even JSON: a bad signature must be found before the body is looked at.
         const QByteArray body = "{ not json";
         WebhookRequest r = signedRequest(kind, body, change == QLatin1String("secret") ? QByteArray("wrong") : secret);
-        const QByteArray header = kind == QLatin1String("github")    ? "x-hub-signature-256"
-                                : kind == QLatin1String("generic") ? "x-iterdeck-signature"
-                                : kind == QLatin1String("jira")    ? "x-hub-signature"
-                                : kind == QLatin1String("gitlab")  ? "x-gitlab-token"
-                                                                   : "authorization";
+        const QByteArray header = kind == QLatin1String("github") ? "x-hub-signature-256"
+            : kind == QLatin1String("generic")                    ? "x-iterdeck-signature"
+            : kind == QLatin1String("jira")                       ? "x-hub-signature"
+            : kind == QLatin1String("gitlab")                     ? "x-gitlab-token"
+                                                                  : "authorization";
         if (change == QLatin1String("body"))
             r.body += ' ';
         if (change == QLatin1String("drop")) {
@@ -446,24 +469,29 @@ private Q_SLOTS:
                                                 << QStringLiteral("missing X-GitHub-Event header");
         QTest::newRow("github milestone without number")
             << QStringLiteral("github")
-            << QByteArray("{\"action\":\"created\",\"milestone\":{\"title\":\"v1\"},\"repository\":{\"full_name\":\"o/r\"}}")
+            << QByteArray(
+                   "{\"action\":\"created\",\"milestone\":{\"title\":\"v1\"},\"repository\":{\"full_name\":\"o/r\"}}")
             << QByteArray("milestone") << QStringLiteral("field \"milestone.number\" is missing");
         QTest::newRow("github milestone number as object")
             << QStringLiteral("github")
-            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":{},\"title\":\"v1\"},\"repository\":{\"full_name\":\"o/r\"}}")
+            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":{},\"title\":\"v1\"},\"repository\":{"
+                          "\"full_name\":\"o/r\"}}")
             << QByteArray("milestone")
             << QStringLiteral("field \"milestone.number\" must be a string or a whole number, not an object");
         QTest::newRow("github fractional number")
             << QStringLiteral("github")
-            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":1.5,\"title\":\"v1\"},\"repository\":{\"full_name\":\"o/r\"}}")
+            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":1.5,\"title\":\"v1\"},\"repository\":{"
+                          "\"full_name\":\"o/r\"}}")
             << QByteArray("milestone") << QStringLiteral("field \"milestone.number\" must be a whole number");
         QTest::newRow("github workflow no sha")
             << QStringLiteral("github")
-            << QByteArray("{\"action\":\"completed\",\"workflow_run\":{\"conclusion\":\"success\",\"head_branch\":\"main\",\"run_number\":3},\"repository\":{\"full_name\":\"o/r\"}}")
+            << QByteArray("{\"action\":\"completed\",\"workflow_run\":{\"conclusion\":\"success\",\"head_branch\":"
+                          "\"main\",\"run_number\":3},\"repository\":{\"full_name\":\"o/r\"}}")
             << QByteArray("workflow_run") << QStringLiteral("field \"workflow_run.head_sha\" is missing");
         QTest::newRow("github bad time")
             << QStringLiteral("github")
-            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":1,\"title\":\"v1\",\"created_at\":\"yesterday\"},\"repository\":{\"full_name\":\"o/r\"}}")
+            << QByteArray("{\"action\":\"created\",\"milestone\":{\"number\":1,\"title\":\"v1\",\"created_at\":"
+                          "\"yesterday\"},\"repository\":{\"full_name\":\"o/r\"}}")
             << QByteArray("milestone") << QStringLiteral("field \"milestone.created_at\" is not a time: \"yesterday\"");
         QTest::newRow("gitlab no event header") << QStringLiteral("gitlab") << QByteArray("{}") << QByteArray()
                                                 << QStringLiteral("missing X-Gitlab-Event header");
@@ -473,7 +501,8 @@ private Q_SLOTS:
                                                    << QStringLiteral("missing X-GitHub-Event header");
         QTest::newRow("gitlab pipeline ref number")
             << QStringLiteral("gitlab")
-            << QByteArray("{\"object_attributes\":{\"status\":\"success\",\"ref\":7,\"id\":1,\"sha\":\"a\"},\"project\":{\"path_with_namespace\":\"g/p\"}}")
+            << QByteArray("{\"object_attributes\":{\"status\":\"success\",\"ref\":7,\"id\":1,\"sha\":\"a\"},"
+                          "\"project\":{\"path_with_namespace\":\"g/p\"}}")
             << QByteArray("Pipeline Hook")
             << QStringLiteral("field \"object_attributes.ref\" must be a string, not a number");
         QTest::newRow("jira no event") << QStringLiteral("jira") << QByteArray("{\"sprint\":{}}") << QByteArray()
@@ -486,8 +515,9 @@ private Q_SLOTS:
             << QByteArray("{\"name\":\"api\",\"build\":{\"number\":4,\"phase\":\"COMPLETED\",\"status\":\"SUCCESS\"}}")
             << QByteArray() << QStringLiteral("build 4 of api names no branch: \"build.scm.branch\" is missing");
         QTest::newRow("jenkins number negative")
-            << QStringLiteral("jenkins") << QByteArray("{\"name\":\"api\",\"build\":{\"number\":-4,\"phase\":\"COMPLETED\"}}")
-            << QByteArray() << QStringLiteral("field \"build.number\" must be a whole number");
+            << QStringLiteral("jenkins")
+            << QByteArray("{\"name\":\"api\",\"build\":{\"number\":-4,\"phase\":\"COMPLETED\"}}") << QByteArray()
+            << QStringLiteral("field \"build.number\" must be a whole number");
         QTest::newRow("registry events not a list")
             << QStringLiteral("registry") << QByteArray("{\"events\":{}}") << QByteArray()
             << QStringLiteral("field \"events\" must be an array, not an object");
@@ -495,33 +525,38 @@ private Q_SLOTS:
                                                       << QByteArray() << QStringLiteral("events[0] must be an object");
         QTest::newRow("registry manifest without digest")
             << QStringLiteral("registry")
-            << QByteArray("{\"events\":[{\"id\":\"e1\",\"action\":\"push\",\"target\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"repository\":\"a/b\"}}]}")
+            << QByteArray("{\"events\":[{\"id\":\"e1\",\"action\":\"push\",\"target\":{\"mediaType\":\"application/"
+                          "vnd.oci.image.manifest.v1+json\",\"repository\":\"a/b\"}}]}")
             << QByteArray() << QStringLiteral("events[0].field \"target.digest\" is missing");
         QTest::newRow("registry no events") << QStringLiteral("registry") << QByteArray("{\"events\":[]}")
                                             << QByteArray() << QStringLiteral("the envelope has no events");
         QTest::newRow("harbor resources not a list")
             << QStringLiteral("harbor")
-            << QByteArray("{\"type\":\"PUSH_ARTIFACT\",\"event_data\":{\"resources\":\"x\",\"repository\":{\"repo_full_name\":\"p/r\"}}}")
+            << QByteArray("{\"type\":\"PUSH_ARTIFACT\",\"event_data\":{\"resources\":\"x\",\"repository\":{\"repo_full_"
+                          "name\":\"p/r\"}}}")
             << QByteArray() << QStringLiteral("field \"event_data.resources\" must be an array, not a string");
         QTest::newRow("generic no id") << QStringLiteral("generic") << QByteArray("{\"type\":\"iteration.started\"}")
                                        << QByteArray() << QStringLiteral("field \"id\" is missing");
-        QTest::newRow("generic empty id") << QStringLiteral("generic")
-                                          << QByteArray("{\"id\":\"\",\"type\":\"iteration.started\"}") << QByteArray()
-                                          << QStringLiteral("field \"id\" must not be empty");
+        QTest::newRow("generic empty id")
+            << QStringLiteral("generic") << QByteArray("{\"id\":\"\",\"type\":\"iteration.started\"}") << QByteArray()
+            << QStringLiteral("field \"id\" must not be empty");
         QTest::newRow("generic members not strings")
             << QStringLiteral("generic")
-            << QByteArray("{\"id\":\"1\",\"type\":\"iteration.members\",\"iteration\":{\"id\":\"s\",\"members\":[\"a\",2]}}")
+            << QByteArray(
+                   "{\"id\":\"1\",\"type\":\"iteration.members\",\"iteration\":{\"id\":\"s\",\"members\":[\"a\",2]}}")
             << QByteArray()
             << QStringLiteral("field \"iteration.members\" must be a list of non-empty strings (item 1 is a number)");
         QTest::newRow("generic artifact without target")
             << QStringLiteral("generic")
-            << QByteArray("{\"id\":\"1\",\"type\":\"artifact.published\",\"artifact\":{\"branch\":\"main\",\"tag\":\"x\"}}")
+            << QByteArray(
+                   "{\"id\":\"1\",\"type\":\"artifact.published\",\"artifact\":{\"branch\":\"main\",\"tag\":\"x\"}}")
             << QByteArray()
             << QStringLiteral("an artifact needs one of \"artifact.component\", \"artifact.repository\" or "
                               "\"artifact.image\"");
         QTest::newRow("generic artifact without version")
             << QStringLiteral("generic")
-            << QByteArray("{\"id\":\"1\",\"type\":\"artifact.published\",\"artifact\":{\"component\":\"api\",\"branch\":\"main\"}}")
+            << QByteArray("{\"id\":\"1\",\"type\":\"artifact.published\",\"artifact\":{\"component\":\"api\","
+                          "\"branch\":\"main\"}}")
             << QByteArray()
             << QStringLiteral("an artifact needs one of \"artifact.tag\", \"artifact.digest\" or "
                               "\"artifact.chartVersion\"");
@@ -546,7 +581,8 @@ private Q_SLOTS:
     void githubHeaders()
     {
         auto github = makeWebhookParser(QStringLiteral("github"));
-        WebhookRequest r = signedRequest(QStringLiteral("github"), fixture(QStringLiteral("github/milestone.created.json")));
+        WebhookRequest r
+            = signedRequest(QStringLiteral("github"), fixture(QStringLiteral("github/milestone.created.json")));
         r.headers.insert("x-github-event", "milestone");
         r.headers.remove("x-github-delivery");
         auto d = github->parse(r);
@@ -569,12 +605,14 @@ private Q_SLOTS:
     void registryContentType()
     {
         auto registry = makeWebhookParser(QStringLiteral("registry"));
-        WebhookRequest r = signedRequest(QStringLiteral("registry"), fixture(QStringLiteral("distribution/envelope.push.json")));
+        WebhookRequest r
+            = signedRequest(QStringLiteral("registry"), fixture(QStringLiteral("distribution/envelope.push.json")));
         r.headers.insert("content-type", "application/json");
         auto d = registry->parse(r);
         QVERIFY(!d);
-        QCOMPARE(d.error().message, QStringLiteral("Content-Type must be application/vnd.docker.distribution.events.v1+json "
-                                                   "(or v2), not \"application/json\""));
+        QCOMPARE(d.error().message,
+                 QStringLiteral("Content-Type must be application/vnd.docker.distribution.events.v1+json "
+                                "(or v2), not \"application/json\""));
         r.headers.insert("content-type", "application/vnd.docker.distribution.events.v2+json; charset=utf-8");
         QVERIFY(registry->parse(r));
     }
@@ -605,7 +643,8 @@ private Q_SLOTS:
             QDirIterator it(QStringLiteral(ITERDECK_SOURCE_DIR) + QString::fromLatin1(dir), QDir::Files);
             while (it.hasNext()) {
                 const QString f = it.next();
-                if (QLatin1String(dir).endsWith(QLatin1String("regressions")) && !QFileInfo(f).fileName().startsWith(QLatin1String("webhooks-")))
+                if (QLatin1String(dir).endsWith(QLatin1String("regressions"))
+                    && !QFileInfo(f).fileName().startsWith(QLatin1String("webhooks-")))
                     continue;
                 QTest::newRow(qPrintable(QFileInfo(f).fileName())) << f;
                 ++rows;
