@@ -14,11 +14,15 @@
 #include <QNetworkReply>
 #include <QProcess>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QSet>
 #include <QSignalSpy>
 #include <QSslConfiguration>
+#include <QStandardPaths>
+#include <QTcpServer>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QUrlQuery>
 
 #include <csignal>
 
@@ -561,6 +565,119 @@ private Q_SLOTS:
         stopBot();
         m_scheme = QStringLiteral("http");
         QVERIFY(startBot());
+    }
+
+    // A real Docker registry (Debian's docker-registry, distribution 2.8) notifies the bot: its
+    // blob pushes are ignored, its manifest push is recorded as an artifact of the component
+    // whose image path it has, with the tag as branch.
+    void realRegistry()
+    {
+        const QString registry = QStandardPaths::findExecutable(QStringLiteral("docker-registry"));
+        if (registry.isEmpty())
+            QSKIP("docker-registry is not installed (Debian package docker-registry)");
+        QTcpServer probe;
+        QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+        const quint16 registryPort = probe.serverPort();
+        probe.close();
+        const QString config = m_dir.filePath(QStringLiteral("registry.yml"));
+        QFile f(config);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(QStringLiteral("version: 0.1\n"
+                               "log: {level: warn}\n"
+                               "storage:\n"
+                               "  filesystem: {rootdirectory: %1}\n"
+                               "http: {addr: 127.0.0.1:%2}\n"
+                               "notifications:\n"
+                               "  endpoints:\n"
+                               "    - name: iterdeck\n"
+                               "      url: %3://127.0.0.1:%4/hooks/registry\n"
+                               "      headers: {Authorization: [Bearer %5]}\n"
+                               "      timeout: 2s\n"
+                               "      threshold: 3\n"
+                               "      backoff: 1s\n")
+                    .arg(m_dir.filePath(QStringLiteral("registry-data")))
+                    .arg(registryPort)
+                    .arg(m_scheme)
+                    .arg(m_port)
+                    .arg(QString::fromLatin1(registryToken))
+                    .toUtf8());
+        f.close();
+        QProcess reg;
+        reg.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        reg.setStandardOutputFile(QProcess::nullDevice());
+        reg.start(registry, {QStringLiteral("serve"), config});
+        QVERIFY(reg.waitForStarted(5000));
+        auto cleanup = qScopeGuard([&reg]() {
+            reg.terminate();
+            if (!reg.waitForFinished(5000))
+                reg.kill();
+        });
+        const QString base = QStringLiteral("http://127.0.0.1:%1/v2/library/test").arg(registryPort);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            wait(m_net.get(QNetworkRequest(QUrl(QStringLiteral("http://127.0.0.1:%1/v2/").arg(registryPort))))).status
+                == 200,
+            10000);
+
+        // Push two blobs (config and one layer), then the manifest, as docker push does.
+        auto pushBlob = [&](const QByteArray &blob) -> QString {
+            const QString digest = QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(blob));
+            QNetworkReply *start
+                = m_net.post(QNetworkRequest(QUrl(base + QStringLiteral("/blobs/uploads/"))), QByteArray());
+            QSignalSpy done(start, &QNetworkReply::finished);
+            if (!start->isFinished())
+                done.wait(10000);
+            const QString location = QString::fromUtf8(start->rawHeader("Location"));
+            start->deleteLater();
+            QUrl url = QUrl(base).resolved(QUrl(location));
+            QUrlQuery q(url);
+            q.addQueryItem(QStringLiteral("digest"), digest);
+            url.setQuery(q);
+            QNetworkRequest put(url);
+            put.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/octet-stream"));
+            const Reply r = wait(m_net.put(put, blob));
+            return r.status == 201 ? digest : QString();
+        };
+        const QByteArray configBlob
+            = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+        const QByteArray layer
+            = QByteArray("iterdeck e2e layer ") + QByteArray::number(QDateTime::currentMSecsSinceEpoch());
+        const QString configDigest = pushBlob(configBlob);
+        const QString layerDigest = pushBlob(layer);
+        QVERIFY(!configDigest.isEmpty() && !layerDigest.isEmpty());
+        const QByteArray manifest
+            = QStringLiteral(
+                  "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+                  "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":%1,"
+                  "\"digest\":\"%2\"},\"layers\":[{\"mediaType\":\"application/"
+                  "vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%3,\"digest\":\"%4\"}]}")
+                  .arg(configBlob.size())
+                  .arg(configDigest)
+                  .arg(layer.size())
+                  .arg(layerDigest)
+                  .toUtf8();
+        const QString manifestDigest = QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(manifest));
+        QNetworkRequest put(QUrl(base + QStringLiteral("/manifests/main")));
+        put.setHeader(QNetworkRequest::ContentTypeHeader,
+                      QStringLiteral("application/vnd.docker.distribution.manifest.v2+json"));
+        const Reply pushed = wait(m_net.put(put, manifest));
+        QCOMPARE(pushed.status, 201);
+
+        // The registry notifies asynchronously: wait for the artifact.
+        auto store = openStore();
+        QVERIFY(store);
+        std::optional<model::Artifact> artifact;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            (artifact = store->latestArtifact(QStringLiteral("api"), QStringLiteral("main")).value()).has_value(),
+            15000);
+        QCOMPARE(artifact->digest, manifestDigest);
+        QCOMPARE(artifact->imageTag, QStringLiteral("main"));
+        QCOMPARE(artifact->source, QStringLiteral("registry"));
+        // The blob pushes arrived too, and were answered 202 (ignored), with a log line.
+        QTRY_VERIFY_WITH_TIMEOUT(get(QStringLiteral("/metrics"))
+                                     .body.contains("iterdeck_webhooks_total{source=\"registry\",status=\"202\"}"),
+                                 10000);
+        QVERIFY2(m_botErr.contains(": ignored: no manifest push in the envelope (1 blob pushes, 0 other events)"),
+                 m_botErr.right(2000).constData());
     }
 
     // Two replicas on one PostgreSQL store: every delivery is sent to both at once, and each is
