@@ -451,10 +451,6 @@ Documentation: docs/cli.md</source>
 <context>
     <name>iterdeck-bot</name>
     <message>
-        <source>The Iterdeck ChatOps controller. This version checks the team manifest (iterdeck.yaml).</source>
-        <translation>Iterdeck ChatOps 控制器。此版本检查团队清单（iterdeck.yaml）。</translation>
-    </message>
-    <message>
         <source>The team manifest to use (default: ./iterdeck.yaml).</source>
         <translation>要使用的团队清单（默认：./iterdeck.yaml）。</translation>
     </message>
@@ -467,12 +463,104 @@ Documentation: docs/cli.md</source>
         <translation>多余的参数：%1</translation>
     </message>
     <message>
-        <source>this version can only check a manifest: run with --check-config</source>
-        <translation>此版本只能检查清单：请使用 --check-config 运行</translation>
-    </message>
-    <message>
         <source>%1: valid team manifest for project &quot;%2&quot; (%3 components, %4 webhook sources, %5 people)</source>
         <translation>%1：项目“%2”的团队清单有效（%3 个组件，%4 个 Webhook 来源，%5 位成员）</translation>
+    </message>
+    <message>
+        <source>usage: iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list</source>
+        <translation>用法：iterdeck-bot token create USER [--admin] | token revoke TOKEN_ID | token list</translation>
+    </message>
+    <message>
+        <source>Created token %1 for %2%3. It is shown only now; keep it secret:</source>
+        <translation>已为 %2%3 创建令牌 %1。令牌只显示这一次，请妥善保密：</translation>
+    </message>
+    <message>
+        <source> (admin)</source>
+        <translation>（管理员）</translation>
+    </message>
+    <message>
+        <source>Revoked token %1 of %2.</source>
+        <translation>已吊销 %2 的令牌 %1。</translation>
+    </message>
+    <message>
+        <source>USER</source>
+        <translation>用户</translation>
+    </message>
+    <message>
+        <source>ADMIN</source>
+        <translation>管理员</translation>
+    </message>
+    <message>
+        <source>CREATED</source>
+        <translation>创建时间</translation>
+    </message>
+    <message>
+        <source>REVOKED</source>
+        <translation>吊销时间</translation>
+    </message>
+    <message>
+        <source>yes</source>
+        <translation>是</translation>
+    </message>
+    <message>
+        <source>no</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>The Iterdeck ChatOps controller: receives the collaboration tool&apos;s and CI&apos;s webhooks and keeps iterations and artifacts in its store.
+
+Commands:
+  (none)                  serve
+  token create USER       create a desktop token (--admin for an admin)
+  token revoke TOKEN_ID   revoke a desktop token
+  token list              list desktop tokens</source>
+        <translation>Iterdeck ChatOps 控制器：接收协作工具和 CI 的 Webhook，并把迭代和制品记录在存储中。
+
+命令：
+  （无）                  提供服务
+  token create USER       创建桌面令牌（--admin 表示管理员）
+  token revoke TOKEN_ID   吊销桌面令牌
+  token list              列出桌面令牌</translation>
+    </message>
+    <message>
+        <source>Where the SQLite store lives (default: %1).</source>
+        <translation>SQLite 存储所在的目录（默认：%1）。</translation>
+    </message>
+    <message>
+        <source>The store instead of SQLite in the data directory: postgresql://USER[:PASSWORD]@HOST[:PORT]/DB or sqlite:///PATH. Default: the environment variable ITERDECK_STORE, if set.</source>
+        <translation>代替数据目录中 SQLite 的存储：postgresql://USER[:PASSWORD]@HOST[:PORT]/DB 或 sqlite:///PATH。默认：环境变量 ITERDECK_STORE（如已设置）。</translation>
+    </message>
+    <message>
+        <source>Address and port to serve on (default: 127.0.0.1:8080; :8080 for all).</source>
+        <translation>监听的地址和端口（默认：127.0.0.1:8080；:8080 表示所有地址）。</translation>
+    </message>
+    <message>
+        <source>Serve HTTPS with this PEM certificate chain.</source>
+        <translation>使用此 PEM 证书链提供 HTTPS 服务。</translation>
+    </message>
+    <message>
+        <source>The PEM private key of --tls-cert.</source>
+        <translation>--tls-cert 对应的 PEM 私钥。</translation>
+    </message>
+    <message>
+        <source>Largest webhook body accepted, in bytes (default: 1048576).</source>
+        <translation>可接受的最大 Webhook 请求体，单位字节（默认：1048576）。</translation>
+    </message>
+    <message>
+        <source>With token create: the token is an admin&apos;s.</source>
+        <translation>与 token create 一起使用：创建管理员令牌。</translation>
+    </message>
+    <message>
+        <source>--admin belongs to &quot;token create&quot;</source>
+        <translation>--admin 只能与“token create”一起使用</translation>
+    </message>
+    <message>
+        <source>--listen wants ADDR:PORT, not &quot;%1&quot;</source>
+        <translation>--listen 需要 ADDR:PORT，而不是“%1”</translation>
+    </message>
+    <message>
+        <source>--max-body wants a positive number of bytes, not &quot;%1&quot;</source>
+        <translation>--max-body 需要一个正的字节数，而不是“%1”</translation>
     </message>
 </context>
 <context>

@@ -1,0 +1,215 @@
+#include "botserver.h"
+
+#include "logging.h"
+#include "secrets.h"
+
+#include <QJsonDocument>
+#include <QPointer>
+#include <QUrlQuery>
+
+namespace iterdeck::bot {
+
+namespace {
+
+HttpResponse jsonResponse(int status, const QJsonObject &body)
+{
+    return HttpResponse {
+        status, "application/json", QJsonDocument(body).toJson(QJsonDocument::Compact).toStdString() + '\n', {}};
+}
+
+HttpResponse errorResponse(int status, const QString &code, const QString &message)
+{
+    return jsonResponse(status, QJsonObject {{QStringLiteral("error"), code}, {QStringLiteral("message"), message}});
+}
+
+} // namespace
+
+BotServer::BotServer(model::TeamManifest manifest, std::unique_ptr<Store> store, QObject *parent)
+    : QObject(parent)
+    , m_manifest(std::move(manifest))
+    , m_store(std::move(store))
+    , m_processor(*m_store, m_manifest, &m_metrics)
+{ }
+
+BotServer::~BotServer()
+{
+    stop();
+}
+
+Expected<bool, QString> BotServer::loadHooks()
+{
+    m_hooks.clear();
+    for (const model::WebhookSource &w : std::as_const(m_manifest.webhooks)) {
+        auto parser = makeWebhookParser(w.source);
+        if (!parser)
+            return unexpected(QStringLiteral("webhook \"%1\": unknown source \"%2\"").arg(w.name, w.source));
+        auto secret = readSecret(w.secret);
+        if (!secret) {
+            return unexpected(QStringLiteral("%1: webhook \"%2\": %3").arg(w.where.toString(), w.name, secret.error()));
+        }
+        m_hooks.insert(w.name, WebhookHook {w.name, w.source, *secret, std::move(parser)});
+    }
+    return true;
+}
+
+bool BotServer::start(const BotServerOptions &options, QString *error)
+{
+    HttpServerOptions http;
+    http.maxBodyBytes = options.maxBodyBytes;
+    // Requests are read on the HTTP thread and handled on ours; the answer goes back through
+    // Respond. A QPointer guards against a request that arrives while we are being destroyed.
+    QPointer<BotServer> self(this);
+    m_http = std::make_unique<HttpServer>(
+        [self](HttpRequest request, Respond respond) {
+            auto shared = std::make_shared<HttpRequest>(std::move(request));
+            BotServer *target = self.data();
+            if (!target) {
+                respond(HttpResponse {503, "application/json", R"({"error":"shutting-down"})", {}});
+                return;
+            }
+            QMetaObject::invokeMethod(
+                target, [target, shared, respond]() { target->handle(std::move(*shared), respond); },
+                Qt::QueuedConnection);
+        },
+        http);
+    std::string err;
+    if (!options.tlsCertificate.isEmpty() || !options.tlsKey.isEmpty()) {
+        if (options.tlsCertificate.isEmpty() || options.tlsKey.isEmpty()) {
+            *error = QStringLiteral("HTTPS needs both a certificate and a key");
+            return false;
+        }
+        if (!m_http->useTls(options.tlsCertificate.toStdString(), options.tlsKey.toStdString(), &err)) {
+            *error = QString::fromStdString(err);
+            return false;
+        }
+    }
+    m_address = options.address;
+    if (!m_http->listen(options.address.toStdString(), options.port, &err)) {
+        *error = QString::fromStdString(err);
+        m_http.reset();
+        return false;
+    }
+    qCInfo(lcBot, "serving %s with %d webhook sources; store %s", qPrintable(url()), int(m_hooks.size()),
+           qPrintable(m_store->description()));
+    return true;
+}
+
+void BotServer::stop()
+{
+    if (m_http)
+        m_http->stop();
+}
+
+quint16 BotServer::port() const
+{
+    return m_http ? m_http->port() : 0;
+}
+
+QString BotServer::url() const
+{
+    return QStringLiteral("%1://%2:%3")
+        .arg(m_http && m_http->isTls() ? QStringLiteral("https") : QStringLiteral("http"))
+        .arg(m_address.contains(u':') ? u'[' + m_address + u']' : m_address)
+        .arg(port());
+}
+
+void BotServer::addEventSink(EventSink *sink)
+{
+    m_sinks.append(sink);
+}
+
+void BotServer::handle(HttpRequest request, const Respond &respond)
+{
+    const QString path = QString::fromStdString(request.path);
+    const QString method = QString::fromStdString(request.method);
+    if (path.startsWith(QLatin1String("/hooks/"))) {
+        const QString name = path.mid(7);
+        if (method != QLatin1String("POST")) {
+            HttpResponse r = errorResponse(405, QStringLiteral("method-not-allowed"),
+                                           QStringLiteral("webhooks are delivered with POST"));
+            r.headers.emplace_back("Allow", "POST");
+            respond(std::move(r));
+            return;
+        }
+        handleHook(name, std::move(request), respond);
+        return;
+    }
+    const bool read = method == QLatin1String("GET") || method == QLatin1String("HEAD");
+    if (path == QLatin1String("/healthz") && read) {
+        respond(HttpResponse {200, "text/plain; charset=utf-8", "ok\n", {}});
+        return;
+    }
+    if (path == QLatin1String("/readyz") && read) {
+        auto ok = m_store->ping();
+        if (ok) {
+            respond(jsonResponse(200,
+                                 QJsonObject {{QStringLiteral("status"), QStringLiteral("ready")},
+                                              {QStringLiteral("store"), m_store->description()}}));
+        } else {
+            respond(jsonResponse(503,
+                                 QJsonObject {{QStringLiteral("status"), QStringLiteral("unavailable")},
+                                              {QStringLiteral("store"), m_store->description()},
+                                              {QStringLiteral("message"), ok.error().message}}));
+        }
+        return;
+    }
+    if (path == QLatin1String("/metrics") && read) {
+        respond(HttpResponse {200, "text/plain; version=0.0.4; charset=utf-8", m_metrics.render().toStdString(), {}});
+        return;
+    }
+    respond(
+        errorResponse(404, QStringLiteral("not-found"), QStringLiteral("no such endpoint: %1 %2").arg(method, path)));
+}
+
+void BotServer::handleHook(const QString &name, HttpRequest request, const Respond &respond)
+{
+    const auto hook = m_hooks.constFind(name);
+    if (hook == m_hooks.constEnd()) {
+        // One label for every unknown name: a scanner must not grow the metrics without bound.
+        m_metrics.webhook(QStringLiteral("(unknown)"), 404);
+        QStringList names = m_hooks.keys();
+        names.sort();
+        qCInfo(lcBot, "POST /hooks/%s from %s: no such webhook", qPrintable(name), request.remoteAddress.c_str());
+        respond(
+            errorResponse(404, QStringLiteral("unknown-hook"),
+                          QStringLiteral("no webhook named \"%1\"; configured: %2")
+                              .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")))));
+        return;
+    }
+    WebhookRequest wr;
+    wr.body = QByteArray::fromStdString(request.body);
+    for (const auto &[k, v] : request.headers)
+        wr.headers.insert(QByteArray::fromStdString(k), QByteArray::fromStdString(v));
+    const QUrlQuery query(QString::fromStdString(request.query));
+    for (const auto &[k, v] : query.queryItems(QUrl::FullyDecoded))
+        wr.query.insert(k, v);
+
+    const WebhookOutcome out = m_processor.process(*hook, wr);
+    m_metrics.webhook(name, out.httpStatus);
+    const QString kind = webhookOutcomeName(out.kind);
+    switch (out.kind) {
+    case WebhookOutcome::Kind::Processed:
+    case WebhookOutcome::Kind::Duplicate:
+        qCInfo(lcBot, "hook %s delivery %s: %s, %s", qPrintable(name), qPrintable(out.deliveryId), qPrintable(kind),
+               qPrintable(out.message));
+        break;
+    case WebhookOutcome::Kind::Ignored:
+        qCInfo(lcBot, "hook %s delivery %s: ignored: %s", qPrintable(name), qPrintable(out.deliveryId),
+               qPrintable(out.message));
+        break;
+    case WebhookOutcome::Kind::Unauthenticated:
+    case WebhookOutcome::Kind::Malformed:
+    case WebhookOutcome::Kind::StoreFailed:
+        qCWarning(lcBot, "hook %s from %s: %s: %s", qPrintable(name), request.remoteAddress.c_str(), qPrintable(kind),
+                  qPrintable(out.message));
+        break;
+    }
+    respond(jsonResponse(out.httpStatus, out.body));
+    // Acknowledged first, then the reactions: a slow sink never delays the sender.
+    if (!out.events.isEmpty()) {
+        for (EventSink *sink : std::as_const(m_sinks))
+            sink->eventsCommitted(out.events);
+    }
+}
+
+} // namespace iterdeck::bot

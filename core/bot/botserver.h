@@ -1,0 +1,63 @@
+#pragma once
+
+#include "eventsink.h"
+#include "httpserver.h"
+#include "metrics.h"
+#include "model/teammanifest.h"
+#include "store.h"
+#include "webhookprocessor.h"
+
+#include <QHash>
+#include <QObject>
+
+#include <memory>
+
+namespace iterdeck::bot {
+
+struct BotServerOptions
+{
+    QString address = QStringLiteral("127.0.0.1");
+    quint16 port = 8080;
+    QString tlsCertificate; // both set: serve HTTPS
+    QString tlsKey;
+    std::size_t maxBodyBytes = 1024 * 1024;
+};
+
+// iterdeck-bot's HTTP face: POST /hooks/<name>, /healthz, /readyz, /metrics. Requests are read
+// on the HTTP thread and handled here, on the thread of this object, which owns the store.
+class BotServer : public QObject
+{
+    Q_OBJECT
+
+public:
+    BotServer(model::TeamManifest manifest, std::unique_ptr<Store> store, QObject *parent = nullptr);
+    ~BotServer() override;
+
+    // Reads every hook's secret; an error names the hook and what is wrong.
+    Expected<bool, QString> loadHooks();
+    // Starts serving; false with *error set when it cannot.
+    bool start(const BotServerOptions &options, QString *error);
+    void stop();
+    quint16 port() const;
+    QString url() const;
+
+    // Sinks are told about committed events; they are not owned.
+    void addEventSink(EventSink *sink);
+    Metrics &metrics() { return m_metrics; }
+    Store &store() { return *m_store; }
+
+private:
+    void handle(HttpRequest request, const Respond &respond);
+    void handleHook(const QString &name, HttpRequest request, const Respond &respond);
+
+    model::TeamManifest m_manifest;
+    std::unique_ptr<Store> m_store;
+    Metrics m_metrics;
+    WebhookProcessor m_processor;
+    QHash<QString, WebhookHook> m_hooks;
+    QList<EventSink *> m_sinks;
+    std::unique_ptr<HttpServer> m_http;
+    QString m_address;
+};
+
+} // namespace iterdeck::bot

@@ -1,0 +1,422 @@
+#include "httpserver.h"
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace iterdeck::bot {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+
+std::string HttpRequest::header(const std::string &lowerName) const
+{
+    const auto it = headers.find(lowerName);
+    return it == headers.end() ? std::string() : it->second;
+}
+
+bool percentDecodePath(const std::string &in, std::string *out)
+{
+    out->clear();
+    out->reserve(in.size());
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '%') {
+            out->push_back(in[i]);
+            continue;
+        }
+        if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1]))
+            || !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
+            return false;
+        out->push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+    }
+    return true;
+}
+
+namespace {
+
+const char *reasonJson(int status)
+{
+    switch (status) {
+    case 400:
+        return R"({"error":"bad-request","message":"the request is not valid HTTP/1.1"})";
+    case 413:
+        return R"({"error":"too-large","message":"the request body is larger than the server accepts"})";
+    case 431:
+        return R"({"error":"headers-too-large","message":"the request head is larger than the server accepts"})";
+    case 503:
+        return R"({"error":"unavailable","message":"the request could not be handled in time"})";
+    default:
+        return R"({"error":"error"})";
+    }
+}
+
+// Shared by the sessions of one server.
+struct Shared
+{
+    HttpHandler handler;
+    HttpServerOptions options;
+    bool tls = false;
+};
+
+template<class Stream> class Session : public std::enable_shared_from_this<Session<Stream>>
+{
+public:
+    // `keep` keeps the io_context alive as long as the session: a handler may hold Respond
+    // (and so the session) after the server stopped.
+    template<class... Args>
+    Session(std::shared_ptr<void> keep, std::shared_ptr<const Shared> shared, std::string remote, Args &&...args)
+        : m_keep(std::move(keep))
+        , m_stream(std::forward<Args>(args)...)
+        , m_shared(std::move(shared))
+        , m_remote(std::move(remote))
+    { }
+
+    void start()
+    {
+        if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+            beast::get_lowest_layer(m_stream).expires_after(
+                std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
+            m_stream.async_handshake(ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+                if (!ec)
+                    self->readHead(true);
+            });
+        } else {
+            readHead(true);
+        }
+    }
+
+private:
+    auto &lowest() { return beast::get_lowest_layer(m_stream); }
+
+    void readHead(bool first)
+    {
+        m_parser.emplace();
+        m_parser->header_limit(static_cast<std::uint32_t>(m_shared->options.maxHeaderBytes));
+        m_parser->body_limit(m_shared->options.maxBodyBytes);
+        lowest().expires_after(std::chrono::seconds(first ? m_shared->options.requestTimeoutSeconds
+                                                          : m_shared->options.idleTimeoutSeconds));
+        http::async_read_header(
+            m_stream, m_buffer, *m_parser,
+            [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onHead(ec); });
+    }
+
+    void onHead(beast::error_code ec)
+    {
+        if (ec) {
+            if (ec == http::error::header_limit)
+                return fail(431);
+            if (ec == http::error::body_limit) // Content-Length over the limit, seen in the head
+                return fail(413);
+            if (ec == net::error::eof || ec == beast::error::timeout || ec == net::ssl::error::stream_truncated
+                || ec == net::error::connection_reset || ec == net::error::operation_aborted)
+                return close();
+            return fail(400);
+        }
+        // The size is known before the body is read: refuse it unread.
+        const auto length = m_parser->content_length();
+        if (length && *length > m_shared->options.maxBodyBytes)
+            return fail(413);
+        lowest().expires_after(std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
+        if (m_parser->get()[http::field::expect] == "100-continue" && !m_parser->is_done()) {
+            auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_,
+                                                                           m_parser->get().version());
+            http::async_write(m_stream, *cont,
+                              [self = this->shared_from_this(), cont](beast::error_code wec, std::size_t) {
+                                  if (wec)
+                                      return self->close();
+                                  self->readBody();
+                              });
+            return;
+        }
+        readBody();
+    }
+
+    void readBody()
+    {
+        http::async_read(m_stream, m_buffer, *m_parser,
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->onRequest(ec); });
+    }
+
+    void onRequest(beast::error_code ec)
+    {
+        if (ec) {
+            if (ec == http::error::body_limit)
+                return fail(413);
+            // A timed out Beast stream is already closed: there is no 408 to send.
+            if (ec == beast::error::timeout || ec == net::error::eof || ec == net::ssl::error::stream_truncated
+                || ec == net::error::connection_reset)
+                return close();
+            return fail(400);
+        }
+        auto &msg = m_parser->get();
+        m_keepAlive = msg.keep_alive();
+        m_version = msg.version();
+        HttpRequest req;
+        req.method = std::string(msg.method_string());
+        req.target = std::string(msg.target());
+        const auto q = req.target.find('?');
+        const std::string rawPath = req.target.substr(0, q);
+        if (q != std::string::npos)
+            req.query = req.target.substr(q + 1);
+        if (!percentDecodePath(rawPath, &req.path) || req.path.empty() || req.path.front() != '/')
+            return fail(400);
+        for (const auto &f : msg) {
+            std::string name(f.name_string());
+            for (auto &c : name)
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            auto [it, inserted] = req.headers.emplace(name, std::string(f.value()));
+            if (!inserted)
+                it->second += ", " + std::string(f.value());
+        }
+        req.body = std::move(msg.body());
+        req.remoteAddress = m_remote;
+        req.tls = m_shared->tls;
+        // No read while the handler works: HTTP/1.1 answers in order; pipelined bytes wait in m_buffer.
+        lowest().expires_never();
+        m_answered = std::make_shared<std::atomic_bool>(false);
+        auto self = this->shared_from_this();
+        auto answered = m_answered;
+        Respond respond = [self, answered](HttpResponse response) {
+            if (answered->exchange(true))
+                return;
+            net::post(self->m_stream.get_executor(),
+                      [self, response = std::move(response)]() mutable { self->write(std::move(response)); });
+        };
+        // A handler that never answers must not hold the connection forever.
+        m_handlerTimer = std::make_shared<net::steady_timer>(m_stream.get_executor());
+        m_handlerTimer->expires_after(std::chrono::seconds(m_shared->options.handlerTimeoutSeconds));
+        m_handlerTimer->async_wait([respond](beast::error_code tec) {
+            if (!tec)
+                respond(HttpResponse {503, "application/json", reasonJson(503), {}});
+        });
+        try {
+            m_shared->handler(std::move(req), respond);
+        } catch (...) {
+            respond(HttpResponse {500, "application/json", R"({"error":"internal"})", {}});
+        }
+    }
+
+    void write(HttpResponse response)
+    {
+        if (m_handlerTimer)
+            m_handlerTimer->cancel();
+        auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
+                                                                       m_version);
+        res->set(http::field::server, "iterdeck-bot");
+        res->set(http::field::content_type, response.contentType);
+        for (const auto &[k, v] : response.headers)
+            res->insert(k, v);
+        res->body() = std::move(response.body);
+        res->keep_alive(m_keepAlive);
+        res->prepare_payload();
+        lowest().expires_after(std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
+        http::async_write(m_stream, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
+            if (ec)
+                return self->close();
+            if (!self->m_keepAlive)
+                return self->lingeringClose();
+            self->readHead(false);
+        });
+    }
+
+    // Answers an error the server found itself, then closes: the rest of the request is unread.
+    void fail(int status)
+    {
+        m_keepAlive = false;
+        if (m_version == 0)
+            m_version = 11;
+        write(HttpResponse {status, "application/json", reasonJson(status), {}});
+    }
+
+    // After an answer that leaves the request unread (413 and the like): stop sending, then read
+    // and drop what the client still sends for a while, so that closing does not reset the
+    // connection before the client has read the answer.
+    void lingeringClose()
+    {
+        if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+            close();
+        } else {
+            beast::error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+            lowest().expires_after(std::chrono::seconds(5));
+            m_drained = 0;
+            drain();
+        }
+    }
+
+    void drain()
+    {
+        m_buffer.consume(m_buffer.size());
+        lowest().async_read_some(m_buffer.prepare(64 * 1024),
+                                 [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                                     self->m_drained += n;
+                                     if (ec || self->m_drained > 64 * 1024 * 1024)
+                                         return self->close();
+                                     self->drain();
+                                 });
+    }
+
+    void close()
+    {
+        if (m_closed)
+            return;
+        m_closed = true;
+        if (m_handlerTimer)
+            m_handlerTimer->cancel();
+        if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+            lowest().expires_after(std::chrono::seconds(5));
+            m_stream.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+                beast::error_code ignored;
+                self->lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+            });
+        } else {
+            beast::error_code ignored;
+            lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
+        }
+    }
+
+    std::shared_ptr<void> m_keep;
+    Stream m_stream;
+    std::shared_ptr<const Shared> m_shared;
+    std::string m_remote;
+    beast::flat_buffer m_buffer;
+    std::optional<http::request_parser<http::string_body>> m_parser;
+    std::shared_ptr<std::atomic_bool> m_answered;
+    std::shared_ptr<net::steady_timer> m_handlerTimer;
+    unsigned m_version = 0;
+    bool m_keepAlive = false;
+    bool m_closed = false;
+    std::size_t m_drained = 0;
+};
+
+} // namespace
+
+class HttpServer::Private : public std::enable_shared_from_this<HttpServer::Private>
+{
+public:
+    net::io_context io {1};
+    tcp::acceptor acceptor {io};
+    std::unique_ptr<ssl::context> tls;
+    std::shared_ptr<Shared> shared = std::make_shared<Shared>();
+    std::thread thread;
+    std::uint16_t port = 0;
+    std::mutex mutex;
+
+    void accept()
+    {
+        acceptor.async_accept(net::make_strand(io), [self = shared_from_this()](beast::error_code ec, tcp::socket s) {
+            if (ec == net::error::operation_aborted || !self->acceptor.is_open())
+                return;
+            if (!ec) {
+                beast::error_code rec;
+                const auto ep = s.remote_endpoint(rec);
+                std::string remote = rec ? std::string() : ep.address().to_string() + ':' + std::to_string(ep.port());
+                if (self->tls) {
+                    std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+                        self, self->shared, std::move(remote), std::move(s), *self->tls)
+                        ->start();
+                } else {
+                    std::make_shared<Session<beast::tcp_stream>>(self, self->shared, std::move(remote), std::move(s))
+                        ->start();
+                }
+            }
+            self->accept();
+        });
+    }
+};
+
+HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
+    : d(std::make_shared<Private>())
+{
+    d->shared->handler = std::move(handler);
+    d->shared->options = options;
+}
+
+HttpServer::~HttpServer()
+{
+    stop();
+}
+
+bool HttpServer::useTls(const std::string &certificateFile, const std::string &keyFile, std::string *error)
+{
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    beast::error_code ec;
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3
+                         | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                     ec);
+    ctx->use_certificate_chain_file(certificateFile, ec);
+    if (ec) {
+        *error = "cannot use the certificate " + certificateFile + ": " + ec.message();
+        return false;
+    }
+    ctx->use_private_key_file(keyFile, ssl::context::pem, ec);
+    if (ec) {
+        *error = "cannot use the private key " + keyFile + ": " + ec.message();
+        return false;
+    }
+    d->tls = std::move(ctx);
+    d->shared->tls = true;
+    return true;
+}
+
+bool HttpServer::listen(const std::string &address, std::uint16_t port, std::string *error)
+{
+    beast::error_code ec;
+    const auto addr = net::ip::make_address(address, ec);
+    if (ec) {
+        *error = "\"" + address + "\" is not an IP address";
+        return false;
+    }
+    const tcp::endpoint ep(addr, port);
+    d->acceptor.open(ep.protocol(), ec);
+    if (!ec)
+        d->acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec)
+        d->acceptor.bind(ep, ec);
+    if (!ec)
+        d->acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+        *error = "cannot listen on " + address + ":" + std::to_string(port) + ": " + ec.message();
+        beast::error_code ignored;
+        d->acceptor.close(ignored);
+        return false;
+    }
+    d->port = d->acceptor.local_endpoint().port();
+    d->accept();
+    d->thread = std::thread([p = d]() { p->io.run(); });
+    return true;
+}
+
+std::uint16_t HttpServer::port() const
+{
+    return d->port;
+}
+
+bool HttpServer::isTls() const
+{
+    return d->shared->tls;
+}
+
+void HttpServer::stop()
+{
+    if (!d->thread.joinable())
+        return;
+    net::post(d->io, [p = d]() {
+        beast::error_code ignored;
+        p->acceptor.close(ignored);
+        p->io.stop();
+    });
+    d->thread.join();
+}
+
+} // namespace iterdeck::bot

@@ -1,0 +1,77 @@
+#pragma once
+// The bot's HTTP/1.1 server: Boost.Beast over Asio on one thread of its own, plain or TLS.
+// Why Beast: the request head is read first, so a body over the limit is refused with 413
+// before it is read (Qt 6.4's QHttpServer buffers whole bodies), and the same connection
+// types serve WebSocket upgrades with a chosen subprotocol and endless streams later on.
+// Qt-free: handlers run on the server thread and answer through Respond from any thread.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace iterdeck::bot {
+
+struct HttpRequest
+{
+    std::string method;
+    std::string target; // as sent: path and query
+    std::string path; // percent-decoded
+    std::string query; // raw, after '?'
+    std::map<std::string, std::string> headers; // lower-case names; repeated headers joined with ", "
+    std::string body;
+    std::string remoteAddress;
+    bool tls = false;
+
+    std::string header(const std::string &lowerName) const;
+};
+
+struct HttpResponse
+{
+    int status = 200;
+    std::string contentType = "application/json";
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Answers one request; call it exactly once, from any thread. Later calls are ignored.
+using Respond = std::function<void(HttpResponse)>;
+using HttpHandler = std::function<void(HttpRequest request, Respond respond)>;
+
+struct HttpServerOptions
+{
+    std::size_t maxBodyBytes = 1024 * 1024; // larger bodies get 413, unread
+    std::size_t maxHeaderBytes = 16 * 1024; // larger heads get 431
+    int requestTimeoutSeconds = 30; // to read one request once it started (slowloris)
+    int idleTimeoutSeconds = 75; // keep-alive connection without a request
+    int handlerTimeoutSeconds = 60; // a handler that never answers: 503
+};
+
+class HttpServer
+{
+public:
+    HttpServer(HttpHandler handler, HttpServerOptions options = {});
+    ~HttpServer();
+    HttpServer(const HttpServer &) = delete;
+    HttpServer &operator=(const HttpServer &) = delete;
+
+    // Serves HTTPS with this PEM certificate chain and key; call before listen().
+    bool useTls(const std::string &certificateFile, const std::string &keyFile, std::string *error);
+    // Binds (port 0 picks a free one) and starts serving on the server thread.
+    bool listen(const std::string &address, std::uint16_t port, std::string *error);
+    std::uint16_t port() const;
+    bool isTls() const;
+    // Stops accepting, drops connections and joins the server thread.
+    void stop();
+
+private:
+    class Private;
+    std::shared_ptr<Private> d;
+};
+
+// Percent-decoding of a path ('+' stays '+'); false for a truncated or invalid escape.
+bool percentDecodePath(const std::string &in, std::string *out);
+
+} // namespace iterdeck::bot

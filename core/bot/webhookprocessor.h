@@ -1,0 +1,56 @@
+#pragma once
+
+#include "metrics.h"
+#include "model/event.h"
+#include "model/teammanifest.h"
+#include "store.h"
+#include "webhook.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+
+#include <memory>
+
+namespace iterdeck::bot {
+
+// One configured hook: POST /hooks/<name>.
+struct WebhookHook
+{
+    QString name;
+    QString kind;
+    QByteArray secret;
+    std::shared_ptr<const WebhookParser> parser;
+};
+
+// What became of one webhook request, and how to answer it.
+struct WebhookOutcome
+{
+    enum class Kind { Processed, Duplicate, Ignored, Unauthenticated, Malformed, StoreFailed };
+    Kind kind = Kind::Processed;
+    int httpStatus = 200;
+    QJsonObject body; // the JSON answer
+    QString deliveryId;
+    QList<model::Event> events; // committed, in order
+    QString message; // for the log
+};
+
+// Verify → parse → resolve components → one transaction: record the delivery (dedupe), its
+// effects on iterations and artifacts, and their events. The answer is built only after the
+// commit, so an acknowledged delivery is durable, and a retried one is processed once.
+class WebhookProcessor
+{
+public:
+    WebhookProcessor(Store &store, const model::TeamManifest &manifest, Metrics *metrics = nullptr);
+
+    WebhookOutcome process(const WebhookHook &hook, const WebhookRequest &request);
+
+private:
+    Store &m_store;
+    const model::TeamManifest &m_manifest;
+    Metrics *m_metrics;
+};
+
+QString webhookOutcomeName(WebhookOutcome::Kind kind);
+
+} // namespace iterdeck::bot
