@@ -385,41 +385,54 @@ std::optional<DevRecord> locate(const DevCliOptions &o, const WorkloadRef &ref, 
     return found;
 }
 
+// The workload named on the command line, in dev mode, with its running dev pod; `exitCode`
+// says why not (2: a bad name, 1: not in dev mode or no pod).
+std::optional<DevRecord> locateNamed(const DevCliOptions &o, QString *ns, int *exitCode)
+{
+    const auto ref = parseWorkload(o.workload);
+    *exitCode = ref ? 1 : 2;
+    return ref ? locate(o, *ref, ns) : std::nullopt;
+}
+
+// An exec into the dev container, with stdin and (on a terminal) a tty.
+ExecCliOptions devExec(const DevCliOptions &o, const QString &ns, const DevRecord &r, const QString &script)
+{
+    ExecCliOptions e;
+    e.kube = o.kube;
+    e.kube.ns = ns.toStdString();
+    e.pod = r.pod.toStdString();
+    e.container = r.container.toStdString();
+    e.stdinEnabled = true;
+    e.tty = ::isatty(STDIN_FILENO) != 0;
+    e.command = {"/bin/sh", "-c", script.toStdString()};
+    return e;
+}
+
 } // namespace
 
 int runDevShell(const DevCliOptions &o)
 {
-    const auto ref = parseWorkload(o.workload);
-    if (!ref)
-        return 2;
     QString ns;
-    const auto r = locate(o, *ref, &ns);
+    int located = 0;
+    const auto r = locateNamed(o, &ns, &located);
     if (!r)
-        return 1;
+        return located;
     QString sh = r->commands.value(QStringLiteral("shell")).toString();
     if (sh.isEmpty())
         sh = QStringLiteral("sh");
-    ExecCliOptions e;
-    e.kube = o.kube;
-    e.kube.ns = ns.toStdString();
-    e.pod = r->pod.toStdString();
-    e.container = r->container.toStdString();
-    e.stdinEnabled = true;
-    e.tty = ::isatty(STDIN_FILENO) != 0;
-    e.command
-        = {"/bin/sh", "-c", QStringLiteral("cd %1 2>/dev/null; exec %2").arg(shellQuote(r->workDir), sh).toStdString()};
+    const ExecCliOptions e
+        = devExec(o, ns, *r, QStringLiteral("cd %1 2>/dev/null; exec %2").arg(shellQuote(r->workDir), sh));
     return runExec(e);
 }
 
 int runDevRun(const DevCliOptions &o, bool debug)
 {
-    const auto ref = parseWorkload(o.workload);
-    if (!ref)
-        return 2;
     QString ns;
-    const auto r = locate(o, *ref, &ns);
+    int located = 0;
+    const auto r = locateNamed(o, &ns, &located);
     if (!r)
-        return 1;
+        return located;
+    const WorkloadRef *ref = &r->workload;
     const char *which = debug ? "debug" : "run";
     QStringList command;
     for (const QJsonValue &v : r->commands.value(QLatin1String(which)).toArray())
@@ -430,15 +443,8 @@ int runDevRun(const DevCliOptions &o, bool debug)
         return fail(
             QStringLiteral("the dev config of %1 has no command.%2").arg(ref->shortName(), QLatin1String(which)));
     // Nocalhost's way: the command's words joined with spaces, under sh -c, in the workDir.
-    ExecCliOptions e;
-    e.kube = o.kube;
-    e.kube.ns = ns.toStdString();
-    e.pod = r->pod.toStdString();
-    e.container = r->container.toStdString();
-    e.stdinEnabled = true;
-    e.tty = ::isatty(STDIN_FILENO) != 0;
-    e.command = {"/bin/sh", "-c",
-                 QStringLiteral("cd %1 && %2").arg(shellQuote(r->workDir), command.join(u' ')).toStdString()};
+    const ExecCliOptions e
+        = devExec(o, ns, *r, QStringLiteral("cd %1 && %2").arg(shellQuote(r->workDir), command.join(u' ')));
     std::unique_ptr<QProcess> forward;
     const int debugPort = r->commands.value(QStringLiteral("remoteDebugPort")).toInt();
     if (debug && debugPort > 0) {
@@ -461,13 +467,11 @@ int runDevRun(const DevCliOptions &o, bool debug)
 
 int runDevLogs(const DevCliOptions &o)
 {
-    const auto ref = parseWorkload(o.workload);
-    if (!ref)
-        return 2;
     QString ns;
-    const auto r = locate(o, *ref, &ns);
+    int located = 0;
+    const auto r = locateNamed(o, &ns, &located);
     if (!r)
-        return 1;
+        return located;
     LogsCliOptions l;
     l.kube = o.kube;
     l.kube.ns = ns.toStdString();

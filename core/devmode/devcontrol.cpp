@@ -1,5 +1,6 @@
 #include "devcontrol.h"
 
+#include "devsupport.h"
 #include "kube/kubeclient.h"
 
 #include <QJsonArray>
@@ -13,21 +14,6 @@ namespace iterdeck::devmode {
 using namespace iterdeck::kube;
 
 namespace {
-
-ResourceRef workloadResource(WorkloadKind kind)
-{
-    return kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets();
-}
-
-ResourceRef hpaResource()
-{
-    ResourceRef r;
-    r.group = QStringLiteral("autoscaling");
-    r.version = QStringLiteral("v2");
-    r.resource = QStringLiteral("horizontalpodautoscalers");
-    r.kind = QStringLiteral("HorizontalPodAutoscaler");
-    return r;
-}
 
 QJsonObject metaOf(const QJsonObject &o)
 {

@@ -20,21 +20,6 @@ using namespace iterdeck::kube;
 
 namespace {
 
-ResourceRef workloadResource(const WorkloadRef &w)
-{
-    return w.kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets();
-}
-
-ResourceRef hpaResource()
-{
-    ResourceRef r;
-    r.group = QStringLiteral("autoscaling");
-    r.version = QStringLiteral("v2");
-    r.resource = QStringLiteral("horizontalpodautoscalers");
-    r.kind = QStringLiteral("HorizontalPodAutoscaler");
-    return r;
-}
-
 ResourceRef pvcResource()
 {
     ResourceRef r;
@@ -167,7 +152,7 @@ public:
     void getWorkload()
     {
         begin(Step::Workload, QStringLiteral("reading %1").arg(o.workload.shortName()));
-        KubeCall *call = client->get(workloadResource(o.workload), o.ns, o.workload.name);
+        KubeCall *call = client->get(workloadResource(o.workload.kind), o.ns, o.workload.name);
         QObject::connect(
             call, &KubeCall::finished, q, guard([this, call] {
                 if (!call->isOk()) {
@@ -259,7 +244,7 @@ public:
         }
         if (mode == u"duplicate") {
             const QString copy = duplicateName(o.workload.name, o.owner);
-            KubeCall *call = client->get(workloadResource(o.workload), o.ns, copy);
+            KubeCall *call = client->get(workloadResource(o.workload.kind), o.ns, copy);
             QObject::connect(call, &KubeCall::finished, q, guard([this, call, copy] {
                                  if (call->isOk()) {
                                      const QJsonObject c = *call->object();
@@ -475,7 +460,7 @@ public:
                                  : QStringLiteral("creating your copy of %1").arg(o.workload.shortName()));
         // The original is the object as first read, before the autoscalers were clamped (which
         // may have scaled it since); the patch is computed on, and guarded by, a fresh read.
-        KubeCall *read = client->get(workloadResource(o.workload), o.ns, o.workload.name);
+        KubeCall *read = client->get(workloadResource(o.workload.kind), o.ns, o.workload.name);
         QObject::connect(read, &KubeCall::finished, q, guard([this, read, claims, attempt] {
                              if (!read->isOk()) {
                                  fail(read->error().toString());
@@ -522,13 +507,13 @@ public:
             selector = selectorString(live);
             const QJsonArray patch
                 = enterPatch(fresh, *newSpec, devAnnotations(original), QJsonObject {{keys::user, o.owner.label()}});
-            call = client->patch(workloadResource(o.workload), o.ns, o.workload.name, PatchType::Json,
+            call = client->patch(workloadResource(o.workload.kind), o.ns, o.workload.name, PatchType::Json,
                                  QJsonDocument(patch).toJson(QJsonDocument::Compact));
         } else {
             const QJsonObject copy = duplicateOf(original, o.owner, *newSpec, devAnnotations({}));
             devName = copy.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
             selector = selectorString(copy);
-            call = client->create(workloadResource(o.workload), o.ns, copy);
+            call = client->create(workloadResource(o.workload.kind), o.ns, copy);
         }
         QObject::connect(call, &KubeCall::finished, q, guard([this, call, claims, attempt] {
                              if (!call->isOk()) {
@@ -555,7 +540,7 @@ public:
         const PatchType type = p.type == u"json" ? PatchType::Json
             : p.type == u"merge"                 ? PatchType::Merge
                                                  : PatchType::Strategic;
-        KubeCall *call = client->patch(workloadResource(o.workload), o.ns, devName, type, p.patch.toUtf8());
+        KubeCall *call = client->patch(workloadResource(o.workload.kind), o.ns, devName, type, p.patch.toUtf8());
         QObject::connect(call, &KubeCall::finished, q, guard([this, call, index] {
                              if (!call->isOk()) {
                                  fail(QStringLiteral("dev.patches[%1]: %2").arg(index).arg(call->error().toString()));

@@ -4,6 +4,7 @@
 #include "devsession.h"
 #include "kube/kubeclient.h"
 #include "sync/protocol.h"
+#include "workload.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -21,6 +22,21 @@
 namespace iterdeck::devmode {
 
 using namespace iterdeck::kube;
+
+ResourceRef workloadResource(WorkloadKind kind)
+{
+    return kind == WorkloadKind::Deployment ? ResourceRef::deployments() : ResourceRef::statefulSets();
+}
+
+ResourceRef hpaResource()
+{
+    ResourceRef r;
+    r.group = QStringLiteral("autoscaling");
+    r.version = QStringLiteral("v2");
+    r.resource = QStringLiteral("horizontalpodautoscalers");
+    r.kind = QStringLiteral("HorizontalPodAutoscaler");
+    return r;
+}
 
 void execCapture(KubeClient *client, QObject *context, ExecOptions options, const QByteArray &input,
                  std::function<void(const ExecResult &)> done)

@@ -3,6 +3,7 @@
 // in a container with its output captured, an RBAC question, the dev config from its
 // sources, the agent's installation.
 #include "kube/exec.h"
+#include "kube/kubeclient.h"
 #include "kube/kubeerror.h"
 #include "model/devconfig.h"
 
@@ -18,6 +19,11 @@ class KubeClient;
 namespace iterdeck::devmode {
 
 enum class ConfigSource;
+enum class WorkloadKind;
+
+// Where the objects dev mode touches live.
+kube::ResourceRef workloadResource(WorkloadKind kind);
+kube::ResourceRef hpaResource();
 
 struct ExecResult
 {
