@@ -161,6 +161,7 @@ private:
         auto &msg = m_parser->get();
         m_keepAlive = msg.keep_alive();
         m_version = msg.version();
+        m_head = msg.method() == http::verb::head;
         HttpRequest req;
         req.method = std::string(msg.method_string());
         req.target = std::string(msg.target());
@@ -216,9 +217,14 @@ private:
         res->set(http::field::content_type, response.contentType);
         for (const auto &[k, v] : response.headers)
             res->insert(k, v);
-        res->body() = std::move(response.body);
         res->keep_alive(m_keepAlive);
-        res->prepare_payload();
+        if (m_head) {
+            // The length of the GET answer, without its body.
+            res->content_length(response.body.size());
+        } else {
+            res->body() = std::move(response.body);
+            res->prepare_payload();
+        }
         lowest().expires_after(std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
         http::async_write(m_stream, *res, [self = this->shared_from_this(), res](beast::error_code ec, std::size_t) {
             if (ec)
@@ -295,6 +301,7 @@ private:
     std::shared_ptr<net::steady_timer> m_handlerTimer;
     unsigned m_version = 0;
     bool m_keepAlive = false;
+    bool m_head = false;
     bool m_closed = false;
     std::size_t m_drained = 0;
 };

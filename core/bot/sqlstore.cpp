@@ -269,6 +269,11 @@ public:
                 makeError(StoreError::Code::Unavailable,
                           QStringLiteral("cannot open the store %1: %2").arg(description(), db.lastError().text())));
         }
+        if (pg) {
+            // "relation already exists, skipping" and the like are not worth a line on stderr.
+            if (auto r = exec(QStringLiteral("SET client_min_messages TO WARNING"), {}); !r)
+                return unexpected(r.error());
+        }
         if (!pg) {
             // WAL: readers never block the writer; synchronous=FULL: an acknowledged webhook
             // survives a power cut, not only a crash.

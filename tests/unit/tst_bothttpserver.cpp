@@ -126,6 +126,22 @@ private Q_SLOTS:
         QVERIFY(!got.contains("twice"));
     }
 
+    void headHasNoBody()
+    {
+        QTcpSocket sock;
+        sock.connectToHost(QHostAddress::LocalHost, m_server->port());
+        QVERIFY(sock.waitForConnected(5000));
+        sock.write("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\nGET /g HTTP/1.1\r\nHost: h\r\n\r\n");
+        const QByteArray got = readAnswer(sock, [](const QByteArray &g) { return g.endsWith("GET /g q= body=0 x="); });
+        // The HEAD answer announces the length of "HEAD /h q= body=0 x=" but carries no body: the
+        // next answer follows its head directly.
+        const qsizetype headEnd = got.indexOf("\r\n\r\n");
+        QVERIFY2(headEnd > 0, got.constData());
+        QVERIFY2(got.left(headEnd).contains("Content-Length: 20"), got.constData());
+        QVERIFY2(got.mid(headEnd + 4).startsWith("HTTP/1.1 200 OK\r\n"), got.constData());
+        QVERIFY2(got.endsWith("GET /g q= body=0 x="), got.constData());
+    }
+
     void chunkedBody()
     {
         const QByteArray got = exchange("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
