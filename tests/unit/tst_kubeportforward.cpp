@@ -386,7 +386,8 @@ private Q_SLOTS:
     {
         auto f = forwarder({m_ns, {}, QStringLiteral("app=later")}, {{0, webPort}});
         f->start();
-        QTRY_COMPARE(f->failureReason(), QStringLiteral("no running pod matches app=later in namespace default"));
+        QTRY_COMPARE_WITH_TIMEOUT(f->failureReason(), QStringLiteral("no running pod matches app=later in namespace default"),
+                                  15000);
         QCOMPARE(f->state(), PortForwarder::State::Starting);
         const quint16 port = f->localPort(0);
         QVERIFY(port > 0);
@@ -402,7 +403,8 @@ private Q_SLOTS:
         meta.insert(QStringLiteral("labels"), QJsonObject {{QStringLiteral("app"), QStringLiteral("later")}});
         pod.insert(QStringLiteral("metadata"), meta);
         createPod(pod, true);
-        QVERIFY(waitForState(*f, PortForwarder::State::Listening));
+        // The backoff between looks grows to 5 s while no pod matches: allow for a loaded machine.
+        QVERIFY(waitForState(*f, PortForwarder::State::Listening, 30000));
         QCOMPARE(f->currentPod(), QStringLiteral("later-1"));
         QTRY_VERIFY_WITH_TIMEOUT(answer.contains("\"path\": \"/early\""), 10000);
         QVERIFY(deletePod(QStringLiteral("later-1")));
