@@ -10,6 +10,12 @@ ImJob::ImJob(QObject *parent)
     : QObject(parent)
 { }
 
+const ImError &ImJob::error() const
+{
+    static const ImError none;
+    return m_error ? *m_error : none;
+}
+
 void ImJob::succeed(ImResult result)
 {
     if (m_finished)

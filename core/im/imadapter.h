@@ -106,7 +106,7 @@ public:
 
     bool isFinished() const { return m_finished; }
     bool hasError() const { return m_error.has_value(); }
-    const ImError &error() const { return *m_error; }
+    const ImError &error() const; // an empty Platform error when there is none
     const ImResult &result() const { return m_result; }
 
     // Adapters only.
