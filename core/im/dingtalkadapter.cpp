@@ -288,7 +288,7 @@ ImJob *DingTalkAdapter::updateCard(const QString &chatId, const QString &, const
 
 QJsonObject DingTalkAdapter::renderCard(const DeployCard &card)
 {
-    auto link = [](const QString &label, const QString &value) {
+    auto link = [](const QString &label, const QString &value) -> QString {
         // dtmd: the client sends `value` to the robot as the user's message.
         return QStringLiteral("[") + label + QStringLiteral("](dtmd://dingtalkclient/sendMessage?content=")
             + QString::fromLatin1(QUrl::toPercentEncoding(value)) + u')';
