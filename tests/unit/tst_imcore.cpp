@@ -6,9 +6,11 @@
 #include "im/deploycard.h"
 #include "im/identitymap.h"
 #include "im/imadapter.h"
+#include "fuzz/fuzzimcallbacks.h"
 #include "imtestsupport.h"
 #include "testutil/fakehttpserver.h"
 
+#include <QDirIterator>
 #include <QNetworkAccessManager>
 #include <QTemporaryDir>
 #include <QTest>
@@ -262,6 +264,50 @@ private Q_SLOTS:
         QTRY_VERIFY(result.has_value());
         QCOMPARE(*result, error);
         QCOMPARE(server.requests().size(), statuses.size());
+    }
+
+    void fuzzReplay_data()
+    {
+        QTest::addColumn<QString>("file");
+        for (const char *dir : {"corpus/im_callbacks", "regressions"}) {
+            QDirIterator it(QStringLiteral(ITERDECK_SOURCE_DIR "/tests/fuzz/") + QLatin1String(dir), QDir::Files);
+            while (it.hasNext()) {
+                const QString f = it.next();
+                if (QLatin1String(dir) == u"regressions" && !QFileInfo(f).fileName().startsWith(u"im_callbacks-"))
+                    continue;
+                QTest::newRow(qPrintable(QLatin1String(dir) + u'/' + QFileInfo(f).fileName())) << f;
+            }
+        }
+    }
+
+    void fuzzReplay()
+    {
+        QFETCH(QString, file);
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray data = f.readAll();
+        static fuzz::ImAdapters adapters;
+        QVERIFY(fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(data.constData()), size_t(data.size())));
+    }
+
+    void fuzzSeedsReachParsing()
+    {
+        // The signed seeds get past verification, so the fuzzer starts inside the parsers.
+        fuzz::ImAdapters adapters;
+        int events = 0;
+        QDirIterator it(QStringLiteral(ITERDECK_SOURCE_DIR "/tests/fuzz/corpus/im_callbacks"), QDir::Files);
+        while (it.hasNext()) {
+            QFile f(it.next());
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            const QByteArray d = f.readAll();
+            if (!(d.at(0) & 4))
+                continue;
+            bool accepted = false;
+            QVERIFY(fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(d.constData()), size_t(d.size()), &accepted));
+            QVERIFY2(accepted, qPrintable(f.fileName()));
+            ++events;
+        }
+        QCOMPARE(events, 11);
     }
 
     void jobFinishesOnce()
