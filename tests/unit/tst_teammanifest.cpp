@@ -111,6 +111,34 @@ private Q_SLOTS:
                      "\"helmm\"; did you mean \"helm\"?\n"));
     }
 
+    void demoPerAdapter_data()
+    {
+        QTest::addColumn<QString>("adapter");
+        for (const char *a : {"feishu", "wecom", "slack", "dingtalk"})
+            QTest::newRow(a) << QString::fromLatin1(a);
+    }
+
+    void demoPerAdapter()
+    {
+        QFETCH(QString, adapter);
+        Diagnostics diag;
+        const auto m = TeamManifestLoader().loadFile(
+            QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck-") + adapter + QStringLiteral(".yaml"), diag);
+        QVERIFY2(m.has_value(), qPrintable(diag.items().isEmpty() ? QString() : diag.items().first().toString()));
+        QCOMPARE(diag.items().size(), 0);
+        QCOMPARE(m->im.adapter, adapter);
+        QCOMPARE(m->im.secrets.value(QStringLiteral("apiBaseUrl")).name, QStringLiteral("ITERDECK_IM_API_BASE"));
+        QStringList envs;
+        for (const auto &ref : m->im.secrets) {
+            if (ref.kind == model::SecretRef::Kind::Env)
+                envs.append(ref.name);
+        }
+        QVERIFY(envs.contains(QStringLiteral("ITERDECK_IM_SECRET")));
+        QVERIFY(adapter == u"dingtalk" || envs.contains(QStringLiteral("ITERDECK_IM_TOKEN")));
+        QCOMPARE(m->components.size(), 3);
+        QCOMPARE(m->people.size(), 2);
+    }
+
     void apiBaseUrl_data()
     {
         QTest::addColumn<QByteArray>("line");
