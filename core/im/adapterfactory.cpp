@@ -16,15 +16,17 @@ SecretReader processSecretReader()
         case model::SecretRef::Kind::Env: {
             const QByteArray name = ref.name.toLocal8Bit();
             if (!qEnvironmentVariableIsSet(name.constData()))
-                return unexpected(ImError {ImError::Code::Config,
-                                           QStringLiteral("im.%1: environment variable %2 is not set").arg(key, ref.name)});
+                return unexpected(
+                    ImError {ImError::Code::Config,
+                             QStringLiteral("im.%1: environment variable %2 is not set").arg(key, ref.name)});
             return qgetenv(name.constData());
         }
         case model::SecretRef::Kind::File: {
             QFile f(ref.name);
             if (!f.open(QIODevice::ReadOnly))
-                return unexpected(ImError {ImError::Code::Config,
-                                           QStringLiteral("im.%1: cannot read %2: %3").arg(key, ref.name, f.errorString())});
+                return unexpected(
+                    ImError {ImError::Code::Config,
+                             QStringLiteral("im.%1: cannot read %2: %3").arg(key, ref.name, f.errorString())});
             QByteArray v = f.read(64 * 1024);
             if (v.endsWith('\n'))
                 v.chop(1);
@@ -59,8 +61,9 @@ Expected<ImAdapter *, ImError> createAdapter(const model::ImSettings &settings, 
     if (!baseText.isEmpty()) {
         base = QUrl(baseText, QUrl::StrictMode);
         if (!base.isValid() || (base.scheme() != u"https" && base.scheme() != u"http") || base.host().isEmpty())
-            return unexpected(ImError {ImError::Code::Config,
-                                       QStringLiteral("im.apiBaseUrl \"%1\" is not an http or https URL").arg(baseText)});
+            return unexpected(
+                ImError {ImError::Code::Config,
+                         QStringLiteral("im.apiBaseUrl \"%1\" is not an http or https URL").arg(baseText)});
     }
     auto need = [&](const char *key) -> std::optional<ImError> {
         if (secrets.value(QString::fromLatin1(key)).isEmpty())
@@ -111,8 +114,8 @@ Expected<ImAdapter *, ImError> createAdapter(const model::ImSettings &settings, 
         s.token = secrets.value(QStringLiteral("token"));
         s.encodingAesKey = secrets.value(QStringLiteral("encodingAESKey"));
         if (!WeComAdapter::aesKey(s.encodingAesKey))
-            return unexpected(ImError {ImError::Code::Config,
-                                       QStringLiteral("im.encodingAESKey must be 43 base64 characters")});
+            return unexpected(
+                ImError {ImError::Code::Config, QStringLiteral("im.encodingAESKey must be 43 base64 characters")});
         return static_cast<ImAdapter *>(new WeComAdapter(s, nam, parent));
     }
     if (settings.adapter == u"dingtalk") {
@@ -129,7 +132,8 @@ Expected<ImAdapter *, ImError> createAdapter(const model::ImSettings &settings, 
         s.templateId = value("templateId");
         return static_cast<ImAdapter *>(new DingTalkAdapter(s, nam, parent));
     }
-    return unexpected(ImError {ImError::Code::Config, QStringLiteral("unknown IM adapter \"%1\"").arg(settings.adapter)});
+    return unexpected(
+        ImError {ImError::Code::Config, QStringLiteral("unknown IM adapter \"%1\"").arg(settings.adapter)});
 }
 
 } // namespace iterdeck::im

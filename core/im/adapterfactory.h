@@ -21,6 +21,7 @@ SecretReader processSecretReader();
 // The adapter the manifest's `im` section describes, with its secrets read; nullptr for
 // adapter "none". Fails with Config when a secret is missing or a setting is unusable.
 Expected<ImAdapter *, ImError> createAdapter(const model::ImSettings &settings, QNetworkAccessManager *nam,
-                                             QObject *parent = nullptr, SecretReader readSecret = processSecretReader());
+                                             QObject *parent = nullptr,
+                                             SecretReader readSecret = processSecretReader());
 
 } // namespace iterdeck::im

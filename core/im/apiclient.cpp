@@ -180,7 +180,9 @@ void ApiClient::send(std::shared_ptr<Pending> p, const QString &token)
             e.httpStatus = a.status;
             e.retryAfterSeconds = v.retryAfterSeconds;
             if (e.message.isEmpty())
-                e.message = QStringLiteral("%1 is rate limited; retry after %2 s").arg(p->request.path).arg(v.retryAfterSeconds);
+                e.message = QStringLiteral("%1 is rate limited; retry after %2 s")
+                                .arg(p->request.path)
+                                .arg(v.retryAfterSeconds);
             finish(p, unexpected(e));
             return;
         }

@@ -63,8 +63,9 @@ DingTalkAdapter::DingTalkAdapter(Settings settings, QNetworkAccessManager *nam, 
                 return v;
             if (code == 40014 || code == 42001 || code == 88) {
                 v.kind = ApiVerdict::Kind::TokenExpired;
-                v.error = {ImError::Code::Auth, QStringLiteral("DingTalk rejected the access token (%1 %2)").arg(code).arg(msg),
-                           a.status, QString::number(code)};
+                v.error = {ImError::Code::Auth,
+                           QStringLiteral("DingTalk rejected the access token (%1 %2)").arg(code).arg(msg), a.status,
+                           QString::number(code)};
                 return v;
             }
             if (code == 90018 || code == 90002 || code == -1) {
@@ -123,7 +124,8 @@ DingTalkAdapter::DingTalkAdapter(Settings settings, QNetworkAccessManager *nam, 
             }
             const QString token = r->json.value(u"access_token").toString();
             if (token.isEmpty()) {
-                done(unexpected(ImError {ImError::Code::BadResponse, QStringLiteral("access_token missing in DingTalk's answer")}));
+                done(unexpected(
+                    ImError {ImError::Code::BadResponse, QStringLiteral("access_token missing in DingTalk's answer")}));
                 return;
             }
             done(std::make_pair(token, r->json.value(u"expires_in").toInt(7200)));
@@ -148,8 +150,8 @@ ImJob *DingTalkAdapter::createGroup(const GroupSpec &spec)
 {
     ImJob *job = newJob();
     if (m_settings.templateId.isEmpty()) {
-        job->failLater({ImError::Code::Config,
-                        QStringLiteral("DingTalk scene groups need a group template: set im.templateId")});
+        job->failLater(
+            {ImError::Code::Config, QStringLiteral("DingTalk scene groups need a group template: set im.templateId")});
         return job;
     }
     const QString owner = spec.owner.isEmpty() ? spec.members.value(0) : spec.owner;
@@ -170,7 +172,8 @@ ImJob *DingTalkAdapter::createGroup(const GroupSpec &spec)
         }
         const QString id = r->json.value(u"result").toObject().value(u"open_conversation_id").toString();
         if (id.isEmpty()) {
-            job->fail({ImError::Code::BadResponse, QStringLiteral("scenegroup/create answered without open_conversation_id")});
+            job->fail({ImError::Code::BadResponse,
+                       QStringLiteral("scenegroup/create answered without open_conversation_id")});
             return;
         }
         job->succeed({id, {}, {}, {}, r->json});
@@ -237,10 +240,13 @@ ImJob *DingTalkAdapter::closeGroup(const QString &chatId, const QStringList &mem
         if (err)
             job->fail(*err);
         else
-            job->succeed({chatId, {}, {},
-                          QStringLiteral("DingTalk cannot dismiss scene groups: removed %1 members and renamed the group")
-                              .arg(n),
-                          {}});
+            job->succeed(
+                {chatId,
+                 {},
+                 {},
+                 QStringLiteral("DingTalk cannot dismiss scene groups: removed %1 members and renamed the group")
+                     .arg(n),
+                 {}});
     });
     return job;
 }
@@ -315,7 +321,8 @@ QJsonObject DingTalkAdapter::renderCard(const DeployCard &card)
     }
     if (choosing)
         md += QStringLiteral("\n\n")
-            + link(cardtext::cancelLabel(), cardvalue::encode(CardAction::Kind::Cancel, card.cardId).value_or(QString()));
+            + link(cardtext::cancelLabel(),
+                   cardvalue::encode(CardAction::Kind::Cancel, card.cardId).value_or(QString()));
     return QJsonObject {{QStringLiteral("title"), cardtext::title(card)}, {QStringLiteral("text"), md}};
 }
 
@@ -331,10 +338,11 @@ Expected<VerifiedRequest, ImError> DingTalkAdapter::verify(const InboundRequest 
         return unexpected(badSignature(QStringLiteral("the timestamp header is not a number of milliseconds")));
     const qint64 skew = std::abs(now.toMSecsSinceEpoch() - t) / 1000;
     if (skew > m_settings.timestampWindowSeconds) {
-        return unexpected(ImError {ImError::Code::StaleTimestamp,
-                                   QStringLiteral("the timestamp header is %1 s away from now; at most %2 s are accepted")
-                                       .arg(skew)
-                                       .arg(m_settings.timestampWindowSeconds)});
+        return unexpected(
+            ImError {ImError::Code::StaleTimestamp,
+                     QStringLiteral("the timestamp header is %1 s away from now; at most %2 s are accepted")
+                         .arg(skew)
+                         .arg(m_settings.timestampWindowSeconds)});
     }
     if (!crypto::constantTimeEquals(sign(ts, m_settings.appSecret), sig))
         return unexpected(badSignature(QStringLiteral("the sign header does not match")));
@@ -350,7 +358,8 @@ Expected<InboundEvent, ImError> DingTalkAdapter::parse(const VerifiedRequest &re
     QJsonParseError pe;
     const QJsonDocument doc = QJsonDocument::fromJson(request.payload, &pe);
     if (!doc.isObject())
-        return unexpected(malformed(QStringLiteral("the DingTalk callback is not a JSON object: %1").arg(pe.errorString())));
+        return unexpected(
+            malformed(QStringLiteral("the DingTalk callback is not a JSON object: %1").arg(pe.errorString())));
     const QJsonObject o = doc.object();
     InboundEvent ev;
     ev.eventType = o.value(u"msgtype").toString();

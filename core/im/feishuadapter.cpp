@@ -182,10 +182,12 @@ void FeishuAdapter::changeMembers(ImJob *job, const QByteArray &method, const QS
     for (qsizetype i = 0; i < userIds.size(); i += kMemberChunk) {
         ApiRequest req;
         req.method = method;
-        req.path = QStringLiteral("/open-apis/im/v1/chats/%1/members").arg(QString::fromLatin1(QUrl::toPercentEncoding(chatId)));
+        req.path = QStringLiteral("/open-apis/im/v1/chats/%1/members")
+                       .arg(QString::fromLatin1(QUrl::toPercentEncoding(chatId)));
         req.query.addQueryItem(QStringLiteral("member_id_type"), QStringLiteral("open_id"));
         req.serialKey = chatId; // concurrent member changes of one chat fail with 232019
-        req.body = QJsonDocument(QJsonObject {{QStringLiteral("id_list"), QJsonArray::fromStringList(userIds.mid(i, kMemberChunk))}});
+        req.body = QJsonDocument(
+            QJsonObject {{QStringLiteral("id_list"), QJsonArray::fromStringList(userIds.mid(i, kMemberChunk))}});
         calls.append(req);
     }
     auto res = std::make_shared<ImResult>(std::move(result));
@@ -265,17 +267,16 @@ ApiRequest sendMessage(const QString &chatId, const QString &msgType, const QStr
 ImJob *FeishuAdapter::postMessage(const QString &chatId, const QString &text)
 {
     ImJob *job = newJob();
-    const QString content = QString::fromUtf8(
-        QJsonDocument(QJsonObject {{QStringLiteral("text"), text}}).toJson(QJsonDocument::Compact));
-    m_client.call(sendMessage(chatId, QStringLiteral("text"), content), job,
-                  [job, chatId](Expected<ApiAnswer, ImError> r) {
-                      if (!r) {
-                          job->fail(r.error());
-                          return;
-                      }
-                      job->succeed({chatId, r->json.value(u"data").toObject().value(u"message_id").toString(), {}, {},
-                                    r->json});
-                  });
+    const QString content
+        = QString::fromUtf8(QJsonDocument(QJsonObject {{QStringLiteral("text"), text}}).toJson(QJsonDocument::Compact));
+    m_client.call(
+        sendMessage(chatId, QStringLiteral("text"), content), job, [job, chatId](Expected<ApiAnswer, ImError> r) {
+            if (!r) {
+                job->fail(r.error());
+                return;
+            }
+            job->succeed({chatId, r->json.value(u"data").toObject().value(u"message_id").toString(), {}, {}, r->json});
+        });
     return job;
 }
 
@@ -300,7 +301,8 @@ ImJob *FeishuAdapter::updateCard(const QString &chatId, const QString &messageId
         // PATCH works for 14 days on cards sent with update_multi; the 30-minute delayed-update
         // token of a callback is not needed for that.
         req.method = "PATCH";
-        req.path = QStringLiteral("/open-apis/im/v1/messages/%1").arg(QString::fromLatin1(QUrl::toPercentEncoding(messageId)));
+        req.path = QStringLiteral("/open-apis/im/v1/messages/%1")
+                       .arg(QString::fromLatin1(QUrl::toPercentEncoding(messageId)));
         req.body = QJsonDocument(QJsonObject {{QStringLiteral("content"), content}});
         req.serialKey = messageId; // 5 QPS per message
     }
@@ -340,13 +342,15 @@ QJsonObject FeishuAdapter::renderCard(const DeployCard &card)
             const QString value = cardvalue::encode(CardAction::Kind::Select, card.cardId, s).value_or(QString());
             if (b.name == c.selectedBranch)
                 initial = value;
-            options.append(QJsonObject {{QStringLiteral("text"), text(QStringLiteral("plain_text"), cardtext::buildLabel(b))},
-                                        {QStringLiteral("value"), value}});
+            options.append(
+                QJsonObject {{QStringLiteral("text"), text(QStringLiteral("plain_text"), cardtext::buildLabel(b))},
+                             {QStringLiteral("value"), value}});
         }
-        QJsonObject select {{QStringLiteral("tag"), QStringLiteral("select_static")},
-                            {QStringLiteral("placeholder"), text(QStringLiteral("plain_text"), cardtext::choosePlaceholder())},
-                            {QStringLiteral("options"), options},
-                            {QStringLiteral("value"), QJsonObject {{QStringLiteral("component"), c.name}}}};
+        QJsonObject select {
+            {QStringLiteral("tag"), QStringLiteral("select_static")},
+            {QStringLiteral("placeholder"), text(QStringLiteral("plain_text"), cardtext::choosePlaceholder())},
+            {QStringLiteral("options"), options},
+            {QStringLiteral("value"), QJsonObject {{QStringLiteral("component"), c.name}}}};
         if (!initial.isEmpty())
             select.insert(QStringLiteral("initial_option"), initial);
         elements.append(QJsonObject {{QStringLiteral("tag"), QStringLiteral("action")},
@@ -389,7 +393,8 @@ Expected<VerifiedRequest, ImError> FeishuAdapter::verify(const InboundRequest &r
     QJsonParseError pe;
     const QJsonDocument outer = QJsonDocument::fromJson(request.body, &pe);
     if (!outer.isObject())
-        return unexpected(malformed(QStringLiteral("the Feishu callback is not a JSON object: %1").arg(pe.errorString())));
+        return unexpected(
+            malformed(QStringLiteral("the Feishu callback is not a JSON object: %1").arg(pe.errorString())));
     VerifiedRequest v;
     v.contentType = "application/json";
     QByteArray plaintext = request.body;
@@ -405,11 +410,12 @@ Expected<VerifiedRequest, ImError> FeishuAdapter::verify(const InboundRequest &r
                 return unexpected(badSignature(QStringLiteral("X-Lark-Request-Timestamp is not a number of seconds")));
             const qint64 skew = std::abs(now.toSecsSinceEpoch() - t);
             if (skew > m_settings.timestampWindowSeconds) {
-                return unexpected(ImError {ImError::Code::StaleTimestamp,
-                                           QStringLiteral("X-Lark-Request-Timestamp is %1 s away from now; at most %2 s "
-                                                          "are accepted")
-                                               .arg(skew)
-                                               .arg(m_settings.timestampWindowSeconds)});
+                return unexpected(
+                    ImError {ImError::Code::StaleTimestamp,
+                             QStringLiteral("X-Lark-Request-Timestamp is %1 s away from now; at most %2 s "
+                                            "are accepted")
+                                 .arg(skew)
+                                 .arg(m_settings.timestampWindowSeconds)});
             }
             const QByteArray expected = crypto::sha256(ts + nonce + m_settings.encryptKey + request.body).toHex();
             if (!crypto::constantTimeEquals(expected, sig.toLower()))
@@ -427,7 +433,8 @@ Expected<VerifiedRequest, ImError> FeishuAdapter::verify(const InboundRequest &r
     }
     const QJsonDocument inner = QJsonDocument::fromJson(plaintext, &pe);
     if (!inner.isObject())
-        return unexpected(malformed(QStringLiteral("the decrypted Feishu callback is not a JSON object: %1").arg(pe.errorString())));
+        return unexpected(
+            malformed(QStringLiteral("the decrypted Feishu callback is not a JSON object: %1").arg(pe.errorString())));
     const QJsonObject o = inner.object();
     const bool isChallenge = o.value(u"type").toString() == u"url_verification";
     // Signature headers come with events, not with the URL check; the token proves that one.
@@ -438,7 +445,8 @@ Expected<VerifiedRequest, ImError> FeishuAdapter::verify(const InboundRequest &r
         if (o.value(u"schema").toString() == u"2.0")
             token = o.value(u"header").toObject().value(u"token").toString();
         if (m_settings.verificationToken.isEmpty())
-            return unexpected(badSignature(QStringLiteral("a URL check cannot be verified without the Verification Token")));
+            return unexpected(
+                badSignature(QStringLiteral("a URL check cannot be verified without the Verification Token")));
         if (!crypto::constantTimeEquals(token.toUtf8(), m_settings.verificationToken))
             return unexpected(badSignature(QStringLiteral("the Verification Token does not match")));
     }
@@ -451,7 +459,8 @@ Expected<InboundEvent, ImError> FeishuAdapter::parse(const VerifiedRequest &requ
     QJsonParseError pe;
     const QJsonDocument doc = QJsonDocument::fromJson(request.payload, &pe);
     if (!doc.isObject())
-        return unexpected(malformed(QStringLiteral("the Feishu callback is not a JSON object: %1").arg(pe.errorString())));
+        return unexpected(
+            malformed(QStringLiteral("the Feishu callback is not a JSON object: %1").arg(pe.errorString())));
     const QJsonObject o = doc.object();
     InboundEvent ev;
     if (o.value(u"type").toString() == u"url_verification") {
@@ -460,7 +469,8 @@ Expected<InboundEvent, ImError> FeishuAdapter::parse(const VerifiedRequest &requ
             return unexpected(malformed(QStringLiteral("url_verification without a challenge")));
         ev.kind = InboundEvent::Kind::UrlVerification;
         ev.eventType = QStringLiteral("url_verification");
-        ev.answer.body = QJsonDocument(QJsonObject {{QStringLiteral("challenge"), challenge}}).toJson(QJsonDocument::Compact);
+        ev.answer.body
+            = QJsonDocument(QJsonObject {{QStringLiteral("challenge"), challenge}}).toJson(QJsonDocument::Compact);
         return ev;
     }
     QJsonObject event;
@@ -505,7 +515,8 @@ Expected<InboundEvent, ImError> FeishuAdapter::parse(const VerifiedRequest &requ
             value = action.value(u"value").toObject().value(u"idk").toString();
         const auto decoded = cardvalue::decode(value);
         if (!decoded)
-            return unexpected(malformed(QStringLiteral("card action value \"%1\" is not an Iterdeck card action").arg(value.left(160))));
+            return unexpected(malformed(
+                QStringLiteral("card action value \"%1\" is not an Iterdeck card action").arg(value.left(160))));
         ev.kind = InboundEvent::Kind::CardAction;
         ev.action = *decoded;
         if (ev.eventType == u"card.action.trigger") {
@@ -524,13 +535,13 @@ Expected<InboundEvent, ImError> FeishuAdapter::parse(const VerifiedRequest &requ
         if (ev.userId.isEmpty() || ev.messageId.isEmpty())
             return unexpected(malformed(QStringLiteral("%1 without operator or message id").arg(ev.eventType)));
         // Acknowledge within 3 s; the card itself is updated later by PATCH.
-        ev.answer.body = QJsonDocument(QJsonObject {
-                                           {QStringLiteral("toast"),
-                                            QJsonObject {{QStringLiteral("type"), QStringLiteral("info")},
-                                                         {QStringLiteral("content"),
-                                                          QCoreApplication::translate("iterdeck::im::DeployCard",
-                                                                                      "Received")}}}})
-                             .toJson(QJsonDocument::Compact);
+        ev.answer.body
+            = QJsonDocument(
+                  QJsonObject {{QStringLiteral("toast"),
+                                QJsonObject {{QStringLiteral("type"), QStringLiteral("info")},
+                                             {QStringLiteral("content"),
+                                              QCoreApplication::translate("iterdeck::im::DeployCard", "Received")}}}})
+                  .toJson(QJsonDocument::Compact);
         return ev;
     }
     ev.kind = InboundEvent::Kind::Ignored;

@@ -77,7 +77,8 @@ Expected<InboundEvent, ImError> ImAdapter::receive(const InboundRequest &request
     if (m_seen.contains(key)) {
         ImError e;
         e.code = ImError::Code::Replay;
-        e.message = QStringLiteral("%1 callback %2 was delivered before; ignored").arg(platform(), key.mid(key.indexOf(u':') + 1));
+        e.message = QStringLiteral("%1 callback %2 was delivered before; ignored")
+                        .arg(platform(), key.mid(key.indexOf(u':') + 1));
         return unexpected(e);
     }
     m_seen.insert(key, t);

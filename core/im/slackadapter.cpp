@@ -70,9 +70,9 @@ SlackAdapter::SlackAdapter(Settings settings, QNetworkAccessManager *nam, QObjec
             return v;
         const QString err = a.json.value(u"error").toString();
         v.kind = ApiVerdict::Kind::Fail;
-        static const QStringList authErrors {QStringLiteral("not_authed"), QStringLiteral("invalid_auth"),
+        static const QStringList authErrors {QStringLiteral("not_authed"),       QStringLiteral("invalid_auth"),
                                              QStringLiteral("account_inactive"), QStringLiteral("token_revoked"),
-                                             QStringLiteral("token_expired"), QStringLiteral("missing_scope")};
+                                             QStringLiteral("token_expired"),    QStringLiteral("missing_scope")};
         if (err == u"ratelimited") {
             v.kind = ApiVerdict::Kind::RateLimited;
             return v;
@@ -258,9 +258,10 @@ ImJob *SlackAdapter::updateCard(const QString &chatId, const QString &messageId,
         job->failLater({ImError::Code::InvalidArgument, *problem});
         return job;
     }
-    QJsonObject body {{QStringLiteral("channel"), chatId},
-                      {QStringLiteral("text"), QString(cardtext::title(card) + QStringLiteral(": ") + cardtext::stateLine(card))},
-                      {QStringLiteral("blocks"), renderCard(card)}};
+    QJsonObject body {
+        {QStringLiteral("channel"), chatId},
+        {QStringLiteral("text"), QString(cardtext::title(card) + QStringLiteral(": ") + cardtext::stateLine(card))},
+        {QStringLiteral("blocks"), renderCard(card)}};
     ApiRequest req;
     if (messageId.isEmpty()) {
         req.path = QStringLiteral("/chat.postMessage");
@@ -304,9 +305,9 @@ QJsonArray SlackAdapter::renderCard(const DeployCard &card)
             QJsonObject initial;
             for (const BranchChoice &b : c.branches.mid(0, 100)) {
                 const CardSelection s {c.name, b.name, b.latest ? b.latest->id : QString()};
-                const QJsonObject o {
-                    {QStringLiteral("text"), plain(fit(cardtext::buildLabel(b), 75))},
-                    {QStringLiteral("value"), cardvalue::encode(CardAction::Kind::Select, card.cardId, s).value_or(QString())}};
+                const QJsonObject o {{QStringLiteral("text"), plain(fit(cardtext::buildLabel(b), 75))},
+                                     {QStringLiteral("value"),
+                                      cardvalue::encode(CardAction::Kind::Select, card.cardId, s).value_or(QString())}};
                 if (b.name == c.selectedBranch)
                     initial = o;
                 options.append(o);
@@ -326,17 +327,18 @@ QJsonArray SlackAdapter::renderCard(const DeployCard &card)
             {QStringLiteral("type"), QStringLiteral("actions")},
             {QStringLiteral("block_id"), QStringLiteral("idk_actions")},
             {QStringLiteral("elements"),
-             QJsonArray {QJsonObject {{QStringLiteral("type"), QStringLiteral("button")},
-                                      {QStringLiteral("action_id"), QStringLiteral("idk_confirm")},
-                                      {QStringLiteral("style"), QStringLiteral("primary")},
-                                      {QStringLiteral("text"), plain(cardtext::confirmLabel())},
-                                      {QStringLiteral("value"),
-                                       cardvalue::encode(CardAction::Kind::Confirm, card.cardId).value_or(QString())}},
-                         QJsonObject {{QStringLiteral("type"), QStringLiteral("button")},
-                                      {QStringLiteral("action_id"), QStringLiteral("idk_cancel")},
-                                      {QStringLiteral("text"), plain(cardtext::cancelLabel())},
-                                      {QStringLiteral("value"),
-                                       cardvalue::encode(CardAction::Kind::Cancel, card.cardId).value_or(QString())}}}}});
+             QJsonArray {
+                 QJsonObject {{QStringLiteral("type"), QStringLiteral("button")},
+                              {QStringLiteral("action_id"), QStringLiteral("idk_confirm")},
+                              {QStringLiteral("style"), QStringLiteral("primary")},
+                              {QStringLiteral("text"), plain(cardtext::confirmLabel())},
+                              {QStringLiteral("value"),
+                               cardvalue::encode(CardAction::Kind::Confirm, card.cardId).value_or(QString())}},
+                 QJsonObject {{QStringLiteral("type"), QStringLiteral("button")},
+                              {QStringLiteral("action_id"), QStringLiteral("idk_cancel")},
+                              {QStringLiteral("text"), plain(cardtext::cancelLabel())},
+                              {QStringLiteral("value"),
+                               cardvalue::encode(CardAction::Kind::Cancel, card.cardId).value_or(QString())}}}}});
     }
     return blocks;
 }
@@ -389,7 +391,8 @@ InboundEvent parseEventsApi(const QJsonObject &o, const QString &slashCommand, E
             return ev;
         }
         ev.kind = InboundEvent::Kind::UrlVerification;
-        ev.answer.body = QJsonDocument(QJsonObject {{QStringLiteral("challenge"), challenge}}).toJson(QJsonDocument::Compact);
+        ev.answer.body
+            = QJsonDocument(QJsonObject {{QStringLiteral("challenge"), challenge}}).toJson(QJsonDocument::Compact);
         return ev;
     }
     if (type != u"event_callback") {
@@ -432,7 +435,8 @@ QMap<QString, QString> formFields(const QByteArray &body)
         QByteArray v = eq < 0 ? QByteArray() : pair.mid(eq + 1);
         k.replace('+', ' ');
         v.replace('+', ' ');
-        out.insert(QString::fromUtf8(QByteArray::fromPercentEncoding(k)), QString::fromUtf8(QByteArray::fromPercentEncoding(v)));
+        out.insert(QString::fromUtf8(QByteArray::fromPercentEncoding(k)),
+                   QString::fromUtf8(QByteArray::fromPercentEncoding(v)));
     }
     return out;
 }
@@ -446,7 +450,8 @@ Expected<InboundEvent, ImError> SlackAdapter::parse(const VerifiedRequest &reque
         QJsonParseError pe;
         const QJsonDocument doc = QJsonDocument::fromJson(request.payload, &pe);
         if (!doc.isObject())
-            return unexpected(malformed(QStringLiteral("the Slack event is not a JSON object: %1").arg(pe.errorString())));
+            return unexpected(
+                malformed(QStringLiteral("the Slack event is not a JSON object: %1").arg(pe.errorString())));
         InboundEvent ev = parseEventsApi(doc.object(), m_settings.slashCommand, &result);
         if (!result)
             return result;
@@ -464,8 +469,8 @@ Expected<InboundEvent, ImError> SlackAdapter::parse(const VerifiedRequest &reque
         QJsonParseError pe;
         const QJsonDocument doc = QJsonDocument::fromJson(json, &pe);
         if (!doc.isObject())
-            return unexpected(malformed(QStringLiteral("the Slack interaction payload is not a JSON object: %1")
-                                            .arg(pe.errorString())));
+            return unexpected(malformed(
+                QStringLiteral("the Slack interaction payload is not a JSON object: %1").arg(pe.errorString())));
         const QJsonObject o = doc.object();
         ev.eventType = o.value(u"type").toString();
         if (ev.eventType != u"block_actions") {
@@ -481,8 +486,8 @@ Expected<InboundEvent, ImError> SlackAdapter::parse(const VerifiedRequest &reque
             : a.value(u"value").toString();
         const auto action = cardvalue::decode(value);
         if (!action) {
-            return unexpected(malformed(QStringLiteral("block_actions value \"%1\" is not an Iterdeck card action")
-                                            .arg(value.left(160))));
+            return unexpected(malformed(
+                QStringLiteral("block_actions value \"%1\" is not an Iterdeck card action").arg(value.left(160))));
         }
         ev.kind = InboundEvent::Kind::CardAction;
         ev.action = *action;

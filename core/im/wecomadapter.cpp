@@ -146,8 +146,8 @@ WeComAdapter::WeComAdapter(Settings settings, QNetworkAccessManager *nam, QObjec
         }
         if (!a.json.contains(u"errcode")) {
             v.kind = ApiVerdict::Kind::Fail;
-            v.error = {ImError::Code::BadResponse, QStringLiteral("WeCom's answer (HTTP %1) has no errcode").arg(a.status),
-                       a.status};
+            v.error = {ImError::Code::BadResponse,
+                       QStringLiteral("WeCom's answer (HTTP %1) has no errcode").arg(a.status), a.status};
             return v;
         }
         const int code = a.json.value(u"errcode").toInt();
@@ -156,8 +156,9 @@ WeComAdapter::WeComAdapter(Settings settings, QNetworkAccessManager *nam, QObjec
             return v;
         if (code == 40014 || code == 42001 || code == 41001) {
             v.kind = ApiVerdict::Kind::TokenExpired;
-            v.error = {ImError::Code::Auth, QStringLiteral("WeCom rejected the access token (%1 %2)").arg(code).arg(msg),
-                       a.status, QString::number(code)};
+            v.error
+                = {ImError::Code::Auth, QStringLiteral("WeCom rejected the access token (%1 %2)").arg(code).arg(msg),
+                   a.status, QString::number(code)};
             return v;
         }
         if (code == 45009 || code == 45033 || code == -1) {
@@ -189,7 +190,8 @@ WeComAdapter::WeComAdapter(Settings settings, QNetworkAccessManager *nam, QObjec
             }
             const QString token = r->json.value(u"access_token").toString();
             if (token.isEmpty()) {
-                done(unexpected(ImError {ImError::Code::BadResponse, QStringLiteral("access_token missing in WeCom's answer")}));
+                done(unexpected(
+                    ImError {ImError::Code::BadResponse, QStringLiteral("access_token missing in WeCom's answer")}));
                 return;
             }
             done(std::make_pair(token, r->json.value(u"expires_in").toInt(7200)));
@@ -233,20 +235,23 @@ ImJob *WeComAdapter::createGroup(const GroupSpec &spec)
 {
     ImJob *job = newJob();
     if (spec.members.size() < 2) {
-        job->failLater({ImError::Code::InvalidArgument,
-                        QStringLiteral("a WeCom group chat needs at least 2 members, not %1").arg(spec.members.size())});
+        job->failLater(
+            {ImError::Code::InvalidArgument,
+             QStringLiteral("a WeCom group chat needs at least 2 members, not %1").arg(spec.members.size())});
         return job;
     }
     if (spec.members.size() > 2000) {
-        job->failLater({ImError::Code::InvalidArgument,
-                        QStringLiteral("a WeCom group chat takes at most 2000 members, not %1").arg(spec.members.size())});
+        job->failLater(
+            {ImError::Code::InvalidArgument,
+             QStringLiteral("a WeCom group chat takes at most 2000 members, not %1").arg(spec.members.size())});
         return job;
     }
     ApiRequest req;
     req.path = QStringLiteral("/cgi-bin/appchat/create");
-    req.body = QJsonDocument(QJsonObject {{QStringLiteral("name"), spec.name.left(50)},
-                                          {QStringLiteral("owner"), spec.owner.isEmpty() ? spec.members.first() : spec.owner},
-                                          {QStringLiteral("userlist"), QJsonArray::fromStringList(spec.members)}});
+    req.body = QJsonDocument(
+        QJsonObject {{QStringLiteral("name"), spec.name.left(50)},
+                     {QStringLiteral("owner"), spec.owner.isEmpty() ? spec.members.first() : spec.owner},
+                     {QStringLiteral("userlist"), QJsonArray::fromStringList(spec.members)}});
     m_client.call(req, job, [this, job, spec](Expected<ApiAnswer, ImError> r) {
         if (!r) {
             job->fail(r.error());
@@ -340,8 +345,9 @@ ImJob *WeComAdapter::closeGroup(const QString &chatId, const QStringList &member
             if (u != owner && current.contains(u) && !remove.contains(u))
                 remove.append(u);
         }
-        QJsonObject body {{QStringLiteral("chatid"), chatId},
-                          {QStringLiteral("name"), QString(QStringLiteral("[closed] ") + info.value(u"name").toString())}};
+        QJsonObject body {
+            {QStringLiteral("chatid"), chatId},
+            {QStringLiteral("name"), QString(QStringLiteral("[closed] ") + info.value(u"name").toString())}};
         if (!remove.isEmpty())
             body.insert(QStringLiteral("del_user_list"), QJsonArray::fromStringList(remove));
         ApiRequest update;
@@ -354,7 +360,9 @@ ImJob *WeComAdapter::closeGroup(const QString &chatId, const QStringList &member
                 return;
             }
             m_members.remove(chatId);
-            job->succeed({chatId, {}, {},
+            job->succeed({chatId,
+                          {},
+                          {},
                           QStringLiteral("WeCom cannot dismiss group chats: removed %1 members and renamed the group")
                               .arg(remove.size()),
                           r2->json});
@@ -365,9 +373,10 @@ ImJob *WeComAdapter::closeGroup(const QString &chatId, const QStringList &member
 
 ImJob *WeComAdapter::postMessage(const QString &chatId, const QString &text)
 {
-    return sendToChat(chatId, QJsonObject {{QStringLiteral("msgtype"), QStringLiteral("text")},
-                                           {QStringLiteral("text"), QJsonObject {{QStringLiteral("content"), text}}},
-                                           {QStringLiteral("safe"), 0}});
+    return sendToChat(chatId,
+                      QJsonObject {{QStringLiteral("msgtype"), QStringLiteral("text")},
+                                   {QStringLiteral("text"), QJsonObject {{QStringLiteral("content"), text}}},
+                                   {QStringLiteral("safe"), 0}});
 }
 
 ImJob *WeComAdapter::postCard(const QString &chatId, const DeployCard &card)
@@ -439,9 +448,10 @@ ImJob *WeComAdapter::updateCard(const QString &chatId, const QString &messageId,
                                 const DeployCard &card)
 {
     if (replyToken.isEmpty()) {
-        ImJob *job = sendToChat(chatId, QJsonObject {{QStringLiteral("msgtype"), QStringLiteral("markdown")},
-                                                     {QStringLiteral("markdown"),
-                                                      QJsonObject {{QStringLiteral("content"), renderMarkdown(card)}}}});
+        ImJob *job = sendToChat(chatId,
+                                QJsonObject {{QStringLiteral("msgtype"), QStringLiteral("markdown")},
+                                             {QStringLiteral("markdown"),
+                                              QJsonObject {{QStringLiteral("content"), renderMarkdown(card)}}}});
         return job;
     }
     ImJob *job = newJob();
@@ -498,8 +508,9 @@ QJsonObject WeComAdapter::renderCard(const DeployCard &card)
         {QStringLiteral("task_id"), taskId.left(128)},
         {QStringLiteral("select_list"), selects},
         {QStringLiteral("submit_button"),
-         QJsonObject {{QStringLiteral("text"), choosing ? cardtext::confirmLabel() : cardtext::stateLine(card).left(10)},
-                      {QStringLiteral("key"), choosing ? QStringLiteral("idk_confirm") : QStringLiteral("idk_done")}}}};
+         QJsonObject {
+             {QStringLiteral("text"), choosing ? cardtext::confirmLabel() : cardtext::stateLine(card).left(10)},
+             {QStringLiteral("key"), choosing ? QStringLiteral("idk_confirm") : QStringLiteral("idk_done")}}}};
 }
 
 QString WeComAdapter::renderMarkdown(const DeployCard &card)
@@ -520,7 +531,8 @@ QString WeComAdapter::renderMarkdown(const DeployCard &card)
 Expected<VerifiedRequest, ImError> WeComAdapter::verify(const InboundRequest &request, const QDateTime &now) const
 {
     if (m_aesKey.isEmpty())
-        return unexpected(ImError {ImError::Code::Config, QStringLiteral("the EncodingAESKey is not 43 base64 characters")});
+        return unexpected(
+            ImError {ImError::Code::Config, QStringLiteral("the EncodingAESKey is not 43 base64 characters")});
     const QByteArray sig = request.query.queryItemValue(QStringLiteral("msg_signature")).toLatin1();
     const QByteArray ts = request.query.queryItemValue(QStringLiteral("timestamp")).toLatin1();
     const QByteArray nonce = request.query.queryItemValue(QStringLiteral("nonce"), QUrl::FullyDecoded).toUtf8();
@@ -634,20 +646,25 @@ Expected<InboundEvent, ImError> WeComAdapter::parse(const VerifiedRequest &reque
         ev.action.cardId = ev.messageId;
         ev.action.kind = key == u"idk_confirm" ? CardAction::Kind::Confirm : CardAction::Kind::Cancel;
         if (key != u"idk_confirm" && key != u"idk_cancel")
-            return unexpected(malformed(QStringLiteral("template_card_event key \"%1\" is not an Iterdeck card action").arg(key.left(160))));
+            return unexpected(malformed(
+                QStringLiteral("template_card_event key \"%1\" is not an Iterdeck card action").arg(key.left(160))));
         if (const XmlNode *items = xml->child(u"SelectedItems")) {
             for (const XmlNode &item : items->children) {
                 const XmlNode *ids = item.child(u"OptionIds");
                 const QString option = ids && !ids->children.isEmpty() ? ids->children.first().text : QString();
                 const qsizetype bar = option.indexOf(u'|');
                 if (bar < 0)
-                    return unexpected(malformed(QStringLiteral("template_card_event option \"%1\" is not an Iterdeck option").arg(option.left(160))));
-                ev.action.selections.append({item.value(u"QuestionKey"), QUrl::fromPercentEncoding(option.left(bar).toLatin1()),
+                    return unexpected(
+                        malformed(QStringLiteral("template_card_event option \"%1\" is not an Iterdeck option")
+                                      .arg(option.left(160))));
+                ev.action.selections.append({item.value(u"QuestionKey"),
+                                             QUrl::fromPercentEncoding(option.left(bar).toLatin1()),
                                              QUrl::fromPercentEncoding(option.mid(bar + 1).toLatin1())});
             }
         }
         if (from.isEmpty() || ev.messageId.isEmpty() || ev.replyToken.isEmpty())
-            return unexpected(malformed(QStringLiteral("template_card_event without FromUserName, TaskId or ResponseCode")));
+            return unexpected(
+                malformed(QStringLiteral("template_card_event without FromUserName, TaskId or ResponseCode")));
         return ev;
     }
     ev.eventType = type;

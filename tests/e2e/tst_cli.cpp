@@ -172,7 +172,8 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("file");
         for (const char *a : {"feishu", "wecom", "slack", "dingtalk"})
-            QTest::newRow(a) << QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck-%1.yaml").arg(QLatin1String(a));
+            QTest::newRow(a)
+                << QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck-%1.yaml").arg(QLatin1String(a));
     }
 
     void demoPerAdapter()

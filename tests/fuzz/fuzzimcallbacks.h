@@ -72,7 +72,8 @@ inline bool imCallbackOnce(ImAdapters &a, const uint8_t *data, size_t size, bool
         r.setHeader("Content-Type", (mode & 16) ? "application/json" : "application/x-www-form-urlencoded");
         r.setHeader("X-Slack-Request-Timestamp", ts);
         r.setHeader("X-Slack-Signature",
-                    sign ? "v0=" + im::crypto::hmacSha256("slack-secret", "v0:" + ts + ':' + body).toHex() : body.left(67));
+                    sign ? "v0=" + im::crypto::hmacSha256("slack-secret", "v0:" + ts + ':' + body).toHex()
+                         : body.left(67));
         break;
     case 1: {
         adapter = a.feishu.get();
@@ -85,7 +86,8 @@ inline bool imCallbackOnce(ImAdapters &a, const uint8_t *data, size_t size, bool
         }
         r.setHeader("X-Lark-Request-Timestamp", ts);
         r.setHeader("X-Lark-Request-Nonce", "n");
-        r.setHeader("X-Lark-Signature", sign ? im::crypto::sha256(ts + "n" + "feishu-key" + r.body).toHex() : body.left(64));
+        r.setHeader("X-Lark-Signature",
+                    sign ? im::crypto::sha256(ts + "n" + "feishu-key" + r.body).toHex() : body.left(64));
         break;
     }
     case 2: {
@@ -95,12 +97,14 @@ inline bool imCallbackOnce(ImAdapters &a, const uint8_t *data, size_t size, bool
         if (mode & 8) {
             r.method = "GET";
             r.body.clear();
-            r.query.addQueryItem(QStringLiteral("echostr"), QString::fromLatin1(QUrl::toPercentEncoding(QString::fromLatin1(enc))));
+            r.query.addQueryItem(QStringLiteral("echostr"),
+                                 QString::fromLatin1(QUrl::toPercentEncoding(QString::fromLatin1(enc))));
         } else if (sign) {
             r.body = "<xml><Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>";
         }
         r.query.addQueryItem(QStringLiteral("msg_signature"),
-                             sign ? im::WeComAdapter::signature("QDG6eK", ts, "1", enc) : QString::fromLatin1(body.left(40).toHex()));
+                             sign ? im::WeComAdapter::signature("QDG6eK", ts, "1", enc)
+                                  : QString::fromLatin1(body.left(40).toHex()));
         r.query.addQueryItem(QStringLiteral("timestamp"), QString::fromLatin1(ts));
         r.query.addQueryItem(QStringLiteral("nonce"), QStringLiteral("1"));
         break;

@@ -6,8 +6,8 @@
 #include "im/wecomadapter.h"
 
 #include <QHostAddress>
-#include <QPointer>
 #include <QJsonDocument>
+#include <QPointer>
 #include <QRegularExpression>
 #include <QTcpSocket>
 #include <QTimer>
@@ -246,7 +246,8 @@ FakeResponse FakeSlack::handle(const FakeRequest &r)
         QJsonArray errors;
         for (const QString &u : ids) {
             if (!users.contains(u))
-                errors.append(QJsonObject {{QStringLiteral("user"), u}, {QStringLiteral("ok"), false},
+                errors.append(QJsonObject {{QStringLiteral("user"), u},
+                                           {QStringLiteral("ok"), false},
                                            {QStringLiteral("error"), QStringLiteral("user_not_found")}});
         }
         if (!errors.isEmpty() && !b.value(u"force").toBool())
@@ -326,12 +327,14 @@ im::InboundRequest FakeSlack::blockAction(const QString &channel, const QString 
         {QStringLiteral("user"), QJsonObject {{QStringLiteral("id"), user}}},
         {QStringLiteral("channel"), QJsonObject {{QStringLiteral("id"), channel}}},
         {QStringLiteral("container"),
-         QJsonObject {{QStringLiteral("type"), QStringLiteral("message")}, {QStringLiteral("message_ts"), ts},
+         QJsonObject {{QStringLiteral("type"), QStringLiteral("message")},
+                      {QStringLiteral("message_ts"), ts},
                       {QStringLiteral("channel_id"), channel}}},
         {QStringLiteral("message"), QJsonObject {{QStringLiteral("ts"), ts}}},
         {QStringLiteral("response_url"), QStringLiteral("https://hooks.slack.com/actions/T1/1/abc")},
         {QStringLiteral("actions"), QJsonArray {action}}};
-    const QByteArray body = "payload=" + QUrl::toPercentEncoding(QString::fromUtf8(QJsonDocument(payload).toJson(QJsonDocument::Compact)));
+    const QByteArray body = "payload="
+        + QUrl::toPercentEncoding(QString::fromUtf8(QJsonDocument(payload).toJson(QJsonDocument::Compact)));
     return callback(body, "application/x-www-form-urlencoded", timestamp);
 }
 
@@ -347,9 +350,11 @@ QString FakeFeishu::concurrencyKey(const FakeRequest &r) const
 std::optional<FakeResponse> FakeFeishu::concurrentAnswer(const FakeRequest &) const
 {
     // Documented for chat members: concurrent changes of one chat fail.
-    return FakeResponse::json(400, {{QStringLiteral("code"), 232019},
-                                    {QStringLiteral("msg"), QStringLiteral("The request has been processed by other "
-                                                                           "requests, please try again later.")}});
+    return FakeResponse::json(400,
+                              {{QStringLiteral("code"), 232019},
+                               {QStringLiteral("msg"),
+                                QStringLiteral("The request has been processed by other "
+                                               "requests, please try again later.")}});
 }
 
 namespace {
@@ -370,18 +375,21 @@ FakeResponse FakeFeishu::handle(const FakeRequest &r)
             return feishu(99991400 - 1, QStringLiteral("bad method"));
         }
         if (r.json.value(u"app_id").toString() != appId || r.json.value(u"app_secret").toString().toUtf8() != appSecret)
-            return FakeResponse::json(200, {{QStringLiteral("code"), 10014}, {QStringLiteral("msg"), QStringLiteral("app secret invalid")}});
+            return FakeResponse::json(
+                200, {{QStringLiteral("code"), 10014}, {QStringLiteral("msg"), QStringLiteral("app secret invalid")}});
         const QString token = QStringLiteral("t-fake-%1").arg(++tokensIssued);
         m_valid.insert(token);
-        return FakeResponse::json(200, {{QStringLiteral("code"), 0},
-                                        {QStringLiteral("msg"), QStringLiteral("ok")},
-                                        {QStringLiteral("tenant_access_token"), token},
-                                        {QStringLiteral("expire"), 7200}});
+        return FakeResponse::json(200,
+                                  {{QStringLiteral("code"), 0},
+                                   {QStringLiteral("msg"), QStringLiteral("ok")},
+                                   {QStringLiteral("tenant_access_token"), token},
+                                   {QStringLiteral("expire"), 7200}});
     }
     const QByteArray auth = r.headers.value("authorization");
     if (!auth.startsWith("Bearer ") || !m_valid.contains(QString::fromLatin1(auth.mid(7))))
-        return feishu(99991663, QStringLiteral("Invalid access token for authorization. Please make a request with token "
-                                               "attached."),
+        return feishu(99991663,
+                      QStringLiteral("Invalid access token for authorization. Please make a request with token "
+                                     "attached."),
                       {}, 400);
     if (auto injected = takeInjected(r.path))
         return *injected;
@@ -404,7 +412,9 @@ FakeResponse FakeFeishu::handle(const FakeRequest &r)
         const QString id = QStringLiteral("oc_fake%1").arg(m_next++);
         chats.insert(id, c);
         return feishu(0, QStringLiteral("success"),
-                      {{QStringLiteral("chat_id"), id}, {QStringLiteral("name"), c.name}, {QStringLiteral("invalid_id_list"), invalid}});
+                      {{QStringLiteral("chat_id"), id},
+                       {QStringLiteral("name"), c.name},
+                       {QStringLiteral("invalid_id_list"), invalid}});
     }
     if (const auto m = chatPath.match(r.path); m.hasMatch()) {
         const QString id = m.captured(1);
@@ -456,9 +466,12 @@ FakeResponse FakeFeishu::handle(const FakeRequest &r)
         if (type == u"interactive" && content.object().value(u"elements").toArray().isEmpty())
             shapeError(QStringLiteral("card without elements"));
         const QString id = QStringLiteral("om_fake%1").arg(m_next++);
-        messages.insert(id, {{QStringLiteral("chat_id"), chat}, {QStringLiteral("msg_type"), type},
-                             {QStringLiteral("content"), content.object()}});
-        return feishu(0, QStringLiteral("success"), {{QStringLiteral("message_id"), id}, {QStringLiteral("chat_id"), chat}});
+        messages.insert(id,
+                        {{QStringLiteral("chat_id"), chat},
+                         {QStringLiteral("msg_type"), type},
+                         {QStringLiteral("content"), content.object()}});
+        return feishu(0, QStringLiteral("success"),
+                      {{QStringLiteral("message_id"), id}, {QStringLiteral("chat_id"), chat}});
     }
     if (const auto m = msgPath.match(r.path); m.hasMatch() && r.method == "PATCH") {
         const QString id = m.captured(1);
@@ -482,11 +495,13 @@ im::InboundRequest FakeFeishu::callback(const QJsonObject &clear, qint64 timesta
 {
     const QByteArray iv = im::crypto::randomBytes(16);
     const QByteArray enc = iv
-        + im::crypto::aes256CbcEncrypt(im::crypto::sha256(encryptKey), iv, QJsonDocument(clear).toJson(QJsonDocument::Compact))
+        + im::crypto::aes256CbcEncrypt(im::crypto::sha256(encryptKey), iv,
+                                       QJsonDocument(clear).toJson(QJsonDocument::Compact))
               .value_or(QByteArray());
     im::InboundRequest r;
     r.path = QStringLiteral("/hooks/feishu");
-    r.body = QJsonDocument(QJsonObject {{QStringLiteral("encrypt"), QString::fromLatin1(enc.toBase64())}}).toJson(QJsonDocument::Compact);
+    r.body = QJsonDocument(QJsonObject {{QStringLiteral("encrypt"), QString::fromLatin1(enc.toBase64())}})
+                 .toJson(QJsonDocument::Compact);
     const QByteArray ts = QByteArray::number(timestamp);
     r.setHeader("Content-Type", "application/json; charset=utf-8");
     r.setHeader("X-Lark-Request-Timestamp", ts);
@@ -524,7 +539,8 @@ FakeResponse FakeWeCom::handle(const FakeRequest &r)
             return wecom(40001, QStringLiteral("invalid credential"));
         const QString t = QStringLiteral("wecom-token-%1").arg(++tokensIssued);
         m_valid.insert(t);
-        return wecom(0, QStringLiteral("ok"), {{QStringLiteral("access_token"), t}, {QStringLiteral("expires_in"), 7200}});
+        return wecom(0, QStringLiteral("ok"),
+                     {{QStringLiteral("access_token"), t}, {QStringLiteral("expires_in"), 7200}});
     }
     const QString token = r.query.queryItemValue(QStringLiteral("access_token"));
     if (token.isEmpty())
@@ -556,7 +572,7 @@ FakeResponse FakeWeCom::handle(const FakeRequest &r)
         return wecom(0, QStringLiteral("ok"), {{QStringLiteral("chatid"), id}});
     }
     const QString chatid = r.path == u"/cgi-bin/appchat/get" ? r.query.queryItemValue(QStringLiteral("chatid"))
-                                                              : b.value(u"chatid").toString();
+                                                             : b.value(u"chatid").toString();
     if (r.path.startsWith(u"/cgi-bin/appchat/") && !chats.contains(chatid))
         return wecom(86003, QStringLiteral("chat not exist"));
     if (r.path == u"/cgi-bin/appchat/update") {
@@ -580,14 +596,16 @@ FakeResponse FakeWeCom::handle(const FakeRequest &r)
         const Chat &c = chats[chatid];
         return wecom(0, QStringLiteral("ok"),
                      {{QStringLiteral("chat_info"),
-                       QJsonObject {{QStringLiteral("chatid"), chatid}, {QStringLiteral("name"), c.name},
+                       QJsonObject {{QStringLiteral("chatid"), chatid},
+                                    {QStringLiteral("name"), c.name},
                                     {QStringLiteral("owner"), c.owner},
                                     {QStringLiteral("userlist"), QJsonArray::fromStringList(c.members)}}}});
     }
     if (r.path == u"/cgi-bin/appchat/send") {
-        static const QSet<QString> types {QStringLiteral("text"), QStringLiteral("image"), QStringLiteral("voice"),
-                                          QStringLiteral("video"), QStringLiteral("file"), QStringLiteral("textcard"),
-                                          QStringLiteral("news"), QStringLiteral("mpnews"), QStringLiteral("markdown")};
+        static const QSet<QString> types {
+            QStringLiteral("text"),  QStringLiteral("image"),  QStringLiteral("voice"),
+            QStringLiteral("video"), QStringLiteral("file"),   QStringLiteral("textcard"),
+            QStringLiteral("news"),  QStringLiteral("mpnews"), QStringLiteral("markdown")};
         const QString type = b.value(u"msgtype").toString();
         if (!types.contains(type))
             return wecom(40008, QStringLiteral("invalid message type"));
@@ -606,8 +624,9 @@ FakeResponse FakeWeCom::handle(const FakeRequest &r)
         const QJsonObject tc = b.value(u"template_card").toObject();
         static const QRegularExpression taskId(QStringLiteral("^[a-zA-Z0-9_@-]{1,128}$"));
         const QJsonArray selects = tc.value(u"select_list").toArray();
-        if (tc.value(u"card_type").toString() != u"multiple_interaction" || !taskId.match(tc.value(u"task_id").toString()).hasMatch()
-            || selects.isEmpty() || selects.size() > 3 || tc.value(u"submit_button").toObject().value(u"key").toString().isEmpty())
+        if (tc.value(u"card_type").toString() != u"multiple_interaction"
+            || !taskId.match(tc.value(u"task_id").toString()).hasMatch() || selects.isEmpty() || selects.size() > 3
+            || tc.value(u"submit_button").toObject().value(u"key").toString().isEmpty())
             return wecom(40058, QStringLiteral("invalid template_card"));
         for (const auto &s : selects) {
             const QJsonArray options = s.toObject().value(u"option_list").toArray();
@@ -626,8 +645,9 @@ FakeResponse FakeWeCom::handle(const FakeRequest &r)
                 invalid.append(u);
         }
         cards.insert(tc.value(u"task_id").toString(), tc);
-        return wecom(0, QStringLiteral("ok"), {{QStringLiteral("invaliduser"), invalid.join(u'|')},
-                                               {QStringLiteral("msgid"), QStringLiteral("msg-%1").arg(m_next++)}});
+        return wecom(0, QStringLiteral("ok"),
+                     {{QStringLiteral("invaliduser"), invalid.join(u'|')},
+                      {QStringLiteral("msgid"), QStringLiteral("msg-%1").arg(m_next++)}});
     }
     if (r.path == u"/cgi-bin/message/update_template_card") {
         const QString code = b.value(u"response_code").toString();
@@ -672,7 +692,8 @@ im::InboundRequest FakeWeCom::urlCheck(const QByteArray &echo, qint64 timestamp)
     r.query.addQueryItem(QStringLiteral("msg_signature"), im::WeComAdapter::signature(token, ts, "42", enc));
     r.query.addQueryItem(QStringLiteral("timestamp"), QString::fromLatin1(ts));
     r.query.addQueryItem(QStringLiteral("nonce"), QStringLiteral("42"));
-    r.query.addQueryItem(QStringLiteral("echostr"), QString::fromLatin1(QUrl::toPercentEncoding(QString::fromLatin1(enc))));
+    r.query.addQueryItem(QStringLiteral("echostr"),
+                         QString::fromLatin1(QUrl::toPercentEncoding(QString::fromLatin1(enc))));
     return r;
 }
 
@@ -704,12 +725,14 @@ FakeResponse FakeDingTalk::handle(const FakeRequest &r)
             return ding(40089, QStringLiteral("不合法的corpid或corpsecret"));
         const QString t = QStringLiteral("ding-token-%1").arg(++tokensIssued);
         m_valid.insert(t);
-        return ding(0, QStringLiteral("ok"), {{QStringLiteral("access_token"), t}, {QStringLiteral("expires_in"), 7200}});
+        return ding(0, QStringLiteral("ok"),
+                    {{QStringLiteral("access_token"), t}, {QStringLiteral("expires_in"), 7200}});
     }
     if (r.path.startsWith(u"/v1.0/")) {
         if (!m_valid.contains(QString::fromLatin1(r.headers.value("x-acs-dingtalk-access-token"))))
-            return FakeResponse::json(401, {{QStringLiteral("code"), QStringLiteral("InvalidAuthentication")},
-                                            {QStringLiteral("message"), QStringLiteral("不合法的access_token")}});
+            return FakeResponse::json(401,
+                                      {{QStringLiteral("code"), QStringLiteral("InvalidAuthentication")},
+                                       {QStringLiteral("message"), QStringLiteral("不合法的access_token")}});
         if (auto injected = takeInjected(r.path))
             return *injected;
         if (r.path != u"/v1.0/robot/groupMessages/send") {
@@ -726,8 +749,9 @@ FakeResponse FakeDingTalk::handle(const FakeRequest &r)
         if (b.value(u"robotCode").toString() != appKey || !groups.contains(b.value(u"openConversationId").toString())
             || !paramOk) {
             shapeError(QStringLiteral("robot message: bad robotCode, conversation or msgParam"));
-            return FakeResponse::json(400, {{QStringLiteral("code"), QStringLiteral("InvalidParameter")},
-                                            {QStringLiteral("message"), QStringLiteral("invalid parameter")}});
+            return FakeResponse::json(400,
+                                      {{QStringLiteral("code"), QStringLiteral("InvalidParameter")},
+                                       {QStringLiteral("message"), QStringLiteral("invalid parameter")}});
         }
         QJsonObject stored = b;
         stored.insert(QStringLiteral("msgParam"), param.object());
@@ -755,8 +779,9 @@ FakeResponse FakeDingTalk::handle(const FakeRequest &r)
         const QString id = QStringLiteral("cidfake%1==").arg(m_next++);
         groups.insert(id, g);
         return ding(0, QStringLiteral("ok"),
-                    {{QStringLiteral("result"), QJsonObject {{QStringLiteral("open_conversation_id"), id},
-                                                             {QStringLiteral("chat_id"), QStringLiteral("chat%1").arg(m_next)}}}});
+                    {{QStringLiteral("result"),
+                      QJsonObject {{QStringLiteral("open_conversation_id"), id},
+                                   {QStringLiteral("chat_id"), QStringLiteral("chat%1").arg(m_next)}}}});
     }
     const QString id = b.value(u"open_conversation_id").toString();
     if (!groups.contains(id))

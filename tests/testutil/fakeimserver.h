@@ -168,7 +168,8 @@ public:
     void expireTokens() { m_valid.clear(); }
     QString issueResponseCode(); // what a click on a card hands to the app
     // The encrypted XML callback as WeCom posts it.
-    im::InboundRequest callback(const QByteArray &clearXml, qint64 timestamp, const QByteArray &nonce = "1372623149") const;
+    im::InboundRequest callback(const QByteArray &clearXml, qint64 timestamp,
+                                const QByteArray &nonce = "1372623149") const;
     im::InboundRequest urlCheck(const QByteArray &echo, qint64 timestamp) const;
 
 protected:

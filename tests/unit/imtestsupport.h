@@ -18,12 +18,12 @@ inline im::DeployCard sampleCard(im::DeployCard::State state = im::DeployCard::S
     card.environment = QStringLiteral("shop-sprint-42");
     im::CardComponent api;
     api.name = QStringLiteral("api");
-    api.branches = {{QStringLiteral("main"),
-                     im::BuildInfo {QStringLiteral("sha256:aa11"), QStringLiteral("1.4.2"), QStringLiteral("3f9c2e1"),
-                                    QDateTime(QDate(2026, 11, 20), QTime(8, 0), Qt::UTC)}},
-                    {QStringLiteral("feature/pay"),
-                     im::BuildInfo {QStringLiteral("sha256:bb22"), QStringLiteral("1.5.0-pay.3"), QStringLiteral("77ab010"),
-                                    {}}}};
+    api.branches = {
+        {QStringLiteral("main"),
+         im::BuildInfo {QStringLiteral("sha256:aa11"), QStringLiteral("1.4.2"), QStringLiteral("3f9c2e1"),
+                        QDateTime(QDate(2026, 11, 20), QTime(8, 0), Qt::UTC)}},
+        {QStringLiteral("feature/pay"),
+         im::BuildInfo {QStringLiteral("sha256:bb22"), QStringLiteral("1.5.0-pay.3"), QStringLiteral("77ab010"), {}}}};
     api.selectedBranch = QStringLiteral("main");
     api.deployedBuild = QStringLiteral("1.4.2");
     im::CardComponent web;

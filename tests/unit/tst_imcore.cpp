@@ -1,12 +1,12 @@
 // The platform-neutral parts of the IM layer: card action values, card checks, the identity map
 // from the manifest's people, the adapter factory (secrets, base URLs, settings errors) and the
 // API client's token sharing and retries.
+#include "fuzz/fuzzimcallbacks.h"
 #include "im/adapterfactory.h"
 #include "im/apiclient.h"
 #include "im/deploycard.h"
 #include "im/identitymap.h"
 #include "im/imadapter.h"
-#include "fuzz/fuzzimcallbacks.h"
 #include "imtestsupport.h"
 #include "testutil/fakehttpserver.h"
 
@@ -32,11 +32,21 @@ private Q_SLOTS:
         QTest::addColumn<QString>("component");
         QTest::addColumn<QString>("branch");
         QTest::addColumn<QString>("build");
-        QTest::newRow("select") << int(CardAction::Kind::Select) << "api" << "feature/pay" << "sha256:bb22";
-        QTest::newRow("separators in names") << int(CardAction::Kind::Select) << "a|b" << "x%y|z" << "";
-        QTest::newRow("unicode") << int(CardAction::Kind::Select) << "api" << "功能/支付" << "1.0";
-        QTest::newRow("confirm") << int(CardAction::Kind::Confirm) << "" << "" << "";
-        QTest::newRow("cancel") << int(CardAction::Kind::Cancel) << "" << "" << "";
+        QTest::newRow("select") << int(CardAction::Kind::Select) << "api"
+                                << "feature/pay"
+                                << "sha256:bb22";
+        QTest::newRow("separators in names") << int(CardAction::Kind::Select) << "a|b"
+                                             << "x%y|z"
+                                             << "";
+        QTest::newRow("unicode") << int(CardAction::Kind::Select) << "api"
+                                 << "功能/支付"
+                                 << "1.0";
+        QTest::newRow("confirm") << int(CardAction::Kind::Confirm) << ""
+                                 << ""
+                                 << "";
+        QTest::newRow("cancel") << int(CardAction::Kind::Cancel) << ""
+                                << ""
+                                << "";
     }
 
     void cardValueRoundTrip()
@@ -82,10 +92,11 @@ private Q_SLOTS:
         DeployCard card = sampleCard();
         QCOMPARE(cardProblem(card), std::nullopt);
         card.components[0].branches[0].name = QString(140, u'b');
-        QCOMPARE(cardProblem(card).value_or(QString()),
-                 QStringLiteral("component \"api\", branch \"%1\": the names are too long for a card action (at most 150 "
-                                "bytes encoded)")
-                     .arg(QString(140, u'b')));
+        QCOMPARE(
+            cardProblem(card).value_or(QString()),
+            QStringLiteral("component \"api\", branch \"%1\": the names are too long for a card action (at most 150 "
+                           "bytes encoded)")
+                .arg(QString(140, u'b')));
         card.cardId.clear();
         QCOMPARE(cardProblem(card).value_or(QString()), QStringLiteral("the deploy card has no id"));
     }
@@ -112,8 +123,8 @@ private Q_SLOTS:
         QVERIFY(map.isAdmin(QStringLiteral("ou_alice")));
         QVERIFY(!map.isAdmin(QStringLiteral("ou_bob")));
         QStringList unknown;
-        QCOMPARE(map.imUsersForCollab({QStringLiteral("ALICE"), QStringLiteral("alice@example.com"), QStringLiteral("bob"),
-                                       QStringLiteral("mallory")},
+        QCOMPARE(map.imUsersForCollab({QStringLiteral("ALICE"), QStringLiteral("alice@example.com"),
+                                       QStringLiteral("bob"), QStringLiteral("mallory")},
                                       &unknown),
                  QStringList {QStringLiteral("ou_alice")});
         QCOMPARE(unknown, (QStringList {QStringLiteral("bob"), QStringLiteral("mallory")}));
@@ -126,33 +137,50 @@ private Q_SLOTS:
         QTest::addColumn<QString>("platform");
         QTest::addColumn<QString>("error");
         QTest::newRow("none") << "none" << QStringList() << QString() << QString();
-        QTest::newRow("slack") << "slack" << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@secret")} << "slack" << QString();
-        QTest::newRow("slack, env unset") << "slack" << QStringList {QStringLiteral("botToken=$T_UNSET"), QStringLiteral("signingSecret=@secret")} << QString()
-                                          << "config: im.botToken: environment variable T_UNSET is not set";
-        QTest::newRow("slack, file missing") << "slack" << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@nope")} << QString()
-                                             << "config: im.signingSecret: cannot read NOPE: No such file or directory";
-        QTest::newRow("slack, empty secret") << "slack" << QStringList {QStringLiteral("botToken=$T_EMPTY"), QStringLiteral("signingSecret=@secret")} << QString()
-                                             << "config: im.botToken is empty";
+        QTest::newRow("slack") << "slack"
+                               << QStringList {QStringLiteral("botToken=$T_TOKEN"),
+                                               QStringLiteral("signingSecret=@secret")}
+                               << "slack" << QString();
+        QTest::newRow("slack, env unset")
+            << "slack" << QStringList {QStringLiteral("botToken=$T_UNSET"), QStringLiteral("signingSecret=@secret")}
+            << QString() << "config: im.botToken: environment variable T_UNSET is not set";
+        QTest::newRow("slack, file missing")
+            << "slack" << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@nope")}
+            << QString() << "config: im.signingSecret: cannot read NOPE: No such file or directory";
+        QTest::newRow("slack, empty secret")
+            << "slack" << QStringList {QStringLiteral("botToken=$T_EMPTY"), QStringLiteral("signingSecret=@secret")}
+            << QString() << "config: im.botToken is empty";
         QTest::newRow("base from env") << "slack"
-                                       << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@secret"), QStringLiteral("apiBaseUrl=$T_BASE")}
+                                       << QStringList {QStringLiteral("botToken=$T_TOKEN"),
+                                                       QStringLiteral("signingSecret=@secret"),
+                                                       QStringLiteral("apiBaseUrl=$T_BASE")}
                                        << "slack" << QString();
         QTest::newRow("base from env, not a URL")
-            << "slack" << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@secret"), QStringLiteral("apiBaseUrl=$T_TOKEN")} << QString()
-            << "config: im.apiBaseUrl \"xoxb-1\" is not an http or https URL";
-        QTest::newRow("feishu") << "feishu" << QStringList {QStringLiteral("appId=cli_1"), QStringLiteral("appSecret=$T_TOKEN"), QStringLiteral("encryptKey=@secret")}
+            << "slack"
+            << QStringList {QStringLiteral("botToken=$T_TOKEN"), QStringLiteral("signingSecret=@secret"),
+                            QStringLiteral("apiBaseUrl=$T_TOKEN")}
+            << QString() << "config: im.apiBaseUrl \"xoxb-1\" is not an http or https URL";
+        QTest::newRow("feishu") << "feishu"
+                                << QStringList {QStringLiteral("appId=cli_1"), QStringLiteral("appSecret=$T_TOKEN"),
+                                                QStringLiteral("encryptKey=@secret")}
                                 << "feishu" << QString();
         QTest::newRow("feishu, nothing to verify with")
-            << "feishu" << QStringList {QStringLiteral("appId=cli_1"), QStringLiteral("appSecret=$T_TOKEN")} << QString()
-            << "config: im: Feishu callbacks cannot be verified without verificationToken or encryptKey";
+            << "feishu" << QStringList {QStringLiteral("appId=cli_1"), QStringLiteral("appSecret=$T_TOKEN")}
+            << QString() << "config: im: Feishu callbacks cannot be verified without verificationToken or encryptKey";
         QTest::newRow("wecom") << "wecom"
-                               << QStringList {QStringLiteral("corpId=ww1"), QStringLiteral("agentId=1000002"), QStringLiteral("secret=$T_TOKEN"), QStringLiteral("token=$T_TOKEN"),
+                               << QStringList {QStringLiteral("corpId=ww1"), QStringLiteral("agentId=1000002"),
+                                               QStringLiteral("secret=$T_TOKEN"), QStringLiteral("token=$T_TOKEN"),
                                                QStringLiteral("encodingAESKey=$T_AES")}
                                << "wecom" << QString();
         QTest::newRow("wecom, bad AES key")
             << "wecom"
-            << QStringList {QStringLiteral("corpId=ww1"), QStringLiteral("agentId=1000002"), QStringLiteral("secret=$T_TOKEN"), QStringLiteral("token=$T_TOKEN"), QStringLiteral("encodingAESKey=$T_TOKEN")}
+            << QStringList {QStringLiteral("corpId=ww1"), QStringLiteral("agentId=1000002"),
+                            QStringLiteral("secret=$T_TOKEN"), QStringLiteral("token=$T_TOKEN"),
+                            QStringLiteral("encodingAESKey=$T_TOKEN")}
             << QString() << "config: im.encodingAESKey must be 43 base64 characters";
-        QTest::newRow("dingtalk") << "dingtalk" << QStringList {QStringLiteral("appKey=ding1"), QStringLiteral("appSecret=@secret"), QStringLiteral("templateId=t1")}
+        QTest::newRow("dingtalk") << "dingtalk"
+                                  << QStringList {QStringLiteral("appKey=ding1"), QStringLiteral("appSecret=@secret"),
+                                                  QStringLiteral("templateId=t1")}
                                   << "dingtalk" << QString();
         QTest::newRow("unknown") << "matrix" << QStringList() << QString() << "config: unknown IM adapter \"matrix\"";
     }
@@ -182,7 +210,9 @@ private Q_SLOTS:
             if (v.startsWith(u'$'))
                 s.secrets.insert(key, {model::SecretRef::Kind::Env, v.mid(1)});
             else if (v.startsWith(u'@'))
-                s.secrets.insert(key, {model::SecretRef::Kind::File, v == u"@nope" ? QStringLiteral("NOPE") : dir.filePath(v.mid(1))});
+                s.secrets.insert(
+                    key,
+                    {model::SecretRef::Kind::File, v == u"@nope" ? QStringLiteral("NOPE") : dir.filePath(v.mid(1))});
             else
                 s.values.insert(key, v);
         }
@@ -212,7 +242,9 @@ private Q_SLOTS:
                 done(std::make_pair(a->json.value(u"token").toString(), a->json.value(u"ttl").toInt()));
             });
         };
-        client.authorize = [](QNetworkRequest &req, QUrl &, const QString &token) { req.setRawHeader("Authorization", token.toUtf8()); };
+        client.authorize = [](QNetworkRequest &req, QUrl &, const QString &token) {
+            req.setRawHeader("Authorization", token.toUtf8());
+        };
         int done = 0;
         for (int i = 0; i < 3; ++i) {
             ApiRequest r;
@@ -232,8 +264,7 @@ private Q_SLOTS:
         QTest::addColumn<QList<int>>("statuses");
         QTest::addColumn<QString>("error");
         QTest::newRow("503 then ok") << QList<int> {503, 200} << QString();
-        QTest::newRow("always 502") << QList<int> {502, 502, 502, 502}
-                                    << "http: POST /x answered HTTP 502 (HTTP 502)";
+        QTest::newRow("always 502") << QList<int> {502, 502, 502, 502} << "http: POST /x answered HTTP 502 (HTTP 502)";
         QTest::newRow("400 not retried") << QList<int> {400} << "http: POST /x answered HTTP 400 (HTTP 400)";
     }
 
@@ -287,7 +318,8 @@ private Q_SLOTS:
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray data = f.readAll();
         static fuzz::ImAdapters adapters;
-        QVERIFY(fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(data.constData()), size_t(data.size())));
+        QVERIFY(
+            fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(data.constData()), size_t(data.size())));
     }
 
     void fuzzSeedsReachParsing()
@@ -303,7 +335,8 @@ private Q_SLOTS:
             if (!(d.at(0) & 4))
                 continue;
             bool accepted = false;
-            QVERIFY(fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(d.constData()), size_t(d.size()), &accepted));
+            QVERIFY(fuzz::imCallbackOnce(adapters, reinterpret_cast<const uint8_t *>(d.constData()), size_t(d.size()),
+                                         &accepted));
             QVERIFY2(accepted, qPrintable(f.fileName()));
             ++events;
         }

@@ -20,7 +20,8 @@ class TestImDingTalk : public QObject
 
     QNetworkAccessManager m_nam;
 
-    std::unique_ptr<DingTalkAdapter> adapter(const FakeDingTalk &fake, const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
+    std::unique_ptr<DingTalkAdapter> adapter(const FakeDingTalk &fake,
+                                             const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
                                              const QString &templateId = QStringLiteral("tpl-iteration"))
     {
         DingTalkAdapter::Settings s;
@@ -39,7 +40,8 @@ class TestImDingTalk : public QObject
 
     static QJsonObject fixture(const QString &type)
     {
-        return QJsonDocument::fromJson(readFixture(QStringLiteral("webhooks/dingtalk/robot_message.%1.json").arg(type))).object();
+        return QJsonDocument::fromJson(readFixture(QStringLiteral("webhooks/dingtalk/robot_message.%1.json").arg(type)))
+            .object();
     }
 
 private Q_SLOTS:
@@ -47,7 +49,8 @@ private Q_SLOTS:
     {
         // sign = Base64(HMAC-SHA256(key = appSecret, "timestamp\nappSecret")); checked with OpenSSL's CLI:
         // printf '1695283635765\nfake-app-secret' | openssl dgst -sha256 -hmac fake-app-secret -binary | base64
-        QCOMPARE(DingTalkAdapter::sign("1695283635765", "fake-app-secret"), QByteArray("HzrC75n7UuZm4xp9CmfF0lE4CBPQilG3I3T/eWqfSew="));
+        QCOMPARE(DingTalkAdapter::sign("1695283635765", "fake-app-secret"),
+                 QByteArray("HzrC75n7UuZm4xp9CmfF0lE4CBPQilG3I3T/eWqfSew="));
     }
 
     void fixtures_data()
@@ -86,8 +89,9 @@ private Q_SLOTS:
         QTest::addColumn<QString>("error");
         QTest::newRow("good") << QByteArray() << QByteArray() << qint64(0) << QString();
         QTest::newRow("59 min late") << QByteArray() << QByteArray() << qint64(59 * 60000) << QString();
-        QTest::newRow("61 min late") << QByteArray() << QByteArray() << qint64(61 * 60000)
-                                     << "stale-timestamp: the timestamp header is 3660 s away from now; at most 3600 s are accepted";
+        QTest::newRow("61 min late")
+            << QByteArray() << QByteArray() << qint64(61 * 60000)
+            << "stale-timestamp: the timestamp header is 3660 s away from now; at most 3600 s are accepted";
         QTest::newRow("wrong sign") << QByteArray("sign") << QByteArray("bm90IGl0") << qint64(0)
                                     << "bad-signature: the sign header does not match";
         QTest::newRow("no sign") << QByteArray("sign") << QByteArray() << qint64(0)
@@ -121,8 +125,9 @@ private Q_SLOTS:
                                   << "malformed: the DingTalk callback is not a JSON object: illegal value";
         QTest::newRow("no ids") << QByteArray(R"({"msgtype":"text","text":{"content":"hi"}})")
                                 << "malformed: the DingTalk callback has no msgId or conversationId";
-        QTest::newRow("card value broken") << QByteArray(R"({"msgId":"m","conversationId":"c","msgtype":"text","text":{"content":"idk1|q|x"}})")
-                                           << R"(malformed: "idk1|q|x" is not an Iterdeck card action)";
+        QTest::newRow("card value broken")
+            << QByteArray(R"({"msgId":"m","conversationId":"c","msgtype":"text","text":{"content":"idk1|q|x"}})")
+            << R"(malformed: "idk1|q|x" is not an Iterdeck card action)";
     }
 
     void malformed()
@@ -159,7 +164,8 @@ private Q_SLOTS:
         FakeDingTalk fake;
         QVERIFY(fake.listen());
         auto a = adapter(fake, fake.url());
-        ImJob *job = a->createGroup({QStringLiteral("Shop Sprint 42"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
+        ImJob *job = a->createGroup(
+            {QStringLiteral("Shop Sprint 42"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         const QString chat = job->result().chatId;
@@ -194,12 +200,14 @@ private Q_SLOTS:
         QCOMPARE(ev->kind, InboundEvent::Kind::CardAction);
         QCOMPARE(ev->action.kind, CardAction::Kind::Confirm);
         QCOMPARE(ev->action.selections,
-                 (QList<CardSelection> {{QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
+                 (QList<CardSelection> {
+                     {QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
         fake.expireTokens();
         job = a->updateCard(chat, {}, ev->replyToken, sampleCard(DeployCard::State::Succeeded));
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
-        QCOMPARE(fake.robotMessages.last().value(u"msgParam").toObject(), DingTalkAdapter::renderCard(sampleCard(DeployCard::State::Succeeded)));
+        QCOMPARE(fake.robotMessages.last().value(u"msgParam").toObject(),
+                 DingTalkAdapter::renderCard(sampleCard(DeployCard::State::Succeeded)));
         QCOMPARE(fake.tokensIssued, 2);
         delete job;
         job = a->closeGroup(chat, {QStringLiteral("bob"), QStringLiteral("carol")});
@@ -207,7 +215,8 @@ private Q_SLOTS:
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         QCOMPARE(fake.groups.value(chat).members, QStringList {QStringLiteral("alice")});
         QCOMPARE(fake.groups.value(chat).title, QStringLiteral("[closed]"));
-        QCOMPARE(job->result().note, QStringLiteral("DingTalk cannot dismiss scene groups: removed 2 members and renamed the group"));
+        QCOMPARE(job->result().note,
+                 QStringLiteral("DingTalk cannot dismiss scene groups: removed 2 members and renamed the group"));
         delete job;
         QCOMPARE(fake.shapeErrors(), QStringList());
     }
@@ -219,7 +228,8 @@ private Q_SLOTS:
         auto a = adapter(fake, fake.url(), QString());
         ImJob *job = a->createGroup({QStringLiteral("x"), {}, {QStringLiteral("alice")}, {}});
         QVERIFY(waitJob(job));
-        QCOMPARE(job->error().toString(), QStringLiteral("config: DingTalk scene groups need a group template: set im.templateId"));
+        QCOMPARE(job->error().toString(),
+                 QStringLiteral("config: DingTalk scene groups need a group template: set im.templateId"));
         QCOMPARE(fake.requests().size(), 0);
         delete job;
     }
@@ -228,10 +238,12 @@ private Q_SLOTS:
     {
         FakeDingTalk fake;
         QVERIFY(fake.listen());
-        fake.groups.insert(QStringLiteral("cid1"), {QStringLiteral("x"), QStringLiteral("alice"), {QStringLiteral("alice")}});
+        fake.groups.insert(QStringLiteral("cid1"),
+                           {QStringLiteral("x"), QStringLiteral("alice"), {QStringLiteral("alice")}});
         fake.injectOnce(QStringLiteral("/v1.0/robot/groupMessages/send"),
-                        FakeResponse::json(429, {{QStringLiteral("code"), QStringLiteral("Throttling.Api")},
-                                                 {QStringLiteral("message"), QStringLiteral("too many requests")}},
+                        FakeResponse::json(429,
+                                           {{QStringLiteral("code"), QStringLiteral("Throttling.Api")},
+                                            {QStringLiteral("message"), QStringLiteral("too many requests")}},
                                            {{"retry-after", "1"}}));
         auto a = adapter(fake, fake.url());
         ImJob *job = a->postMessage(QStringLiteral("cid1"), QStringLiteral("hi"));

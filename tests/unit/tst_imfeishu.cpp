@@ -22,7 +22,8 @@ class TestImFeishu : public QObject
 
     QNetworkAccessManager m_nam;
 
-    std::unique_ptr<FeishuAdapter> adapter(const FakeFeishu &fake, const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
+    std::unique_ptr<FeishuAdapter> adapter(const FakeFeishu &fake,
+                                           const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
                                            bool withToken = true, bool withKey = true)
     {
         FeishuAdapter::Settings s;
@@ -54,11 +55,13 @@ class TestImFeishu : public QObject
                 {QStringLiteral("event"), body}};
     }
 
-    static QJsonObject messageEvent(const QString &text, const QString &token, const QString &id = QStringLiteral("ev-msg-1"))
+    static QJsonObject messageEvent(const QString &text, const QString &token,
+                                    const QString &id = QStringLiteral("ev-msg-1"))
     {
         return event(QStringLiteral("im.message.receive_v1"), id,
                      {{QStringLiteral("sender"),
-                       QJsonObject {{QStringLiteral("sender_id"), QJsonObject {{QStringLiteral("open_id"), QStringLiteral("ou_alice")}}},
+                       QJsonObject {{QStringLiteral("sender_id"),
+                                     QJsonObject {{QStringLiteral("open_id"), QStringLiteral("ou_alice")}}},
                                     {QStringLiteral("sender_type"), QStringLiteral("user")}}},
                       {QStringLiteral("message"),
                        QJsonObject {{QStringLiteral("message_id"), QStringLiteral("om_1")},
@@ -66,21 +69,23 @@ class TestImFeishu : public QObject
                                     {QStringLiteral("chat_type"), QStringLiteral("group")},
                                     {QStringLiteral("message_type"), QStringLiteral("text")},
                                     {QStringLiteral("content"),
-                                     QString::fromUtf8(QJsonDocument(QJsonObject {{QStringLiteral("text"), text}}).toJson(QJsonDocument::Compact))}}}},
+                                     QString::fromUtf8(QJsonDocument(QJsonObject {{QStringLiteral("text"), text}})
+                                                           .toJson(QJsonDocument::Compact))}}}},
                      token);
     }
 
     static QJsonObject cardEvent(const QJsonObject &action, const QString &token, const QString &messageId,
                                  const QString &id = QStringLiteral("ev-card-1"))
     {
-        return event(QStringLiteral("card.action.trigger"), id,
-                     {{QStringLiteral("operator"), QJsonObject {{QStringLiteral("open_id"), QStringLiteral("ou_alice")}}},
-                      {QStringLiteral("token"), QStringLiteral("c-delayed-token")},
-                      {QStringLiteral("action"), action},
-                      {QStringLiteral("context"),
-                       QJsonObject {{QStringLiteral("open_message_id"), messageId},
-                                    {QStringLiteral("open_chat_id"), QStringLiteral("oc_1")}}}},
-                     token);
+        return event(
+            QStringLiteral("card.action.trigger"), id,
+            {{QStringLiteral("operator"), QJsonObject {{QStringLiteral("open_id"), QStringLiteral("ou_alice")}}},
+             {QStringLiteral("token"), QStringLiteral("c-delayed-token")},
+             {QStringLiteral("action"), action},
+             {QStringLiteral("context"),
+              QJsonObject {{QStringLiteral("open_message_id"), messageId},
+                           {QStringLiteral("open_chat_id"), QStringLiteral("oc_1")}}}},
+            token);
     }
 
 private Q_SLOTS:
@@ -89,7 +94,8 @@ private Q_SLOTS:
         // open.feishu.cn "Encrypt Key" guide: key "test key", ciphertext below, plaintext "hello world".
         const QByteArray enc = "P37w+VZImNgPEO1RBhJ6RtKl7n6zymIbEG1pReEzghk=";
         QCOMPARE(FeishuAdapter::decrypt("test key", enc).value_or(QByteArray("<none>")), QByteArray("hello world"));
-        QVERIFY(!FeishuAdapter::decrypt("other key", enc).has_value() || *FeishuAdapter::decrypt("other key", enc) != "hello world");
+        QVERIFY(!FeishuAdapter::decrypt("other key", enc).has_value()
+                || *FeishuAdapter::decrypt("other key", enc) != "hello world");
         QVERIFY(!FeishuAdapter::decrypt("test key", "AAAA").has_value());
         QVERIFY(!FeishuAdapter::decrypt("test key", "not base64 !").has_value());
     }
@@ -105,8 +111,9 @@ private Q_SLOTS:
                                          << "bad-signature: X-Lark-Signature does not match the request";
         QTest::newRow("nonce changed") << QByteArray("x-lark-request-nonce") << QByteArray("other") << qint64(0)
                                        << "bad-signature: X-Lark-Signature does not match the request";
-        QTest::newRow("timestamp not a number") << QByteArray("x-lark-request-timestamp") << QByteArray("soon") << qint64(0)
-                                                << "bad-signature: X-Lark-Request-Timestamp is not a number of seconds";
+        QTest::newRow("timestamp not a number")
+            << QByteArray("x-lark-request-timestamp") << QByteArray("soon") << qint64(0)
+            << "bad-signature: X-Lark-Request-Timestamp is not a number of seconds";
         QTest::newRow("stale") << QByteArray() << QByteArray() << qint64(900)
                                << "stale-timestamp: X-Lark-Request-Timestamp is 900 s away from now; at most 300 s are "
                                   "accepted";
@@ -120,7 +127,8 @@ private Q_SLOTS:
         QFETCH(QString, error);
         FakeFeishu fake;
         auto a = adapter(fake);
-        InboundRequest r = fake.callback(messageEvent(QStringLiteral("@_user_1 deploy"), QString::fromUtf8(fake.verificationToken)), 1700000000);
+        InboundRequest r = fake.callback(
+            messageEvent(QStringLiteral("@_user_1 deploy"), QString::fromUtf8(fake.verificationToken)), 1700000000);
         if (!header.isEmpty())
             r.setHeader(header, value);
         const auto v = a->verify(r, QDateTime::fromSecsSinceEpoch(1700000000 + skew, Qt::UTC));
@@ -140,38 +148,41 @@ private Q_SLOTS:
         const QJsonObject challenge {{QStringLiteral("challenge"), QStringLiteral("ajls384kdjx98XX")},
                                      {QStringLiteral("token"), token},
                                      {QStringLiteral("type"), QStringLiteral("url_verification")}};
-        QTest::newRow("url_verification, encrypted") << j(challenge) << true << int(InboundEvent::Kind::UrlVerification)
-                                                     << R"({"challenge":"ajls384kdjx98XX"})";
+        QTest::newRow("url_verification, encrypted")
+            << j(challenge) << true << int(InboundEvent::Kind::UrlVerification) << R"({"challenge":"ajls384kdjx98XX"})";
         QTest::newRow("url_verification, plain") << j(challenge) << false << int(InboundEvent::Kind::UrlVerification)
                                                  << R"({"challenge":"ajls384kdjx98XX"})";
         QJsonObject badChallenge = challenge;
         badChallenge.insert(QStringLiteral("token"), QStringLiteral("guess"));
-        QTest::newRow("url_verification, wrong token") << j(badChallenge) << false << -401
-                                                       << "bad-signature: the Verification Token does not match";
+        QTest::newRow("url_verification, wrong token")
+            << j(badChallenge) << false << -401 << "bad-signature: the Verification Token does not match";
         QTest::newRow("message") << j(messageEvent(QStringLiteral("@_user_1 deploy api"), token)) << true
                                  << int(InboundEvent::Kind::Command) << QStringLiteral("deploy api");
         QTest::newRow("message, plain with token") << j(messageEvent(QStringLiteral("@_user_1 status"), token)) << false
                                                    << int(InboundEvent::Kind::Command) << QStringLiteral("status");
-        QTest::newRow("message, plain, wrong token") << j(messageEvent(QStringLiteral("x"), QStringLiteral("nope"))) << false
-                                                     << -401 << "bad-signature: the Verification Token does not match";
+        QTest::newRow("message, plain, wrong token")
+            << j(messageEvent(QStringLiteral("x"), QStringLiteral("nope"))) << false << -401
+            << "bad-signature: the Verification Token does not match";
         const auto confirm = cardvalue::encode(CardAction::Kind::Confirm, QStringLiteral("card-7"));
-        QTest::newRow("card confirm")
-            << j(cardEvent({{QStringLiteral("tag"), QStringLiteral("button")},
-                            {QStringLiteral("value"), QJsonObject {{QStringLiteral("idk"), *confirm}}}},
-                           token, QStringLiteral("om_card")))
-            << true << int(InboundEvent::Kind::CardAction) << QStringLiteral("confirm");
+        QTest::newRow("card confirm") << j(
+            cardEvent({{QStringLiteral("tag"), QStringLiteral("button")},
+                       {QStringLiteral("value"), QJsonObject {{QStringLiteral("idk"), *confirm}}}},
+                      token, QStringLiteral("om_card")))
+                                      << true << int(InboundEvent::Kind::CardAction) << QStringLiteral("confirm");
         QTest::newRow("card action not ours")
             << j(cardEvent({{QStringLiteral("tag"), QStringLiteral("button")},
                             {QStringLiteral("value"), QJsonObject {{QStringLiteral("key"), QStringLiteral("v")}}}},
                            token, QStringLiteral("om_card")))
             << true << -400 << R"(malformed: card action value "" is not an Iterdeck card action)";
-        QTest::newRow("other event") << j(event(QStringLiteral("im.chat.disbanded_v1"), QStringLiteral("e9"), {}, token))
+        QTest::newRow("other event") << j(
+            event(QStringLiteral("im.chat.disbanded_v1"), QStringLiteral("e9"), {}, token))
                                      << true << int(InboundEvent::Kind::Ignored) << QString();
-        QTest::newRow("2.0 without event id") << j(event(QStringLiteral("im.message.receive_v1"), QString(), {}, token))
-                                              << true << -400
-                                              << "malformed: a 2.0 event without header.event_id or header.event_type";
-        QTest::newRow("not JSON inside") << QByteArray("[1,2") << true << -400
-                                         << "malformed: the decrypted Feishu callback is not a JSON object: invalid termination by number";
+        QTest::newRow("2.0 without event id")
+            << j(event(QStringLiteral("im.message.receive_v1"), QString(), {}, token)) << true << -400
+            << "malformed: a 2.0 event without header.event_id or header.event_type";
+        QTest::newRow("not JSON inside")
+            << QByteArray("[1,2") << true << -400
+            << "malformed: the decrypted Feishu callback is not a JSON object: invalid termination by number";
     }
 
     void inbound()
@@ -188,7 +199,8 @@ private Q_SLOTS:
             r = fake.callback(QJsonObject(), 1700000000);
             const QByteArray iv(16, '\x07');
             const QByteArray enc = iv + *crypto::aes256CbcEncrypt(crypto::sha256(fake.encryptKey), iv, body);
-            r.body = QJsonDocument(QJsonObject {{QStringLiteral("encrypt"), QString::fromLatin1(enc.toBase64())}}).toJson(QJsonDocument::Compact);
+            r.body = QJsonDocument(QJsonObject {{QStringLiteral("encrypt"), QString::fromLatin1(enc.toBase64())}})
+                         .toJson(QJsonDocument::Compact);
             const QByteArray ts = "1700000000";
             r.setHeader("X-Lark-Signature", crypto::sha256(ts + "nonce-1" + fake.encryptKey + r.body).toHex());
         } else {
@@ -224,7 +236,8 @@ private Q_SLOTS:
         InboundRequest r;
         r.body = QJsonDocument(messageEvent(QStringLiteral("x"), QString::fromUtf8(fake.verificationToken))).toJson();
         const auto v = a->verify(r, QDateTime::fromSecsSinceEpoch(1700000000, Qt::UTC));
-        QCOMPARE(errorText(v), QStringLiteral("bad-signature: the callback is not encrypted, but an Encrypt Key is set"));
+        QCOMPARE(errorText(v),
+                 QStringLiteral("bad-signature: the callback is not encrypted, but an Encrypt Key is set"));
     }
 
     void replayIgnored()
@@ -261,8 +274,10 @@ private Q_SLOTS:
         FakeFeishu fake;
         QVERIFY(fake.listen());
         auto a = adapter(fake, fake.url());
-        ImJob *job = a->createGroup({QStringLiteral("Shop · Sprint 42"), QStringLiteral("iteration group"),
-                                     {QStringLiteral("ou_alice"), QStringLiteral("ou_bob"), QStringLiteral("ou_ghost")}, {}});
+        ImJob *job = a->createGroup({QStringLiteral("Shop · Sprint 42"),
+                                     QStringLiteral("iteration group"),
+                                     {QStringLiteral("ou_alice"), QStringLiteral("ou_bob"), QStringLiteral("ou_ghost")},
+                                     {}});
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         const QString chat = job->result().chatId;
@@ -280,26 +295,45 @@ private Q_SLOTS:
         QCOMPARE(fake.messages.value(messageId).value(u"content").toObject(), FeishuAdapter::renderCard(sampleCard()));
         delete job;
         // The user picks a branch in the select, then confirms.
-        const QJsonArray elements = fake.messages.value(messageId).value(u"content").toObject().value(u"elements").toArray();
-        const QString option = elements[2].toObject().value(u"actions").toArray()[0].toObject().value(u"options").toArray()[1]
-                                   .toObject().value(u"value").toString();
+        const QJsonArray elements
+            = fake.messages.value(messageId).value(u"content").toObject().value(u"elements").toArray();
+        const QString option = elements[2]
+                                   .toObject()
+                                   .value(u"actions")
+                                   .toArray()[0]
+                                   .toObject()
+                                   .value(u"options")
+                                   .toArray()[1]
+                                   .toObject()
+                                   .value(u"value")
+                                   .toString();
         const qint64 t = QDateTime::currentSecsSinceEpoch();
-        auto ev = a->receive(fake.callback(cardEvent({{QStringLiteral("tag"), QStringLiteral("select_static")},
-                                                      {QStringLiteral("option"), option},
-                                                      {QStringLiteral("value"), QJsonObject {{QStringLiteral("component"), QStringLiteral("api")}}}},
-                                                     QString::fromUtf8(fake.verificationToken), messageId, QStringLiteral("ev-sel")),
-                                           t),
-                             QDateTime::currentDateTimeUtc());
+        auto ev = a->receive(
+            fake.callback(cardEvent({{QStringLiteral("tag"), QStringLiteral("select_static")},
+                                     {QStringLiteral("option"), option},
+                                     {QStringLiteral("value"),
+                                      QJsonObject {{QStringLiteral("component"), QStringLiteral("api")}}}},
+                                    QString::fromUtf8(fake.verificationToken), messageId, QStringLiteral("ev-sel")),
+                          t),
+            QDateTime::currentDateTimeUtc());
         QVERIFY2(ev.hasValue(), qPrintable(errorText(ev)));
         QCOMPARE(ev->action.kind, CardAction::Kind::Select);
         QCOMPARE(ev->action.selections.value(0).branch, QStringLiteral("feature/pay"));
-        const QString confirm = elements.last().toObject().value(u"actions").toArray()[0].toObject().value(u"value").toObject()
-                                    .value(u"idk").toString();
-        ev = a->receive(fake.callback(cardEvent({{QStringLiteral("tag"), QStringLiteral("button")},
-                                                 {QStringLiteral("value"), QJsonObject {{QStringLiteral("idk"), confirm}}}},
-                                                QString::fromUtf8(fake.verificationToken), messageId, QStringLiteral("ev-ok")),
-                                      t),
-                        QDateTime::currentDateTimeUtc());
+        const QString confirm = elements.last()
+                                    .toObject()
+                                    .value(u"actions")
+                                    .toArray()[0]
+                                    .toObject()
+                                    .value(u"value")
+                                    .toObject()
+                                    .value(u"idk")
+                                    .toString();
+        ev = a->receive(
+            fake.callback(cardEvent({{QStringLiteral("tag"), QStringLiteral("button")},
+                                     {QStringLiteral("value"), QJsonObject {{QStringLiteral("idk"), confirm}}}},
+                                    QString::fromUtf8(fake.verificationToken), messageId, QStringLiteral("ev-ok")),
+                          t),
+            QDateTime::currentDateTimeUtc());
         QVERIFY(ev.hasValue());
         QCOMPARE(ev->action.kind, CardAction::Kind::Confirm);
         // The token expires meanwhile: the adapter fetches a new one and goes on.
@@ -323,7 +357,8 @@ private Q_SLOTS:
         delete job;
         QCOMPARE(fake.paths(),
                  (QStringList {QStringLiteral("POST /open-apis/auth/v3/tenant_access_token/internal"),
-                               QStringLiteral("POST /open-apis/im/v1/chats"), QStringLiteral("POST /open-apis/im/v1/messages"),
+                               QStringLiteral("POST /open-apis/im/v1/chats"),
+                               QStringLiteral("POST /open-apis/im/v1/messages"),
                                QStringLiteral("POST /open-apis/im/v1/messages"),
                                QStringLiteral("PATCH /open-apis/im/v1/messages/") + messageId,
                                QStringLiteral("POST /open-apis/auth/v3/tenant_access_token/internal"),
@@ -339,7 +374,9 @@ private Q_SLOTS:
         QVERIFY(fake.listen());
         fake.chats.insert(QStringLiteral("oc_1"), {QStringLiteral("x"), {}});
         fake.injectOnce(QStringLiteral("/open-apis/im/v1/messages"),
-                        FakeResponse::json(429, {{QStringLiteral("code"), 99991400}, {QStringLiteral("msg"), QStringLiteral("request trigger frequency limit")}},
+                        FakeResponse::json(429,
+                                           {{QStringLiteral("code"), 99991400},
+                                            {QStringLiteral("msg"), QStringLiteral("request trigger frequency limit")}},
                                            {{"x-ogw-ratelimit-reset", "1"}}));
         auto a = adapter(fake, fake.url());
         QElapsedTimer timer;
@@ -367,7 +404,8 @@ private Q_SLOTS:
             QVERIFY2(!j->hasError(), qPrintable(j->error().toString()));
         }
         QCOMPARE(fake.overlaps(), 0);
-        QCOMPARE(fake.chats.value(QStringLiteral("oc_1")).members, (QStringList {QStringLiteral("ou_alice"), QStringLiteral("ou_carol")}));
+        QCOMPARE(fake.chats.value(QStringLiteral("oc_1")).members,
+                 (QStringList {QStringLiteral("ou_alice"), QStringLiteral("ou_carol")}));
         delete add;
         delete remove;
         delete add2;
@@ -381,8 +419,10 @@ private Q_SLOTS:
         fake.appSecret = "rotated";
         ImJob *job = a->postMessage(QStringLiteral("oc_1"), QStringLiteral("hi"));
         QVERIFY(waitJob(job));
-        QCOMPARE(job->error().toString(),
-                 QStringLiteral("auth: getting the tenant access token failed: Feishu error 10014: app secret invalid (HTTP 200)"));
+        QCOMPARE(
+            job->error().toString(),
+            QStringLiteral(
+                "auth: getting the tenant access token failed: Feishu error 10014: app secret invalid (HTTP 200)"));
         delete job;
     }
 

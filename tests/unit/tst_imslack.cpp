@@ -19,9 +19,13 @@ class TestImSlack : public QObject
 
     QNetworkAccessManager m_nam;
 
-    static QJsonObject vector() { return QJsonDocument::fromJson(readFixture(QStringLiteral("webhooks/slack/signature-vector.json"))).object(); }
+    static QJsonObject vector()
+    {
+        return QJsonDocument::fromJson(readFixture(QStringLiteral("webhooks/slack/signature-vector.json"))).object();
+    }
 
-    std::unique_ptr<SlackAdapter> adapter(const QByteArray &secret, const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")))
+    std::unique_ptr<SlackAdapter> adapter(const QByteArray &secret,
+                                          const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")))
     {
         SlackAdapter::Settings s;
         s.apiBaseUrl = base;
@@ -56,13 +60,13 @@ private Q_SLOTS:
         QTest::addColumn<qint64>("skew");
         QTest::addColumn<QString>("error");
         QTest::newRow("published vector") << QByteArray() << QByteArray() << QByteArray() << qint64(10) << QString();
-        QTest::newRow("upper-case hex") << QByteArray("x-slack-signature")
-                                        << QByteArray("v0=A2114D57B48EAC39B9AD189DD8316235A7B4A8D21A10BD27519666489C69B503")
+        QTest::newRow("upper-case hex") << QByteArray(
+            "x-slack-signature") << QByteArray("v0=A2114D57B48EAC39B9AD189DD8316235A7B4A8D21A10BD27519666489C69B503")
                                         << QByteArray() << qint64(0) << QString();
         QTest::newRow("body changed") << QByteArray() << QByteArray() << QByteArray("token=xyzz0WbapA4vBCDEFasx0q6G")
                                       << qint64(0) << "bad-signature: X-Slack-Signature does not match the request";
-        QTest::newRow("wrong signature") << QByteArray("x-slack-signature")
-                                         << QByteArray("v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b504")
+        QTest::newRow("wrong signature") << QByteArray(
+            "x-slack-signature") << QByteArray("v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b504")
                                          << QByteArray() << qint64(0)
                                          << "bad-signature: X-Slack-Signature does not match the request";
         QTest::newRow("no signature") << QByteArray("x-slack-signature") << QByteArray() << QByteArray() << qint64(0)
@@ -134,16 +138,20 @@ private Q_SLOTS:
             << int(InboundEvent::Kind::Ignored) << QString();
         QByteArray ours = readFixture(QStringLiteral("webhooks/slack/slash_command.form.txt")).trimmed();
         ours.replace("command=%2Fwebhook-collect&text=", "command=%2Fiterdeck&text=branch+api+feature%2Fpay");
-        QTest::newRow("slash command /iterdeck") << ours << form << int(InboundEvent::Kind::Command)
-                                                 << QStringLiteral("branch api feature/pay");
+        QTest::newRow("slash command /iterdeck")
+            << ours << form << int(InboundEvent::Kind::Command) << QStringLiteral("branch api feature/pay");
         QTest::newRow("block_actions fixture: not ours")
-            << QByteArray("payload=" + QUrl::toPercentEncoding(QString::fromUtf8(readFixture(QStringLiteral("webhooks/slack/block_actions.json")))))
+            << QByteArray("payload="
+                          + QUrl::toPercentEncoding(
+                              QString::fromUtf8(readFixture(QStringLiteral("webhooks/slack/block_actions.json")))))
             << form << -1 << R"(malformed: block_actions value "click_me_123" is not an Iterdeck card action)";
         QByteArray mention = readFixture(QStringLiteral("webhooks/slack/event_callback.app_mention.txt"));
         QTest::newRow("app_mention as published (trailing comma)")
-            << mention << json << -1 << "malformed: the Slack event is not a JSON object: object is missing after a comma";
+            << mention << json << -1
+            << "malformed: the Slack event is not a JSON object: object is missing after a comma";
         mention.replace("\"is_enterprise_install\": false,", "\"is_enterprise_install\": false");
-        QTest::newRow("app_mention") << mention << json << int(InboundEvent::Kind::Command) << QStringLiteral("MENTION");
+        QTest::newRow("app_mention") << mention << json << int(InboundEvent::Kind::Command)
+                                     << QStringLiteral("MENTION");
         QTest::newRow("truncated JSON") << QByteArray("{\"type\":\"event_callback\",") << json << -1
                                         << "malformed: the Slack event is not a JSON object: unterminated object";
         QTest::newRow("event_callback without id")
@@ -151,14 +159,15 @@ private Q_SLOTS:
             << "malformed: event_callback without event_id";
         QTest::newRow("challenge missing") << QByteArray(R"({"type":"url_verification"})") << json << -1
                                            << "malformed: url_verification without a challenge";
-        QTest::newRow("form without payload or command") << QByteArray("a=b") << form << -1
-                                                         << R"(malformed: a Slack form callback without "payload" or "command")";
-        QTest::newRow("payload not JSON") << QByteArray("payload=%7Bnope") << form << -1
-                                          << "malformed: the Slack interaction payload is not a JSON object: unterminated object";
+        QTest::newRow("form without payload or command")
+            << QByteArray("a=b") << form << -1 << R"(malformed: a Slack form callback without "payload" or "command")";
+        QTest::newRow("payload not JSON")
+            << QByteArray("payload=%7Bnope") << form << -1
+            << "malformed: the Slack interaction payload is not a JSON object: unterminated object";
         QTest::newRow("xml") << QByteArray("<a/>") << QByteArray("text/xml") << -1
                              << R"(malformed: unexpected Content-Type "text/xml" for a Slack callback)";
-        QTest::newRow("view_submission ignored") << QByteArray("payload=%7B%22type%22%3A%22view_submission%22%7D") << form
-                                                 << int(InboundEvent::Kind::Ignored) << QString();
+        QTest::newRow("view_submission ignored") << QByteArray("payload=%7B%22type%22%3A%22view_submission%22%7D")
+                                                 << form << int(InboundEvent::Kind::Ignored) << QString();
     }
 
     void parse()
@@ -170,7 +179,8 @@ private Q_SLOTS:
         FakeSlack fake;
         auto a = adapter(fake.signingSecret);
         const qint64 now = 1700000000;
-        const auto event = a->receive(fake.callback(body, contentType, now), QDateTime::fromSecsSinceEpoch(now, Qt::UTC));
+        const auto event
+            = a->receive(fake.callback(body, contentType, now), QDateTime::fromSecsSinceEpoch(now, Qt::UTC));
         if (kind < 0) {
             QVERIFY(!event.hasValue());
             QCOMPARE(event.error().toString(), detail);
@@ -202,8 +212,9 @@ private Q_SLOTS:
         auto a = adapter(fake.signingSecret);
         const auto now = QDateTime::fromSecsSinceEpoch(1700000000, Qt::UTC);
         const auto value = cardvalue::encode(CardAction::Kind::Confirm, QStringLiteral("card-7"));
-        const InboundRequest r = fake.blockAction(QStringLiteral("C1"), QStringLiteral("U01ALICE"), QStringLiteral("1.2"),
-                                                  QStringLiteral("idk_confirm"), *value, false, 1700000000);
+        const InboundRequest r
+            = fake.blockAction(QStringLiteral("C1"), QStringLiteral("U01ALICE"), QStringLiteral("1.2"),
+                               QStringLiteral("idk_confirm"), *value, false, 1700000000);
         QVERIFY(a->receive(r, now).hasValue());
         const auto again = a->receive(r, now.addSecs(5));
         QVERIFY(!again.hasValue());
@@ -233,10 +244,13 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("in");
         QTest::addColumn<QString>("out");
-        QTest::newRow("iteration") << "Shop: Sprint 42" << "shop-sprint-42";
-        QTest::newRow("kept") << "a_b-c" << "a_b-c";
+        QTest::newRow("iteration") << "Shop: Sprint 42"
+                                   << "shop-sprint-42";
+        QTest::newRow("kept") << "a_b-c"
+                              << "a_b-c";
         QTest::newRow("long") << QString(100, u'x') << QString(80, u'x');
-        QTest::newRow("nothing left") << "!!!" << "";
+        QTest::newRow("nothing left") << "!!!"
+                                      << "";
     }
 
     void channelNames()
@@ -252,13 +266,16 @@ private Q_SLOTS:
         QVERIFY(fake.listen());
         auto a = adapter(fake.signingSecret, fake.apiUrl());
         // Group with members (one unknown to Slack).
-        ImJob *job = a->createGroup({QStringLiteral("Shop Sprint 42"), QString(),
-                                     {QStringLiteral("U01ALICE"), QStringLiteral("U02BOB"), QStringLiteral("U99GONE")}, {}});
+        ImJob *job = a->createGroup({QStringLiteral("Shop Sprint 42"),
+                                     QString(),
+                                     {QStringLiteral("U01ALICE"), QStringLiteral("U02BOB"), QStringLiteral("U99GONE")},
+                                     {}});
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         const QString chat = job->result().chatId;
         QCOMPARE(fake.channels.value(chat).name, QStringLiteral("shop-sprint-42"));
-        QCOMPARE(fake.channels.value(chat).members, (QStringList {QStringLiteral("U01ALICE"), QStringLiteral("U02BOB")}));
+        QCOMPARE(fake.channels.value(chat).members,
+                 (QStringList {QStringLiteral("U01ALICE"), QStringLiteral("U02BOB")}));
         QCOMPARE(job->result().skipped, QStringList {QStringLiteral("U99GONE")});
         delete job;
         // Artifact notice.
@@ -275,30 +292,40 @@ private Q_SLOTS:
         delete job;
         // A selection and the confirmation come back, signed as Slack signs them.
         const QJsonArray blocks = fake.messages.value(ts).value(u"blocks").toArray();
-        const QString optionValue = blocks[2].toObject().value(u"accessory").toObject().value(u"options").toArray()[1]
-                                        .toObject().value(u"value").toString();
+        const QString optionValue = blocks[2]
+                                        .toObject()
+                                        .value(u"accessory")
+                                        .toObject()
+                                        .value(u"options")
+                                        .toArray()[1]
+                                        .toObject()
+                                        .value(u"value")
+                                        .toString();
         const qint64 t = QDateTime::currentSecsSinceEpoch();
-        auto ev = a->receive(fake.blockAction(chat, QStringLiteral("U01ALICE"), ts, QStringLiteral("idk_select"),
-                                              optionValue, true, t),
-                             QDateTime::currentDateTimeUtc());
+        auto ev = a->receive(
+            fake.blockAction(chat, QStringLiteral("U01ALICE"), ts, QStringLiteral("idk_select"), optionValue, true, t),
+            QDateTime::currentDateTimeUtc());
         QVERIFY2(ev.hasValue(), qPrintable(errorText(ev)));
         QCOMPARE(ev->kind, InboundEvent::Kind::CardAction);
         QCOMPARE(ev->action.kind, CardAction::Kind::Select);
         QCOMPARE(ev->action.cardId, QStringLiteral("card-7"));
         QCOMPARE(ev->action.selections,
-                 (QList<CardSelection> {{QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
+                 (QList<CardSelection> {
+                     {QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
         QCOMPARE(ev->messageId, ts);
-        const QString confirm = blocks.last().toObject().value(u"elements").toArray()[0].toObject().value(u"value").toString();
-        ev = a->receive(fake.blockAction(chat, QStringLiteral("U01ALICE"), ts, QStringLiteral("idk_confirm"), confirm,
-                                         false, t),
-                        QDateTime::currentDateTimeUtc());
+        const QString confirm
+            = blocks.last().toObject().value(u"elements").toArray()[0].toObject().value(u"value").toString();
+        ev = a->receive(
+            fake.blockAction(chat, QStringLiteral("U01ALICE"), ts, QStringLiteral("idk_confirm"), confirm, false, t),
+            QDateTime::currentDateTimeUtc());
         QVERIFY(ev.hasValue());
         QCOMPARE(ev->action.kind, CardAction::Kind::Confirm);
         // The card follows the deploy.
         job = a->updateCard(chat, ts, ev->replyToken, sampleCard(DeployCard::State::Succeeded));
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
-        QCOMPARE(fake.messages.value(ts).value(u"blocks").toArray(), SlackAdapter::renderCard(sampleCard(DeployCard::State::Succeeded)));
+        QCOMPARE(fake.messages.value(ts).value(u"blocks").toArray(),
+                 SlackAdapter::renderCard(sampleCard(DeployCard::State::Succeeded)));
         delete job;
         // A member leaves; the iteration ends.
         job = a->removeMembers(chat, {QStringLiteral("U02BOB")});
@@ -312,10 +339,11 @@ private Q_SLOTS:
         QVERIFY(fake.channels.value(chat).archived);
         delete job;
         QCOMPARE(fake.paths(),
-                 (QStringList {QStringLiteral("POST /api/conversations.create"), QStringLiteral("POST /api/conversations.invite"),
-                               QStringLiteral("POST /api/chat.postMessage"), QStringLiteral("POST /api/chat.postMessage"),
-                               QStringLiteral("POST /api/chat.update"), QStringLiteral("POST /api/conversations.kick"),
-                               QStringLiteral("POST /api/conversations.archive")}));
+                 (QStringList {
+                     QStringLiteral("POST /api/conversations.create"), QStringLiteral("POST /api/conversations.invite"),
+                     QStringLiteral("POST /api/chat.postMessage"), QStringLiteral("POST /api/chat.postMessage"),
+                     QStringLiteral("POST /api/chat.update"), QStringLiteral("POST /api/conversations.kick"),
+                     QStringLiteral("POST /api/conversations.archive")}));
         QCOMPARE(fake.shapeErrors(), QStringList());
         // Archived: Slack refuses further posts.
         job = a->postMessage(chat, QStringLiteral("late"));
@@ -330,9 +358,9 @@ private Q_SLOTS:
         QTest::addColumn<QString>("error");
         QTest::addColumn<int>("calls");
         QTest::newRow("retried after 1 s") << QByteArray("1") << QString() << 2;
-        QTest::newRow("too long to wait") << QByteArray("120")
-                                          << "rate-limited: /chat.postMessage is rate limited; retry after 120 s (HTTP 429)"
-                                          << 1;
+        QTest::newRow("too long to wait")
+            << QByteArray("120") << "rate-limited: /chat.postMessage is rate limited; retry after 120 s (HTTP 429)"
+            << 1;
     }
 
     void rateLimit()
@@ -344,8 +372,10 @@ private Q_SLOTS:
         QVERIFY(fake.listen());
         fake.channels.insert(QStringLiteral("C1"), {QStringLiteral("x"), {}, false});
         fake.injectOnce(QStringLiteral("/api/chat.postMessage"),
-                        FakeResponse::json(429, {{QStringLiteral("ok"), false}, {QStringLiteral("error"), QStringLiteral("ratelimited")}},
-                                           {{"retry-after", retryAfter}}));
+                        FakeResponse::json(
+                            429,
+                            {{QStringLiteral("ok"), false}, {QStringLiteral("error"), QStringLiteral("ratelimited")}},
+                            {{"retry-after", retryAfter}}));
         auto a = adapter(fake.signingSecret, fake.apiUrl());
         QElapsedTimer timer;
         timer.start();

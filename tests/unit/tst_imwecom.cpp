@@ -29,7 +29,8 @@ class TestImWeCom : public QObject
         return QJsonDocument::fromJson(f.readAll()).object();
     }
 
-    std::unique_ptr<WeComAdapter> adapter(const QString &corpId, const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
+    std::unique_ptr<WeComAdapter> adapter(const QString &corpId,
+                                          const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
                                           const QByteArray &secret = "fake-corp-secret")
     {
         const QJsonObject v = vectors();
@@ -70,7 +71,8 @@ private Q_SLOTS:
             r.query.addQueryItem(QString::fromLatin1(k), u.value(QLatin1String(k)).toString());
         r.query.addQueryItem(QStringLiteral("echostr"),
                              QString::fromLatin1(QUrl::toPercentEncoding(u.value(u"echostr").toString())));
-        const auto ev = a->receive(r, QDateTime::fromSecsSinceEpoch(u.value(u"timestamp").toString().toLongLong(), Qt::UTC));
+        const auto ev
+            = a->receive(r, QDateTime::fromSecsSinceEpoch(u.value(u"timestamp").toString().toLongLong(), Qt::UTC));
         QVERIFY2(ev.hasValue(), qPrintable(errorText(ev)));
         QCOMPARE(ev->kind, InboundEvent::Kind::UrlVerification);
         QCOMPARE(ev->answer.body, u.value(u"plaintext").toString().toUtf8());
@@ -86,18 +88,20 @@ private Q_SLOTS:
         QTest::addColumn<QString>("error");
         const QString corp = QStringLiteral("wx5823bf96d3bd56c7");
         QTest::newRow("published vector") << QString() << QString() << corp << qint64(0) << QString();
-        QTest::newRow("other corp") << QString() << QString() << QStringLiteral("wwother") << qint64(0)
-                                    << R"(bad-signature: the message is for receiver "wx5823bf96d3bd56c7", not this corp)";
-        QTest::newRow("signature changed") << QStringLiteral("msg_signature") << QStringLiteral("477715d11cdb4164915debcba66cb864d751f3e7")
-                                           << corp << qint64(0) << "bad-signature: msg_signature does not match";
+        QTest::newRow("other corp")
+            << QString() << QString() << QStringLiteral("wwother") << qint64(0)
+            << R"(bad-signature: the message is for receiver "wx5823bf96d3bd56c7", not this corp)";
+        QTest::newRow("signature changed")
+            << QStringLiteral("msg_signature") << QStringLiteral("477715d11cdb4164915debcba66cb864d751f3e7") << corp
+            << qint64(0) << "bad-signature: msg_signature does not match";
         QTest::newRow("nonce changed") << QStringLiteral("nonce") << QStringLiteral("1372623150") << corp << qint64(0)
                                        << "bad-signature: msg_signature does not match";
         QTest::newRow("no signature") << QStringLiteral("msg_signature") << QString() << corp << qint64(0)
                                       << "bad-signature: missing msg_signature, timestamp or nonce in the query";
         QTest::newRow("stale") << QString() << QString() << corp << qint64(3600)
                                << "stale-timestamp: timestamp is 3600 s away from now; at most 300 s are accepted";
-        QTest::newRow("timestamp garbage") << QStringLiteral("timestamp") << QStringLiteral("14096598l3") << corp << qint64(0)
-                                           << "bad-signature: timestamp is not a number of seconds";
+        QTest::newRow("timestamp garbage") << QStringLiteral("timestamp") << QStringLiteral("14096598l3") << corp
+                                           << qint64(0) << "bad-signature: timestamp is not a number of seconds";
     }
 
     void officialMessage()
@@ -135,10 +139,14 @@ private Q_SLOTS:
         QTest::addColumn<QString>("nonce");
         // The saved samples ship with their Token and EncodingAESKey masked: with the published
         // key pair they must fail the signature, never decrypt into something.
-        QTest::newRow("xml sample") << "webhooks/wecom/callback.encrypted.xml" << "0c3914025cb4b4d68103f6bfc8db550f79dcf48e"
-                                    << "1476422779" << "1597212914";
-        QTest::newRow("json sample") << "webhooks/wecom/callback.encrypted.json" << "e3647471e395139e2308c1fa963f2d648a00b90e"
-                                     << "1409659813" << "1372623149";
+        QTest::newRow("xml sample") << "webhooks/wecom/callback.encrypted.xml"
+                                    << "0c3914025cb4b4d68103f6bfc8db550f79dcf48e"
+                                    << "1476422779"
+                                    << "1597212914";
+        QTest::newRow("json sample") << "webhooks/wecom/callback.encrypted.json"
+                                     << "e3647471e395139e2308c1fa963f2d648a00b90e"
+                                     << "1409659813"
+                                     << "1372623149";
     }
 
     void fixtures()
@@ -161,13 +169,14 @@ private Q_SLOTS:
     {
         QTest::addColumn<QByteArray>("body");
         QTest::addColumn<QString>("error");
-        QTest::newRow("not XML") << QByteArray("<xml><Encrypt>") << "malformed: the callback body is not XML: line 1: Premature end of document.";
+        QTest::newRow("not XML") << QByteArray("<xml><Encrypt>")
+                                 << "malformed: the callback body is not XML: line 1: Premature end of document.";
         QTest::newRow("no Encrypt") << QByteArray("<xml><ToUserName>a</ToUserName></xml>")
                                     << "malformed: the callback XML has no Encrypt element";
         QTest::newRow("DTD") << QByteArray("<!DOCTYPE x [<!ENTITY a \"b\">]><xml><Encrypt>&a;</Encrypt></xml>")
                              << "malformed: the callback body is not XML: DTDs and entities are not accepted";
-        QTest::newRow("json without encrypt") << QByteArray(R"({"tousername":"x"})")
-                                              << R"(malformed: the JSON callback has no "encrypt" field)";
+        QTest::newRow("json without encrypt")
+            << QByteArray(R"({"tousername":"x"})") << R"(malformed: the JSON callback has no "encrypt" field)";
     }
 
     void malformed()
@@ -184,8 +193,10 @@ private Q_SLOTS:
     {
         QTest::addColumn<QByteArray>("encrypted");
         QTest::addColumn<QString>("error");
-        QTest::newRow("not whole blocks") << QByteArray("AAAA") << "malformed: the encrypted message is not base64 of whole AES blocks";
-        QTest::newRow("not base64") << QByteArray("!!!!") << "malformed: the encrypted message is not base64 of whole AES blocks";
+        QTest::newRow("not whole blocks")
+            << QByteArray("AAAA") << "malformed: the encrypted message is not base64 of whole AES blocks";
+        QTest::newRow("not base64") << QByteArray("!!!!")
+                                    << "malformed: the encrypted message is not base64 of whole AES blocks";
     }
 
     void signedButBroken()
@@ -196,7 +207,8 @@ private Q_SLOTS:
         auto a = adapter(QStringLiteral("wx5823bf96d3bd56c7"));
         InboundRequest r;
         r.body = "<xml><Encrypt><![CDATA[" + encrypted + "]]></Encrypt></xml>";
-        r.query.addQueryItem(QStringLiteral("msg_signature"), WeComAdapter::signature("QDG6eK", "1409659813", "5", encrypted));
+        r.query.addQueryItem(QStringLiteral("msg_signature"),
+                             WeComAdapter::signature("QDG6eK", "1409659813", "5", encrypted));
         r.query.addQueryItem(QStringLiteral("timestamp"), QStringLiteral("1409659813"));
         r.query.addQueryItem(QStringLiteral("nonce"), QStringLiteral("5"));
         QCOMPARE(errorText(a->verify(r, QDateTime::fromSecsSinceEpoch(1409659813, Qt::UTC))), error);
@@ -233,8 +245,9 @@ private Q_SLOTS:
         QJsonObject both {{QStringLiteral("template_card"), WeComAdapter::renderCard(card)},
                           {QStringLiteral("markdown"), WeComAdapter::renderMarkdown(card)}};
         QString diff;
-        QVERIFY2(matchesGolden(QJsonDocument(both), QStringLiteral("wecom-") + stateName(DeployCard::State(state)), &diff),
-                 qPrintable(diff));
+        QVERIFY2(
+            matchesGolden(QJsonDocument(both), QStringLiteral("wecom-") + stateName(DeployCard::State(state)), &diff),
+            qPrintable(diff));
     }
 
     void wholeIteration()
@@ -242,7 +255,8 @@ private Q_SLOTS:
         FakeWeCom fake;
         QVERIFY(fake.listen());
         auto a = adapter(fake.corpId, fake.url());
-        ImJob *job = a->createGroup({QStringLiteral("Shop Sprint 42"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
+        ImJob *job = a->createGroup(
+            {QStringLiteral("Shop Sprint 42"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         const QString chat = job->result().chatId;
@@ -268,15 +282,24 @@ private Q_SLOTS:
         delete job;
         // Alice picks feature/pay for api and submits: WeCom calls back with the selection.
         const QString code = fake.issueResponseCode();
-        const QString option = fake.cards.value(taskId).value(u"select_list").toArray()[0].toObject().value(u"option_list")
-                                   .toArray()[1].toObject().value(u"id").toString();
-        const QByteArray xml = "<xml><ToUserName><![CDATA[" + fake.corpId.toUtf8() + "]]></ToUserName>"
-                               "<FromUserName><![CDATA[alice]]></FromUserName><CreateTime>1700000100</CreateTime>"
-                               "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>"
-                               "<EventKey><![CDATA[idk_confirm]]></EventKey><TaskId><![CDATA[card-7]]></TaskId>"
-                               "<CardType><![CDATA[multiple_interaction]]></CardType><ResponseCode><![CDATA["
-            + code.toUtf8() + "]]></ResponseCode><AgentID>1000002</AgentID><SelectedItems><SelectedItem>"
-                              "<QuestionKey><![CDATA[api]]></QuestionKey><OptionIds><OptionId><![CDATA["
+        const QString option = fake.cards.value(taskId)
+                                   .value(u"select_list")
+                                   .toArray()[0]
+                                   .toObject()
+                                   .value(u"option_list")
+                                   .toArray()[1]
+                                   .toObject()
+                                   .value(u"id")
+                                   .toString();
+        const QByteArray xml = "<xml><ToUserName><![CDATA[" + fake.corpId.toUtf8()
+            + "]]></ToUserName>"
+              "<FromUserName><![CDATA[alice]]></FromUserName><CreateTime>1700000100</CreateTime>"
+              "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[template_card_event]]></Event>"
+              "<EventKey><![CDATA[idk_confirm]]></EventKey><TaskId><![CDATA[card-7]]></TaskId>"
+              "<CardType><![CDATA[multiple_interaction]]></CardType><ResponseCode><![CDATA["
+            + code.toUtf8()
+            + "]]></ResponseCode><AgentID>1000002</AgentID><SelectedItems><SelectedItem>"
+              "<QuestionKey><![CDATA[api]]></QuestionKey><OptionIds><OptionId><![CDATA["
             + option.toUtf8() + "]]></OptionId></OptionIds></SelectedItem></SelectedItems></xml>";
         const qint64 t = QDateTime::currentSecsSinceEpoch();
         const auto ev = a->receive(fake.callback(xml, t), QDateTime::currentDateTimeUtc());
@@ -285,10 +308,12 @@ private Q_SLOTS:
         QCOMPARE(ev->action.kind, CardAction::Kind::Confirm);
         QCOMPARE(ev->action.cardId, QStringLiteral("card-7"));
         QCOMPARE(ev->action.selections,
-                 (QList<CardSelection> {{QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
+                 (QList<CardSelection> {
+                     {QStringLiteral("api"), QStringLiteral("feature/pay"), QStringLiteral("sha256:bb22")}}));
         QCOMPARE(ev->replyToken, code);
         // The same delivery again is a replay.
-        QCOMPARE(a->receive(fake.callback(xml, t), QDateTime::currentDateTimeUtc()).error().code, ImError::Code::Replay);
+        QCOMPARE(a->receive(fake.callback(xml, t), QDateTime::currentDateTimeUtc()).error().code,
+                 ImError::Code::Replay);
         // Token expiry on the way: refreshed, then the card changes once with the response code.
         fake.expireTokens();
         job = a->updateCard(chat, taskId, ev->replyToken, sampleCard(DeployCard::State::Deploying));
@@ -300,7 +325,8 @@ private Q_SLOTS:
         // The response code is spent: WeCom refuses it; later states go to the group as markdown.
         job = a->updateCard(chat, taskId, ev->replyToken, sampleCard(DeployCard::State::Succeeded));
         QVERIFY(waitJob(job));
-        QCOMPARE(job->error().toString(), QStringLiteral("platform: WeCom error 40060: response_code already used (HTTP 200)"));
+        QCOMPARE(job->error().toString(),
+                 QStringLiteral("platform: WeCom error 40060: response_code already used (HTTP 200)"));
         delete job;
         job = a->updateCard(chat, taskId, {}, sampleCard(DeployCard::State::Succeeded));
         QVERIFY(waitJob(job));
@@ -311,7 +337,8 @@ private Q_SLOTS:
         job = a->closeGroup(chat, {QStringLiteral("alice"), QStringLiteral("bob"), QStringLiteral("carol")});
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
-        QCOMPARE(job->result().note, QStringLiteral("WeCom cannot dismiss group chats: removed 2 members and renamed the group"));
+        QCOMPARE(job->result().note,
+                 QStringLiteral("WeCom cannot dismiss group chats: removed 2 members and renamed the group"));
         QCOMPARE(fake.chats.value(chat).members, QStringList {QStringLiteral("alice")});
         QCOMPARE(fake.chats.value(chat).name, QStringLiteral("[closed] Shop Sprint 42"));
         delete job;
@@ -343,7 +370,8 @@ private Q_SLOTS:
         DeployCard card = sampleCard();
         while (card.components.size() < components)
             card.components.append(card.components.first());
-        ImJob *job = members < 2 ? a->createGroup({QStringLiteral("x"), {}, ids, {}}) : a->postCard(QStringLiteral("c"), card);
+        ImJob *job
+            = members < 2 ? a->createGroup({QStringLiteral("x"), {}, ids, {}}) : a->postCard(QStringLiteral("c"), card);
         QVERIFY(waitJob(job));
         QCOMPARE(job->error().toString(), error);
         QCOMPARE(fake.requests().size(), 0);
@@ -354,9 +382,12 @@ private Q_SLOTS:
     {
         FakeWeCom fake;
         QVERIFY(fake.listen());
-        fake.chats.insert(QStringLiteral("c1"), {QStringLiteral("x"), QStringLiteral("alice"), {QStringLiteral("alice")}});
+        fake.chats.insert(QStringLiteral("c1"),
+                          {QStringLiteral("x"), QStringLiteral("alice"), {QStringLiteral("alice")}});
         fake.injectOnce(QStringLiteral("/cgi-bin/appchat/send"),
-                        FakeResponse::json(200, {{QStringLiteral("errcode"), 45009}, {QStringLiteral("errmsg"), QStringLiteral("api freq out of limit")}}));
+                        FakeResponse::json(200,
+                                           {{QStringLiteral("errcode"), 45009},
+                                            {QStringLiteral("errmsg"), QStringLiteral("api freq out of limit")}}));
         auto a = adapter(fake.corpId, fake.url());
         ImJob *job = a->postMessage(QStringLiteral("c1"), QStringLiteral("hi"));
         QVERIFY(waitJob(job));
@@ -372,8 +403,9 @@ private Q_SLOTS:
         auto a = adapter(fake.corpId, fake.url(), "wrong");
         ImJob *job = a->postMessage(QStringLiteral("c1"), QStringLiteral("hi"));
         QVERIFY(waitJob(job));
-        QCOMPARE(job->error().toString(),
-                 QStringLiteral("auth: getting the access token failed: WeCom error 40001: invalid credential (HTTP 200)"));
+        QCOMPARE(
+            job->error().toString(),
+            QStringLiteral("auth: getting the access token failed: WeCom error 40001: invalid credential (HTTP 200)"));
         delete job;
     }
 };

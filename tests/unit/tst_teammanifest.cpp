@@ -209,10 +209,11 @@ private Q_SLOTS:
             << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n  apiBaseUrl: {url: x}\n")
             << "m.yaml:6:15: error: \"im.apiBaseUrl\" must have exactly one of \"env\" or \"file\"\n"
                "m.yaml:6:16: error: unknown key \"url\" in im.apiBaseUrl\n";
-        QTest::newRow("apiBaseUrl without an adapter")
-            << QByteArray("  adapter: slack\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
-            << QByteArray("  adapter: none\n  apiBaseUrl: https://x.example\n")
-            << "m.yaml:4:3: error: unknown key \"apiBaseUrl\" in im\n";
+        QTest::newRow("apiBaseUrl without an adapter") << QByteArray(
+            "  adapter: slack\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
+                                                       << QByteArray(
+                                                              "  adapter: none\n  apiBaseUrl: https://x.example\n")
+                                                       << "m.yaml:4:3: error: unknown key \"apiBaseUrl\" in im\n";
         QTest::newRow("adapter key missing")
             << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n") << QByteArray()
             << "m.yaml:3:3: error: missing required key \"signingSecret\" in im\n";
