@@ -4,7 +4,13 @@
 
 #include <QTimer>
 
+#include <algorithm>
+
 namespace iterdeck::im {
+
+namespace {
+constexpr qsizetype kMaxRemembered = 100000;
+}
 
 ImJob::ImJob(QObject *parent)
     : QObject(parent)
@@ -80,6 +86,15 @@ Expected<InboundEvent, ImError> ImAdapter::receive(const InboundRequest &request
         e.message = QStringLiteral("%1 callback %2 was delivered before; ignored")
                         .arg(platform(), key.mid(key.indexOf(u':') + 1));
         return unexpected(e);
+    }
+    if (m_seen.size() >= kMaxRemembered) {
+        // Only verified deliveries get here, but bound the memory anyway: keep the newer half.
+        QList<qint64> times = m_seen.values();
+        auto mid = times.begin() + times.size() / 2;
+        std::nth_element(times.begin(), mid, times.end());
+        const qint64 cut = *mid;
+        for (auto it = m_seen.begin(); it != m_seen.end();)
+            it = it.value() < cut ? m_seen.erase(it) : std::next(it);
     }
     m_seen.insert(key, t);
     return event;

@@ -170,7 +170,7 @@ public:
     // what the bot's /hooks/<platform> handler calls.
     Expected<InboundEvent, ImError> receive(const InboundRequest &request, const QDateTime &now);
 
-    // How many events have been seen, for the replay window.
+    // How long deliveries are remembered for replay detection.
     void setReplayWindowSeconds(int seconds) { m_replayWindow = seconds; }
 
 protected:

@@ -605,6 +605,9 @@ Expected<InboundEvent, ImError> WeComAdapter::parse(const VerifiedRequest &reque
 {
     InboundEvent ev;
     if (request.urlCheck) {
+        // WeCom's echostr is a random number; an empty answer would tell WeCom nothing.
+        if (request.payload.isEmpty())
+            return unexpected(malformed(QStringLiteral("the URL check's echostr decrypts to nothing")));
         ev.kind = InboundEvent::Kind::UrlVerification;
         ev.eventType = QStringLiteral("url_verification");
         ev.answer.contentType = "text/plain";

@@ -79,6 +79,27 @@ private Q_SLOTS:
         QCOMPARE(ev->answer.contentType, QByteArray("text/plain"));
     }
 
+    void urlCheckEcho_data()
+    {
+        QTest::addColumn<QByteArray>("echo");
+        QTest::addColumn<QString>("error");
+        QTest::newRow("number") << QByteArray("1616140317555161061") << QString();
+        // Found by fuzz_im_callbacks (regressions/im_callbacks-wecom-empty-echostr).
+        QTest::newRow("empty") << QByteArray() << "malformed: the URL check's echostr decrypts to nothing";
+    }
+
+    void urlCheckEcho()
+    {
+        QFETCH(QByteArray, echo);
+        QFETCH(QString, error);
+        FakeWeCom fake;
+        auto a = adapter(fake.corpId);
+        const auto ev = a->receive(fake.urlCheck(echo, 1700000000), QDateTime::fromSecsSinceEpoch(1700000000, Qt::UTC));
+        QCOMPARE(errorText(ev), error);
+        if (error.isEmpty())
+            QCOMPARE(ev->answer.body, echo);
+    }
+
     void officialMessage_data()
     {
         QTest::addColumn<QString>("param");
