@@ -378,9 +378,8 @@ Expected<VerifiedRequest, ImError> SlackAdapter::verify(const InboundRequest &re
 
 namespace {
 
-InboundEvent parseEventsApi(const QJsonObject &o, const QString &slashCommand, Expected<InboundEvent, ImError> *error)
+InboundEvent parseEventsApi(const QJsonObject &o, Expected<InboundEvent, ImError> *error)
 {
-    Q_UNUSED(slashCommand);
     InboundEvent ev;
     const QString type = o.value(u"type").toString();
     ev.eventType = type;
@@ -452,7 +451,7 @@ Expected<InboundEvent, ImError> SlackAdapter::parse(const VerifiedRequest &reque
         if (!doc.isObject())
             return unexpected(
                 malformed(QStringLiteral("the Slack event is not a JSON object: %1").arg(pe.errorString())));
-        InboundEvent ev = parseEventsApi(doc.object(), m_settings.slashCommand, &result);
+        InboundEvent ev = parseEventsApi(doc.object(), &result);
         if (!result)
             return result;
         return ev;
