@@ -1,7 +1,7 @@
 #pragma once
 
 // One fuzz iteration over every IM adapter's inbound path (verify + parse + replay check);
-// shared by the libFuzzer target and tst_imcore, which replays the corpus and the regressions.
+// shared by the libFuzzer target and tst_imcore, which replays the corpus and regressions/im_callbacks.
 // Byte 0 chooses: bits 0-1 the adapter (slack, feishu, wecom, dingtalk); bit 2 whether the
 // harness signs (and encrypts) the rest as the platform would, so that parsing is reached;
 // bit 3 WeCom's GET URL check; bit 4 Slack's JSON (else form) body.

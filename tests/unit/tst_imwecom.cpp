@@ -84,7 +84,7 @@ private Q_SLOTS:
         QTest::addColumn<QByteArray>("echo");
         QTest::addColumn<QString>("error");
         QTest::newRow("number") << QByteArray("1616140317555161061") << QString();
-        // Found by fuzz_im_callbacks (regressions/im_callbacks-wecom-empty-echostr).
+        // Found by fuzz_im_callbacks (regressions/im_callbacks/wecom-empty-echostr).
         QTest::newRow("empty") << QByteArray() << "malformed: the URL check's echostr decrypts to nothing";
     }
 
