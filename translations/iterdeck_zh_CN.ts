@@ -921,4 +921,47 @@ Resume syncing them, or restore them as they were?</source>
         <translation>开启，由 %1</translation>
     </message>
 </context>
+<context>
+    <name>iterdeck::im::DeployCard</name>
+    <message>
+        <source>Deploy to %1 (%2)</source>
+        <translation>部署到 %1（%2）</translation>
+    </message>
+    <message>
+        <source>Pick a branch for each component, then confirm.</source>
+        <translation>为每个组件选择分支，然后确认。</translation>
+    </message>
+    <message>
+        <source>Deploying (confirmed by %1): %2</source>
+        <translation>部署中（由 %1 确认）：%2</translation>
+    </message>
+    <message>
+        <source>Deployed: %1</source>
+        <translation>已部署：%1</translation>
+    </message>
+    <message>
+        <source>Deploy failed: %1</source>
+        <translation>部署失败：%1</translation>
+    </message>
+    <message>
+        <source>Deploy</source>
+        <translation>部署</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Choose a branch</source>
+        <translation>选择分支</translation>
+    </message>
+    <message>
+        <source>no build yet</source>
+        <translation>尚无构建</translation>
+    </message>
+    <message>
+        <source>Received</source>
+        <translation>已收到</translation>
+    </message>
+</context>
 </TS>

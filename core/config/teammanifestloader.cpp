@@ -132,6 +132,33 @@ struct Checker
         }
     }
 
+    // A URL, or a reference to where the URL is ({env: NAME} / {file: PATH}), for Lark, proxies and tests.
+    void readApiBaseUrl(MapReader &r)
+    {
+        const YAML::Node v = r.take("apiBaseUrl");
+        if (isPlainNull(v))
+            return;
+        if (v.IsMap()) {
+            SecretRef ref;
+            if (secret(r, "apiBaseUrl", ref, false) && ref.isSet())
+                m.im.secrets.insert(QStringLiteral("apiBaseUrl"), ref);
+            return;
+        }
+        QString url;
+        if (!r.string("apiBaseUrl", url))
+            return;
+        const QUrl u(url, QUrl::StrictMode);
+        if (!u.isValid() || (u.scheme() != u"https" && u.scheme() != u"http") || u.host().isEmpty() || u.hasQuery()
+            || u.hasFragment()) {
+            ctx.error(v,
+                      QStringLiteral("\"im.apiBaseUrl\" must be an http or https URL without query, such as "
+                                     "https://open.larksuite.com, not \"%1\"")
+                          .arg(url));
+            return;
+        }
+        m.im.values.insert(QStringLiteral("apiBaseUrl"), url);
+    }
+
     void readIm(MapReader &r)
     {
         const QStringList adapters {QStringLiteral("none"), QStringLiteral("feishu"), QStringLiteral("wecom"),
@@ -164,8 +191,13 @@ struct Checker
         } else if (a == u"slack") {
             fields = {{"botToken", true, true}, {"signingSecret", true, true}};
         } else if (a == u"dingtalk") {
-            fields = {{"appKey", false, true}, {"appSecret", true, true}, {"robotCode", false, false}};
+            fields = {{"appKey", false, true},
+                      {"appSecret", true, true},
+                      {"robotCode", false, false},
+                      {"templateId", false, false}};
         }
+        if (a != u"none")
+            readApiBaseUrl(r);
         for (const Field &f : fields) {
             if (f.secret) {
                 SecretRef ref;

@@ -168,6 +168,22 @@ private Q_SLOTS:
             r.out.contains(u"valid team manifest for project \"shop\" (3 components, 3 webhook sources, 2 people)"));
     }
 
+    void demoPerAdapter_data()
+    {
+        QTest::addColumn<QString>("file");
+        for (const char *a : {"feishu", "wecom", "slack", "dingtalk"})
+            QTest::newRow(a)
+                << QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck-%1.yaml").arg(QLatin1String(a));
+    }
+
+    void demoPerAdapter()
+    {
+        QFETCH(QString, file);
+        const Run r = run(ctl(), {QStringLiteral("config"), QStringLiteral("check"), file});
+        QVERIFY2(r.code == 0, qPrintable(r.out + r.err));
+        QVERIFY2(r.out.contains(u"valid team manifest"), qPrintable(r.out));
+    }
+
     void usageErrors_data()
     {
         QTest::addColumn<QStringList>("args");

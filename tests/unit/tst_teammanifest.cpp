@@ -111,6 +111,60 @@ private Q_SLOTS:
                      "\"helmm\"; did you mean \"helm\"?\n"));
     }
 
+    void demoPerAdapter_data()
+    {
+        QTest::addColumn<QString>("adapter");
+        for (const char *a : {"feishu", "wecom", "slack", "dingtalk"})
+            QTest::newRow(a) << QString::fromLatin1(a);
+    }
+
+    void demoPerAdapter()
+    {
+        QFETCH(QString, adapter);
+        Diagnostics diag;
+        const auto m = TeamManifestLoader().loadFile(
+            QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck-") + adapter + QStringLiteral(".yaml"), diag);
+        QVERIFY2(m.has_value(), qPrintable(diag.items().isEmpty() ? QString() : diag.items().first().toString()));
+        QCOMPARE(diag.items().size(), 0);
+        QCOMPARE(m->im.adapter, adapter);
+        QCOMPARE(m->im.secrets.value(QStringLiteral("apiBaseUrl")).name, QStringLiteral("ITERDECK_IM_API_BASE"));
+        QStringList envs;
+        for (const auto &ref : m->im.secrets) {
+            if (ref.kind == model::SecretRef::Kind::Env)
+                envs.append(ref.name);
+        }
+        QVERIFY(envs.contains(QStringLiteral("ITERDECK_IM_SECRET")));
+        QVERIFY(adapter == u"dingtalk" || envs.contains(QStringLiteral("ITERDECK_IM_TOKEN")));
+        QCOMPARE(m->components.size(), 3);
+        QCOMPARE(m->people.size(), 2);
+    }
+
+    void apiBaseUrl_data()
+    {
+        QTest::addColumn<QByteArray>("line");
+        QTest::addColumn<QString>("value");
+        QTest::addColumn<QString>("env");
+        QTest::newRow("a URL") << QByteArray("  apiBaseUrl: https://open.larksuite.com\n")
+                               << QStringLiteral("https://open.larksuite.com") << QString();
+        QTest::newRow("from the environment") << QByteArray("  apiBaseUrl: {env: ITERDECK_IM_API_BASE}\n") << QString()
+                                              << QStringLiteral("ITERDECK_IM_API_BASE");
+        QTest::newRow("not given") << QByteArray() << QString() << QString();
+    }
+
+    void apiBaseUrl()
+    {
+        QFETCH(QByteArray, line);
+        QFETCH(QString, value);
+        QFETCH(QString, env);
+        QByteArray text = base;
+        text.replace("components:", QByteArray(line + "components:"));
+        Diagnostics diag;
+        const auto m = TeamManifestLoader().loadText(text, QStringLiteral("m.yaml"), QStringLiteral("/team"), diag);
+        QVERIFY(m.has_value());
+        QCOMPARE(m->im.values.value(QStringLiteral("apiBaseUrl")), value);
+        QCOMPARE(m->im.secrets.value(QStringLiteral("apiBaseUrl")).name, env);
+    }
+
     void errors_data()
     {
         QTest::addColumn<QByteArray>("from");
@@ -140,6 +194,26 @@ private Q_SLOTS:
                "not \"slak\"; did you mean \"slack\"?\n"
                "m.yaml:4:3: error: unknown key \"botToken\" in im\n"
                "m.yaml:5:3: error: unknown key \"signingSecret\" in im\n";
+        QTest::newRow("apiBaseUrl not a URL")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n  apiBaseUrl: slack.example.com/api\n")
+            << "m.yaml:6:15: error: \"im.apiBaseUrl\" must be an http or https URL without query, such as "
+               "https://open.larksuite.com, not \"slack.example.com/api\"\n";
+        QTest::newRow("apiBaseUrl with query")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n  apiBaseUrl: https://p.example/api?x=1\n")
+            << "m.yaml:6:15: error: \"im.apiBaseUrl\" must be an http or https URL without query, such as "
+               "https://open.larksuite.com, not \"https://p.example/api?x=1\"\n";
+        QTest::newRow("apiBaseUrl as a bad reference")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
+            << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n  apiBaseUrl: {url: x}\n")
+            << "m.yaml:6:15: error: \"im.apiBaseUrl\" must have exactly one of \"env\" or \"file\"\n"
+               "m.yaml:6:16: error: unknown key \"url\" in im.apiBaseUrl\n";
+        QTest::newRow("apiBaseUrl without an adapter") << QByteArray(
+            "  adapter: slack\n  botToken: {env: SLACK_BOT_TOKEN}\n  signingSecret: {env: SLACK_SIGNING_SECRET}\n")
+                                                       << QByteArray(
+                                                              "  adapter: none\n  apiBaseUrl: https://x.example\n")
+                                                       << "m.yaml:4:3: error: unknown key \"apiBaseUrl\" in im\n";
         QTest::newRow("adapter key missing")
             << QByteArray("  signingSecret: {env: SLACK_SIGNING_SECRET}\n") << QByteArray()
             << "m.yaml:3:3: error: missing required key \"signingSecret\" in im\n";
