@@ -171,6 +171,10 @@ private Q_SLOTS:
                                         << "m.yaml:7:11: error: environment.domain \"{iteration}..example.com\" "
                                            "expands to \"sprint-42..example.com\", "
                                            "which is not a valid domain name\n";
+        QTest::newRow("bad environment.create")
+            << QByteArray("components:") << QByteArray("environment:\n  create: atStart\ncomponents:")
+            << "m.yaml:7:11: error: \"environment.create\" must be \"onStart\" or \"onDemand\", not \"atStart\"; did "
+               "you mean \"onStart\"?\n";
         QTest::newRow("bad duration") << QByteArray("components:")
                                       << QByteArray("cleanup:\n  gracePeriod: one day\ncomponents:")
                                       << "m.yaml:7:16: error: \"cleanup.gracePeriod\" must be a duration such as 30m, "
