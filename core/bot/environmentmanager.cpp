@@ -33,6 +33,17 @@ QJsonArray tail(const QStringList &lines, int n)
     return out;
 }
 
+// One log line per event: "environment shop-sprint-7 deploy.failed web - <summary>".
+void logEvents(const QList<model::Event> &events)
+{
+    for (const model::Event &ev : events) {
+        const QString component = ev.payload.value(u"component").toString();
+        const QString message = ev.payload.value(u"message").toString();
+        qCInfo(lcBot).noquote() << "environment" << ev.payload.value(u"namespace").toString() << ev.type << component
+                                << (message.isEmpty() ? QString() : u"- " + message);
+    }
+}
+
 } // namespace
 
 EnvironmentManager::EnvironmentManager(model::TeamManifest manifest, Store *store, kube::KubeClient *client,
@@ -249,6 +260,7 @@ Expected<model::Environment, QString> EnvironmentManager::createEnvironment(qint
     if (!r)
         return unexpected(r.error().message);
     track(created, *iteration);
+    logEvents(events);
     Q_EMIT eventsAppended(events);
     provision(created.id);
     return created;
@@ -478,6 +490,7 @@ Expected<model::Selection, QString> EnvironmentManager::follow(qint64 environmen
     });
     if (!r)
         return unexpected(r.error().message);
+    logEvents(events);
     Q_EMIT eventsAppended(events);
     enqueue(environmentId, component, 0);
     return stored;
@@ -521,6 +534,7 @@ Expected<model::Selection, QString> EnvironmentManager::pin(qint64 environmentId
     });
     if (!r)
         return unexpected(r.error().message);
+    logEvents(events);
     Q_EMIT eventsAppended(events);
     enqueue(environmentId, component, 0);
     return stored;
@@ -760,6 +774,7 @@ void EnvironmentManager::record(QList<model::Event> events, qint64 environmentId
         if (Env *e = envFor(environmentId))
             e->env = *updated;
     }
+    logEvents(committed);
     Q_EMIT eventsAppended(committed);
 }
 

@@ -3,6 +3,7 @@
 // namespace, its labels, the Deployment's image after each artifact, coalescing, pinning, a
 // broken deploy's event, and cleanup after the grace period (cancelled by a reopen, re-armed
 // after a restart).
+#include "bot/clusterconfig.h"
 #include "bot/crypto.h"
 #include "bot/environmentmanager.h"
 #include "bot/store.h"
@@ -397,6 +398,50 @@ private Q_SLOTS:
         QCOMPARE(eventsOf(QStringLiteral("environment.created"), from).size(), 1);
         QCOMPARE(environment().state, QStringLiteral("failed")); // "broken" still fails
         QCOMPARE(deployedImage(), QStringLiteral("iterdeck/demo-web:b8"));
+    }
+
+    // The cluster of the manifest's settings: a kubeconfig, or a pod's service account, here
+    // made of the sandbox's own CA and token and used for a real request.
+    void clusterConfig()
+    {
+        model::ClusterSettings fromFile;
+        fromFile.kubeconfig = m_sandbox->kubeconfigPath();
+        auto kc = loadClusterConfig(fromFile, QProcessEnvironment());
+        QVERIFY2(kc, kc ? "" : qPrintable(kc.error()));
+
+        model::ClusterSettings missing;
+        missing.kubeconfig = m_dir.filePath(QStringLiteral("nope/config"));
+        QVERIFY(!loadClusterConfig(missing, QProcessEnvironment()));
+
+        model::ClusterSettings inCluster;
+        inCluster.inCluster = true;
+        const QString sa = m_dir.filePath(QStringLiteral("serviceaccount"));
+        auto notInPod = loadClusterConfig(inCluster, QProcessEnvironment(), sa);
+        QVERIFY(!notInPod);
+        QCOMPARE(notInPod.error(),
+                 QStringLiteral("cluster.inCluster is set, but KUBERNETES_SERVICE_HOST and "
+                                "KUBERNETES_SERVICE_PORT are not: the bot does not run in a pod"));
+        QProcessEnvironment env;
+        env.insert(QStringLiteral("KUBERNETES_SERVICE_HOST"), kc->cluster.server.host());
+        env.insert(QStringLiteral("KUBERNETES_SERVICE_PORT"), QString::number(kc->cluster.server.port()));
+        auto noCa = loadClusterConfig(inCluster, env, sa);
+        QVERIFY(!noCa);
+        QVERIFY2(noCa.error().startsWith(u"cannot read the service account's CA " + sa + u"/ca.crt"),
+                 qPrintable(noCa.error()));
+        QVERIFY(!kc->user.token.isEmpty());
+        writeFile(sa + QStringLiteral("/ca.crt"), kc->cluster.certificateAuthorityPem);
+        writeFile(sa + QStringLiteral("/token"), kc->user.token.toUtf8());
+        writeFile(sa + QStringLiteral("/namespace"), "iterdeck\n");
+        auto pod = loadClusterConfig(inCluster, env, sa);
+        QVERIFY2(pod, pod ? "" : qPrintable(pod.error()));
+        QCOMPARE(pod->cluster.server, kc->cluster.server);
+        QCOMPARE(pod->user.tokenFile, sa + QStringLiteral("/token"));
+        QCOMPARE(pod->ns, QStringLiteral("iterdeck"));
+        KubeClient client(*pod);
+        KubeCall *call = client.get(ResourceRef::namespaces(), {}, QStringLiteral("default"));
+        QSignalSpy done(call, &KubeCall::finished);
+        QVERIFY(done.wait(10000));
+        QVERIFY2(call->isOk(), qPrintable(call->error().toString()));
     }
 
     void cleanupTestCase()
