@@ -111,7 +111,7 @@ private:
     {
         EnvironmentManagerOptions o;
         o.manifestDir = m_dir.path();
-        o.coalesceMs = 300;
+        o.coalesceMs = 1500;
         o.rolloutTimeoutMs = 0;
         m_manager = std::make_unique<EnvironmentManager>(m_manifest, m_store.get(), m_client.get(), o);
         connect(m_manager.get(), &EnvironmentManager::eventsAppended, this,
@@ -292,8 +292,11 @@ private Q_SLOTS:
     void burstIsCoalesced()
     {
         const qsizetype from = m_events.size();
-        for (int i = 3; i <= 7; ++i)
+        // Builds 50 ms apart, all within the coalescing window that the first one opened.
+        for (int i = 3; i <= 7; ++i) {
             artifact(QStringLiteral("web"), QStringLiteral("b%1").arg(i));
+            QTest::qWait(50);
+        }
         QVERIFY(waitIdle());
         const auto started = eventsOf(QStringLiteral("deploy.started"), from);
         QCOMPARE(started.size(), 1);
@@ -320,7 +323,7 @@ private Q_SLOTS:
 
         const qsizetype from = m_events.size();
         artifact(QStringLiteral("web"), QStringLiteral("b8"));
-        QTest::qWait(600); // longer than the coalescing window: a following deploy would have started
+        QTest::qWait(1800); // longer than the coalescing window: a following deploy would have started
         QVERIFY(waitIdle());
         QVERIFY(eventsOf(QStringLiteral("deploy.started"), from).isEmpty());
         QCOMPARE(deployedImage(), QStringLiteral("iterdeck/demo-web:b4"));
