@@ -447,6 +447,67 @@ private Q_SLOTS:
         QVERIFY2(call->isOk(), qPrintable(call->error().toString()));
     }
 
+    // The demo project as shipped: both components render from resources/demo, roll out on the
+    // sandbox from its image catalog, and the environment becomes ready.
+    void demoProjectDeploys()
+    {
+        Diagnostics diag;
+        auto demo = config::TeamManifestLoader().loadFile(
+            QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml"), diag);
+        QVERIFY2(demo, qPrintable(diag.toString()));
+        auto s = Store::open(StoreOptions {{}, m_dir.filePath(QStringLiteral("demo-store"))});
+        QVERIFY(s);
+        std::unique_ptr<Store> store = std::move(*s);
+        WebhookProcessor processor(*store, *demo);
+        EnvironmentManagerOptions o;
+        o.manifestDir = QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo");
+        o.coalesceMs = 100;
+        o.rolloutTimeoutMs = 90000;
+        EnvironmentManager manager(*demo, store.get(), m_client.get(), o);
+        QList<model::Event> events;
+        connect(&manager, &EnvironmentManager::eventsAppended, this,
+                [&events](const QList<model::Event> &e) { events += e; });
+        manager.start();
+        int n = 0;
+        auto send = [&](const QByteArray &body) {
+            WebhookRequest r;
+            r.body = body;
+            r.body.replace("ID", QByteArray::number(++n));
+            r.headers.insert("x-iterdeck-signature", "sha256=" + hmacSha256("demo", r.body).toHex());
+            const WebhookOutcome out
+                = processor.process(WebhookHook {QStringLiteral("generic"), QStringLiteral("generic"), "demo",
+                                                 makeWebhookParser(QStringLiteral("generic"))},
+                                    r);
+            QVERIFY2(out.kind == WebhookOutcome::Kind::Processed, qPrintable(out.message));
+            manager.eventsCommitted(out.events);
+        };
+        send(R"({"id":"ID","type":"iteration.started","iteration":{"id":"d1","name":"Demo 1"}})");
+        send(R"({"id":"ID","type":"artifact.published","artifact":{"component":"web","branch":"main","tag":"1.0"}})");
+        send(
+            R"({"id":"ID","type":"artifact.published","artifact":{"component":"worker","branch":"main","tag":"1.0"}})");
+        QDeadlineTimer deadline(120000);
+        while (!manager.isIdle() && !deadline.hasExpired())
+            QTest::qWait(50);
+        QVERIFY(manager.isIdle());
+        QStringList succeeded;
+        for (const model::Event &e : std::as_const(events)) {
+            if (e.type == u"deploy.failed")
+                QFAIL(QJsonDocument(e.payload).toJson().constData());
+            if (e.type == u"deploy.succeeded")
+                succeeded << e.payload.value(u"component").toString();
+        }
+        succeeded.sort();
+        QCOMPARE(succeeded, (QStringList {QStringLiteral("web"), QStringLiteral("worker")}));
+        auto envs = store->environments();
+        QVERIFY(envs && envs->size() == 1);
+        QCOMPARE(envs->at(0).nameSpace, QStringLiteral("demo-demo-1"));
+        QCOMPARE(envs->at(0).state, QStringLiteral("ready"));
+        const QJsonObject web = get(ResourceRef::deployments(), QStringLiteral("demo-demo-1"), QStringLiteral("web"));
+        QCOMPARE(web[u"status"][u"readyReplicas"].toInt(), 2);
+        QCOMPARE(web[u"spec"][u"template"][u"spec"][u"containers"][0][u"env"][1][u"value"].toString(),
+                 QStringLiteral("web.demo-1.demo.localhost"));
+    }
+
     void cleanupTestCase()
     {
         m_manager.reset();
