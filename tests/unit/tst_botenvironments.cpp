@@ -447,6 +447,49 @@ private Q_SLOTS:
         QVERIFY2(call->isOk(), qPrintable(call->error().toString()));
     }
 
+    // create: onDemand: a started iteration gets its environment only when asked.
+    void onDemandWaitsForTheAsk()
+    {
+        model::TeamManifest manifest = m_manifest;
+        manifest.environment.create = QStringLiteral("onDemand");
+        manifest.environment.namespaceTemplate = QStringLiteral("{project}-od-{iteration}");
+        auto s = Store::open(StoreOptions {{}, m_dir.filePath(QStringLiteral("ondemand-store"))});
+        QVERIFY(s);
+        std::unique_ptr<Store> store = std::move(*s);
+        WebhookProcessor processor(*store, manifest);
+        EnvironmentManagerOptions o;
+        o.manifestDir = m_dir.path();
+        o.rolloutTimeoutMs = 0;
+        EnvironmentManager manager(manifest, store.get(), m_client.get(), o);
+        QList<model::Event> events;
+        connect(&manager, &EnvironmentManager::eventsAppended, this,
+                [&events](const QList<model::Event> &e) { events += e; });
+        manager.start();
+        WebhookRequest r;
+        r.body = R"({"id":"od-1","type":"iteration.started","iteration":{"id":"s8","name":"Sprint 8"}})";
+        r.headers.insert("x-iterdeck-signature", "sha256=" + hmacSha256("k", r.body).toHex());
+        const WebhookOutcome out = processor.process(m_hook, r);
+        QCOMPARE(out.kind, WebhookOutcome::Kind::Processed);
+        manager.eventsCommitted(out.events);
+        QVERIFY(manager.isIdle());
+        QVERIFY(events.isEmpty());
+        QVERIFY(store->environments()->isEmpty());
+
+        auto unknown = manager.createEnvironment(999);
+        QVERIFY(!unknown);
+        QCOMPARE(unknown.error(), QStringLiteral("no iteration with id 999"));
+        auto created = manager.createEnvironment(out.events.at(0).iterationId);
+        QVERIFY2(created, created ? "" : qPrintable(created.error()));
+        QCOMPARE(created->nameSpace, QStringLiteral("shop-od-sprint-8"));
+        QDeadlineTimer deadline(60000);
+        while (!manager.isIdle() && !deadline.hasExpired())
+            QTest::qWait(20);
+        QCOMPARE(store->environments()->at(0).state, QStringLiteral("ready"));
+        int status = 0;
+        get(ResourceRef::namespaces(), {}, QStringLiteral("shop-od-sprint-8"), &status);
+        QCOMPARE(status, 200);
+    }
+
     // The demo project as shipped: both components render from resources/demo, roll out on the
     // sandbox from its image catalog, and the environment becomes ready.
     void demoProjectDeploys()
