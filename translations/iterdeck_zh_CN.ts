@@ -562,6 +562,10 @@ Commands:
         <source>--max-body wants a positive number of bytes, not &quot;%1&quot;</source>
         <translation>--max-body 需要一个正的字节数，而不是“%1”</translation>
     </message>
+    <message>
+        <source>environments are disabled: %1</source>
+        <translation>环境管理已停用：%1</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::Application</name>

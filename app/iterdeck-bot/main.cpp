@@ -1,13 +1,17 @@
 // iterdeck-bot: the ChatOps controller. Thin: parse arguments, build the server from core/bot, run.
 #include "bot/botserver.h"
+#include "bot/clusterconfig.h"
+#include "bot/environmentmanager.h"
 #include "bot/store.h"
 #include "common/i18n.h"
 #include "common/version.h"
 #include "config/teammanifestloader.h"
+#include "kube/kubeclient.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
+#include <QFileInfo>
 #include <QSocketNotifier>
 #include <QStandardPaths>
 
@@ -260,10 +264,25 @@ int main(int argc, char **argv)
         fail(store.error().message);
         return 1;
     }
+    const iterdeck::model::TeamManifest team = *manifest;
     iterdeck::bot::BotServer server(std::move(*manifest), std::move(*store));
     if (auto hooks = server.loadHooks(); !hooks) {
         fail(hooks.error());
         return 1;
+    }
+    // Environments need a cluster; without one the bot still records webhooks.
+    std::unique_ptr<iterdeck::kube::KubeClient> kube;
+    std::unique_ptr<iterdeck::bot::EnvironmentManager> environments;
+    if (auto cluster = iterdeck::bot::loadClusterConfig(team.cluster)) {
+        kube = std::make_unique<iterdeck::kube::KubeClient>(*cluster);
+        iterdeck::bot::EnvironmentManagerOptions envOptions;
+        envOptions.manifestDir = QFileInfo(path).absolutePath();
+        environments
+            = std::make_unique<iterdeck::bot::EnvironmentManager>(team, &server.store(), kube.get(), envOptions);
+        environments->start();
+        server.addEventSink(environments.get());
+    } else {
+        fail(QCoreApplication::translate("iterdeck-bot", "environments are disabled: %1").arg(cluster.error()));
     }
     QString error;
     if (!server.start(serverOptions, &error)) {
@@ -276,5 +295,6 @@ int main(int argc, char **argv)
     quitOnSignals(app);
     const int rc = QCoreApplication::exec();
     server.stop();
+    environments.reset();
     return rc;
 }

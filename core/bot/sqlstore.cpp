@@ -415,6 +415,16 @@ public:
         return std::optional<model::Artifact>(list->constFirst());
     }
 
+    Expected<model::Artifact, StoreError> artifact(qint64 id) override
+    {
+        auto q = exec(QStringLiteral("SELECT %1 FROM artifacts WHERE id = ?").arg(artifactColumns()), {id});
+        if (!q)
+            return unexpected(q.error());
+        if (!q->next())
+            return unexpected(makeError(StoreError::Code::NotFound, QStringLiteral("no artifact %1").arg(id)));
+        return artifactFromRow(*q);
+    }
+
     Expected<QList<model::Environment>, StoreError> environments() override
     {
         auto q = exec(QStringLiteral("SELECT id, iteration_id, namespace, domain, state, created_at, updated_at FROM "

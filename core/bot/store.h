@@ -125,6 +125,8 @@ public:
     virtual Expected<std::optional<model::Artifact>, StoreError> latestArtifact(const QString &component,
                                                                                 const QString &branch)
         = 0;
+    // NotFound when there is no artifact with this id.
+    virtual Expected<model::Artifact, StoreError> artifact(qint64 id) = 0;
     virtual Expected<QList<model::Environment>, StoreError> environments() = 0;
     virtual Expected<QList<model::Selection>, StoreError> selections(qint64 environmentId) = 0;
     // Events with seq > afterSeq, in order, at most `limit`.

@@ -246,6 +246,7 @@ struct Checker
             checkTemplate(r.take("domain"), QStringLiteral("environment.domain"), m.environment.domainTemplate,
                           domainAllowed);
         r.string("valuesClass", m.environment.valuesClass);
+        r.choice("create", m.environment.create, {QStringLiteral("onStart"), QStringLiteral("onDemand")});
     }
 
     void readCleanup(MapReader &r)

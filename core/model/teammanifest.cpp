@@ -79,6 +79,7 @@ QJsonObject TeamManifest::toJson() const
          QJsonObject {{QStringLiteral("namespace"), environment.namespaceTemplate},
                       {QStringLiteral("domain"), environment.domainTemplate},
                       {QStringLiteral("valuesClass"), environment.valuesClass},
+                      {QStringLiteral("create"), environment.create},
                       {QStringLiteral("cleanupGracePeriodSeconds"), double(environment.cleanupGraceSeconds)}}},
         {QStringLiteral("components"), comps},
         {QStringLiteral("webhooks"), hooks},

@@ -33,6 +33,7 @@ struct EnvironmentTemplate
     QString namespaceTemplate = QStringLiteral("{project}-{iteration}");
     QString domainTemplate; // empty: no domain
     QString valuesClass = QStringLiteral("default"); // which values set of each component applies
+    QString create = QStringLiteral("onDemand"); // onStart: when the iteration starts | onDemand: when asked
     qint64 cleanupGraceSeconds = qint64(24) * 3600; // after an iteration ends
 };
 

@@ -3,6 +3,9 @@
 // middle of a burst whose sender retries what was not acknowledged.
 #include "bot/crypto.h"
 #include "bot/store.h"
+#include "kube/kubeclient.h"
+#include "kube/kubeconfig.h"
+#include "testutil/sandboxserver.h"
 
 #include "testutil/postgresserver.h"
 #include "testutil/testutil.h"
@@ -828,6 +831,84 @@ private Q_SLOTS:
         // Sequence numbers have no holes and no repeats.
         for (qsizetype i = 0; i < events.size(); ++i)
             QCOMPARE(events.at(i).seq, i + 1);
+    }
+
+    // The daemon with a cluster: the manifest names the sandbox's kubeconfig and creates
+    // environments when an iteration starts; a signed generic webhook starts one, another
+    // publishes a build, and the cluster gets the namespace and the Deployment with that image.
+    void environmentsOnTheSandbox()
+    {
+        stopBot();
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        iterdeck::testing::SandboxServer sandbox(dir.filePath(QStringLiteral("sandbox")));
+        QVERIFY2(sandbox.isRunning(), qPrintable(sandbox.errorString()));
+        QDir().mkpath(dir.filePath(QStringLiteral("deploy/web")));
+        QFile tmpl(dir.filePath(QStringLiteral("deploy/web/deployment.yaml")));
+        QVERIFY(tmpl.open(QIODevice::WriteOnly));
+        tmpl.write("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+                   "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+                   "    spec: {containers: [{name: web, image: \"${image}\"}]}\n");
+        tmpl.close();
+        const QString manifest = dir.filePath(QStringLiteral("iterdeck.yaml"));
+        QFile f(manifest);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("project: shop\n"
+                "im: {adapter: none}\n"
+                "cluster: {kubeconfig: "
+                + sandbox.kubeconfigPath().toUtf8()
+                + "}\n"
+                  "environment: {create: onStart}\n"
+                  "components:\n"
+                  "  - name: web\n"
+                  "    repository: /srv/git/web\n"
+                  "    image: iterdeck/demo-web\n"
+                  "    deploy: {driver: manifests, path: deploy/web}\n"
+                  "webhooks:\n"
+                  "  - source: generic\n"
+                  "    name: ci\n"
+                  "    secret: {env: E2E_CI_SECRET}\n");
+        f.close();
+        const QString savedManifest = m_manifest;
+        const QString savedData = m_dataDir;
+        m_manifest = manifest;
+        m_dataDir = dir.filePath(QStringLiteral("data"));
+        auto restore = qScopeGuard([&] {
+            stopBot();
+            m_manifest = savedManifest;
+            m_dataDir = savedData;
+        });
+        QVERIFY(startBot());
+        const QByteArray started
+            = R"({"id":"env-1","type":"iteration.started","iteration":{"id":"s9","name":"Sprint 9"}})";
+        QCOMPARE(post(QStringLiteral("/hooks/ci"), started, {{"X-Iterdeck-Signature", hubSignature(ciSecret, started)}})
+                     .status,
+                 200);
+        const QByteArray built
+            = R"({"id":"env-2","type":"artifact.published","artifact":{"component":"web","branch":"main","tag":"1.0"}})";
+        QCOMPARE(
+            post(QStringLiteral("/hooks/ci"), built, {{"X-Iterdeck-Signature", hubSignature(ciSecret, built)}}).status,
+            200);
+
+        iterdeck::kube::KubeconfigOptions ko;
+        ko.kubeconfigFlag = sandbox.kubeconfigPath();
+        auto config = iterdeck::kube::loadClientConfig(ko);
+        QVERIFY(config);
+        iterdeck::kube::KubeClient client(*config);
+        auto image = [&]() {
+            iterdeck::kube::KubeCall *call = client.get(iterdeck::kube::ResourceRef::deployments(),
+                                                        QStringLiteral("shop-sprint-9"), QStringLiteral("web"));
+            QSignalSpy done(call, &iterdeck::kube::KubeCall::finished);
+            done.wait(10000);
+            if (!call->isOk())
+                return QString();
+            const QJsonObject d = *call->object();
+            return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(image(), QStringLiteral("iterdeck/demo-web:1.0"), 60000);
+        // The rollout of iterdeck/demo-web:1.0 (an image of the sandbox's catalog) completes.
+        QTRY_VERIFY_WITH_TIMEOUT(m_botErr.contains("environment shop-sprint-9 deploy.succeeded web"), 60000);
+        QVERIFY2(m_botErr.contains("environment shop-sprint-9 environment.created"), m_botErr.constData());
     }
 };
 

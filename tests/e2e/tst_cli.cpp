@@ -165,7 +165,7 @@ private Q_SLOTS:
                            QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml")});
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QVERIFY(
-            r.out.contains(u"valid team manifest for project \"shop\" (3 components, 3 webhook sources, 2 people)"));
+            r.out.contains(u"valid team manifest for project \"demo\" (2 components, 2 webhook sources, 2 people)"));
     }
 
     void demoPerAdapter_data()

@@ -300,6 +300,12 @@ private Q_SLOTS:
         QCOMPARE((*latest)->build, QStringLiteral("7"));
         QVERIFY(!m_store->latestArtifact(QStringLiteral("web"), QStringLiteral("main"))->has_value());
         QCOMPARE(m_store->artifacts(QStringLiteral("api"), QStringLiteral("main"), 2)->size(), 2);
+        auto byId = m_store->artifact(list->at(0).id);
+        QVERIFY(byId);
+        QCOMPARE(*byId, expected);
+        auto missing = m_store->artifact(list->at(0).id + 1000);
+        QVERIFY(!missing);
+        QCOMPARE(missing.error().code, StoreError::Code::NotFound);
     }
 
     void environmentsAndSelections()

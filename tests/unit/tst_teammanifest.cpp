@@ -45,11 +45,31 @@ private Q_SLOTS:
         QVERIFY(valid);
     }
 
+    // The demo project: manifests components, environments on start, one secret for both hooks.
     void demoManifest()
     {
         Diagnostics diag;
         const auto m
             = TeamManifestLoader().loadFile(QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo/iterdeck.yaml"), diag);
+        QVERIFY2(m, qPrintable(diag.toString()));
+        QVERIFY2(diag.isEmpty(), qPrintable(diag.toString()));
+        QCOMPARE(m->environment.create, QStringLiteral("onStart"));
+        QVERIFY(m->cluster.kubeconfig.isEmpty());
+        QCOMPARE(m->components.size(), 2);
+        for (const model::ComponentSpec &c : std::as_const(m->components))
+            QCOMPARE(c.deploy.driver, QStringLiteral("manifests"));
+        QCOMPARE(m->webhooks.size(), 2);
+        QCOMPARE(m->webhooks[0].source, QStringLiteral("github"));
+        QCOMPARE(m->webhooks[1].source, QStringLiteral("generic"));
+        for (const model::WebhookSource &w : std::as_const(m->webhooks))
+            QCOMPARE(w.secret.name, QStringLiteral("ITERDECK_WEBHOOK_SECRET"));
+    }
+
+    void fullManifest()
+    {
+        Diagnostics diag;
+        const auto m = TeamManifestLoader().loadFile(
+            QStringLiteral(ITERDECK_SOURCE_DIR "/tests/unit/data/team-full.yaml"), diag);
         QVERIFY2(m, qPrintable(diag.toString()));
         QVERIFY2(diag.isEmpty(), qPrintable(diag.toString()));
         QCOMPARE(m->project, QStringLiteral("shop"));
@@ -62,7 +82,7 @@ private Q_SLOTS:
         QCOMPARE(m->environment.cleanupGraceSeconds, 24 * 3600);
         QCOMPARE(m->im.secrets.value(QStringLiteral("appSecret")).name, QStringLiteral("FEISHU_APP_SECRET"));
         QVERIFY(m->im.secrets.value(QStringLiteral("encryptKey"))
-                    .name.endsWith(u"/resources/demo/secrets/feishu-encrypt-key"));
+                    .name.endsWith(u"/tests/unit/data/secrets/feishu-encrypt-key"));
         QCOMPARE(m->webhooks.size(), 3);
         QCOMPARE(m->webhooks[2].name, QStringLiteral("ci"));
         QCOMPARE(m->people[1].collabUsers, (QStringList {QStringLiteral("bob"), QStringLiteral("bob@example.com")}));
@@ -245,6 +265,10 @@ private Q_SLOTS:
                                         << "m.yaml:7:11: error: environment.domain \"{iteration}..example.com\" "
                                            "expands to \"sprint-42..example.com\", "
                                            "which is not a valid domain name\n";
+        QTest::newRow("bad environment.create")
+            << QByteArray("components:") << QByteArray("environment:\n  create: atStart\ncomponents:")
+            << "m.yaml:7:11: error: \"environment.create\" must be \"onStart\" or \"onDemand\", not \"atStart\"; did "
+               "you mean \"onStart\"?\n";
         QTest::newRow("bad duration") << QByteArray("components:")
                                       << QByteArray("cleanup:\n  gracePeriod: one day\ncomponents:")
                                       << "m.yaml:7:16: error: \"cleanup.gracePeriod\" must be a duration such as 30m, "
