@@ -878,7 +878,6 @@ int runPortForward(const PortForwardCliOptions &options)
 
 namespace {
 
-
 bool readManifests(const QString &file, QList<Manifest> &manifests)
 {
     QByteArray bytes;

@@ -136,7 +136,8 @@ static bool checkAnchorNames(const SourceText &src, Diagnostics &diag)
                 while (j < end && (text[j] == ' ' || text[j] == '\t'))
                     ++j;
                 const char next = j + 1 < text.size() ? text[j + 1] : '\n';
-                const bool question = j < end && text[j] == '?' && (next == ' ' || next == '\t' || next == '\n' || next == '\r');
+                const bool question
+                    = j < end && text[j] == '?' && (next == ' ' || next == '\t' || next == '\n' || next == '\r');
                 const bool comma = j < end && text[j] == ',';
                 if (question || comma) {
                     diag.error(src.locate(int(line), int(j - i)),

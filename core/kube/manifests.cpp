@@ -39,7 +39,8 @@ bool parseManifests(const config::SourceText &src, QList<Manifest> &manifests, D
             if (!obj.value(QLatin1String("apiVersion")).isString()
                 || obj.value(QLatin1String("apiVersion")).toString().isEmpty())
                 ctx.error(node, QStringLiteral("apiVersion not set"));
-            else if (!obj.value(QLatin1String("kind")).isString() || obj.value(QLatin1String("kind")).toString().isEmpty())
+            else if (!obj.value(QLatin1String("kind")).isString()
+                     || obj.value(QLatin1String("kind")).toString().isEmpty())
                 ctx.error(node, QStringLiteral("kind not set"));
             else if (metaOf(obj, "name").isEmpty() && metaOf(obj, "generateName").isEmpty())
                 ctx.error(node, QStringLiteral("metadata.name not set"));

@@ -386,8 +386,8 @@ private Q_SLOTS:
     {
         auto f = forwarder({m_ns, {}, QStringLiteral("app=later")}, {{0, webPort}});
         f->start();
-        QTRY_COMPARE_WITH_TIMEOUT(f->failureReason(), QStringLiteral("no running pod matches app=later in namespace default"),
-                                  15000);
+        QTRY_COMPARE_WITH_TIMEOUT(f->failureReason(),
+                                  QStringLiteral("no running pod matches app=later in namespace default"), 15000);
         QCOMPARE(f->state(), PortForwarder::State::Starting);
         const quint16 port = f->localPort(0);
         QVERIFY(port > 0);
