@@ -458,6 +458,30 @@ void EnvironmentManager::settle(qint64 environmentId)
     Q_EMIT environmentIdle(environmentId);
 }
 
+// Stores the selection with its selection.changed event in one transaction, then deploys it.
+Expected<model::Selection, QString> EnvironmentManager::applySelection(const Env &e, const model::Selection &s)
+{
+    model::Selection stored;
+    QList<model::Event> events;
+    auto r = m_store->transact([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
+        auto sel = tx.setSelection(s);
+        if (!sel)
+            return unexpected(sel.error());
+        stored = *sel;
+        auto ev = tx.appendEvent(event(QStringLiteral("selection.changed"), e, stored.toJson()));
+        if (!ev)
+            return unexpected(ev.error());
+        events.append(*ev);
+        return true;
+    });
+    if (!r)
+        return unexpected(r.error().message);
+    logEvents(events);
+    Q_EMIT eventsAppended(events);
+    enqueue(s.environmentId, s.component, 0);
+    return stored;
+}
+
 Expected<model::Selection, QString> EnvironmentManager::follow(qint64 environmentId, const QString &component,
                                                                const QString &branch, const QString &by)
 {
@@ -475,25 +499,7 @@ Expected<model::Selection, QString> EnvironmentManager::follow(qint64 environmen
     s.branch = branch;
     s.updatedBy = by;
     s.updatedAt = QDateTime::currentDateTimeUtc();
-    model::Selection stored;
-    QList<model::Event> events;
-    auto r = m_store->transact([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
-        auto sel = tx.setSelection(s);
-        if (!sel)
-            return unexpected(sel.error());
-        stored = *sel;
-        auto ev = tx.appendEvent(event(QStringLiteral("selection.changed"), *e, stored.toJson()));
-        if (!ev)
-            return unexpected(ev.error());
-        events.append(*ev);
-        return true;
-    });
-    if (!r)
-        return unexpected(r.error().message);
-    logEvents(events);
-    Q_EMIT eventsAppended(events);
-    enqueue(environmentId, component, 0);
-    return stored;
+    return applySelection(*e, s);
 }
 
 Expected<model::Selection, QString> EnvironmentManager::pin(qint64 environmentId, const QString &component,
@@ -519,25 +525,7 @@ Expected<model::Selection, QString> EnvironmentManager::pin(qint64 environmentId
     s.artifactId = artifactId;
     s.updatedBy = by;
     s.updatedAt = QDateTime::currentDateTimeUtc();
-    model::Selection stored;
-    QList<model::Event> events;
-    auto r = m_store->transact([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
-        auto sel = tx.setSelection(s);
-        if (!sel)
-            return unexpected(sel.error());
-        stored = *sel;
-        auto ev = tx.appendEvent(event(QStringLiteral("selection.changed"), *e, stored.toJson()));
-        if (!ev)
-            return unexpected(ev.error());
-        events.append(*ev);
-        return true;
-    });
-    if (!r)
-        return unexpected(r.error().message);
-    logEvents(events);
-    Q_EMIT eventsAppended(events);
-    enqueue(environmentId, component, 0);
-    return stored;
+    return applySelection(*e, s);
 }
 
 Expected<bool, QString> EnvironmentManager::redeploy(qint64 environmentId, const QString &component)

@@ -113,6 +113,7 @@ private:
     void onIterationClosed(qint64 iterationId);
     void onArtifact(const model::Artifact &artifact);
 
+    Expected<model::Selection, QString> applySelection(const Env &env, const model::Selection &selection);
     void provision(qint64 environmentId);
     void enqueue(qint64 environmentId, const QString &component, int delayMs);
     void runNext(qint64 environmentId);
