@@ -793,21 +793,10 @@ int runPortForward(const PortForwardCliOptions &options)
     QList<PortMapping> mappings;
     for (const auto &p : options.ports) {
         const QString spec = qs(p);
-        const QStringList parts = spec.split(u':');
-        bool okLocal = true, okRemote = true;
-        PortMapping m;
-        if (parts.size() == 1) {
-            m.remotePort = parts[0].toUShort(&okRemote);
-            m.localPort = m.remotePort;
-        } else if (parts.size() == 2) {
-            m.localPort = parts[0].isEmpty() ? 0 : parts[0].toUShort(&okLocal);
-            m.remotePort = parts[1].toUShort(&okRemote);
-        } else {
-            okRemote = false;
-        }
-        if (!okLocal || !okRemote || m.remotePort == 0)
+        const auto m = PortMapping::parse(spec);
+        if (!m)
             return fail(QStringLiteral("invalid port mapping \"%1\": use LOCAL:REMOTE, :REMOTE or PORT").arg(spec));
-        mappings.append(m);
+        mappings.append(*m);
     }
     if (mappings.isEmpty())
         return fail(QStringLiteral("at least 1 PORT is required for port-forward"));

@@ -38,25 +38,6 @@ QByteArray compact(const QJsonObject &o)
     return QJsonDocument(o).toJson(QJsonDocument::Compact);
 }
 
-// "8080:80" or ":80" (a free local port) or "80" (the same port).
-std::optional<PortMapping> parsePortForward(const QString &spec)
-{
-    const qsizetype colon = spec.indexOf(u':');
-    bool okL = true, okR = true;
-    PortMapping m;
-    if (colon < 0) {
-        m.remotePort = spec.trimmed().toUShort(&okR);
-        m.localPort = m.remotePort;
-    } else {
-        const QString l = spec.left(colon).trimmed();
-        m.localPort = l.isEmpty() ? 0 : l.toUShort(&okL);
-        m.remotePort = spec.mid(colon + 1).trimmed().toUShort(&okR);
-    }
-    if (!okL || !okR || m.remotePort == 0)
-        return std::nullopt;
-    return m;
-}
-
 } // namespace
 
 class DevSession::Private
@@ -290,7 +271,7 @@ public:
             return;
         }
         for (const QString &spec : dev.portForward) {
-            if (!parsePortForward(spec)) {
+            if (!PortMapping::parse(spec)) {
                 fail(QStringLiteral("portForward \"%1\": expected LOCAL:REMOTE or :REMOTE").arg(spec));
                 return;
             }
@@ -713,7 +694,7 @@ public:
         mappings.clear();
         forwardSpecs.clear();
         for (const QString &spec : std::as_const(dev.portForward)) {
-            if (auto m = parsePortForward(spec)) {
+            if (auto m = PortMapping::parse(spec)) {
                 mappings << *m;
                 forwardSpecs << spec;
             }

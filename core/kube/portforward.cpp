@@ -18,6 +18,25 @@
 
 namespace iterdeck::kube {
 
+std::optional<PortMapping> PortMapping::parse(const QString &spec)
+{
+    const QStringList parts = spec.split(u':');
+    bool okLocal = true, okRemote = true;
+    PortMapping m;
+    if (parts.size() == 1) {
+        m.remotePort = parts[0].trimmed().toUShort(&okRemote);
+        m.localPort = m.remotePort;
+    } else if (parts.size() == 2) {
+        m.localPort = parts[0].trimmed().isEmpty() ? 0 : parts[0].trimmed().toUShort(&okLocal);
+        m.remotePort = parts[1].trimmed().toUShort(&okRemote);
+    } else {
+        okRemote = false;
+    }
+    if (!okLocal || !okRemote || m.remotePort == 0)
+        return std::nullopt;
+    return m;
+}
+
 namespace {
 
 constexpr qint64 HighWater = 1024 * 1024; // stop reading one side while the other holds this much

@@ -24,6 +24,7 @@
 #include <QObject>
 
 #include <memory>
+#include <optional>
 
 namespace iterdeck::kube {
 
@@ -33,6 +34,9 @@ struct PortMapping
 {
     quint16 localPort = 0; // 0 = any free port (see PortForwarder::localPort)
     quint16 remotePort = 0;
+
+    // kubectl's forms: "LOCAL:REMOTE", ":REMOTE" (any free local port), "PORT" (the same both sides).
+    static std::optional<PortMapping> parse(const QString &spec);
 };
 
 struct PortForwardTarget
