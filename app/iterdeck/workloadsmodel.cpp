@@ -28,6 +28,7 @@ WorkloadsModel::WorkloadsModel(KubeClient *client, DevController *dev, QObject *
     : QAbstractTableModel(parent)
     , m_client(client)
     , m_dev(dev)
+    , m_ownerLabel(Owner::current().label())
 {
     connect(m_dev, &DevController::statusChanged, this, &WorkloadsModel::devChanged);
 }
@@ -178,8 +179,8 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
     const QString key = workloadKey(m_ns, row.ref);
     const DevController::Status dev = m_dev->status(key);
     const QString owner = ann.value(keys::owner).toString();
-    const bool mine = m_dev->activeKeys().contains(key) || dev.state != DevController::State::Off
-        || obj(meta, "labels").value(keys::user).toString() == Owner::current().label();
+    const bool mine
+        = dev.state != DevController::State::Off || obj(meta, "labels").value(keys::user).toString() == m_ownerLabel;
     switch (role) {
     case WorkloadRole:
         return row.ref.shortName();

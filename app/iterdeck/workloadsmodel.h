@@ -61,6 +61,7 @@ private:
 
     kube::KubeClient *m_client;
     DevController *m_dev;
+    QString m_ownerLabel; // this user, as dev mode labels workloads (read once: data() is hot)
     QString m_ns;
     QList<kube::Informer *> m_informers;
     QList<Row> m_rows; // sorted by name, then kind
