@@ -1,6 +1,7 @@
 // iterdeck-bot: the ChatOps controller. Thin: parse arguments, build the server from core/bot, run.
 #include "bot/botserver.h"
 #include "bot/clusterconfig.h"
+#include "bot/desktopstream.h"
 #include "bot/environmentmanager.h"
 #include "bot/store.h"
 #include "common/i18n.h"
@@ -284,6 +285,14 @@ int main(int argc, char **argv)
     } else {
         fail(QCoreApplication::translate("iterdeck-bot", "environments are disabled: %1").arg(cluster.error()));
     }
+    // The desktop API. With PostgreSQL other replicas may append events too: read the log often.
+    iterdeck::bot::DesktopStreamOptions streamOptions;
+    if (server.store().backend() == iterdeck::bot::Store::Backend::Postgres)
+        streamOptions.pollMs = 500;
+    iterdeck::bot::DesktopStream stream(team, &server.store(), environments.get(), streamOptions);
+    stream.setMetrics(&server.metrics());
+    server.setDesktopStream(&stream);
+    server.addEventSink(&stream);
     QString error;
     if (!server.start(serverOptions, &error)) {
         fail(error);
@@ -294,6 +303,7 @@ int main(int argc, char **argv)
     std::fflush(stdout);
     quitOnSignals(app);
     const int rc = QCoreApplication::exec();
+    stream.closeAll();
     server.stop();
     environments.reset();
     return rc;

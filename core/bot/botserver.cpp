@@ -71,6 +71,27 @@ bool BotServer::start(const BotServerOptions &options, QString *error)
                 target, [target, shared, respond]() { target->handle(std::move(*shared), respond); },
                 Qt::QueuedConnection);
         },
+        [self](HttpRequest request, std::function<void(WebSocketDecision)> decide) {
+            auto shared = std::make_shared<HttpRequest>(std::move(request));
+            BotServer *target = self.data();
+            if (!target) {
+                decide({nullptr, {}, HttpResponse {503, "application/json", R"({"error":"shutting-down"})", {}}});
+                return;
+            }
+            QMetaObject::invokeMethod(
+                target,
+                [target, shared, decide]() {
+                    if (shared->path != chatops::kStreamPath || !target->m_stream) {
+                        decide({nullptr, {},
+                                HttpResponse {404, "application/json",
+                                              R"({"error":"not-found","message":"WebSocket is served at /v1/stream"})",
+                                              {}}});
+                        return;
+                    }
+                    target->m_stream->upgrade(*shared, decide);
+                },
+                Qt::QueuedConnection);
+        },
         http);
     std::string err;
     if (!options.tlsCertificate.isEmpty() || !options.tlsKey.isEmpty()) {
@@ -118,10 +139,23 @@ void BotServer::addEventSink(EventSink *sink)
     m_sinks.append(sink);
 }
 
+void BotServer::setDesktopStream(DesktopStream *stream)
+{
+    m_stream = stream;
+}
+
 void BotServer::handle(HttpRequest request, const Respond &respond)
 {
     const QString path = QString::fromStdString(request.path);
     const QString method = QString::fromStdString(request.method);
+    if (path == QLatin1String(chatops::kStreamPath)) {
+        HttpResponse r = errorResponse(426, QStringLiteral("upgrade-required"),
+                                       QStringLiteral("the desktop stream is a WebSocket (subprotocol %1)")
+                                           .arg(QLatin1String(chatops::kSubprotocol)));
+        r.headers.emplace_back("Upgrade", "websocket");
+        respond(std::move(r));
+        return;
+    }
     if (path.startsWith(QLatin1String("/hooks/"))) {
         const QString name = path.mid(7);
         if (method != QLatin1String("POST")) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "desktopstream.h"
 #include "eventsink.h"
 #include "httpserver.h"
 #include "metrics.h"
@@ -9,6 +10,7 @@
 
 #include <QHash>
 #include <QObject>
+#include <QPointer>
 
 #include <memory>
 
@@ -23,7 +25,8 @@ struct BotServerOptions
     std::size_t maxBodyBytes = 1024 * 1024;
 };
 
-// iterdeck-bot's HTTP face: POST /hooks/<name>, /healthz, /readyz, /metrics. Requests are read
+// iterdeck-bot's HTTP face: POST /hooks/<name>, /healthz, /readyz, /metrics, and the desktop
+// API's WebSocket /v1/stream. Requests are read
 // on the HTTP thread and handled here, on the thread of this object, which owns the store.
 class BotServer : public QObject
 {
@@ -43,6 +46,8 @@ public:
 
     // Sinks are told about committed events; they are not owned.
     void addEventSink(EventSink *sink);
+    // Serves the desktop API (GET /v1/stream upgrades) with it; not owned. Call before start().
+    void setDesktopStream(DesktopStream *stream);
     Metrics &metrics() { return m_metrics; }
     Store &store() { return *m_store; }
 
@@ -56,6 +61,7 @@ private:
     WebhookProcessor m_processor;
     QHash<QString, WebhookHook> m_hooks;
     QList<EventSink *> m_sinks;
+    QPointer<DesktopStream> m_stream;
     std::unique_ptr<HttpServer> m_http;
     QString m_address;
 };

@@ -5,8 +5,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
+#include <deque>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -14,6 +18,7 @@ namespace iterdeck::bot {
 
 namespace beast = boost::beast;
 namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
@@ -60,17 +65,264 @@ const char *reasonJson(int status)
     }
 }
 
+// Every live connection, so that stop() can close them: a stopped server must not leave
+// clients waiting on sockets nobody reads.
+class Closable
+{
+public:
+    virtual ~Closable() = default;
+    virtual void abort() = 0; // on the server thread
+};
+
+struct Registry
+{
+    std::mutex mutex;
+    std::map<std::uint64_t, std::weak_ptr<Closable>> live;
+    std::uint64_t next = 1;
+
+    std::uint64_t add(std::weak_ptr<Closable> c)
+    {
+        std::lock_guard lock(mutex);
+        live.emplace(next, std::move(c));
+        return next++;
+    }
+    void remove(std::uint64_t id)
+    {
+        std::lock_guard lock(mutex);
+        live.erase(id);
+    }
+    void abortAll()
+    {
+        std::vector<std::shared_ptr<Closable>> all;
+        {
+            std::lock_guard lock(mutex);
+            for (auto &[id, w] : live) {
+                if (auto c = w.lock())
+                    all.push_back(std::move(c));
+            }
+        }
+        for (auto &c : all)
+            c->abort();
+    }
+};
+
 // Shared by the sessions of one server.
 struct Shared
 {
+    std::shared_ptr<Registry> registry = std::make_shared<Registry>();
     HttpHandler handler;
+    WebSocketHandler webSocketHandler;
     HttpServerOptions options;
     bool tls = false;
 };
 
-template<class Stream> class Session : public std::enable_shared_from_this<Session<Stream>>
+template<class Stream> constexpr bool isTlsStream = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+
+// One WebSocket connection after the handshake: a read loop, a write queue, Beast's idle pings.
+template<class Stream>
+class WsSession : public WebSocketConnection, public Closable, public std::enable_shared_from_this<WsSession<Stream>>
 {
 public:
+    ~WsSession() override
+    {
+        if (m_registered)
+            m_shared->registry->remove(m_registered);
+    }
+
+    void abort() override
+    {
+        beast::error_code ignored;
+        beast::get_lowest_layer(m_ws).socket().close(ignored);
+    }
+
+    WsSession(std::shared_ptr<void> keep, std::shared_ptr<const Shared> shared, std::string remote, Stream &&stream)
+        : m_keep(std::move(keep))
+        , m_ws(std::move(stream))
+        , m_shared(std::move(shared))
+        , m_remote(std::move(remote))
+    { }
+
+    void run(http::request<http::string_body> request, std::shared_ptr<WebSocketPeer> peer, std::string subprotocol)
+    {
+        m_peer = std::move(peer);
+        m_registered = m_shared->registry->add(this->weak_from_this());
+        beast::get_lowest_layer(m_ws).expires_never();
+        websocket::stream_base::timeout timeouts;
+        timeouts.handshake_timeout = std::chrono::seconds(m_shared->options.requestTimeoutSeconds);
+        timeouts.idle_timeout = std::chrono::seconds(m_shared->options.webSocketIdleSeconds);
+        timeouts.keep_alive_pings = true;
+        m_ws.set_option(timeouts);
+        m_ws.read_message_max(m_shared->options.webSocketMaxMessageBytes);
+        m_ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type &res) {
+            res.set(http::field::server, "iterdeck-bot");
+            if (!subprotocol.empty())
+                res.set(http::field::sec_websocket_protocol, subprotocol);
+        }));
+        m_ws.async_accept(request, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec)
+                return self->finish(ec);
+            self->m_open = true;
+            self->m_peer->opened(self);
+            self->read();
+            if (!self->m_queue.empty())
+                self->writeNext();
+            else if (self->m_closeWanted)
+                self->sendClose();
+        });
+    }
+
+    void send(std::string text) override
+    {
+        net::post(m_ws.get_executor(), [self = this->shared_from_this(), text = std::move(text)]() mutable {
+            self->enqueue(std::move(text));
+        });
+    }
+
+    void close(int code, std::string reason) override
+    {
+        net::post(m_ws.get_executor(), [self = this->shared_from_this(), code, reason = std::move(reason)]() {
+            if (self->m_finished || self->m_closeWanted)
+                return;
+            self->m_closeWanted = true;
+            self->m_closeReason = websocket::close_reason(static_cast<websocket::close_code>(code), reason);
+            if (self->m_open && !self->m_writing)
+                self->sendClose();
+        });
+    }
+
+    const std::string &remoteAddress() const override { return m_remote; }
+
+private:
+    void enqueue(std::string text)
+    {
+        if (m_finished || m_closeWanted)
+            return;
+        m_queuedBytes += text.size();
+        if (m_queuedBytes > m_shared->options.webSocketMaxQueuedBytes) {
+            // The peer does not read: no close frame would get through either.
+            m_finishCode = 1008;
+            m_finishReason = "the client reads too slowly";
+            beast::error_code ignored;
+            beast::get_lowest_layer(m_ws).socket().close(ignored);
+            return;
+        }
+        m_queue.push_back(std::move(text));
+        if (m_open && !m_writing)
+            writeNext();
+    }
+
+    void writeNext()
+    {
+        m_writing = true;
+        m_ws.text(true);
+        m_ws.async_write(net::buffer(m_queue.front()),
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                             self->m_writing = false;
+                             self->m_queuedBytes -= self->m_queue.front().size();
+                             self->m_queue.pop_front();
+                             if (ec)
+                                 return self->finish(ec);
+                             if (!self->m_queue.empty())
+                                 self->writeNext();
+                             else if (self->m_closeWanted)
+                                 self->sendClose();
+                         });
+    }
+
+    void sendClose()
+    {
+        if (m_closeSent || m_finished)
+            return;
+        m_closeSent = true;
+        m_finishCode = m_closeReason.code;
+        m_finishReason = std::string(m_closeReason.reason.data(), m_closeReason.reason.size());
+        m_ws.async_close(m_closeReason, [self = this->shared_from_this()](beast::error_code) {
+            // The read loop ends with `closed` and reports.
+        });
+    }
+
+    void read()
+    {
+        m_ws.async_read(m_buffer, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+            if (ec)
+                return self->finish(ec);
+            if (!self->m_ws.got_text()) {
+                self->m_buffer.consume(self->m_buffer.size());
+                self->m_closeWanted = false;
+                self->close(1003, "text messages only");
+                return self->read();
+            }
+            std::string text = beast::buffers_to_string(self->m_buffer.data());
+            self->m_buffer.consume(self->m_buffer.size());
+            self->m_peer->message(std::move(text));
+            self->read();
+        });
+    }
+
+    void finish(beast::error_code ec)
+    {
+        if (m_finished)
+            return;
+        m_finished = true;
+        int code = m_finishCode;
+        std::string reason = m_finishReason;
+        if (code == 0) {
+            const auto &r = m_ws.reason();
+            if (ec == websocket::error::closed && r.code != 0) {
+                code = r.code;
+                reason = std::string(r.reason.data(), r.reason.size());
+            } else if (ec == websocket::error::message_too_big) {
+                code = 1009;
+                reason = "message too big";
+            } else {
+                code = 1006;
+                reason = ec.message();
+            }
+        }
+        beast::error_code ignored;
+        beast::get_lowest_layer(m_ws).socket().close(ignored);
+        m_queue.clear();
+        if (m_peer)
+            m_peer->closed(code, reason);
+        m_peer.reset();
+    }
+
+    std::shared_ptr<void> m_keep;
+    websocket::stream<Stream> m_ws;
+    std::shared_ptr<const Shared> m_shared;
+    std::string m_remote;
+    std::shared_ptr<WebSocketPeer> m_peer;
+    std::uint64_t m_registered = 0;
+    beast::flat_buffer m_buffer;
+    std::deque<std::string> m_queue;
+    std::size_t m_queuedBytes = 0;
+    websocket::close_reason m_closeReason;
+    int m_finishCode = 0;
+    std::string m_finishReason;
+    bool m_open = false;
+    bool m_writing = false;
+    bool m_closeWanted = false;
+    bool m_closeSent = false;
+    bool m_finished = false;
+};
+
+template<class Stream> class Session : public Closable, public std::enable_shared_from_this<Session<Stream>>
+{
+public:
+    ~Session() override
+    {
+        if (m_registered)
+            m_shared->registry->remove(m_registered);
+    }
+
+    void abort() override
+    {
+        if (m_upgraded)
+            return;
+        beast::error_code ignored;
+        lowest().socket().close(ignored);
+    }
+
     // `keep` keeps the io_context alive as long as the session: a handler may hold Respond
     // (and so the session) after the server stopped.
     template<class... Args>
@@ -83,6 +335,7 @@ public:
 
     void start()
     {
+        m_registered = m_shared->registry->add(this->weak_from_this());
         if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
             beast::get_lowest_layer(m_stream).expires_after(
                 std::chrono::seconds(m_shared->options.requestTimeoutSeconds));
@@ -182,6 +435,8 @@ private:
         req.body = std::move(msg.body());
         req.remoteAddress = m_remote;
         req.tls = m_shared->tls;
+        if (m_shared->webSocketHandler && websocket::is_upgrade(msg))
+            return decideUpgrade(std::move(req));
         // No read while the handler works: HTTP/1.1 answers in order; pipelined bytes wait in m_buffer.
         lowest().expires_never();
         m_answered = std::make_shared<std::atomic_bool>(false);
@@ -205,6 +460,44 @@ private:
         } catch (...) {
             respond(HttpResponse {500, "application/json", R"({"error":"internal"})", {}});
         }
+    }
+
+    void decideUpgrade(HttpRequest req)
+    {
+        lowest().expires_never();
+        auto self = this->shared_from_this();
+        auto decided = std::make_shared<std::atomic_bool>(false);
+        std::function<void(WebSocketDecision)> decide = [self, decided](WebSocketDecision decision) {
+            if (decided->exchange(true))
+                return;
+            net::post(self->m_stream.get_executor(),
+                      [self, decision = std::move(decision)]() mutable { self->upgrade(std::move(decision)); });
+        };
+        m_handlerTimer = std::make_shared<net::steady_timer>(m_stream.get_executor());
+        m_handlerTimer->expires_after(std::chrono::seconds(m_shared->options.handlerTimeoutSeconds));
+        m_handlerTimer->async_wait([decide](beast::error_code tec) {
+            if (!tec)
+                decide(WebSocketDecision {nullptr, {}, HttpResponse {503, "application/json", reasonJson(503), {}}});
+        });
+        try {
+            m_shared->webSocketHandler(std::move(req), decide);
+        } catch (...) {
+            decide(WebSocketDecision {nullptr, {}, HttpResponse {500, "application/json", R"({"error":"internal"})", {}}});
+        }
+    }
+
+    void upgrade(WebSocketDecision decision)
+    {
+        if (m_handlerTimer)
+            m_handlerTimer->cancel();
+        if (!decision.peer) {
+            m_keepAlive = false;
+            m_answered = std::make_shared<std::atomic_bool>(true);
+            return write(std::move(decision.refusal));
+        }
+        m_upgraded = true;
+        std::make_shared<WsSession<Stream>>(m_keep, m_shared, m_remote, std::move(m_stream))
+            ->run(m_parser->release(), std::move(decision.peer), std::move(decision.subprotocol));
     }
 
     void write(HttpResponse response)
@@ -292,6 +585,8 @@ private:
     }
 
     std::shared_ptr<void> m_keep;
+    std::uint64_t m_registered = 0;
+    bool m_upgraded = false;
     Stream m_stream;
     std::shared_ptr<const Shared> m_shared;
     std::string m_remote;
@@ -343,9 +638,14 @@ public:
 };
 
 HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
+    : HttpServer(std::move(handler), {}, options)
+{ }
+
+HttpServer::HttpServer(HttpHandler handler, WebSocketHandler webSocketHandler, HttpServerOptions options)
     : d(std::make_shared<Private>())
 {
     d->shared->handler = std::move(handler);
+    d->shared->webSocketHandler = std::move(webSocketHandler);
     d->shared->options = options;
 }
 
@@ -421,6 +721,7 @@ void HttpServer::stop()
     net::post(d->io, [p = d]() {
         beast::error_code ignored;
         p->acceptor.close(ignored);
+        p->shared->registry->abortAll();
         p->io.stop();
     });
     d->thread.join();

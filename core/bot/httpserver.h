@@ -40,6 +40,41 @@ struct HttpResponse
 using Respond = std::function<void(HttpResponse)>;
 using HttpHandler = std::function<void(HttpRequest request, Respond respond)>;
 
+// An accepted WebSocket connection. send() and close() may be called from any thread; messages
+// go out in the order they were sent. A peer that reads slower than it is written to is closed
+// (code 1008) once `maxQueuedBytes` wait: a client resumes from its last sequence anyway.
+class WebSocketConnection
+{
+public:
+    virtual ~WebSocketConnection() = default;
+    virtual void send(std::string text) = 0;
+    virtual void close(int code, std::string reason) = 0;
+    virtual const std::string &remoteAddress() const = 0;
+};
+
+// The application's side of one WebSocket connection. Called on the server thread, in order:
+// opened once, then messages, then closed once (not when the server stops: the
+// connections are dropped with it).
+class WebSocketPeer
+{
+public:
+    virtual ~WebSocketPeer() = default;
+    virtual void opened(std::shared_ptr<WebSocketConnection> connection) = 0;
+    virtual void message(std::string text) = 0;
+    virtual void closed(int code, std::string reason) = 0;
+};
+
+// The answer to an upgrade request: a peer to accept it, or an HTTP response that refuses it.
+struct WebSocketDecision
+{
+    std::shared_ptr<WebSocketPeer> peer; // null: refuse with `refusal`
+    std::string subprotocol; // echoed in Sec-WebSocket-Protocol when not empty
+    HttpResponse refusal {400, "application/json", R"({"error":"bad-request"})", {}};
+};
+// Decides one upgrade request (a GET with "Upgrade: websocket"); call `decide` exactly once,
+// from any thread. Without a WebSocket handler, upgrades go to the HTTP handler as plain GETs.
+using WebSocketHandler = std::function<void(HttpRequest request, std::function<void(WebSocketDecision)> decide)>;
+
 struct HttpServerOptions
 {
     std::size_t maxBodyBytes = 1024 * 1024; // larger bodies get 413, unread
@@ -47,12 +82,18 @@ struct HttpServerOptions
     int requestTimeoutSeconds = 30; // to read one request once it started (slowloris)
     int idleTimeoutSeconds = 75; // keep-alive connection without a request
     int handlerTimeoutSeconds = 60; // a handler that never answers: 503
+    // WebSocket: the server pings a connection silent for half this long and closes it when
+    // nothing comes back within the other half.
+    int webSocketIdleSeconds = 30;
+    std::size_t webSocketMaxMessageBytes = 1024 * 1024;
+    std::size_t webSocketMaxQueuedBytes = 16 * 1024 * 1024;
 };
 
 class HttpServer
 {
 public:
     HttpServer(HttpHandler handler, HttpServerOptions options = {});
+    HttpServer(HttpHandler handler, WebSocketHandler webSocketHandler, HttpServerOptions options = {});
     ~HttpServer();
     HttpServer(const HttpServer &) = delete;
     HttpServer &operator=(const HttpServer &) = delete;

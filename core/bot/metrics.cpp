@@ -60,6 +60,18 @@ qint64 Metrics::webhookCount(const QString &source, int status) const
     return m_webhooks.value(qMakePair(source, status));
 }
 
+void Metrics::desktopClients(int count)
+{
+    QMutexLocker lock(&m_mutex);
+    m_desktopClients = count;
+}
+
+void Metrics::desktopEventFannedOut()
+{
+    QMutexLocker lock(&m_mutex);
+    ++m_desktopEvents;
+}
+
 QByteArray Metrics::render() const
 {
     QMutexLocker lock(&m_mutex);
@@ -90,6 +102,14 @@ QByteArray Metrics::render() const
                           "# TYPE iterdeck_events_total counter\n"
                           "iterdeck_events_total %1\n")
                .arg(m_events);
+    out += QStringLiteral("# HELP iterdeck_desktop_connections Desktop stream connections open now.\n"
+                          "# TYPE iterdeck_desktop_connections gauge\n"
+                          "iterdeck_desktop_connections %1\n"
+                          "# HELP iterdeck_desktop_events_total Events fanned out to the desktop stream.\n"
+                          "# TYPE iterdeck_desktop_events_total counter\n"
+                          "iterdeck_desktop_events_total %2\n")
+               .arg(m_desktopClients)
+               .arg(m_desktopEvents);
     out += QStringLiteral("# HELP iterdeck_start_time_seconds When this process started, Unix time.\n"
                           "# TYPE iterdeck_start_time_seconds gauge\n"
                           "iterdeck_start_time_seconds %1\n")

@@ -21,6 +21,9 @@ public:
     void storeLatency(double seconds);
     void eventsAppended(int count);
     void storeFailure();
+    // The desktop stream: connected clients, and events fanned out to them.
+    void desktopClients(int count);
+    void desktopEventFannedOut();
 
     qint64 webhookCount(const QString &source, int status) const;
     QByteArray render() const;
@@ -35,6 +38,8 @@ private:
     double m_latencySum = 0;
     qint64 m_events = 0;
     qint64 m_storeFailures = 0;
+    int m_desktopClients = 0;
+    qint64 m_desktopEvents = 0;
     qint64 m_startedAt = 0;
 };
 

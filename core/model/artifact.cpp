@@ -22,4 +22,21 @@ QJsonObject Artifact::toJson() const
     return o;
 }
 
+Artifact Artifact::fromJson(const QJsonObject &o)
+{
+    Artifact a;
+    a.id = o.value(u"id").toInteger();
+    a.component = o.value(u"component").toString();
+    a.branch = o.value(u"branch").toString();
+    a.build = o.value(u"build").toString();
+    a.commit = o.value(u"commit").toString();
+    a.imageTag = o.value(u"imageTag").toString();
+    a.digest = o.value(u"digest").toString();
+    a.chartVersion = o.value(u"chartVersion").toString();
+    a.link = o.value(u"link").toString();
+    a.source = o.value(u"source").toString();
+    a.publishedAt = QDateTime::fromString(o.value(u"publishedAt").toString(), Qt::ISODateWithMs);
+    return a;
+}
+
 } // namespace iterdeck::model

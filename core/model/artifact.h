@@ -23,6 +23,7 @@ struct Artifact
     QString source; // the webhook source that reported it
 
     QJsonObject toJson() const;
+    static Artifact fromJson(const QJsonObject &o);
     friend bool operator==(const Artifact &, const Artifact &) = default;
 };
 

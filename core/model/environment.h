@@ -18,6 +18,7 @@ struct Environment
     QDateTime updatedAt;
 
     QJsonObject toJson() const;
+    static Environment fromJson(const QJsonObject &o);
     friend bool operator==(const Environment &, const Environment &) = default;
 };
 
@@ -35,6 +36,7 @@ struct Selection
     QDateTime updatedAt;
 
     QJsonObject toJson() const;
+    static Selection fromJson(const QJsonObject &o);
     friend bool operator==(const Selection &, const Selection &) = default;
 };
 

@@ -14,4 +14,16 @@ QJsonObject Event::toJson() const
     return o;
 }
 
+Event Event::fromJson(const QJsonObject &o)
+{
+    Event e;
+    e.seq = o.value(u"seq").toInteger();
+    e.type = o.value(u"type").toString();
+    e.payload = o.value(u"payload").toObject();
+    e.at = QDateTime::fromString(o.value(u"at").toString(), Qt::ISODateWithMs);
+    e.iterationId = o.value(u"iteration").toInteger();
+    e.environmentId = o.value(u"environment").toInteger();
+    return e;
+}
+
 } // namespace iterdeck::model

@@ -18,6 +18,8 @@ struct Event
     QJsonObject payload;
 
     QJsonObject toJson() const;
+    // The inverse of toJson(); missing fields keep their defaults.
+    static Event fromJson(const QJsonObject &o);
     friend bool operator==(const Event &, const Event &) = default;
 };
 

@@ -25,4 +25,19 @@ QJsonObject Iteration::toJson() const
     return o;
 }
 
+Iteration Iteration::fromJson(const QJsonObject &o)
+{
+    Iteration it;
+    it.id = o.value(u"id").toInteger();
+    it.key = o.value(u"key").toString();
+    it.name = o.value(u"name").toString();
+    it.url = o.value(u"url").toString();
+    it.state = o.value(u"state").toString() == u"closed" ? State::Closed : State::Open;
+    for (const QJsonValue &m : o.value(u"members").toArray())
+        it.members.append(m.toString());
+    it.startedAt = QDateTime::fromString(o.value(u"startedAt").toString(), Qt::ISODateWithMs);
+    it.closedAt = QDateTime::fromString(o.value(u"closedAt").toString(), Qt::ISODateWithMs);
+    return it;
+}
+
 } // namespace iterdeck::model

@@ -23,6 +23,7 @@ struct Iteration
     QStringList members; // collaboration-tool user names, sorted
 
     QJsonObject toJson() const;
+    static Iteration fromJson(const QJsonObject &o);
     friend bool operator==(const Iteration &, const Iteration &) = default;
 };
 
