@@ -1,4 +1,5 @@
 // iterdeckctl: the command-line face of Iterdeck.
+#include "botcommands.h"
 #include "configcommands.h"
 #include "devcommands.h"
 #include "kubecommands.h"
@@ -203,6 +204,69 @@ int main(int argc, char **argv)
     apply->add_flag("--dry-run", applyOptions.dryRun, str(IterdeckCtl::tr("Ask the server to check without saving")));
     addKubeFlags(apply, applyOptions.kube);
 
+    // The bot's desktop API (core/chatops).
+    auto *bot = cli.add_subcommand(
+        "bot", str(IterdeckCtl::tr("Talk to iterdeck-bot: your iterations and environments, deploys, chat commands, "
+                                   "the event stream. Takes --bot URL and --token TOKEN, or $ITERDECK_BOT_URL and "
+                                   "$ITERDECK_TOKEN.")));
+    bot->require_subcommand(1);
+    iterdeck::ctl::BotCliOptions botOptions;
+    auto addBotFlags = [&botOptions](CLI::App *cmd) {
+        cmd->add_option("--bot", botOptions.bot,
+                        str(IterdeckCtl::tr("The bot's URL, e.g. https://bot.example.com (default: $ITERDECK_BOT_URL)")));
+        cmd->add_option("--token", botOptions.token,
+                        str(IterdeckCtl::tr("Your desktop token (default: $ITERDECK_TOKEN)")));
+        cmd->add_option("--ca", botOptions.caFile,
+                        str(IterdeckCtl::tr("PEM certificates to trust for the bot's HTTPS (a private CA)")));
+        cmd->add_flag("--allow-insecure", botOptions.allowInsecure,
+                      str(IterdeckCtl::tr("Send the token over plain http to a host that is not this machine "
+                                          "(refused by default: anyone on the way could read it)")));
+    };
+    auto addBotOutput = [&botOptions](CLI::App *cmd) {
+        cmd->add_option("-o,--output", botOptions.output, str(IterdeckCtl::tr("Output format: json")))
+            ->check(CLI::IsMember({"json"}));
+    };
+    auto *botStatus
+        = bot->add_subcommand("status", str(IterdeckCtl::tr("Who you are to the bot, and your iterations")));
+    addBotFlags(botStatus);
+    addBotOutput(botStatus);
+    auto *botEnvs = bot->add_subcommand(
+        "envs", str(IterdeckCtl::tr("Your environments: per component what it follows and what is deployed")));
+    addBotFlags(botEnvs);
+    addBotOutput(botEnvs);
+    auto *botDeploy = bot->add_subcommand(
+        "deploy", str(IterdeckCtl::tr("Show an environment's deploy card (branches and their latest builds), or "
+                                      "change what a component runs: ENV [COMPONENT] [--follow BRANCH | --pin BUILD "
+                                      "| --redeploy]")));
+    botDeploy
+        ->add_option("ENV", botOptions.environment,
+                     str(IterdeckCtl::tr("The environment: its namespace, or the iteration's name or key")))
+        ->required();
+    botDeploy->add_option("COMPONENT", botOptions.component, str(IterdeckCtl::tr("The component")));
+    auto *followOpt = botDeploy->add_option("--follow", botOptions.follow,
+                                            str(IterdeckCtl::tr("Follow this branch: deploy its builds as they come")));
+    auto *pinOpt = botDeploy->add_option(
+        "--pin", botOptions.pin, str(IterdeckCtl::tr("Pin this build (artifact id, build number, tag or digest)")));
+    auto *redeployOpt
+        = botDeploy->add_flag("--redeploy", botOptions.redeploy,
+                              str(IterdeckCtl::tr("Deploy the current selection again (all components without COMPONENT)")));
+    followOpt->excludes(pinOpt);
+    redeployOpt->excludes(followOpt)->excludes(pinOpt);
+    addBotFlags(botDeploy);
+    addBotOutput(botDeploy);
+    auto *botRun = bot->add_subcommand(
+        "run", str(IterdeckCtl::tr("Run a chat command as in the iteration's group, e.g. \"run status\", "
+                                   "\"run branch web feature/x\", \"run help\"")));
+    botRun->add_option("WORDS", botOptions.words, str(IterdeckCtl::tr("The command and its arguments")))->required();
+    addBotFlags(botRun);
+    addBotOutput(botRun);
+    auto *botWatch = bot->add_subcommand(
+        "watch", str(IterdeckCtl::tr("Print your iterations' events as they happen, until interrupted")));
+    botWatch->add_option("--since", botOptions.since,
+                         str(IterdeckCtl::tr("First print the events after this sequence number (0: all)")));
+    addBotFlags(botWatch);
+    addBotOutput(botWatch);
+
     // Dev mode (core/devmode).
     auto *dev = cli.add_subcommand(
         "dev", str(IterdeckCtl::tr("Develop inside a running workload (Nocalhost-style dev mode)")));
@@ -300,6 +364,16 @@ int main(int argc, char **argv)
         return iterdeck::ctl::runPortForward(pfOptions);
     if (*apply)
         return iterdeck::ctl::runApply(applyOptions);
+    if (*botStatus)
+        return iterdeck::ctl::runBotStatus(botOptions);
+    if (*botEnvs)
+        return iterdeck::ctl::runBotEnvs(botOptions);
+    if (*botDeploy)
+        return iterdeck::ctl::runBotDeploy(botOptions);
+    if (*botRun)
+        return iterdeck::ctl::runBotRun(botOptions);
+    if (*botWatch)
+        return iterdeck::ctl::runBotWatch(botOptions);
     if (*devStart)
         return iterdeck::ctl::runDevStart(devOptions);
     if (*devEnd)

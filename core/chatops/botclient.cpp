@@ -146,9 +146,9 @@ void BotClient::onError(QAbstractSocket::SocketError)
     if (text.contains(QLatin1String("401")))
         text = tr("the bot refused the token (unknown or revoked)");
     m_lastError = text;
-    Q_EMIT connectionError(text);
+    Q_EMIT connectionError(text); // may stop this client
     // QWebSocket does not always follow a handshake error with disconnected().
-    if (m_socket->state() == QAbstractSocket::UnconnectedState)
+    if (m_socket && m_socket->state() == QAbstractSocket::UnconnectedState)
         QMetaObject::invokeMethod(this, &BotClient::onDisconnected, Qt::QueuedConnection);
 }
 
@@ -216,8 +216,8 @@ void BotClient::onMessage(const QString &text)
         if (m_lastSeq < 0 || snapshot.truncated || m_lastSeq > snapshot.seq)
             m_lastSeq = snapshot.seq;
         m_backoffMs = 0;
-        Q_EMIT snapshotReceived(snapshot);
         setState(State::Connected);
+        Q_EMIT snapshotReceived(snapshot);
         return;
     }
     if (type == QLatin1String(msg::Error)) {
