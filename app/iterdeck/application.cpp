@@ -1,5 +1,8 @@
 #include "application.h"
 
+#include "botsession.h"
+#include "chatops/eventtext.h"
+#include "demobot.h"
 #include "devcontroller.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
@@ -10,6 +13,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QDesktopServices>
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -119,6 +123,7 @@ void Application::startSandbox()
     const QString dir
         = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/demo-sandbox");
     QDir().mkpath(dir);
+    m_sandboxDir = dir;
     const QString kubeconfig = dir + QStringLiteral("/kubeconfig");
     m_sandbox = new QProcess(this);
     m_sandbox->setProcessChannelMode(QProcess::MergedChannels);
@@ -179,6 +184,21 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     m_model = new WorkloadsModel(m_client.get(), m_dev, this);
     m_window = new MainWindow(m_client.get(), m_dev, m_model);
     m_tray = new TrayIcon(this);
+    m_bot = new BotSession(&m_settings, this);
+    m_window->setBotSession(m_bot);
+    connect(m_bot, &BotSession::connectionChanged, this, &Application::updateTray);
+    connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::updateTray);
+    connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::rebuildIterationMenus);
+    connect(m_bot->state(), &chatops::StreamState::notable, this,
+            [this](const chatops::Activity &a, chatops::EventKind kind) {
+                const bool deployKinds = kind == chatops::EventKind::Deploy || kind == chatops::EventKind::Environment
+                    || kind == chatops::EventKind::Artifact;
+                const QString key = deployKinds ? QStringLiteral("notify/deploy") : QStringLiteral("notify/iteration");
+                if (!m_settings.value(key, true).toBool())
+                    return;
+                const model::Iteration *it = m_bot->state()->iteration(a.iterationId);
+                notify(it ? it->name : QStringLiteral("Iterdeck"), a.text, a.type.endsWith(u"failed"));
+            });
 
     connect(m_window, &MainWindow::namespaceChanged, this, [this](const QString &n) {
         m_model->setNamespace(n);
@@ -201,12 +221,12 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     connect(m_dev, &DevController::notice, this, [this](const QString &title, const QString &text) {
         m_window->addActivity(title + QStringLiteral(": ") + text);
         if (m_settings.value(QStringLiteral("notify/dev"), true).toBool())
-            m_tray->showMessage(title, text, true);
+            notify(title, text, true);
     });
     connect(m_dev, &DevController::ended, this, [this](const QString &, const QString &summary, bool exact) {
         m_window->addActivity(summary);
         if (m_settings.value(QStringLiteral("notify/dev"), true).toBool())
-            m_tray->showMessage(tr("Dev mode ended"), summary, !exact);
+            notify(tr("Dev mode ended"), summary, !exact);
     });
     connect(m_dev, &DevController::leftoversFound, this, [this](const QList<DevRecord> &records) {
         QStringList names;
@@ -246,6 +266,7 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
         connect(qApp, &QApplication::lastWindowClosed, qApp, &QApplication::quit);
     }
     m_dev->scanLeftovers();
+    startBot();
     updateTray();
     Q_EMIT ready();
 }
@@ -265,6 +286,14 @@ void Application::openSettings()
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &SettingsDialog::clusterChanged, this,
             [this] { m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again.")); });
+    connect(dialog, &SettingsDialog::botChanged, this, [this](const QString &url, const QString &token) {
+        if (m_demoBot)
+            return; // the demo keeps its own bot
+        if (url.isEmpty() || token.isEmpty())
+            m_bot->startFromSettings();
+        else
+            m_bot->start(QUrl::fromUserInput(url), token, m_settings.value(QStringLiteral("bot/allowInsecure")).toBool());
+    });
     dialog->show();
 }
 
@@ -292,6 +321,103 @@ void Application::rebuildDevMenu()
     }
 }
 
+void Application::startBot()
+{
+    if (!m_options.sandbox) {
+        m_bot->startFromSettings();
+        return;
+    }
+    m_demoBot = new DemoBot(this);
+    QString error;
+    const int interval = qEnvironmentVariableIsSet("ITERDECK_DEMO_BUILD_INTERVAL_MS")
+        ? qEnvironmentVariableIntValue("ITERDECK_DEMO_BUILD_INTERVAL_MS")
+        : 90000;
+    QString user = qEnvironmentVariable("USER");
+    if (user.isEmpty())
+        user = QStringLiteral("me");
+    if (!m_demoBot->start(m_client.get(), m_sandboxDir + QStringLiteral("/bot"), user, interval, &error)) {
+        m_window->addActivity(tr("The demo bot could not start: %1").arg(error));
+        return;
+    }
+    m_bot->start(m_demoBot->url(), m_demoBot->token());
+}
+
+void Application::notify(const QString &title, const QString &text, bool error)
+{
+    if (m_tray->pauseAction()->isChecked())
+        return;
+    m_tray->showMessage(title, text, error);
+}
+
+// One submenu per iteration: open the environment, Deploy…, its components' dev mode, the group.
+void Application::rebuildIterationMenus()
+{
+    if (!m_tray || !m_bot)
+        return;
+    const chatops::StreamState *state = m_bot->state();
+    QList<QMenu *> menus;
+    for (const model::Iteration &it : state->iterations()) {
+        if (it.state != model::Iteration::State::Open)
+            continue;
+        auto *menu = new QMenu(it.name);
+        const qint64 id = it.id;
+        const model::Environment *env = state->environmentOfIteration(id);
+        QAction *url = menu->addAction(tr("Open the environment"));
+        url->setEnabled(env && !state->environmentUrl(env->id).isEmpty());
+        const qint64 envId = env ? env->id : 0;
+        connect(url, &QAction::triggered, this,
+                [this, envId] { QDesktopServices::openUrl(QUrl(m_bot->state()->environmentUrl(envId))); });
+        QAction *deploy = menu->addAction(tr("Deploy…"));
+        deploy->setEnabled(env && m_bot->isConnected());
+        connect(deploy, &QAction::triggered, this, [this, id, envId] {
+            raiseWindow();
+            m_window->selectIteration(id);
+            m_window->openDeployCard(envId);
+        });
+        if (!env) {
+            QAction *create = menu->addAction(tr("Create environment"));
+            create->setEnabled(m_bot->isConnected());
+            connect(create, &QAction::triggered, this, [this, id] {
+                m_bot->client()->request(QLatin1String(chatops::method::CreateEnvironment),
+                                         {{QStringLiteral("iteration"), id}}, this, [](const auto &) { });
+            });
+        } else {
+            menu->addSection(tr("Dev mode"));
+            for (const chatops::ComponentInfo &c : state->components()) {
+                auto ref = WorkloadRef::parse(c.workload, nullptr);
+                if (!ref)
+                    continue;
+                const auto dev = m_dev->status(workloadKey(env->nameSpace, *ref));
+                QAction *a = menu->addAction(c.name);
+                a->setCheckable(true);
+                a->setChecked(dev.state != DevController::State::Off && dev.state != DevController::State::Failed);
+                a->setEnabled(dev.state != DevController::State::Starting && dev.state != DevController::State::Ending);
+                const QString workload = ref->shortName();
+                connect(a, &QAction::triggered, this, [this, id, workload] {
+                    raiseWindow();
+                    m_window->selectIteration(id);
+                    for (int row = 0; row < m_model->rowCount(); ++row) {
+                        if (m_model->workloadAt(row).shortName() == workload) {
+                            m_window->toggleDevMode(row);
+                            return;
+                        }
+                    }
+                    m_window->addActivity(tr("%1 is not running yet; try again in a moment").arg(workload));
+                });
+            }
+        }
+        menu->addSeparator();
+        const int unread = state->unread(id);
+        QAction *group = menu->addAction(unread ? tr("Open the group (%n new)", nullptr, unread) : tr("Open the group"));
+        connect(group, &QAction::triggered, this, [this, id] {
+            raiseWindow();
+            m_window->selectIteration(id);
+        });
+        menus.append(menu);
+    }
+    m_tray->setIterationMenus(menus);
+}
+
 void Application::updateTray()
 {
     if (!m_tray)
@@ -300,13 +426,36 @@ void Application::updateTray()
         m_tray->setState(TrayIcon::State::Disconnected, tr("cluster unreachable: %1").arg(m_connectionProblem));
         return;
     }
+    if (m_bot && m_bot->isConfigured() && !m_bot->isConnected() && !m_bot->problem().isEmpty()) {
+        m_tray->setState(TrayIcon::State::Disconnected, tr("bot unreachable: %1").arg(m_bot->problem()));
+        return;
+    }
+    bool deploying = false;
+    bool deployFailed = false;
+    if (m_bot) {
+        const chatops::StreamState *state = m_bot->state();
+        for (const model::Iteration &it : state->iterations()) {
+            const model::Environment *env = state->environmentOfIteration(it.id);
+            if (!env)
+                continue;
+            for (const chatops::ComponentInfo &c : state->components()) {
+                const auto d = state->deployment(env->id, c.name);
+                deploying = deploying || (d && d->state == u"started");
+                deployFailed = deployFailed || (d && d->state == u"failed");
+            }
+        }
+    }
     if (m_dev->anyProblem()) {
         m_tray->setState(m_dev->anyFailed() ? TrayIcon::State::Error : TrayIcon::State::Attention,
                          tr("dev mode needs attention"));
         return;
     }
-    if (m_dev->anySyncing()) {
-        m_tray->setState(TrayIcon::State::Working, tr("working"));
+    if (deployFailed) {
+        m_tray->setState(TrayIcon::State::Attention, tr("a deploy failed"));
+        return;
+    }
+    if (m_dev->anySyncing() || deploying) {
+        m_tray->setState(TrayIcon::State::Working, deploying ? tr("deploying") : tr("working"));
         return;
     }
     const int on = int(m_dev->activeKeys().size());

@@ -15,6 +15,8 @@ class KubeClient;
 
 namespace iterdeck::app {
 
+class BotSession;
+class DemoBot;
 class DevController;
 class MainWindow;
 class TrayIcon;
@@ -42,6 +44,7 @@ public:
     TrayIcon *tray() const { return m_tray; }
     DevController *dev() const { return m_dev; }
     WorkloadsModel *model() const { return m_model; }
+    BotSession *bot() const { return m_bot; }
 
 Q_SIGNALS:
     void ready();
@@ -55,6 +58,9 @@ private:
     void raiseWindow();
     void openSettings();
     void rebuildDevMenu();
+    void rebuildIterationMenus();
+    void startBot();
+    void notify(const QString &title, const QString &text, bool error);
 
     Options m_options;
     QSettings m_settings;
@@ -65,6 +71,9 @@ private:
     TrayIcon *m_tray = nullptr;
     QLocalServer *m_instanceServer = nullptr;
     QProcess *m_sandbox = nullptr;
+    BotSession *m_bot = nullptr;
+    DemoBot *m_demoBot = nullptr;
+    QString m_sandboxDir;
     QString m_connectionProblem;
 };
 

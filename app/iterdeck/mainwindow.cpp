@@ -1,6 +1,9 @@
 #include "mainwindow.h"
 
+#include "botsession.h"
+#include "deploycarddialog.h"
 #include "devcontroller.h"
+#include "iterationsmodel.h"
 #include "kube/informer.h"
 #include "kube/kubeclient.h"
 #include "kube/logstream.h"
@@ -17,7 +20,9 @@
 #include <QJsonArray>
 #include <QLabel>
 #include <QLineEdit>
+#include <QListView>
 #include <QListWidget>
+#include <QSplitter>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProcess>
@@ -152,6 +157,23 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     top->addWidget(m_nsBox);
     layout->addLayout(top);
 
+    // The selected iteration's environment (with a bot).
+    m_envBar = new QWidget(this);
+    auto *envLayout = new QHBoxLayout(m_envBar);
+    envLayout->setContentsMargins(0, 0, 0, 0);
+    m_envLabel = new QLabel(m_envBar);
+    m_envLabel->setTextFormat(Qt::RichText);
+    m_envLabel->setOpenExternalLinks(true);
+    envLayout->addWidget(m_envLabel, 1);
+    m_createButton = new QPushButton(tr("Create environment"), m_envBar);
+    m_deployButton = new QPushButton(tr("Deploy…"), m_envBar);
+    m_redeployButton = new QPushButton(tr("Redeploy"), m_envBar);
+    m_urlButton = new QPushButton(tr("Open URL"), m_envBar);
+    for (QPushButton *b : {m_createButton, m_deployButton, m_redeployButton, m_urlButton})
+        envLayout->addWidget(b);
+    m_envBar->hide();
+    layout->addWidget(m_envBar);
+
     m_table->setModel(model);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::SingleSelection);
@@ -181,7 +203,12 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     setCentralWidget(central);
 
     connect(settings, &QPushButton::clicked, this, &MainWindow::settingsRequested);
-    connect(clear, &QPushButton::clicked, m_activity, &QListWidget::clear);
+    connect(clear, &QPushButton::clicked, this, [this] {
+        m_localActivity.clear();
+        if (m_bot && m_iterationId)
+            m_bot->state()->clearActivity(m_iterationId);
+        showActivity();
+    });
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::updateActions);
     connect(model, &QAbstractItemModel::dataChanged, this, &MainWindow::updateActions);
     connect(model, &QAbstractItemModel::modelReset, this, &MainWindow::updateActions);
@@ -244,10 +271,193 @@ void MainWindow::showBanner(const QString &text)
 
 void MainWindow::addActivity(const QString &text)
 {
-    m_activity->insertItem(
-        0, QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + text);
-    while (m_activity->count() > 200)
-        delete m_activity->takeItem(m_activity->count() - 1);
+    m_localActivity.prepend(QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ")
+                            + text);
+    while (m_localActivity.size() > 200)
+        m_localActivity.removeLast();
+    showActivity();
+}
+
+// The selected iteration's activity from the bot, merged with this app's own notes.
+void MainWindow::showActivity()
+{
+    struct Entry
+    {
+        QString sortKey;
+        QString text;
+        bool unread;
+    };
+    QList<Entry> entries;
+    for (const QString &l : std::as_const(m_localActivity))
+        entries.append({QDate::currentDate().toString(Qt::ISODate) + u'T' + l.left(8), l, false});
+    if (m_bot && m_iterationId) {
+        for (qint64 id : {m_iterationId, qint64(0)}) {
+            for (const chatops::Activity &a : m_bot->state()->activity(id)) {
+                const QDateTime local = a.at.toLocalTime();
+                entries.append({local.toString(Qt::ISODate),
+                                local.toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + a.text, a.unread});
+            }
+        }
+    }
+    // Seen now: what is on screen is no longer unread.
+    if (m_bot && m_iterationId && isVisible() && m_bot->state()->unread(m_iterationId) > 0) {
+        m_bot->state()->markRead(m_iterationId); // comes back here once, with nothing unread
+        return;
+    }
+    std::stable_sort(entries.begin(), entries.end(),
+                     [](const Entry &a, const Entry &b) { return a.sortKey > b.sortKey; });
+    m_activity->clear();
+    for (const Entry &e : std::as_const(entries).mid(0, 300)) {
+        auto *item = new QListWidgetItem(e.text, m_activity);
+        if (e.unread) {
+            QFont f = item->font();
+            f.setBold(true);
+            item->setFont(f);
+        }
+    }
+}
+
+void MainWindow::setBotSession(BotSession *session)
+{
+    m_bot = session;
+    m_iterationsModel = new IterationsModel(session->state(), this);
+    m_iterations = new QListView(this);
+    m_iterations->setObjectName(QStringLiteral("iterations"));
+    m_iterations->setModel(m_iterationsModel);
+    m_iterations->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_iterations->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_iterations->setSpacing(2);
+    auto *side = new QWidget(this);
+    auto *sideLayout = new QVBoxLayout(side);
+    sideLayout->setContentsMargins(0, 0, 0, 0);
+    sideLayout->addWidget(new QLabel(tr("My iterations"), side));
+    sideLayout->addWidget(m_iterations);
+    auto *splitter = new QSplitter(this);
+    QWidget *old = takeCentralWidget();
+    splitter->addWidget(side);
+    splitter->addWidget(old);
+    splitter->setStretchFactor(1, 1);
+    splitter->setSizes({240, 760});
+    setCentralWidget(splitter);
+    resize(1180, 660);
+
+    connect(m_iterations->selectionModel(), &QItemSelectionModel::currentChanged, this,
+            [this](const QModelIndex &current) {
+                if (current.isValid())
+                    selectIteration(current.data(IterationsModel::IterationIdRole).toLongLong());
+            });
+    connect(session->state(), &chatops::StreamState::changed, this, [this] {
+        if (!m_iterationId && m_iterationsModel->rowCount() > 0)
+            m_iterations->setCurrentIndex(m_iterationsModel->index(0));
+        updateEnvironment();
+    });
+    connect(session->state(), &chatops::StreamState::activityChanged, this, [this](qint64 id) {
+        if (id == m_iterationId || id == 0)
+            showActivity();
+    });
+    connect(session, &BotSession::connectionChanged, this, &MainWindow::updateEnvironment);
+    connect(m_createButton, &QPushButton::clicked, this, [this] {
+        m_createButton->setEnabled(false);
+        m_bot->client()->request(QLatin1String(chatops::method::CreateEnvironment),
+                                 {{QStringLiteral("iteration"), m_iterationId}}, this,
+                                 [this](const chatops::BotClient::Result &r) {
+                                     if (!r)
+                                         addActivity(tr("Creating the environment failed: %1").arg(r.error().message));
+                                     updateEnvironment();
+                                 });
+    });
+    connect(m_deployButton, &QPushButton::clicked, this, [this] {
+        if (const model::Environment *env = m_bot->state()->environmentOfIteration(m_iterationId))
+            openDeployCard(env->id);
+    });
+    connect(m_redeployButton, &QPushButton::clicked, this, [this] {
+        const model::Environment *env = m_bot->state()->environmentOfIteration(m_iterationId);
+        if (!env)
+            return;
+        QJsonObject params {{QStringLiteral("environment"), env->id}};
+        const QModelIndexList rows = m_table->selectionModel()->selectedRows();
+        const QString component = rows.isEmpty() ? QString() : m_model->componentAt(rows.first().row());
+        if (!component.isEmpty())
+            params.insert(QStringLiteral("component"), component);
+        m_bot->client()->request(QLatin1String(chatops::method::Redeploy), params, this,
+                                 [this](const chatops::BotClient::Result &r) {
+                                     if (!r)
+                                         addActivity(tr("Redeploy refused: %1").arg(r.error().message));
+                                 });
+    });
+    connect(m_urlButton, &QPushButton::clicked, this, [this] {
+        if (const model::Environment *env = m_bot->state()->environmentOfIteration(m_iterationId))
+            QDesktopServices::openUrl(QUrl(m_bot->state()->environmentUrl(env->id)));
+    });
+    m_envBar->show();
+    updateEnvironment();
+}
+
+void MainWindow::selectIteration(qint64 iterationId)
+{
+    m_iterationId = iterationId;
+    if (m_iterations) {
+        const int row = m_iterationsModel->rowOf(iterationId);
+        if (row >= 0 && m_iterations->currentIndex().row() != row)
+            m_iterations->setCurrentIndex(m_iterationsModel->index(row));
+    }
+    if (m_bot) {
+        if (const model::Environment *env = m_bot->state()->environmentOfIteration(iterationId)) {
+            if (env->nameSpace != m_model->currentNamespace())
+                Q_EMIT namespaceChanged(env->nameSpace);
+            setNamespace(env->nameSpace);
+            m_model->setEnvironment(m_bot->state(), env->id);
+        } else {
+            m_model->setEnvironment(m_bot->state(), 0);
+        }
+        m_bot->state()->markRead(iterationId);
+        m_bot->state()->markRead(0);
+    }
+    updateEnvironment();
+    showActivity();
+}
+
+void MainWindow::openDeployCard(qint64 environmentId)
+{
+    auto *card = new DeployCardDialog(m_bot->client(), m_bot->state(), environmentId, this);
+    card->setAttribute(Qt::WA_DeleteOnClose);
+    card->show();
+}
+
+void MainWindow::updateEnvironment()
+{
+    if (!m_bot)
+        return;
+    const chatops::StreamState *state = m_bot->state();
+    const model::Iteration *it = state->iteration(m_iterationId);
+    const model::Environment *env = it ? state->environmentOfIteration(it->id) : nullptr;
+    const bool connected = m_bot->isConnected();
+    QString text;
+    if (!m_bot->isConfigured() || (!connected && !m_bot->problem().isEmpty())) {
+        text = tr("Bot: %1").arg(m_bot->problem().toHtmlEscaped());
+    } else if (!it) {
+        text = state->iterations().isEmpty() ? tr("You are in no iteration yet.") : tr("Choose an iteration.");
+    } else if (!env) {
+        text = tr("<b>%1</b> has no environment yet.").arg(it->name.toHtmlEscaped());
+    } else {
+        const QString url = state->environmentUrl(env->id);
+        text = tr("<b>%1</b> · namespace <b>%2</b> · %3").arg(it->name.toHtmlEscaped(), env->nameSpace, env->state);
+        if (!url.isEmpty())
+            text += QStringLiteral(" · <a href=\"%1\">%2</a>").arg(url.toHtmlEscaped(), QUrl(url).host().toHtmlEscaped());
+        if (m_model->environmentId() != env->id) {
+            if (env->nameSpace != m_model->currentNamespace())
+                Q_EMIT namespaceChanged(env->nameSpace);
+            setNamespace(env->nameSpace);
+            m_model->setEnvironment(m_bot->state(), env->id);
+        }
+    }
+    m_envLabel->setText(text);
+    const bool open = it && it->state == model::Iteration::State::Open;
+    m_createButton->setVisible(it && !env);
+    m_createButton->setEnabled(connected && open);
+    for (QPushButton *b : {m_deployButton, m_redeployButton})
+        b->setEnabled(connected && env && env->state != u"deleting");
+    m_urlButton->setEnabled(env && !state->environmentUrl(env->id).isEmpty());
 }
 
 void MainWindow::updateActions()

@@ -5,7 +5,9 @@
 
 class QComboBox;
 class QLabel;
+class QListView;
 class QListWidget;
+class QSplitter;
 class QPushButton;
 class QTableView;
 
@@ -16,7 +18,9 @@ class KubeClient;
 
 namespace iterdeck::app {
 
+class BotSession;
 class DevController;
+class IterationsModel;
 class WorkloadsModel;
 
 class MainWindow : public QMainWindow
@@ -35,12 +39,23 @@ public:
     // Toggles dev mode of the workload in `row`; asks for the local folder the first time.
     void toggleDevMode(int row);
 
+    // Shows my iterations from the bot (a list on the left); selecting one follows its
+    // environment's namespace. Not owned.
+    void setBotSession(BotSession *session);
+    void selectIteration(qint64 iterationId);
+    qint64 selectedIteration() const { return m_iterationId; }
+    void openDeployCard(qint64 environmentId);
+    QListView *iterationsView() const { return m_iterations; }
+    QPushButton *deployButton() const { return m_deployButton; }
+
 Q_SIGNALS:
     void namespaceChanged(const QString &ns);
     void settingsRequested();
 
 private:
     void updateActions();
+    void updateEnvironment();
+    void showActivity();
     void openShell(int row);
     void openLogs(int row);
     void openPort(int row);
@@ -58,6 +73,17 @@ private:
     QPushButton *m_logsButton;
     QPushButton *m_portButton;
     QListWidget *m_activity;
+    BotSession *m_bot = nullptr;
+    IterationsModel *m_iterationsModel = nullptr;
+    QListView *m_iterations = nullptr;
+    QWidget *m_envBar = nullptr;
+    QLabel *m_envLabel = nullptr;
+    QPushButton *m_createButton = nullptr;
+    QPushButton *m_deployButton = nullptr;
+    QPushButton *m_redeployButton = nullptr;
+    QPushButton *m_urlButton = nullptr;
+    QStringList m_localActivity; // dev mode and app notes, newest first
+    qint64 m_iterationId = 0;
 };
 
 } // namespace iterdeck::app

@@ -70,6 +70,7 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     , m_autostart(new QCheckBox(tr("Start Iterdeck when I log in"), this))
     , m_notifyDev(new QCheckBox(tr("Dev mode: failures, conflicts, restores"), this))
     , m_notifyDeploy(new QCheckBox(tr("Deploys and new builds of my iterations"), this))
+    , m_notifyIteration(new QCheckBox(tr("Iterations starting and closing, and group messages"), this))
     , m_language(new QComboBox(this))
 {
     setWindowTitle(tr("Iterdeck settings"));
@@ -92,6 +93,7 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     form->addRow(QString(), m_tokenNote);
     form->addRow(tr("Notifications"), m_notifyDev);
     form->addRow(QString(), m_notifyDeploy);
+    form->addRow(QString(), m_notifyIteration);
     form->addRow(tr("Language"), m_language);
     form->addRow(QString(), m_autostart);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
@@ -105,6 +107,7 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_botUrl->setText(m_settings->value(QStringLiteral("bot/url")).toString());
     m_notifyDev->setChecked(m_settings->value(QStringLiteral("notify/dev"), true).toBool());
     m_notifyDeploy->setChecked(m_settings->value(QStringLiteral("notify/deploy"), true).toBool());
+    m_notifyIteration->setChecked(m_settings->value(QStringLiteral("notify/iteration"), true).toBool());
     m_language->setCurrentIndex(
         std::max(0, m_language->findData(m_settings->value(QStringLiteral("ui/language")).toString())));
     m_autostart->setChecked(startsAtLogin());
@@ -117,8 +120,10 @@ void SettingsDialog::loadToken()
     job->setKey(kTokenKey);
     job->setAutoDelete(true);
     connect(job, &QKeychain::Job::finished, this, [this, job] {
-        if (job->error() == QKeychain::NoError)
+        if (job->error() == QKeychain::NoError) {
             m_token->setText(job->textData());
+            m_loadedToken = job->textData();
+        }
         else if (job->error() != QKeychain::EntryNotFound)
             m_tokenNote->setText(tr("No keychain is available (%1): the token cannot be stored safely and is kept "
                                     "for this session only.")
@@ -136,7 +141,10 @@ void SettingsDialog::accept()
     m_settings->setValue(QStringLiteral("cluster/kubeconfig"), m_kubeconfig->text().trimmed());
     m_settings->setValue(QStringLiteral("cluster/context"), m_context->text().trimmed());
     m_settings->setValue(QStringLiteral("cluster/namespace"), m_namespace->text().trimmed());
+    const bool botChanged = m_settings->value(QStringLiteral("bot/url")).toString() != m_botUrl->text().trimmed()
+        || m_token->text() != m_loadedToken;
     m_settings->setValue(QStringLiteral("bot/url"), m_botUrl->text().trimmed());
+    m_settings->setValue(QStringLiteral("notify/iteration"), m_notifyIteration->isChecked());
     m_settings->setValue(QStringLiteral("notify/dev"), m_notifyDev->isChecked());
     m_settings->setValue(QStringLiteral("notify/deploy"), m_notifyDeploy->isChecked());
     m_settings->setValue(QStringLiteral("ui/language"), m_language->currentData().toString());
@@ -150,6 +158,8 @@ void SettingsDialog::accept()
     job->start();
     if (clusterChanged)
         Q_EMIT this->clusterChanged();
+    if (botChanged)
+        Q_EMIT this->botChanged(m_botUrl->text().trimmed(), m_token->text().trimmed());
     QDialog::accept();
 }
 

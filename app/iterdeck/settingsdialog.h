@@ -26,6 +26,8 @@ public:
 
 Q_SIGNALS:
     void clusterChanged();
+    // The bot URL or token changed: the token is given too (it may live in no keychain).
+    void botChanged(const QString &url, const QString &token);
 
 private:
     void loadToken();
@@ -40,6 +42,8 @@ private:
     QCheckBox *m_autostart;
     QCheckBox *m_notifyDev;
     QCheckBox *m_notifyDeploy;
+    QCheckBox *m_notifyIteration;
+    QString m_loadedToken;
     QComboBox *m_language;
 };
 

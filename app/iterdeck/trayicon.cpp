@@ -14,6 +14,7 @@ TrayIcon::TrayIcon(QObject *parent)
     QAction *open = m_menu->addAction(tr("Open Iterdeck"));
     m_menu->setDefaultAction(open);
     connect(open, &QAction::triggered, this, &TrayIcon::openRequested);
+    m_iterationsEnd = m_menu->addSeparator();
     m_menu->addMenu(m_devMenu);
     connect(m_devMenu, &QMenu::aboutToShow, this, &TrayIcon::devMenuAboutToShow);
     m_menu->addSeparator();
@@ -34,6 +35,7 @@ TrayIcon::TrayIcon(QObject *parent)
 
 TrayIcon::~TrayIcon()
 {
+    qDeleteAll(m_iterationMenus);
     delete m_menu;
 }
 
@@ -94,6 +96,16 @@ void TrayIcon::showMessage(const QString &title, const QString &text, bool error
     if (m_pause->isChecked())
         return;
     m_tray->showMessage(title, text, error ? QSystemTrayIcon::Warning : QSystemTrayIcon::Information, 8000);
+}
+
+void TrayIcon::setIterationMenus(const QList<QMenu *> &menus)
+{
+    for (QMenu *m : std::as_const(m_iterationMenus))
+        m_menu->removeAction(m->menuAction());
+    qDeleteAll(m_iterationMenus);
+    m_iterationMenus = menus;
+    for (QMenu *m : menus)
+        m_menu->insertMenu(m_iterationsEnd, m);
 }
 
 } // namespace iterdeck::app

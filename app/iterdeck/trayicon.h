@@ -34,6 +34,9 @@ public:
     QMenu *devMenu() const { return m_devMenu; }
     QAction *pauseAction() const { return m_pause; }
     void showMessage(const QString &title, const QString &text, bool error = false);
+    // The per-iteration submenus, shown after "Open Iterdeck"; takes ownership, replaces the old ones.
+    void setIterationMenus(const QList<QMenu *> &menus);
+    QList<QMenu *> iterationMenus() const { return m_iterationMenus; }
 
 Q_SIGNALS:
     void openRequested();
@@ -48,6 +51,8 @@ private:
     QMenu *m_menu;
     QMenu *m_devMenu;
     QAction *m_pause;
+    QAction *m_iterationsEnd; // the separator after the iteration submenus
+    QList<QMenu *> m_iterationMenus;
     State m_shown = State::Disconnected;
     State m_wanted = State::Disconnected;
     QString m_tooltip;

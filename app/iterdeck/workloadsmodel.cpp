@@ -160,6 +160,10 @@ QVariant WorkloadsModel::headerData(int section, Qt::Orientation orientation, in
         return tr("Dev mode");
     case SyncColumn:
         return tr("Sync");
+    case FollowsColumn:
+        return tr("Follows");
+    case DeployedColumn:
+        return tr("Deployed");
     default:
         return {};
     }
@@ -238,9 +242,75 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
         return stateName(DevController::State::Off);
     case SyncColumn:
         return dev.sync;
+    case FollowsColumn:
+    case DeployedColumn:
+        return botColumn(index.row(), index.column());
     default:
         return {};
     }
+}
+
+QString WorkloadsModel::componentAt(int row) const
+{
+    if (!m_state || !m_environmentId || row < 0 || row >= m_rows.size())
+        return {};
+    const QString workload = m_rows.at(row).ref.shortName();
+    for (const chatops::ComponentInfo &c : m_state->components()) {
+        if (c.workload == workload)
+            return c.name;
+    }
+    return {};
+}
+
+QString WorkloadsModel::botColumn(int row, int column) const
+{
+    const QString component = componentAt(row);
+    if (component.isEmpty())
+        return {};
+    if (column == FollowsColumn) {
+        const auto sel = m_state->selection(m_environmentId, component);
+        if (!sel)
+            return {};
+        return sel->mode == model::Selection::Mode::Follow ? sel->branch : tr("pinned #%1").arg(sel->artifactId);
+    }
+    const auto d = m_state->deployment(m_environmentId, component);
+    if (!d)
+        return {};
+    QString build = !d->artifact.imageTag.isEmpty() ? d->artifact.imageTag : d->artifact.build;
+    if (!d->artifact.commit.isEmpty())
+        build += QStringLiteral(" · ") + d->artifact.commit.left(7);
+    if (d->state == u"started")
+        return tr("deploying %1…").arg(build);
+    if (d->state == u"failed")
+        return tr("failed: %1").arg(d->message.section(u'\n', 0, 0));
+    if (d->state == u"waiting")
+        return tr("waiting for a build");
+    const qint64 s = d->at.isValid() ? d->at.secsTo(QDateTime::currentDateTimeUtc()) : -1;
+    QString age;
+    if (s >= 0)
+        age = s < 120 ? tr("%ns ago", nullptr, int(s))
+            : s < 7200 ? tr("%nm ago", nullptr, int(s / 60))
+            : s < 172800 ? tr("%nh ago", nullptr, int(s / 3600))
+                         : tr("%nd ago", nullptr, int(s / 86400));
+    return age.isEmpty() ? build : build + QStringLiteral(" · ") + age;
+}
+
+void WorkloadsModel::setEnvironment(const chatops::StreamState *state, qint64 environmentId)
+{
+    if (m_state != state) {
+        if (m_state)
+            disconnect(m_state, nullptr, this, nullptr);
+        m_state = state;
+        if (m_state) {
+            connect(m_state, &chatops::StreamState::changed, this, [this] {
+                if (!m_rows.isEmpty())
+                    Q_EMIT dataChanged(index(0, FollowsColumn), index(int(m_rows.size()) - 1, DeployedColumn));
+            });
+        }
+    }
+    m_environmentId = environmentId;
+    if (!m_rows.isEmpty())
+        Q_EMIT dataChanged(index(0, FollowsColumn), index(int(m_rows.size()) - 1, DeployedColumn));
 }
 
 } // namespace iterdeck::app

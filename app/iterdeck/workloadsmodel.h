@@ -2,10 +2,12 @@
 // The workloads of one namespace, live from the cluster (watch caches of Deployments and
 // StatefulSets): name, kind, image, pods ready x/y, and dev mode (ours from the DevController,
 // anyone's from the workload's annotations) with its sync status.
+#include "chatops/streamstate.h"
 #include "devcontroller.h"
 
 #include <QAbstractTableModel>
 #include <QJsonObject>
+#include <QPointer>
 
 namespace iterdeck::kube {
 class Informer;
@@ -18,7 +20,17 @@ class WorkloadsModel : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { NameColumn, KindColumn, ImageColumn, PodsColumn, DevColumn, SyncColumn, ColumnCount };
+    enum Column {
+        NameColumn,
+        KindColumn,
+        ImageColumn,
+        PodsColumn,
+        DevColumn,
+        SyncColumn,
+        FollowsColumn, // from the bot: what the component follows (or its pinned build)
+        DeployedColumn, // from the bot: the build deployed, its commit and age, or the deploy under way
+        ColumnCount
+    };
     enum Role {
         WorkloadRole = Qt::UserRole + 1, // "deploy/NAME"
         NamespaceRole,
@@ -33,6 +45,12 @@ public:
 
     // Follows another namespace (empty: none).
     void setNamespace(const QString &ns);
+    // The bot's view of the namespace's environment (its components' selections and deploys);
+    // null or 0: none. The state must outlive the model.
+    void setEnvironment(const chatops::StreamState *state, qint64 environmentId);
+    qint64 environmentId() const { return m_environmentId; }
+    // The bot's component that runs as this row's workload; empty when none.
+    QString componentAt(int row) const;
     QString currentNamespace() const { return m_ns; }
     bool isSynced() const;
 
@@ -58,11 +76,14 @@ private:
     void remove(devmode::WorkloadKind kind, const QJsonObject &object);
     int find(const devmode::WorkloadRef &ref) const;
     void devChanged(const QString &key);
+    QString botColumn(int row, int column) const;
 
     kube::KubeClient *m_client;
     DevController *m_dev;
     QString m_ownerLabel; // this user, as dev mode labels workloads (read once: data() is hot)
     QString m_ns;
+    QPointer<const chatops::StreamState> m_state;
+    qint64 m_environmentId = 0;
     QList<kube::Informer *> m_informers;
     QList<Row> m_rows; // sorted by name, then kind
 };

@@ -445,7 +445,8 @@ chatops::Snapshot DesktopStream::snapshotFor(const Client &client)
     s.seq = m_fannedSeq;
     s.project = m_manifest.project;
     for (const model::ComponentSpec &c : std::as_const(m_manifest.components))
-        s.components.append({c.name, c.repository, c.image, c.defaultBranch});
+        s.components.append({c.name, c.repository, c.image, c.defaultBranch,
+                             c.workload.isEmpty() ? QStringLiteral("deploy/") + c.name : c.workload});
     for (const model::Iteration &it : std::as_const(m_cache.iterations)) {
         if (client.visible.contains(it.id))
             s.iterations.append(it);

@@ -84,13 +84,14 @@ QJsonObject ComponentInfo::toJson() const
     return {{QStringLiteral("name"), name},
             {QStringLiteral("repository"), repository},
             {QStringLiteral("image"), image},
-            {QStringLiteral("defaultBranch"), defaultBranch}};
+            {QStringLiteral("defaultBranch"), defaultBranch},
+            {QStringLiteral("workload"), workload}};
 }
 
 ComponentInfo ComponentInfo::fromJson(const QJsonObject &o)
 {
     return {o.value(u"name").toString(), o.value(u"repository").toString(), o.value(u"image").toString(),
-            o.value(u"defaultBranch").toString()};
+            o.value(u"defaultBranch").toString(), o.value(u"workload").toString()};
 }
 
 QJsonObject Deployment::toJson() const

@@ -84,6 +84,7 @@ struct ComponentInfo
     QString repository;
     QString image;
     QString defaultBranch;
+    QString workload; // deploy/NAME or sts/NAME: the workload it runs as
     QJsonObject toJson() const;
     static ComponentInfo fromJson(const QJsonObject &o);
 };

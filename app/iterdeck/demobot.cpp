@@ -1,0 +1,185 @@
+#include "demobot.h"
+
+#include "bot/botserver.h"
+#include "bot/crypto.h"
+#include "bot/desktopstream.h"
+#include "bot/environmentmanager.h"
+#include "bot/store.h"
+#include "config/teammanifestloader.h"
+
+#include <QDir>
+#include <QDirIterator>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
+#include <QRandomGenerator>
+#include <QTimer>
+
+namespace iterdeck::app {
+
+namespace {
+
+// The demo project from the resources into `dir` (the manifests driver reads real files).
+bool copyProject(const QString &dir, QString *error)
+{
+    QDirIterator it(QStringLiteral(":/demoproject"), QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        const QString from = it.next();
+        const QString to = dir + from.mid(QStringLiteral(":/demoproject").size());
+        QDir().mkpath(QFileInfo(to).absolutePath());
+        QFile::remove(to);
+        if (!QFile::copy(from, to)) {
+            *error = DemoBot::tr("cannot write %1").arg(to);
+            return false;
+        }
+        QFile::setPermissions(to, QFileDevice::ReadOwner | QFileDevice::WriteOwner);
+    }
+    return true;
+}
+
+} // namespace
+
+DemoBot::DemoBot(QObject *parent)
+    : QObject(parent)
+    , m_nam(new QNetworkAccessManager(this))
+    , m_timer(new QTimer(this))
+{
+    connect(m_timer, &QTimer::timeout, this, &DemoBot::nextBuild);
+}
+
+DemoBot::~DemoBot()
+{
+    m_timer->stop();
+    if (m_stream)
+        m_stream->closeAll();
+    if (m_server)
+        m_server->stop();
+    m_stream.reset();
+    m_environments.reset();
+    m_server.reset();
+}
+
+bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs,
+                    QString *error)
+{
+    m_user = user;
+    const QString projectDir = dataDir + QStringLiteral("/project");
+    if (!copyProject(projectDir, error))
+        return false;
+    // The demo's webhooks are signed with a secret of this run.
+    m_secret = QByteArray::number(QRandomGenerator::system()->generate64(), 16);
+    qputenv("ITERDECK_WEBHOOK_SECRET", m_secret);
+    Diagnostics diag;
+    auto manifest = config::TeamManifestLoader().loadFile(projectDir + QStringLiteral("/iterdeck.yaml"), diag);
+    if (!manifest) {
+        *error = diag.toString();
+        return false;
+    }
+    bot::StoreOptions so;
+    so.dataDir = dataDir;
+    auto store = bot::Store::open(so);
+    if (!store) {
+        *error = store.error().message;
+        return false;
+    }
+    const model::TeamManifest team = *manifest;
+    m_server = std::make_unique<bot::BotServer>(team, std::move(*store));
+    if (auto hooks = m_server->loadHooks(); !hooks) {
+        *error = hooks.error();
+        return false;
+    }
+    bot::EnvironmentManagerOptions eo;
+    eo.manifestDir = projectDir;
+    eo.rolloutTimeoutMs = 120000;
+    m_environments = std::make_unique<bot::EnvironmentManager>(team, &m_server->store(), client, eo);
+    m_environments->start();
+    m_server->addEventSink(m_environments.get());
+    m_stream = std::make_unique<bot::DesktopStream>(team, &m_server->store(), m_environments.get());
+    m_server->setDesktopStream(m_stream.get());
+    m_server->addEventSink(m_stream.get());
+    bot::BotServerOptions bo;
+    bo.port = 0;
+    if (!m_server->start(bo, error))
+        return false;
+    auto token = m_server->store().createToken(user, false);
+    if (!token) {
+        *error = token.error().message;
+        return false;
+    }
+    m_token = token->secret;
+    auto iterations = m_server->store().iterations();
+    if (iterations && iterations->isEmpty())
+        seed();
+    if (intervalMs > 0)
+        m_timer->start(intervalMs);
+    return true;
+}
+
+QUrl DemoBot::url() const
+{
+    return m_server ? QUrl(m_server->url()) : QUrl();
+}
+
+void DemoBot::post(const QJsonObject &body)
+{
+    QJsonObject b = body;
+    b.insert(QStringLiteral("id"), QStringLiteral("demo-%1-%2")
+                                       .arg(QDateTime::currentMSecsSinceEpoch())
+                                       .arg(QRandomGenerator::global()->generate()));
+    const QByteArray bytes = QJsonDocument(b).toJson(QJsonDocument::Compact);
+    QNetworkRequest req(QUrl(m_server->url() + QStringLiteral("/hooks/generic")));
+    req.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+    req.setRawHeader("X-Iterdeck-Signature", "sha256=" + bot::hmacSha256(m_secret, bytes).toHex());
+    QNetworkReply *reply = m_nam->post(req, bytes);
+    connect(reply, &QNetworkReply::finished, reply, &QObject::deleteLater);
+}
+
+void DemoBot::seed()
+{
+    auto artifact = [this](const QString &component, const QString &branch, const QString &tag, int build,
+                           const QString &commit) {
+        post({{QStringLiteral("type"), QStringLiteral("artifact.published")},
+              {QStringLiteral("artifact"),
+               QJsonObject {{QStringLiteral("component"), component},
+                            {QStringLiteral("branch"), branch},
+                            {QStringLiteral("tag"), tag},
+                            {QStringLiteral("build"), QString::number(build)},
+                            {QStringLiteral("commit"), commit}}}});
+    };
+    // Builds first, so that the environment deploys them at once.
+    artifact(QStringLiteral("web"), QStringLiteral("main"), QStringLiteral("1.0"), 101, QStringLiteral("3f2a9c1"));
+    artifact(QStringLiteral("worker"), QStringLiteral("main"), QStringLiteral("1.0"), 57, QStringLiteral("b81d0e4"));
+    artifact(QStringLiteral("web"), QStringLiteral("feature/login"), QStringLiteral("1.1"), 102,
+             QStringLiteral("c0ffee7"));
+    post({{QStringLiteral("type"), QStringLiteral("iteration.started")},
+          {QStringLiteral("iteration"),
+           QJsonObject {{QStringLiteral("id"), QStringLiteral("sprint-1")},
+                        {QStringLiteral("name"), QStringLiteral("Sprint 1")},
+                        {QStringLiteral("members"),
+                         QJsonArray {m_user, QStringLiteral("alice"), QStringLiteral("bob")}}}}});
+    // Someone else's iteration: this user does not see it.
+    post({{QStringLiteral("type"), QStringLiteral("iteration.started")},
+          {QStringLiteral("iteration"),
+           QJsonObject {{QStringLiteral("id"), QStringLiteral("hotfix-7")},
+                        {QStringLiteral("name"), QStringLiteral("Hotfix 7")},
+                        {QStringLiteral("members"), QJsonArray {QStringLiteral("carol")}}}}});
+    m_build = 102;
+}
+
+void DemoBot::nextBuild()
+{
+    static const char *tags[] = {"1.0", "1.1", "1.2"};
+    ++m_build;
+    post({{QStringLiteral("type"), QStringLiteral("artifact.published")},
+          {QStringLiteral("artifact"),
+           QJsonObject {{QStringLiteral("component"), QStringLiteral("web")},
+                        {QStringLiteral("branch"), QStringLiteral("main")},
+                        {QStringLiteral("tag"), QLatin1String(tags[m_build % 3])},
+                        {QStringLiteral("build"), QString::number(m_build)},
+                        {QStringLiteral("commit"),
+                         QString::number(QRandomGenerator::global()->generate() & 0xfffffff, 16)}}}});
+}
+
+} // namespace iterdeck::app
