@@ -162,69 +162,76 @@ im::ImJob *BuiltinChannels::createGroup(const im::GroupSpec &spec)
 
 im::ImJob *BuiltinChannels::addMembers(const QString &chatId, const QStringList &userIds)
 {
-    return change(chatId, true, [userIds](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
-        QStringList added;
-        for (const QString &u : userIds) {
-            if (g.members.contains(u) || added.contains(u))
-                result.skipped.append(u);
-            else
-                added.append(u);
-        }
-        if (added.isEmpty())
-            return std::optional<model::Event>();
-        g.members += added;
-        g.members.sort();
-        return std::optional<model::Event>(channelEvent(QStringLiteral("channel.members"), g,
-                                                        {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)},
-                                                         {QStringLiteral("added"), QJsonArray::fromStringList(added)},
-                                                         {QStringLiteral("removed"), QJsonArray()}}));
-    });
+    return change(chatId, true,
+                  [userIds](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
+                      QStringList added;
+                      for (const QString &u : userIds) {
+                          if (g.members.contains(u) || added.contains(u))
+                              result.skipped.append(u);
+                          else
+                              added.append(u);
+                      }
+                      if (added.isEmpty())
+                          return std::optional<model::Event>();
+                      g.members += added;
+                      g.members.sort();
+                      return std::optional<model::Event>(
+                          channelEvent(QStringLiteral("channel.members"), g,
+                                       {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)},
+                                        {QStringLiteral("added"), QJsonArray::fromStringList(added)},
+                                        {QStringLiteral("removed"), QJsonArray()}}));
+                  });
 }
 
 im::ImJob *BuiltinChannels::removeMembers(const QString &chatId, const QStringList &userIds)
 {
-    return change(chatId, true, [userIds](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
-        QStringList removed;
-        for (const QString &u : userIds) {
-            if (g.members.removeAll(u) > 0)
-                removed.append(u);
-            else
-                result.skipped.append(u);
-        }
-        if (removed.isEmpty())
-            return std::optional<model::Event>();
-        return std::optional<model::Event>(channelEvent(QStringLiteral("channel.members"), g,
-                                                        {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)},
-                                                         {QStringLiteral("added"), QJsonArray()},
-                                                         {QStringLiteral("removed"), QJsonArray::fromStringList(removed)}}));
-    });
+    return change(chatId, true,
+                  [userIds](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
+                      QStringList removed;
+                      for (const QString &u : userIds) {
+                          if (g.members.removeAll(u) > 0)
+                              removed.append(u);
+                          else
+                              result.skipped.append(u);
+                      }
+                      if (removed.isEmpty())
+                          return std::optional<model::Event>();
+                      return std::optional<model::Event>(
+                          channelEvent(QStringLiteral("channel.members"), g,
+                                       {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)},
+                                        {QStringLiteral("added"), QJsonArray()},
+                                        {QStringLiteral("removed"), QJsonArray::fromStringList(removed)}}));
+                  });
 }
 
 // The channel keeps its members, read-only.
 im::ImJob *BuiltinChannels::closeGroup(const QString &chatId, const QStringList &)
 {
-    return change(chatId, false, [](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
-        if (g.state == u"archived") {
-            result.note = QStringLiteral("already archived");
-            return std::optional<model::Event>();
-        }
-        g.state = QStringLiteral("archived");
-        g.archivedAt = QDateTime::currentDateTimeUtc();
-        result.note = QStringLiteral("archived");
-        return std::optional<model::Event>(channelEvent(QStringLiteral("channel.archived"), g,
-                                                        {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)}}));
-    });
+    return change(chatId, false,
+                  [](ChatGroup &g, im::ImResult &result) -> Expected<std::optional<model::Event>, im::ImError> {
+                      if (g.state == u"archived") {
+                          result.note = QStringLiteral("already archived");
+                          return std::optional<model::Event>();
+                      }
+                      g.state = QStringLiteral("archived");
+                      g.archivedAt = QDateTime::currentDateTimeUtc();
+                      result.note = QStringLiteral("archived");
+                      return std::optional<model::Event>(
+                          channelEvent(QStringLiteral("channel.archived"), g,
+                                       {{QStringLiteral("members"), QJsonArray::fromStringList(g.members)}}));
+                  });
 }
 
 im::ImJob *BuiltinChannels::post(const QString &chatId, const QString &from, const QString &text, QJsonObject extra)
 {
-    return change(chatId, true, [&](ChatGroup &g, im::ImResult &) -> Expected<std::optional<model::Event>, im::ImError> {
-        if (text.isEmpty() && !extra.contains(u"card"))
-            return unexpected(im::ImError(im::ImError::Code::InvalidArgument, QStringLiteral("an empty message")));
-        extra.insert(QStringLiteral("text"), text);
-        extra.insert(QStringLiteral("from"), from);
-        return std::optional<model::Event>(channelEvent(QStringLiteral("channel.message"), g, extra));
-    });
+    return change(
+        chatId, true, [&](ChatGroup &g, im::ImResult &) -> Expected<std::optional<model::Event>, im::ImError> {
+            if (text.isEmpty() && !extra.contains(u"card"))
+                return unexpected(im::ImError(im::ImError::Code::InvalidArgument, QStringLiteral("an empty message")));
+            extra.insert(QStringLiteral("text"), text);
+            extra.insert(QStringLiteral("from"), from);
+            return std::optional<model::Event>(channelEvent(QStringLiteral("channel.message"), g, extra));
+        });
 }
 
 im::ImJob *BuiltinChannels::postMessage(const QString &chatId, const QString &text)

@@ -50,8 +50,8 @@ Q_SIGNALS:
 private:
     // Runs `change` on the channel's stored row in one transaction with the event it returns (none:
     // nothing changed); the job finishes from the event loop.
-    using Change = std::function<Expected<std::optional<model::Event>, im::ImError>(ChatGroup &group,
-                                                                                   im::ImResult &result)>;
+    using Change
+        = std::function<Expected<std::optional<model::Event>, im::ImError>(ChatGroup &group, im::ImResult &result)>;
     im::ImJob *change(const QString &chatId, bool mustBeOpen, const Change &apply);
     im::ImJob *post(const QString &chatId, const QString &from, const QString &text, QJsonObject extra);
 

@@ -38,13 +38,12 @@ const QList<CommandInfo> &commandTable()
         {QStringLiteral("pin"), QStringLiteral("pin COMPONENT BUILD"),
          QStringLiteral("deploy one build (build number, tag, digest or #id) and keep it"), true},
         {QStringLiteral("follow"), QStringLiteral("follow COMPONENT [BRANCH]"),
-         QStringLiteral("follow a branch again (default: the pinned build's branch, else the default branch)"),
-         true},
+         QStringLiteral("follow a branch again (default: the pinned build's branch, else the default branch)"), true},
         {QStringLiteral("redeploy"), QStringLiteral("redeploy [COMPONENT]"),
          QStringLiteral("deploy the current selection again (all components, or one)"), true},
         {QStringLiteral("members"), QStringLiteral("members"), QStringLiteral("the iteration's members")},
-        {QStringLiteral("destroy"), QStringLiteral("destroy"),
-         QStringLiteral("delete the environment now (admins)"), true, true},
+        {QStringLiteral("destroy"), QStringLiteral("destroy"), QStringLiteral("delete the environment now (admins)"),
+         true, true},
         {QStringLiteral("confirm"), QStringLiteral("confirm TOKEN"), QStringLiteral("go ahead with a waiting command")},
         {QStringLiteral("cancel"), QStringLiteral("cancel TOKEN"), QStringLiteral("drop a waiting command")},
     };
@@ -238,14 +237,11 @@ QJsonObject deployCardToJson(const im::DeployCard &card)
                                        {QStringLiteral("deployedBuild"), c.deployedBuild},
                                        {QStringLiteral("status"), c.status}});
     }
-    return QJsonObject {{QStringLiteral("cardId"), card.cardId},
-                        {QStringLiteral("iteration"), card.iteration},
-                        {QStringLiteral("environment"), card.environment},
-                        {QStringLiteral("state"), stateName(card.state)},
-                        {QStringLiteral("progress"), card.progress},
-                        {QStringLiteral("result"), card.result},
-                        {QStringLiteral("requestedBy"), card.requestedBy},
-                        {QStringLiteral("components"), components}};
+    return QJsonObject {
+        {QStringLiteral("cardId"), card.cardId},           {QStringLiteral("iteration"), card.iteration},
+        {QStringLiteral("environment"), card.environment}, {QStringLiteral("state"), stateName(card.state)},
+        {QStringLiteral("progress"), card.progress},       {QStringLiteral("result"), card.result},
+        {QStringLiteral("requestedBy"), card.requestedBy}, {QStringLiteral("components"), components}};
 }
 
 struct CommandEngine::Parsed
@@ -411,15 +407,16 @@ CommandReply CommandEngine::dispatch(const CommandContext &context, Parsed &p)
     else
         countOk = argCount(0, 0);
     if (!countOk) {
-        return usageError(info->usage, p.args.size() > 0 && info->usage.count(u' ') == 0
-                                           ? QStringLiteral("%1 takes no arguments").arg(p.command)
-                                           : QStringLiteral("%1: wrong number of arguments").arg(p.command));
+        return usageError(info->usage,
+                          p.args.size() > 0 && info->usage.count(u' ') == 0
+                              ? QStringLiteral("%1 takes no arguments").arg(p.command)
+                              : QStringLiteral("%1: wrong number of arguments").arg(p.command));
     }
 
     if (info->adminOnly && !context.who.admin) {
-        return failure(QStringLiteral("forbidden"),
-                       QStringLiteral("only admins may run \"%1\" (admins are marked in the team manifest)")
-                           .arg(p.command));
+        return failure(
+            QStringLiteral("forbidden"),
+            QStringLiteral("only admins may run \"%1\" (admins are marked in the team manifest)").arg(p.command));
     }
     auto iteration = iterationFor(context, p);
     if (!iteration)
@@ -472,8 +469,8 @@ CommandReply CommandEngine::help(const Parsed &p)
             for (const CommandInfo &c : commandTable())
                 names.append(c.name);
             return usageError(QStringLiteral("help [COMMAND]"),
-                              QStringLiteral("no command \"%1\"; %2").arg(topic, hint(QStringLiteral("commands"),
-                                                                                      closest(topic, names), names)),
+                              QStringLiteral("no command \"%1\"; %2")
+                                  .arg(topic, hint(QStringLiteral("commands"), closest(topic, names), names)),
                               closest(topic, names));
         }
         QString text = info->usage + QStringLiteral(": ") + info->summary;
@@ -491,12 +488,14 @@ Expected<model::Iteration, CommandReply> CommandEngine::iterationFor(const Comma
 {
     auto all = m_store->iterations();
     if (!all)
-        return unexpected(failure(QStringLiteral("unavailable"), QStringLiteral("the store failed: ") + all.error().message));
+        return unexpected(
+            failure(QStringLiteral("unavailable"), QStringLiteral("the store failed: ") + all.error().message));
     if (!p.iteration.isEmpty()) {
         bool isId = false;
         const qint64 id = p.iteration.toLongLong(&isId);
         for (const model::Iteration &it : std::as_const(*all)) {
-            if ((isId && it.id == id) || it.key == p.iteration || it.name.compare(p.iteration, Qt::CaseInsensitive) == 0)
+            if ((isId && it.id == id) || it.key == p.iteration
+                || it.name.compare(p.iteration, Qt::CaseInsensitive) == 0)
                 return it;
         }
         QStringList keys;
@@ -505,10 +504,10 @@ Expected<model::Iteration, CommandReply> CommandEngine::iterationFor(const Comma
                 keys.append(it.key);
         }
         const QStringList near = closest(p.iteration, keys);
-        return unexpected(failure(QStringLiteral("not_found"),
-                                  QStringLiteral("no iteration \"%1\"; %2")
-                                      .arg(p.iteration, hint(QStringLiteral("iterations"), near, keys)),
-                                  {{QStringLiteral("suggestions"), QJsonArray::fromStringList(near)}}));
+        return unexpected(failure(
+            QStringLiteral("not_found"),
+            QStringLiteral("no iteration \"%1\"; %2").arg(p.iteration, hint(QStringLiteral("iterations"), near, keys)),
+            {{QStringLiteral("suggestions"), QJsonArray::fromStringList(near)}}));
     }
     if (context.iterationId) {
         for (const model::Iteration &it : std::as_const(*all)) {
@@ -531,9 +530,8 @@ Expected<model::Iteration, CommandReply> CommandEngine::iterationFor(const Comma
     for (const model::Iteration &it : offer) {
         if (it.state != model::Iteration::State::Open || !canSee(context.who, it))
             continue;
-        listed.append(QJsonObject {{QStringLiteral("id"), it.id},
-                                   {QStringLiteral("key"), it.key},
-                                   {QStringLiteral("name"), it.name}});
+        listed.append(QJsonObject {
+            {QStringLiteral("id"), it.id}, {QStringLiteral("key"), it.key}, {QStringLiteral("name"), it.name}});
         lines.append(QStringLiteral("  %1 (%2, id %3)").arg(it.key, it.name).arg(it.id));
     }
     QString text = mine.isEmpty() ? QStringLiteral("you are a member of no open iteration; name one with "
@@ -551,7 +549,8 @@ Expected<model::Environment, CommandReply> CommandEngine::environmentFor(const m
 {
     auto envs = m_store->environments();
     if (!envs)
-        return unexpected(failure(QStringLiteral("unavailable"), QStringLiteral("the store failed: ") + envs.error().message));
+        return unexpected(
+            failure(QStringLiteral("unavailable"), QStringLiteral("the store failed: ") + envs.error().message));
     for (qsizetype i = envs->size() - 1; i >= 0; --i) {
         const model::Environment &e = envs->at(i);
         if (e.iterationId == iteration.id && e.state != u"deleted")
@@ -562,7 +561,7 @@ Expected<model::Environment, CommandReply> CommandEngine::environmentFor(const m
 }
 
 Expected<const model::ComponentSpec *, CommandReply> CommandEngine::componentFor(const QString &nameOrRepo,
-                                                                                  const QString &usage)
+                                                                                 const QString &usage)
 {
     for (const model::ComponentSpec &c : std::as_const(m_manifest.components)) {
         if (c.name.compare(nameOrRepo, Qt::CaseInsensitive) == 0)
@@ -591,7 +590,7 @@ Expected<const model::ComponentSpec *, CommandReply> CommandEngine::componentFor
 }
 
 Expected<model::Artifact, QString> CommandEngine::findBuild(const QString &component, const QString &build,
-                                                           const QString &branch)
+                                                            const QString &branch)
 {
     QList<model::Artifact> candidates;
     QStringList branchNames;
@@ -739,18 +738,19 @@ CommandReply CommandEngine::confirmOrRun(const CommandContext &context, const Pa
         for (int i = 0; i < 6; ++i)
             token.append(QLatin1Char(alphabet[QRandomGenerator::system()->bounded(int(sizeof(alphabet) - 1))]));
     } while (m_pending.contains(token));
-    m_pending.insert(token, Pending {context.who.displayName, now + qint64(m_confirmSeconds) * 1000, p.command,
-                                     std::move(apply)});
+    m_pending.insert(
+        token, Pending {context.who.displayName, now + qint64(m_confirmSeconds) * 1000, p.command, std::move(apply)});
     CommandReply r;
     r.confirmToken = token;
     r.text = summary
         + QStringLiteral("\nReply \"confirm %1\" within %2 minutes to go ahead, or \"cancel %1\".")
               .arg(token)
               .arg(std::max(1, m_confirmSeconds / 60));
-    preview.insert(QStringLiteral("pending"), QJsonObject {{QStringLiteral("command"), p.command},
-                                                           {QStringLiteral("token"), token},
-                                                           {QStringLiteral("summary"), summary},
-                                                           {QStringLiteral("expiresInSeconds"), m_confirmSeconds}});
+    preview.insert(QStringLiteral("pending"),
+                   QJsonObject {{QStringLiteral("command"), p.command},
+                                {QStringLiteral("token"), token},
+                                {QStringLiteral("summary"), summary},
+                                {QStringLiteral("expiresInSeconds"), m_confirmSeconds}});
     if (card)
         preview.insert(QStringLiteral("card"), deployCardToJson(*card));
     r.data = preview;
@@ -777,8 +777,9 @@ CommandReply CommandEngine::confirm(const CommandContext &context, const Parsed 
                            .arg(std::max(1, m_confirmSeconds / 60)));
     }
     if (it->user.compare(context.who.displayName, Qt::CaseInsensitive) != 0) {
-        return failure(QStringLiteral("forbidden"),
-                       QStringLiteral("only %1, who asked for \"%2\", may %3 it").arg(it->user, it->command, p.command));
+        return failure(
+            QStringLiteral("forbidden"),
+            QStringLiteral("only %1, who asked for \"%2\", may %3 it").arg(it->user, it->command, p.command));
     }
     Pending pending = it.value();
     m_pending.erase(it);
@@ -816,9 +817,10 @@ CommandReply CommandEngine::env(const model::Iteration &it)
         }
         sel.append(o);
     }
-    return success(lines.join(u'\n'), {{QStringLiteral("iteration"), it.toJson()},
-                                       {QStringLiteral("environment"), environment->toJson()},
-                                       {QStringLiteral("selections"), sel}});
+    return success(lines.join(u'\n'),
+                   {{QStringLiteral("iteration"), it.toJson()},
+                    {QStringLiteral("environment"), environment->toJson()},
+                    {QStringLiteral("selections"), sel}});
 }
 
 CommandReply CommandEngine::status(const model::Iteration &it)
@@ -844,9 +846,9 @@ CommandReply CommandEngine::status(const model::Iteration &it)
         return failure(QStringLiteral("unavailable"), card.error());
     QJsonArray components;
     for (const im::CardComponent &c : std::as_const(card->components)) {
-        lines.append(QStringLiteral("  %1 (%2): %3")
-                         .arg(c.name, c.selectedBranch,
-                              c.status.isEmpty() ? QStringLiteral("not deployed yet") : c.status));
+        lines.append(
+            QStringLiteral("  %1 (%2): %3")
+                .arg(c.name, c.selectedBranch, c.status.isEmpty() ? QStringLiteral("not deployed yet") : c.status));
         components.append(QJsonObject {{QStringLiteral("name"), c.name},
                                        {QStringLiteral("branch"), c.selectedBranch},
                                        {QStringLiteral("deployedBuild"), c.deployedBuild},
@@ -864,9 +866,9 @@ CommandReply CommandEngine::deploy(const model::Iteration &it)
     auto card = deployCard(environment->id);
     if (!card)
         return failure(QStringLiteral("unavailable"), card.error());
-    CommandReply r = success(im::cardtext::title(*card),
-                             {{QStringLiteral("environmentId"), environment->id},
-                              {QStringLiteral("card"), deployCardToJson(*card)}});
+    CommandReply r = success(
+        im::cardtext::title(*card),
+        {{QStringLiteral("environmentId"), environment->id}, {QStringLiteral("card"), deployCardToJson(*card)}});
     r.card = *card;
     return r;
 }
@@ -881,20 +883,20 @@ CommandReply CommandEngine::envCreate(const CommandContext &context, const Parse
                                .arg(it.name, existing->nameSpace, existing->state),
                            {{QStringLiteral("environment"), existing->toJson()}, {QStringLiteral("created"), false}});
         }
-        return failure(QStringLiteral("conflict"),
-                       QStringLiteral("the environment %1 is being deleted; try again when it is gone")
-                           .arg(existing->nameSpace));
+        return failure(
+            QStringLiteral("conflict"),
+            QStringLiteral("the environment %1 is being deleted; try again when it is gone").arg(existing->nameSpace));
     }
     const qint64 iterationId = it.id;
-    return confirmOrRun(context, p, QStringLiteral("Create the environment of %1?").arg(it.name),
-                        {{QStringLiteral("iteration"), it.toJson()}}, [this, iterationId] {
-                            auto created = m_environments->createEnvironment(iterationId);
-                            if (!created)
-                                return failure(QStringLiteral("failed"), created.error());
-                            return success(QStringLiteral("creating the environment %1").arg(created->nameSpace),
-                                           {{QStringLiteral("environment"), created->toJson()},
-                                            {QStringLiteral("created"), true}});
-                        });
+    return confirmOrRun(
+        context, p, QStringLiteral("Create the environment of %1?").arg(it.name),
+        {{QStringLiteral("iteration"), it.toJson()}}, [this, iterationId] {
+            auto created = m_environments->createEnvironment(iterationId);
+            if (!created)
+                return failure(QStringLiteral("failed"), created.error());
+            return success(QStringLiteral("creating the environment %1").arg(created->nameSpace),
+                           {{QStringLiteral("environment"), created->toJson()}, {QStringLiteral("created"), true}});
+        });
 }
 
 CommandReply CommandEngine::branch(const CommandContext &context, const Parsed &p, const model::Iteration &it)
@@ -931,10 +933,10 @@ CommandReply CommandEngine::branch(const CommandContext &context, const Parsed &
     if (!card)
         return failure(QStringLiteral("unavailable"), card.error());
     auto selections = m_store->selections(environment->id);
-    const bool unchanged = selections
-        && std::any_of(selections->cbegin(), selections->cend(), [&](const model::Selection &s) {
-               return s.component == component && s.mode == model::Selection::Mode::Follow && s.branch == branchName;
-           });
+    const bool unchanged
+        = selections && std::any_of(selections->cbegin(), selections->cend(), [&](const model::Selection &s) {
+              return s.component == component && s.mode == model::Selection::Mode::Follow && s.branch == branchName;
+          });
     QJsonObject data {{QStringLiteral("component"), component},
                       {QStringLiteral("branch"), branchName},
                       {QStringLiteral("artifact"), artifact.toJson()},
@@ -966,10 +968,10 @@ CommandReply CommandEngine::branch(const CommandContext &context, const Parsed &
             auto s = m_environments->follow(envId, component, branchName, by);
             if (!s)
                 return failure(QStringLiteral("failed"), s.error());
-            CommandReply r = success(QStringLiteral("%1 now follows %2; deploying %3 to %4")
-                                         .arg(component, branchName, artifactLabel(artifact), ns),
-                                     {{QStringLiteral("selection"), s->toJson()},
-                                      {QStringLiteral("artifact"), artifact.toJson()}});
+            CommandReply r = success(
+                QStringLiteral("%1 now follows %2; deploying %3 to %4")
+                    .arg(component, branchName, artifactLabel(artifact), ns),
+                {{QStringLiteral("selection"), s->toJson()}, {QStringLiteral("artifact"), artifact.toJson()}});
             if (auto card = deployCard(envId)) {
                 r.data.insert(QStringLiteral("card"), deployCardToJson(*card));
                 r.card = *card;
@@ -998,19 +1000,19 @@ CommandReply CommandEngine::pin(const CommandContext &context, const Parsed &p, 
     const qint64 envId = environment->id;
     const QString by = context.who.displayName;
     const QString ns = environment->nameSpace;
-    return confirmOrRun(context, p,
-                        QStringLiteral("Deploy %1 %2 (branch %3) to %4 and keep it there?")
-                            .arg(component, artifactLabel(a), a.branch, ns),
-                        {{QStringLiteral("component"), component}, {QStringLiteral("artifact"), a.toJson()}},
-                        [this, envId, component, a, by, ns] {
-                            auto s = m_environments->pin(envId, component, a.id, by);
-                            if (!s)
-                                return failure(QStringLiteral("failed"), s.error());
-                            return success(QStringLiteral("%1 is pinned to %2; deploying it to %3")
-                                               .arg(component, artifactLabel(a), ns),
-                                           {{QStringLiteral("selection"), s->toJson()},
-                                            {QStringLiteral("artifact"), a.toJson()}});
-                        });
+    return confirmOrRun(
+        context, p,
+        QStringLiteral("Deploy %1 %2 (branch %3) to %4 and keep it there?")
+            .arg(component, artifactLabel(a), a.branch, ns),
+        {{QStringLiteral("component"), component}, {QStringLiteral("artifact"), a.toJson()}},
+        [this, envId, component, a, by, ns] {
+            auto s = m_environments->pin(envId, component, a.id, by);
+            if (!s)
+                return failure(QStringLiteral("failed"), s.error());
+            return success(
+                QStringLiteral("%1 is pinned to %2; deploying it to %3").arg(component, artifactLabel(a), ns),
+                {{QStringLiteral("selection"), s->toJson()}, {QStringLiteral("artifact"), a.toJson()}});
+        });
 }
 
 CommandReply CommandEngine::follow(const CommandContext &context, const Parsed &p, const model::Iteration &it)
@@ -1079,18 +1081,16 @@ CommandReply CommandEngine::redeploy(const CommandContext &context, const Parsed
         return environment.error();
     const qint64 envId = environment->id;
     const QString ns = environment->nameSpace;
-    return confirmOrRun(context, p,
-                        QStringLiteral("Deploy %1 again to %2?").arg(components.join(QStringLiteral(", ")), ns),
-                        {{QStringLiteral("components"), QJsonArray::fromStringList(components)}},
-                        [this, envId, components, ns] {
-                            for (const QString &c : components) {
-                                if (auto r = m_environments->redeploy(envId, c); !r)
-                                    return failure(QStringLiteral("failed"), r.error());
-                            }
-                            return success(QStringLiteral("deploying %1 again to %2")
-                                               .arg(components.join(QStringLiteral(", ")), ns),
-                                           {{QStringLiteral("components"), QJsonArray::fromStringList(components)}});
-                        });
+    return confirmOrRun(
+        context, p, QStringLiteral("Deploy %1 again to %2?").arg(components.join(QStringLiteral(", ")), ns),
+        {{QStringLiteral("components"), QJsonArray::fromStringList(components)}}, [this, envId, components, ns] {
+            for (const QString &c : components) {
+                if (auto r = m_environments->redeploy(envId, c); !r)
+                    return failure(QStringLiteral("failed"), r.error());
+            }
+            return success(QStringLiteral("deploying %1 again to %2").arg(components.join(QStringLiteral(", ")), ns),
+                           {{QStringLiteral("components"), QJsonArray::fromStringList(components)}});
+        });
 }
 
 CommandReply CommandEngine::members(const model::Iteration &it)
@@ -1137,8 +1137,9 @@ CommandReply CommandEngine::destroy(const CommandContext &context, const Parsed 
 CommandReply CommandEngine::applyCard(const CommandContext &context, const im::CardAction &action)
 {
     if (!takeToken(context.who.displayName)) {
-        return failure(QStringLiteral("rate_limited"),
-                       QStringLiteral("slow down: at most %1 commands per %2 s").arg(m_rateCommands).arg(m_ratePerSeconds));
+        return failure(
+            QStringLiteral("rate_limited"),
+            QStringLiteral("slow down: at most %1 commands per %2 s").arg(m_rateCommands).arg(m_ratePerSeconds));
     }
     if (!m_environments)
         return failure(QStringLiteral("unavailable"), QStringLiteral("environments are disabled"));
@@ -1146,11 +1147,11 @@ CommandReply CommandEngine::applyCard(const CommandContext &context, const im::C
     auto envs = m_store->environments();
     if (!envs)
         return failure(QStringLiteral("unavailable"), envs.error().message);
-    const auto env = std::find_if(envs->cbegin(), envs->cend(), [&](const model::Environment &e) {
-        return e.id == envId && e.state != u"deleted";
-    });
+    const auto env = std::find_if(envs->cbegin(), envs->cend(),
+                                  [&](const model::Environment &e) { return e.id == envId && e.state != u"deleted"; });
     if (envId == 0 || env == envs->cend())
-        return failure(QStringLiteral("not_found"), QStringLiteral("this card's environment is gone (%1)").arg(action.cardId));
+        return failure(QStringLiteral("not_found"),
+                       QStringLiteral("this card's environment is gone (%1)").arg(action.cardId));
     auto iterations = m_store->iterations();
     if (!iterations)
         return failure(QStringLiteral("unavailable"), iterations.error().message);
@@ -1190,9 +1191,10 @@ CommandReply CommandEngine::applyCard(const CommandContext &context, const im::C
             QStringList names;
             for (const model::ComponentSpec &c : std::as_const(m_manifest.components))
                 names.append(c.name);
-            return failure(QStringLiteral("not_found"),
-                           QStringLiteral("no component \"%1\"; %2")
-                               .arg(s.component, hint(QStringLiteral("components"), closest(s.component, names), names)));
+            return failure(
+                QStringLiteral("not_found"),
+                QStringLiteral("no component \"%1\"; %2")
+                    .arg(s.component, hint(QStringLiteral("components"), closest(s.component, names), names)));
         }
         if (s.branch.isEmpty())
             return failure(QStringLiteral("usage"), QStringLiteral("%1: no branch chosen").arg(s.component));

@@ -33,7 +33,8 @@ struct CommandContext
 struct CommandReply
 {
     bool ok = true;
-    QString errorCode; // empty when ok; else usage | forbidden | not_found | rate_limited | conflict | unavailable | failed
+    QString
+        errorCode; // empty when ok; else usage | forbidden | not_found | rate_limited | conflict | unavailable | failed
     QString text; // what a person reads (plain text, a few lines; the usage text for usage errors)
     std::optional<im::DeployCard> card; // `deploy`, `branch`: the card to show
     QString confirmToken; // non-empty: a side effect waits for "confirm TOKEN" (or "cancel TOKEN") from the same user
@@ -96,8 +97,7 @@ private:
 
     Expected<model::Iteration, CommandReply> iterationFor(const CommandContext &context, const Parsed &p);
     Expected<model::Environment, CommandReply> environmentFor(const model::Iteration &iteration);
-    Expected<const model::ComponentSpec *, CommandReply> componentFor(const QString &nameOrRepo,
-                                                                      const QString &usage);
+    Expected<const model::ComponentSpec *, CommandReply> componentFor(const QString &nameOrRepo, const QString &usage);
     Expected<model::Artifact, QString> findBuild(const QString &component, const QString &build,
                                                  const QString &branch = {});
 

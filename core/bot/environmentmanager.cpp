@@ -621,8 +621,7 @@ void EnvironmentManager::beginDeletion(qint64 environmentId, const QString &by)
         QJsonObject payload {{QStringLiteral("namespace"), e->env.nameSpace}};
         if (!by.isEmpty())
             payload.insert(QStringLiteral("by"), by);
-        record({event(QStringLiteral("environment.deleting"), *e, payload)}, environmentId,
-               QStringLiteral("deleting"));
+        record({event(QStringLiteral("environment.deleting"), *e, payload)}, environmentId, QStringLiteral("deleting"));
     }
     e->uninstallLeft.clear();
     for (const model::ComponentSpec &c : std::as_const(m_manifest.components))

@@ -159,16 +159,19 @@ void GroupManager::notify(const model::Event &ev)
     const QString ns = ev.payload.value(u"namespace").toString();
     const QString component = ev.payload.value(u"component").toString();
     if (ev.type == u"deploy.succeeded") {
-        post(ev.iterationId, QStringLiteral("deployed %1 %2 to %3")
-                                 .arg(component, buildLabel(ev.payload.value(u"artifact").toObject()), ns));
+        post(ev.iterationId,
+             QStringLiteral("deployed %1 %2 to %3")
+                 .arg(component, buildLabel(ev.payload.value(u"artifact").toObject()), ns));
     } else if (ev.type == u"deploy.failed") {
-        post(ev.iterationId, QStringLiteral("deploying %1 %2 to %3 failed: %4")
-                                 .arg(component, buildLabel(ev.payload.value(u"artifact").toObject()), ns,
-                                      ev.payload.value(u"message").toString()));
+        post(ev.iterationId,
+             QStringLiteral("deploying %1 %2 to %3 failed: %4")
+                 .arg(component, buildLabel(ev.payload.value(u"artifact").toObject()), ns,
+                      ev.payload.value(u"message").toString()));
     } else if (ev.type == u"environment.created") {
         const QString domain = ev.payload.value(u"domain").toString();
-        post(ev.iterationId, QStringLiteral("the environment %1 is being created").arg(ns)
-                                 + (domain.isEmpty() ? QString() : QStringLiteral(" (domain %1)").arg(domain)));
+        post(ev.iterationId,
+             QStringLiteral("the environment %1 is being created").arg(ns)
+                 + (domain.isEmpty() ? QString() : QStringLiteral(" (domain %1)").arg(domain)));
     } else if (ev.type == u"environment.deleted") {
         post(ev.iterationId, QStringLiteral("the environment %1 was deleted").arg(ns));
     } else if (ev.type == u"artifact.published") {
@@ -187,8 +190,9 @@ void GroupManager::notify(const model::Event &ev)
                 return s.component == component && s.mode == model::Selection::Mode::Follow && s.branch == branch;
             });
             if (follows) {
-                post(e.iterationId, QStringLiteral("new build %1 of %2 (branch %3): redeploying %4")
-                                        .arg(buildLabel(ev.payload), component, branch, e.nameSpace));
+                post(e.iterationId,
+                     QStringLiteral("new build %1 of %2 (branch %3): redeploying %4")
+                         .arg(buildLabel(ev.payload), component, branch, e.nameSpace));
             }
         }
     }
@@ -205,8 +209,8 @@ void GroupManager::post(qint64 iterationId, const QString &text)
         connect(job, &im::ImJob::finished, this, [this, iterationId](im::ImJob *j) {
             --m_inFlight;
             if (j->hasError())
-                qCWarning(lcBot).noquote() << "groups: posting to the group of iteration" << iterationId
-                                           << "failed:" << j->error().toString();
+                qCWarning(lcBot).noquote()
+                    << "groups: posting to the group of iteration" << iterationId << "failed:" << j->error().toString();
         });
         return;
     }
@@ -232,8 +236,8 @@ void GroupManager::finishChange(qint64 iterationId, im::ImJob *job,
         if (j->hasError()) {
             g.creating = false;
             g.queued.clear();
-            qCWarning(lcBot).noquote() << "groups: iteration" << iterationId << "on" << platform << "failed:"
-                                       << j->error().toString();
+            qCWarning(lcBot).noquote() << "groups: iteration" << iterationId << "on" << platform
+                                       << "failed:" << j->error().toString();
             if (again)
                 reconcile(iterationId);
             return;
@@ -336,9 +340,9 @@ void GroupManager::reconcile(qint64 iterationId)
             qCInfo(lcBot).noquote() << "groups: archiving" << current.chatId << "of" << it->name;
             finishChange(iterationId, m_adapter->closeGroup(current.chatId, current.members),
                          [](ChatGroup &c, const im::ImResult &) {
-                c.state = QStringLiteral("archived");
-                c.archivedAt = QDateTime::currentDateTimeUtc();
-            });
+                             c.state = QStringLiteral("archived");
+                             c.archivedAt = QDateTime::currentDateTimeUtc();
+                         });
         }
         return;
     }
@@ -352,16 +356,17 @@ void GroupManager::reconcile(qint64 iterationId)
             remove.append(u);
     }
     if (!add.isEmpty()) {
-        finishChange(iterationId, m_adapter->addMembers(current.chatId, add), [add](ChatGroup &c, const im::ImResult &) {
-            c.members += add;
-            c.members.removeDuplicates();
-        });
+        finishChange(iterationId, m_adapter->addMembers(current.chatId, add),
+                     [add](ChatGroup &c, const im::ImResult &) {
+                         c.members += add;
+                         c.members.removeDuplicates();
+                     });
     } else if (!remove.isEmpty() && m_adapter->capabilities().memberRemoval) {
         finishChange(iterationId, m_adapter->removeMembers(current.chatId, remove),
                      [remove](ChatGroup &c, const im::ImResult &) {
-            for (const QString &u : remove)
-                c.members.removeAll(u);
-        });
+                         for (const QString &u : remove)
+                             c.members.removeAll(u);
+                     });
     }
 }
 

@@ -545,9 +545,9 @@ public:
 
     Expected<std::optional<ChatGroup>, StoreError> group(qint64 iterationId, const QString &platform) override
     {
-        auto q = exec(QStringLiteral("SELECT %1 FROM chat_groups WHERE iteration_id = ? AND platform = ?")
-                          .arg(groupColumns()),
-                      {iterationId, platform});
+        auto q = exec(
+            QStringLiteral("SELECT %1 FROM chat_groups WHERE iteration_id = ? AND platform = ?").arg(groupColumns()),
+            {iterationId, platform});
         if (!q)
             return unexpected(q.error());
         if (!q->next())
@@ -557,9 +557,9 @@ public:
 
     Expected<std::optional<ChatGroup>, StoreError> groupByChat(const QString &platform, const QString &chatId) override
     {
-        auto q = exec(
-            QStringLiteral("SELECT %1 FROM chat_groups WHERE platform = ? AND chat_id = ?").arg(groupColumns()),
-            {platform, chatId});
+        auto q
+            = exec(QStringLiteral("SELECT %1 FROM chat_groups WHERE platform = ? AND chat_id = ?").arg(groupColumns()),
+                   {platform, chatId});
         if (!q)
             return unexpected(q.error());
         if (!q->next())
@@ -1022,8 +1022,9 @@ Expected<ChatGroup, StoreError> SqlTransaction::saveGroup(const ChatGroup &group
 {
     ChatGroup g = group;
     if (g.iterationId <= 0 || g.platform.isEmpty() || g.chatId.isEmpty())
-        return unexpected(makeError(StoreError::Code::Query, QStringLiteral("a group needs an iteration, a platform "
-                                                                            "and a chat id")));
+        return unexpected(makeError(StoreError::Code::Query,
+                                    QStringLiteral("a group needs an iteration, a platform "
+                                                   "and a chat id")));
     g.members.sort();
     g.members.removeDuplicates();
     const qint64 now = nowUtc().toMSecsSinceEpoch();

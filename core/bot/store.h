@@ -158,8 +158,7 @@ public:
     // IM groups of iterations, by iteration and platform.
     virtual Expected<QList<ChatGroup>, StoreError> groups() = 0;
     virtual Expected<std::optional<ChatGroup>, StoreError> group(qint64 iterationId, const QString &platform) = 0;
-    virtual Expected<std::optional<ChatGroup>, StoreError> groupByChat(const QString &platform,
-                                                                       const QString &chatId)
+    virtual Expected<std::optional<ChatGroup>, StoreError> groupByChat(const QString &platform, const QString &chatId)
         = 0;
     virtual Expected<qint64, StoreError> deliveryCount() = 0;
 

@@ -339,11 +339,13 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("text");
         QTest::addColumn<QString>("usage");
-        QTest::newRow("branch without branch") << QStringLiteral("branch web") << QStringLiteral("branch COMPONENT|REPOSITORY BRANCH");
+        QTest::newRow("branch without branch")
+            << QStringLiteral("branch web") << QStringLiteral("branch COMPONENT|REPOSITORY BRANCH");
         QTest::newRow("pin too many") << QStringLiteral("pin web b1 b2") << QStringLiteral("pin COMPONENT BUILD");
         QTest::newRow("follow nothing") << QStringLiteral("follow") << QStringLiteral("follow COMPONENT [BRANCH]");
         QTest::newRow("members with args") << QStringLiteral("members all") << QStringLiteral("members");
-        QTest::newRow("unknown option") << QStringLiteral("deploy --force") << QStringLiteral("deploy [--iteration KEY] [--yes]");
+        QTest::newRow("unknown option") << QStringLiteral("deploy --force")
+                                        << QStringLiteral("deploy [--iteration KEY] [--yes]");
         QTest::newRow("confirm without token") << QStringLiteral("confirm") << QStringLiteral("confirm TOKEN");
     }
     void usageErrors()
@@ -368,7 +370,8 @@ private Q_SLOTS:
         r = run(QStringLiteral("alice-gh"), QStringLiteral("members --iteration generic:s2"), QString());
         QVERIFY2(r.ok, qPrintable(r.text));
         QCOMPARE(r.data[u"iteration"][u"key"].toString(), QStringLiteral("generic:s2"));
-        r = run(QStringLiteral("alice-gh"), QStringLiteral("members --iteration=%1").arg(iterationId(QStringLiteral("s1"))), QString());
+        r = run(QStringLiteral("alice-gh"),
+                QStringLiteral("members --iteration=%1").arg(iterationId(QStringLiteral("s1"))), QString());
         QVERIFY(r.ok);
         QCOMPARE(r.data[u"iteration"][u"key"].toString(), QStringLiteral("generic:s1"));
         // Bob is in one: it is used.
@@ -397,8 +400,9 @@ private Q_SLOTS:
         const CommandReply r = run(QStringLiteral("eve-gh"), text);
         QVERIFY(!r.ok);
         QCOMPARE(r.errorCode, QStringLiteral("forbidden"));
-        QCOMPARE(r.text, QStringLiteral("Eve is not a member of Sprint 1; only its members and admins may run "
-                                        "commands on it"));
+        QCOMPARE(r.text,
+                 QStringLiteral("Eve is not a member of Sprint 1; only its members and admins may run "
+                                "commands on it"));
         QVERIFY(r.confirmToken.isEmpty());
         // An admin who is no member may.
         QVERIFY(run(QStringLiteral("root-gh"), QStringLiteral("status")).ok);
@@ -494,8 +498,7 @@ private Q_SLOTS:
         QCOMPARE(card.state, im::DeployCard::State::Choosing);
         QVERIFY(!im::cardProblem(card));
         // The same card for the desktop.
-        QCOMPARE(r.data[u"card"][u"components"][0][u"branches"][0][u"latest"][u"tag"].toString(),
-                 QStringLiteral("f1"));
+        QCOMPARE(r.data[u"card"][u"components"][0][u"branches"][0][u"latest"][u"tag"].toString(), QStringLiteral("f1"));
         QCOMPARE(r.data[u"card"][u"cardId"].toString(), card.cardId);
         auto direct = m_engine->deployCard(environment()->id);
         QVERIFY(direct);
@@ -554,7 +557,8 @@ private Q_SLOTS:
     void branchDeploysAfterConfirm()
     {
         const qsizetype from = m_events.size();
-        const CommandReply r = runConfirmed(QStringLiteral("bob-gh"), QStringLiteral("branch web-frontend feature/login"));
+        const CommandReply r
+            = runConfirmed(QStringLiteral("bob-gh"), QStringLiteral("branch web-frontend feature/login"));
         QVERIFY2(r.ok, qPrintable(r.text));
         QCOMPARE(r.data.value(u"confirmed").toString(), QStringLiteral("branch"));
         const auto s = selection(QStringLiteral("web"));

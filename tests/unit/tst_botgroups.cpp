@@ -273,12 +273,24 @@ private Q_SLOTS:
                 o.insert(it.key(), it.value());
             return o;
         };
-        append({model::Event {0, {}, QStringLiteral("environment.created"), id, envId,
+        append({model::Event {0,
+                              {},
+                              QStringLiteral("environment.created"),
+                              id,
+                              envId,
                               with({{QStringLiteral("domain"), QStringLiteral("sprint-1.shop.test")}})},
-                model::Event {0, {}, QStringLiteral("deploy.succeeded"), id, envId,
+                model::Event {0,
+                              {},
+                              QStringLiteral("deploy.succeeded"),
+                              id,
+                              envId,
                               with({{QStringLiteral("component"), QStringLiteral("web")},
                                     {QStringLiteral("artifact"), artifact}})},
-                model::Event {0, {}, QStringLiteral("deploy.failed"), id, envId,
+                model::Event {0,
+                              {},
+                              QStringLiteral("deploy.failed"),
+                              id,
+                              envId,
                               with({{QStringLiteral("component"), QStringLiteral("web")},
                                     {QStringLiteral("artifact"), artifact},
                                     {QStringLiteral("message"), QStringLiteral("rollout timed out")}})},
@@ -347,7 +359,11 @@ private Q_SLOTS:
             return tx.setEnvironmentState(envId, QStringLiteral("deleted"), {}).hasValue();
         }));
         const qsizetype from = m_channelEvents.size();
-        append({model::Event {0, {}, QStringLiteral("environment.deleted"), id, envId,
+        append({model::Event {0,
+                              {},
+                              QStringLiteral("environment.deleted"),
+                              id,
+                              envId,
                               {{QStringLiteral("namespace"), QStringLiteral("shop-sprint-1")}}}});
         QTRY_VERIFY(idle());
         QCOMPARE(messages(from), QStringList {QStringLiteral("the environment shop-sprint-1 was deleted")});

@@ -313,10 +313,11 @@ private Q_SLOTS:
     void branchesLatestEach()
     {
         COMMITS(put([](StoreTransaction &tx) -> Expected<bool, StoreError> {
-            const QList<std::pair<const char *, const char *>> rows {
-                {"main", "1"}, {"dev", "2"}, {"main", "3"}, {"feature/x", "4"}, {"dev", "5"}, {"", "6"}};
+            const QList<std::pair<const char *, const char *>> rows {{"main", "1"},      {"dev", "2"}, {"main", "3"},
+                                                                     {"feature/x", "4"}, {"dev", "5"}, {"", "6"}};
             for (const auto &[branch, build] : rows) {
-                if (auto a = tx.addArtifact(artifact(QStringLiteral("api"), QLatin1String(branch), QLatin1String(build)));
+                if (auto a
+                    = tx.addArtifact(artifact(QStringLiteral("api"), QLatin1String(branch), QLatin1String(build)));
                     !a)
                     return unexpected(a.error());
             }
