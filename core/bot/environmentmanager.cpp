@@ -591,17 +591,38 @@ void EnvironmentManager::cleanupDue(qint64 environmentId)
             return;
         }
     }
+    beginDeletion(environmentId, {});
+}
+
+Expected<bool, QString> EnvironmentManager::destroyEnvironment(qint64 environmentId, const QString &by)
+{
+    Env *e = envFor(environmentId);
+    if (!e || !isLive(e->env) || e->deleting)
+        return unexpected(QStringLiteral("no environment with id %1").arg(environmentId));
+    beginDeletion(environmentId, by);
+    return true;
+}
+
+void EnvironmentManager::beginDeletion(qint64 environmentId, const QString &by)
+{
+    Env *e = envFor(environmentId);
+    if (!e || e->deleting)
+        return;
     if (e->cleanup) {
         e->cleanup->deleteLater();
         e->cleanup = nullptr;
     }
+    e->cleanupDue = {};
     e->deleting = true;
     e->pending.clear();
     if (e->coalesce)
         e->coalesce->stop();
-    if (e->env.state != u"deleting")
-        record({event(QStringLiteral("environment.deleting"), *e, {{QStringLiteral("namespace"), e->env.nameSpace}})},
-               environmentId, QStringLiteral("deleting"));
+    if (e->env.state != u"deleting") {
+        QJsonObject payload {{QStringLiteral("namespace"), e->env.nameSpace}};
+        if (!by.isEmpty())
+            payload.insert(QStringLiteral("by"), by);
+        record({event(QStringLiteral("environment.deleting"), *e, payload)}, environmentId, QStringLiteral("deleting"));
+    }
     e->uninstallLeft.clear();
     for (const model::ComponentSpec &c : std::as_const(m_manifest.components))
         e->uninstallLeft.append(c.name);

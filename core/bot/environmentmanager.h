@@ -76,6 +76,9 @@ public:
                                             const QString &by);
     // Deploys the component's selection again.
     Expected<bool, QString> redeploy(qint64 environmentId, const QString &component);
+    // Deletes the environment now, as its cleanup would (uninstall, namespace; the iteration may be
+    // open). `by` goes into the environment.deleting event.
+    Expected<bool, QString> destroyEnvironment(qint64 environmentId, const QString &by);
 
     // True when nothing is being created, deployed, queued or deleted.
     bool isIdle() const;
@@ -123,6 +126,7 @@ private:
     void scheduleCleanup(qint64 environmentId, const QDateTime &due);
     void cancelCleanup(qint64 environmentId, bool logEvent);
     void cleanupDue(qint64 environmentId);
+    void beginDeletion(qint64 environmentId, const QString &by);
     void continueDeletion(qint64 environmentId);
     void deleteNamespace(qint64 environmentId);
 

@@ -8,6 +8,7 @@
 
 #include <QDir>
 #include <QFileInfo>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlDatabase>
 #include <QSqlDriver>
@@ -118,6 +119,16 @@ QList<Migration> migrations(Backend backend)
                      QStringLiteral("CREATE TABLE events (seq BIGINT PRIMARY KEY, at BIGINT NOT NULL, type TEXT NOT "
                                     "NULL, iteration_id BIGINT, environment_id BIGINT, payload TEXT NOT NULL)"),
                  }});
+    list.append({2,
+                 {
+                     // One group per iteration and IM platform; members as a JSON array of platform ids.
+                     QStringLiteral("CREATE TABLE chat_groups (iteration_id BIGINT NOT NULL REFERENCES iterations(id) "
+                                    "ON DELETE CASCADE, platform TEXT NOT NULL, chat_id TEXT NOT NULL, "
+                                    "members TEXT NOT NULL DEFAULT '[]', state TEXT NOT NULL, "
+                                    "created_at BIGINT NOT NULL, archived_at BIGINT, "
+                                    "PRIMARY KEY (iteration_id, platform), UNIQUE (platform, chat_id))"),
+                     QStringLiteral("CREATE INDEX events_by_environment ON events (environment_id, seq)"),
+                 }});
     return list;
 }
 
@@ -213,6 +224,7 @@ public:
     Expected<model::Environment, StoreError> setEnvironmentState(qint64 environmentId, const QString &state,
                                                                  const QDateTime &at) override;
     Expected<model::Selection, StoreError> setSelection(const model::Selection &selection) override;
+    Expected<ChatGroup, StoreError> saveGroup(const ChatGroup &group) override;
     Expected<model::Event, StoreError> appendEvent(const model::Event &event) override;
 
 private:
@@ -415,6 +427,20 @@ public:
         return std::optional<model::Artifact>(list->constFirst());
     }
 
+    Expected<QList<model::Artifact>, StoreError> branches(const QString &component) override
+    {
+        auto q = exec(QStringLiteral("SELECT %1 FROM artifacts WHERE id IN (SELECT MAX(id) FROM artifacts WHERE "
+                                     "component = ? AND branch <> '' GROUP BY branch) ORDER BY id DESC")
+                          .arg(artifactColumns()),
+                      {component});
+        if (!q)
+            return unexpected(q.error());
+        QList<model::Artifact> out;
+        while (q->next())
+            out.append(artifactFromRow(*q));
+        return out;
+    }
+
     Expected<model::Artifact, StoreError> artifact(qint64 id) override
     {
         auto q = exec(QStringLiteral("SELECT %1 FROM artifacts WHERE id = ?").arg(artifactColumns()), {id});
@@ -478,6 +504,67 @@ public:
         if (!v)
             return unexpected(v.error());
         return v->toLongLong();
+    }
+
+    Expected<QList<model::Event>, StoreError> environmentEvents(qint64 environmentId, const QStringList &types,
+                                                                int limit) override
+    {
+        QString sql = QStringLiteral("SELECT seq, at, type, iteration_id, environment_id, payload FROM events "
+                                     "WHERE environment_id = ?");
+        QVariantList binds {environmentId};
+        if (!types.isEmpty()) {
+            QStringList marks;
+            for (const QString &t : types) {
+                marks.append(QStringLiteral("?"));
+                binds.append(t);
+            }
+            sql += QStringLiteral(" AND type IN (") + marks.join(u',') + u')';
+        }
+        sql += QStringLiteral(" ORDER BY seq DESC LIMIT ?");
+        binds.append(limit);
+        auto q = exec(sql, binds);
+        if (!q)
+            return unexpected(q.error());
+        QList<model::Event> out;
+        while (q->next())
+            out.append(eventFromRow(*q));
+        return out;
+    }
+
+    Expected<QList<ChatGroup>, StoreError> groups() override
+    {
+        auto q = exec(QStringLiteral("SELECT %1 FROM chat_groups ORDER BY iteration_id, platform").arg(groupColumns()),
+                      {});
+        if (!q)
+            return unexpected(q.error());
+        QList<ChatGroup> out;
+        while (q->next())
+            out.append(groupFromRow(*q));
+        return out;
+    }
+
+    Expected<std::optional<ChatGroup>, StoreError> group(qint64 iterationId, const QString &platform) override
+    {
+        auto q = exec(
+            QStringLiteral("SELECT %1 FROM chat_groups WHERE iteration_id = ? AND platform = ?").arg(groupColumns()),
+            {iterationId, platform});
+        if (!q)
+            return unexpected(q.error());
+        if (!q->next())
+            return std::optional<ChatGroup>();
+        return std::optional<ChatGroup>(groupFromRow(*q));
+    }
+
+    Expected<std::optional<ChatGroup>, StoreError> groupByChat(const QString &platform, const QString &chatId) override
+    {
+        auto q
+            = exec(QStringLiteral("SELECT %1 FROM chat_groups WHERE platform = ? AND chat_id = ?").arg(groupColumns()),
+                   {platform, chatId});
+        if (!q)
+            return unexpected(q.error());
+        if (!q->next())
+            return std::optional<ChatGroup>();
+        return std::optional<ChatGroup>(groupFromRow(*q));
     }
 
     Expected<qint64, StoreError> deliveryCount() override
@@ -679,6 +766,37 @@ public:
         s.updatedBy = q.value(5).toString();
         s.updatedAt = fromMs(q.value(6));
         return s;
+    }
+
+    static model::Event eventFromRow(const QSqlQuery &q)
+    {
+        model::Event e;
+        e.seq = q.value(0).toLongLong();
+        e.at = fromMs(q.value(1));
+        e.type = q.value(2).toString();
+        e.iterationId = q.value(3).toLongLong();
+        e.environmentId = q.value(4).toLongLong();
+        e.payload = QJsonDocument::fromJson(q.value(5).toString().toUtf8()).object();
+        return e;
+    }
+
+    static QString groupColumns()
+    {
+        return QStringLiteral("iteration_id, platform, chat_id, members, state, created_at, archived_at");
+    }
+
+    static ChatGroup groupFromRow(const QSqlQuery &q)
+    {
+        ChatGroup g;
+        g.iterationId = q.value(0).toLongLong();
+        g.platform = q.value(1).toString();
+        g.chatId = q.value(2).toString();
+        for (const QJsonValue &v : QJsonDocument::fromJson(q.value(3).toString().toUtf8()).array())
+            g.members.append(v.toString());
+        g.state = q.value(4).toString();
+        g.createdAt = fromMs(q.value(5));
+        g.archivedAt = fromMs(q.value(6));
+        return g;
     }
 
     static DesktopToken tokenFromRow(const QSqlQuery &q)
@@ -898,6 +1016,37 @@ Expected<model::Selection, StoreError> SqlTransaction::setSelection(const model:
     else
         s.artifactId = 0;
     return s;
+}
+
+Expected<ChatGroup, StoreError> SqlTransaction::saveGroup(const ChatGroup &group)
+{
+    ChatGroup g = group;
+    if (g.iterationId <= 0 || g.platform.isEmpty() || g.chatId.isEmpty())
+        return unexpected(makeError(StoreError::Code::Query,
+                                    QStringLiteral("a group needs an iteration, a platform "
+                                                   "and a chat id")));
+    g.members.sort();
+    g.members.removeDuplicates();
+    const qint64 now = nowUtc().toMSecsSinceEpoch();
+    const qint64 created = g.createdAt.isValid() ? g.createdAt.toMSecsSinceEpoch() : now;
+    auto null = QVariant(QMetaType::fromType<qlonglong>());
+    const QVariant archived = g.archivedAt.isValid() ? QVariant(g.archivedAt.toMSecsSinceEpoch()) : null;
+    auto q = m_store.exec(
+        QStringLiteral("INSERT INTO chat_groups (iteration_id, platform, chat_id, members, state, created_at, "
+                       "archived_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (iteration_id, platform) DO UPDATE SET "
+                       "chat_id = excluded.chat_id, members = excluded.members, state = excluded.state, "
+                       "archived_at = excluded.archived_at"),
+        {g.iterationId, g.platform, g.chatId,
+         QString::fromUtf8(QJsonDocument(QJsonArray::fromStringList(g.members)).toJson(QJsonDocument::Compact)),
+         g.state, created, archived});
+    if (!q)
+        return unexpected(q.error());
+    auto stored = m_store.group(g.iterationId, g.platform);
+    if (!stored)
+        return unexpected(stored.error());
+    if (!stored->has_value())
+        return unexpected(makeError(StoreError::Code::NotFound, QStringLiteral("the group was not stored")));
+    return **stored;
 }
 
 Expected<model::Event, StoreError> SqlTransaction::appendEvent(const model::Event &event)

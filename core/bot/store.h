@@ -59,6 +59,19 @@ struct DesktopToken
     friend bool operator==(const DesktopToken &, const DesktopToken &) = default;
 };
 
+// An iteration's group on an IM platform (the bot's own channels are platform "builtin").
+struct ChatGroup
+{
+    qint64 iterationId = 0;
+    QString platform;
+    QString chatId;
+    QStringList members; // the platform user ids the bot put in the group, sorted
+    QString state = QStringLiteral("open"); // open | archived
+    QDateTime createdAt;
+    QDateTime archivedAt; // invalid while open
+    friend bool operator==(const ChatGroup &, const ChatGroup &) = default;
+};
+
 struct NewToken
 {
     DesktopToken token;
@@ -87,6 +100,8 @@ public:
                                                                          const QDateTime &at)
         = 0;
     virtual Expected<model::Selection, StoreError> setSelection(const model::Selection &selection) = 0;
+    // Creates or replaces the group of (iterationId, platform); createdAt is kept from the first save.
+    virtual Expected<ChatGroup, StoreError> saveGroup(const ChatGroup &group) = 0;
     // Appends to the log; seq and `at` (when invalid) are filled in.
     virtual Expected<model::Event, StoreError> appendEvent(const model::Event &event) = 0;
 };
@@ -125,6 +140,9 @@ public:
     virtual Expected<std::optional<model::Artifact>, StoreError> latestArtifact(const QString &component,
                                                                                 const QString &branch)
         = 0;
+    // The latest artifact of each branch of the component, newest first (artifacts without a
+    // branch are left out).
+    virtual Expected<QList<model::Artifact>, StoreError> branches(const QString &component) = 0;
     // NotFound when there is no artifact with this id.
     virtual Expected<model::Artifact, StoreError> artifact(qint64 id) = 0;
     virtual Expected<QList<model::Environment>, StoreError> environments() = 0;
@@ -132,6 +150,16 @@ public:
     // Events with seq > afterSeq, in order, at most `limit`.
     virtual Expected<QList<model::Event>, StoreError> eventsAfter(qint64 afterSeq, int limit = 1000) = 0;
     virtual Expected<qint64, StoreError> lastEventSeq() = 0;
+    // The environment's newest events of the given types (all types when empty), newest first.
+    virtual Expected<QList<model::Event>, StoreError> environmentEvents(qint64 environmentId, const QStringList &types,
+                                                                        int limit = 50)
+        = 0;
+
+    // IM groups of iterations, by iteration and platform.
+    virtual Expected<QList<ChatGroup>, StoreError> groups() = 0;
+    virtual Expected<std::optional<ChatGroup>, StoreError> group(qint64 iterationId, const QString &platform) = 0;
+    virtual Expected<std::optional<ChatGroup>, StoreError> groupByChat(const QString &platform, const QString &chatId)
+        = 0;
     virtual Expected<qint64, StoreError> deliveryCount() = 0;
 
     // Desktop tokens: only a hash of the secret is stored.

@@ -131,6 +131,7 @@ struct GroupSpec
     QString description;
     QStringList members; // platform user ids
     QString owner; // platform user id; empty: the platform's default (the bot or the first member)
+    qint64 iterationId = 0; // the bot's iteration of the group; adapters that keep their own channels use it
 };
 
 // One IM platform. Outbound operations return jobs owned by the adapter until they finish

@@ -121,13 +121,13 @@ private Q_SLOTS:
         QFETCH_GLOBAL(QString, backend);
         QCOMPARE(m_store->backend(),
                  backend == QLatin1String("postgres") ? Store::Backend::Postgres : Store::Backend::Sqlite);
-        QCOMPARE(m_store->schemaVersion(), 1);
+        QCOMPARE(m_store->schemaVersion(), 2);
         QVERIFY(m_store->ping());
         QVERIFY(!m_store->description().contains(QStringLiteral("password")));
         // Opening again finds the schema current and applies nothing twice.
         auto again = reopen();
         QVERIFY(again);
-        QCOMPARE(again->schemaVersion(), 1);
+        QCOMPARE(again->schemaVersion(), 2);
     }
 
     void sqliteUsesWal()
@@ -306,6 +306,126 @@ private Q_SLOTS:
         auto missing = m_store->artifact(list->at(0).id + 1000);
         QVERIFY(!missing);
         QCOMPARE(missing.error().code, StoreError::Code::NotFound);
+    }
+
+    // The latest artifact of each branch, newest branch first; untagged pushes (no branch) and
+    // other components are left out.
+    void branchesLatestEach()
+    {
+        COMMITS(put([](StoreTransaction &tx) -> Expected<bool, StoreError> {
+            const QList<std::pair<const char *, const char *>> rows {{"main", "1"},      {"dev", "2"}, {"main", "3"},
+                                                                     {"feature/x", "4"}, {"dev", "5"}, {"", "6"}};
+            for (const auto &[branch, build] : rows) {
+                if (auto a
+                    = tx.addArtifact(artifact(QStringLiteral("api"), QLatin1String(branch), QLatin1String(build)));
+                    !a)
+                    return unexpected(a.error());
+            }
+            return tx.addArtifact(artifact(QStringLiteral("web"), QStringLiteral("main"), QStringLiteral("9")))
+                .hasValue();
+        }));
+        auto list = m_store->branches(QStringLiteral("api"));
+        QVERIFY2(list, list ? "" : qPrintable(list.error().message));
+        QStringList got;
+        for (const model::Artifact &a : std::as_const(*list))
+            got.append(a.branch + u'#' + a.build);
+        QCOMPARE(got, (QStringList {QStringLiteral("dev#5"), QStringLiteral("feature/x#4"), QStringLiteral("main#3")}));
+        model::Artifact expected = artifact(QStringLiteral("api"), QStringLiteral("dev"), QStringLiteral("5"));
+        expected.id = list->at(0).id;
+        QCOMPARE(list->at(0), expected);
+        QVERIFY(m_store->branches(QStringLiteral("nope"))->isEmpty());
+    }
+
+    void groupsByIterationAndChat()
+    {
+        qint64 itId = 0;
+        COMMITS(put([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
+            auto it = tx.openIteration(QStringLiteral("k"), QStringLiteral("Sprint 1"), {}, {});
+            if (!it)
+                return unexpected(it.error());
+            itId = it->id;
+            ChatGroup g;
+            g.iterationId = itId;
+            g.platform = QStringLiteral("builtin");
+            g.chatId = QStringLiteral("iteration-1");
+            g.members = {QStringLiteral("bob"), QStringLiteral("alice"), QStringLiteral("bob")};
+            auto saved = tx.saveGroup(g);
+            if (!saved)
+                return unexpected(saved.error());
+            return saved->members == QStringList {QStringLiteral("alice"), QStringLiteral("bob")};
+        }));
+        auto g = m_store->group(itId, QStringLiteral("builtin"));
+        QVERIFY(g && g->has_value());
+        QCOMPARE((*g)->chatId, QStringLiteral("iteration-1"));
+        QCOMPARE((*g)->state, QStringLiteral("open"));
+        QCOMPARE((*g)->members, (QStringList {QStringLiteral("alice"), QStringLiteral("bob")}));
+        QVERIFY((*g)->createdAt.isValid());
+        QVERIFY(!(*g)->archivedAt.isValid());
+        const QDateTime created = (*g)->createdAt;
+
+        // Saving again replaces members and state, keeps the creation time.
+        ChatGroup archived = **g;
+        archived.members = {QStringLiteral("carol")};
+        archived.state = QStringLiteral("archived");
+        archived.archivedAt = QDateTime::fromMSecsSinceEpoch(1700000000000, Qt::UTC);
+        archived.createdAt = {};
+        COMMITS(put([&](StoreTransaction &tx) { return tx.saveGroup(archived).hasValue(); }));
+        auto byChat = m_store->groupByChat(QStringLiteral("builtin"), QStringLiteral("iteration-1"));
+        QVERIFY(byChat && byChat->has_value());
+        QCOMPARE((*byChat)->iterationId, itId);
+        QCOMPARE((*byChat)->state, QStringLiteral("archived"));
+        QCOMPARE((*byChat)->members, QStringList {QStringLiteral("carol")});
+        QCOMPARE((*byChat)->archivedAt, archived.archivedAt);
+        QCOMPARE((*byChat)->createdAt, created);
+        QCOMPARE(m_store->groups()->size(), 1);
+        QVERIFY(!m_store->group(itId, QStringLiteral("slack"))->has_value());
+        QVERIFY(!m_store->groupByChat(QStringLiteral("slack"), QStringLiteral("iteration-1"))->has_value());
+
+        // Another iteration cannot take the same chat of a platform.
+        auto clash = put([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
+            auto it = tx.openIteration(QStringLiteral("k2"), QStringLiteral("Sprint 2"), {}, {});
+            if (!it)
+                return unexpected(it.error());
+            ChatGroup c;
+            c.iterationId = it->id;
+            c.platform = QStringLiteral("builtin");
+            c.chatId = QStringLiteral("iteration-1");
+            auto x = tx.saveGroup(c);
+            if (!x)
+                return unexpected(x.error());
+            return true;
+        });
+        QVERIFY(!clash);
+        QCOMPARE(clash.error().code, StoreError::Code::Conflict);
+        QCOMPARE(m_store->iterations()->size(), 1); // rolled back
+    }
+
+    void environmentEventsNewestFirst()
+    {
+        COMMITS(put([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
+            const QList<std::pair<qint64, const char *>> rows {{1, "deploy.started"},
+                                                               {2, "deploy.started"},
+                                                               {1, "deploy.succeeded"},
+                                                               {1, "selection.changed"},
+                                                               {1, "deploy.failed"}};
+            for (const auto &[env, type] : rows) {
+                if (auto e = tx.appendEvent(model::Event {0, {}, QLatin1String(type), 0, env, {}}); !e)
+                    return unexpected(e.error());
+            }
+            return true;
+        }));
+        auto all = m_store->environmentEvents(1, {});
+        QVERIFY(all);
+        QCOMPARE(all->size(), 4);
+        QCOMPARE(all->at(0).seq, 5);
+        QCOMPARE(all->at(3).seq, 1);
+        auto deploys
+            = m_store->environmentEvents(1, {QStringLiteral("deploy.succeeded"), QStringLiteral("deploy.failed")}, 1);
+        QVERIFY(deploys);
+        QCOMPARE(deploys->size(), 1);
+        QCOMPARE(deploys->at(0).type, QStringLiteral("deploy.failed"));
+        QCOMPARE(m_store->environmentEvents(2, {})->size(), 1);
+        QVERIFY(m_store->environmentEvents(3, {})->isEmpty());
     }
 
     void environmentsAndSelections()
