@@ -1,8 +1,7 @@
 // iterdeck-bot: the ChatOps controller. Thin: parse arguments, build the server from core/bot, run.
 #include "bot/botserver.h"
 #include "bot/clusterconfig.h"
-#include "bot/desktopstream.h"
-#include "bot/environmentmanager.h"
+#include "bot/botservice.h"
 #include "bot/store.h"
 #include "common/i18n.h"
 #include "common/version.h"
@@ -260,51 +259,33 @@ int main(int argc, char **argv)
     serverOptions.tlsCertificate = parser.value(certOption);
     serverOptions.tlsKey = parser.value(keyOption);
 
-    auto store = iterdeck::bot::Store::open(storeOptions);
-    if (!store) {
-        fail(store.error().message);
-        return 1;
-    }
-    const iterdeck::model::TeamManifest team = *manifest;
-    iterdeck::bot::BotServer server(std::move(*manifest), std::move(*store));
-    if (auto hooks = server.loadHooks(); !hooks) {
-        fail(hooks.error());
-        return 1;
-    }
     // Environments need a cluster; without one the bot still records webhooks.
     std::unique_ptr<iterdeck::kube::KubeClient> kube;
-    std::unique_ptr<iterdeck::bot::EnvironmentManager> environments;
-    if (auto cluster = iterdeck::bot::loadClusterConfig(team.cluster)) {
+    if (auto cluster = iterdeck::bot::loadClusterConfig(manifest->cluster)) {
         kube = std::make_unique<iterdeck::kube::KubeClient>(*cluster);
-        iterdeck::bot::EnvironmentManagerOptions envOptions;
-        envOptions.manifestDir = QFileInfo(path).absolutePath();
-        environments
-            = std::make_unique<iterdeck::bot::EnvironmentManager>(team, &server.store(), kube.get(), envOptions);
-        environments->start();
-        server.addEventSink(environments.get());
     } else {
         fail(QCoreApplication::translate("iterdeck-bot", "environments are disabled: %1").arg(cluster.error()));
     }
-    // The desktop API. With PostgreSQL other replicas may append events too: read the log often.
-    iterdeck::bot::DesktopStreamOptions streamOptions;
-    if (server.store().backend() == iterdeck::bot::Store::Backend::Postgres)
-        streamOptions.pollMs = 500;
-    iterdeck::bot::DesktopStream stream(team, &server.store(), environments.get(), streamOptions);
-    stream.setMetrics(&server.metrics());
-    server.setDesktopStream(&stream);
-    server.addEventSink(&stream);
+    iterdeck::bot::BotServiceOptions botOptions;
+    botOptions.store = storeOptions;
+    botOptions.environments.manifestDir = QFileInfo(path).absolutePath();
+    auto service = iterdeck::bot::BotService::create(*manifest, kube.get(), botOptions);
+    if (!service) {
+        fail(service.error());
+        return 1;
+    }
     QString error;
-    if (!server.start(serverOptions, &error)) {
+    if (!(*service)->start(serverOptions, &error)) {
         fail(error);
         return 1;
     }
+    iterdeck::bot::BotServer &server = (*service)->server();
     // Scripts and tests read the port from this line when --listen asked for port 0.
     std::printf("iterdeck-bot: listening on %s\n", qPrintable(server.url())); // not translated: read by scripts
     std::fflush(stdout);
     quitOnSignals(app);
     const int rc = QCoreApplication::exec();
-    stream.closeAll();
-    server.stop();
-    environments.reset();
+    (*service)->stop();
+    service->reset();
     return rc;
 }

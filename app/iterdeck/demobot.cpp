@@ -1,10 +1,7 @@
 #include "demobot.h"
 
-#include "bot/botserver.h"
+#include "bot/botservice.h"
 #include "bot/crypto.h"
-#include "bot/desktopstream.h"
-#include "bot/environmentmanager.h"
-#include "bot/store.h"
 #include "config/teammanifestloader.h"
 
 #include <QDir>
@@ -52,13 +49,7 @@ DemoBot::DemoBot(QObject *parent)
 DemoBot::~DemoBot()
 {
     m_timer->stop();
-    if (m_stream)
-        m_stream->closeAll();
-    if (m_server)
-        m_server->stop();
-    m_stream.reset();
-    m_environments.reset();
-    m_server.reset();
+    m_bot.reset();
 }
 
 bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs,
@@ -77,39 +68,27 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
         *error = diag.toString();
         return false;
     }
-    bot::StoreOptions so;
-    so.dataDir = dataDir;
-    auto store = bot::Store::open(so);
-    if (!store) {
-        *error = store.error().message;
+    bot::BotServiceOptions options;
+    options.store.dataDir = dataDir;
+    options.environments.manifestDir = projectDir;
+    options.environments.rolloutTimeoutMs = 120000;
+    auto service = bot::BotService::create(*manifest, client, options);
+    if (!service) {
+        *error = service.error();
         return false;
     }
-    const model::TeamManifest team = *manifest;
-    m_server = std::make_unique<bot::BotServer>(team, std::move(*store));
-    if (auto hooks = m_server->loadHooks(); !hooks) {
-        *error = hooks.error();
-        return false;
-    }
-    bot::EnvironmentManagerOptions eo;
-    eo.manifestDir = projectDir;
-    eo.rolloutTimeoutMs = 120000;
-    m_environments = std::make_unique<bot::EnvironmentManager>(team, &m_server->store(), client, eo);
-    m_environments->start();
-    m_server->addEventSink(m_environments.get());
-    m_stream = std::make_unique<bot::DesktopStream>(team, &m_server->store(), m_environments.get());
-    m_server->setDesktopStream(m_stream.get());
-    m_server->addEventSink(m_stream.get());
+    m_bot = std::move(*service);
     bot::BotServerOptions bo;
     bo.port = 0;
-    if (!m_server->start(bo, error))
+    if (!m_bot->start(bo, error))
         return false;
-    auto token = m_server->store().createToken(user, false);
+    auto token = m_bot->store().createToken(user, false);
     if (!token) {
         *error = token.error().message;
         return false;
     }
     m_token = token->secret;
-    auto iterations = m_server->store().iterations();
+    auto iterations = m_bot->store().iterations();
     if (iterations && iterations->isEmpty())
         seed();
     if (intervalMs > 0)
@@ -119,7 +98,7 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
 
 QUrl DemoBot::url() const
 {
-    return m_server ? QUrl(m_server->url()) : QUrl();
+    return m_bot ? QUrl(m_bot->server().url()) : QUrl();
 }
 
 void DemoBot::post(const QJsonObject &body)
@@ -129,7 +108,7 @@ void DemoBot::post(const QJsonObject &body)
                                        .arg(QDateTime::currentMSecsSinceEpoch())
                                        .arg(QRandomGenerator::global()->generate()));
     const QByteArray bytes = QJsonDocument(b).toJson(QJsonDocument::Compact);
-    QNetworkRequest req(QUrl(m_server->url() + QStringLiteral("/hooks/generic")));
+    QNetworkRequest req(QUrl(m_bot->server().url() + QStringLiteral("/hooks/generic")));
     req.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
     req.setRawHeader("X-Iterdeck-Signature", "sha256=" + bot::hmacSha256(m_secret, bytes).toHex());
     QNetworkReply *reply = m_nam->post(req, bytes);

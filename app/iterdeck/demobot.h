@@ -15,10 +15,8 @@ namespace iterdeck::kube {
 class KubeClient;
 }
 namespace iterdeck::bot {
-class BotServer;
-class DesktopStream;
-class EnvironmentManager;
-} // namespace iterdeck::bot
+class BotService;
+}
 
 namespace iterdeck::app {
 
@@ -41,9 +39,7 @@ private:
     void seed();
     void nextBuild();
 
-    std::unique_ptr<bot::BotServer> m_server;
-    std::unique_ptr<bot::EnvironmentManager> m_environments;
-    std::unique_ptr<bot::DesktopStream> m_stream;
+    std::unique_ptr<bot::BotService> m_bot;
     QNetworkAccessManager *m_nam = nullptr;
     QTimer *m_timer = nullptr;
     QByteArray m_secret;

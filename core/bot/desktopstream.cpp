@@ -1,5 +1,7 @@
 #include "desktopstream.h"
 
+#include "builtinchannels.h"
+#include "commandengine.h"
 #include "environmentmanager.h"
 #include "logging.h"
 #include "metrics.h"
@@ -575,6 +577,58 @@ QJsonObject DesktopStream::dispatch(Client &c, const QString &method, const QJso
         return {{QStringLiteral("artifacts"), out}};
     }
 
+    if (method == QLatin1String(chatops::method::Branches)) {
+        const QString component = params.value(u"component").toString();
+        if (!m_manifest.component(component))
+            return bad(ErrorCode::NotFound, QStringLiteral("no component \"%1\"").arg(component));
+        auto list = m_store->branches(component);
+        if (!list)
+            return bad(ErrorCode::Unavailable, list.error().message);
+        QJsonArray out;
+        for (const model::Artifact &a : std::as_const(*list))
+            out.append(QJsonObject {{QStringLiteral("name"), a.branch}, {QStringLiteral("latest"), a.toJson()}});
+        return {{QStringLiteral("branches"), out}};
+    }
+    if (method == QLatin1String(chatops::method::DeployCard)) {
+        const qint64 envId = params.value(u"environment").toInteger();
+        const model::Environment *env = environment(envId);
+        if (!env || !c.visible.contains(env->iterationId))
+            return bad(ErrorCode::NotFound, QStringLiteral("no environment %1 of yours").arg(envId));
+        return deployCard(*env, error);
+    }
+    if (method == QLatin1String(chatops::method::Command)) {
+        if (!m_commands)
+            return bad(ErrorCode::Unavailable, QStringLiteral("this bot takes no commands"));
+        const qint64 iteration = params.value(u"iteration").toInteger(0);
+        if (iteration && !c.visible.contains(iteration))
+            return bad(ErrorCode::NotFound, QStringLiteral("no iteration %1 of yours").arg(iteration));
+        const CommandReply reply
+            = m_commands->run(CommandContext {c.who, iteration, QStringLiteral("desktop")}, params.value(u"text").toString());
+        QJsonObject out {{QStringLiteral("ok"), reply.ok}, {QStringLiteral("text"), reply.text},
+                         {QStringLiteral("data"), reply.data}};
+        if (!reply.errorCode.isEmpty())
+            out.insert(QStringLiteral("errorCode"), reply.errorCode);
+        if (!reply.confirmToken.isEmpty())
+            out.insert(QStringLiteral("confirmToken"), reply.confirmToken);
+        if (reply.card)
+            out.insert(QStringLiteral("card"), deployCardToJson(*reply.card));
+        return out;
+    }
+    if (method == QLatin1String(chatops::method::Say)) {
+        const qint64 iteration = params.value(u"iteration").toInteger(0);
+        const QString text = params.value(u"text").toString().trimmed();
+        if (!c.visible.contains(iteration))
+            return bad(ErrorCode::NotFound, QStringLiteral("no iteration %1 of yours").arg(iteration));
+        if (!mayAct(c, iteration))
+            return bad(ErrorCode::Forbidden, QStringLiteral("only members of the iteration may write to its group"));
+        if (!m_channels)
+            return bad(ErrorCode::Unavailable, QStringLiteral("this bot's groups live in an external IM"));
+        if (text.isEmpty() || text.size() > 4000)
+            return bad(ErrorCode::BadRequest, QStringLiteral("a message has 1 to 4000 characters"));
+        m_channels->postMessageAs(BuiltinChannels::chatIdFor(iteration), c.who.displayName, text);
+        return {{QStringLiteral("posted"), true}};
+    }
+
     // Environment requests.
     if (method == QLatin1String(chatops::method::CreateEnvironment)) {
         const qint64 iteration = params.value(u"iteration").toInteger();
@@ -630,6 +684,59 @@ QJsonObject DesktopStream::dispatch(Client &c, const QString &method, const QJso
         return {{QStringLiteral("selection"), sel->toJson()}};
     }
     return bad(ErrorCode::BadRequest, QStringLiteral("unknown method \"%1\"").arg(method));
+}
+
+// The desktop's deploy card: per component its branches with their latest builds (whole
+// artifacts), what it follows or has pinned, and what it last did.
+QJsonObject DesktopStream::deployCard(const model::Environment &env, std::optional<ProtocolError> *error)
+{
+    QJsonArray components;
+    for (const model::ComponentSpec &spec : std::as_const(m_manifest.components)) {
+        auto branches = m_store->branches(spec.name);
+        if (!branches) {
+            *error = ProtocolError {ErrorCode::Unavailable, branches.error().message};
+            return {};
+        }
+        QJsonObject c {{QStringLiteral("name"), spec.name}, {QStringLiteral("defaultBranch"), spec.defaultBranch}};
+        QString selected = spec.defaultBranch;
+        for (const model::Selection &sel : std::as_const(m_cache.selections)) {
+            if (sel.environmentId != env.id || sel.component != spec.name)
+                continue;
+            if (sel.mode == model::Selection::Mode::Follow) {
+                selected = sel.branch;
+                c.insert(QStringLiteral("mode"), QStringLiteral("follow"));
+                c.insert(QStringLiteral("selection"), sel.branch);
+            } else {
+                c.insert(QStringLiteral("mode"), QStringLiteral("pin"));
+                c.insert(QStringLiteral("pinned"), sel.artifactId);
+                c.insert(QStringLiteral("selection"), QStringLiteral("pinned #%1").arg(sel.artifactId));
+                if (auto a = m_store->artifact(sel.artifactId)) {
+                    selected = a->branch;
+                    c.insert(QStringLiteral("pinnedArtifact"), a->toJson());
+                }
+            }
+        }
+        c.insert(QStringLiteral("selectedBranch"), selected);
+        QJsonArray list;
+        bool listed = false;
+        for (const model::Artifact &a : std::as_const(*branches)) {
+            list.append(QJsonObject {{QStringLiteral("name"), a.branch}, {QStringLiteral("latest"), a.toJson()}});
+            listed = listed || a.branch == selected;
+        }
+        if (!listed && !selected.isEmpty())
+            list.append(QJsonObject {{QStringLiteral("name"), selected}});
+        c.insert(QStringLiteral("branches"), list);
+        const auto d = m_deployments.find({env.id, spec.name});
+        if (d != m_deployments.end()) {
+            c.insert(QStringLiteral("deployment"), d->second.toJson());
+            c.insert(QStringLiteral("status"), d->second.state);
+        }
+        components.append(c);
+    }
+    return {{QStringLiteral("environment"), env.id},
+            {QStringLiteral("namespace"), env.nameSpace},
+            {QStringLiteral("domain"), env.domain},
+            {QStringLiteral("components"), components}};
 }
 
 } // namespace iterdeck::bot

@@ -23,6 +23,8 @@ class QTimer;
 namespace iterdeck::bot {
 
 class Store;
+class BuiltinChannels;
+class CommandEngine;
 class EnvironmentManager;
 class Metrics;
 
@@ -45,6 +47,9 @@ public:
     ~DesktopStream() override;
 
     void setMetrics(Metrics *metrics) { m_metrics = metrics; }
+    // The chat commands (`command` requests) and the built-in channels (`say`); not owned, may be null.
+    void setCommandEngine(CommandEngine *engine) { m_commands = engine; }
+    void setChannels(BuiltinChannels *channels) { m_channels = channels; }
 
     // Decides a GET /v1/stream upgrade: bearer token, subprotocol. On this object's thread.
     void upgrade(const HttpRequest &request, const std::function<void(WebSocketDecision)> &decide);
@@ -101,12 +106,15 @@ private:
     chatops::Snapshot snapshotFor(const Client &client);
     const model::Environment *environment(qint64 id);
     bool mayAct(const Client &client, qint64 iterationId) const;
+    QJsonObject deployCard(const model::Environment &environment, std::optional<chatops::ProtocolError> *error);
 
     model::TeamManifest m_manifest;
     Store *m_store;
     EnvironmentManager *m_environments;
     DesktopStreamOptions m_options;
     Metrics *m_metrics = nullptr;
+    CommandEngine *m_commands = nullptr;
+    BuiltinChannels *m_channels = nullptr;
     std::map<quint64, Client> m_clients;
     quint64 m_nextId = 1;
     qint64 m_fannedSeq = -1; // every event up to here went out; -1 until the first pump

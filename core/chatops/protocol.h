@@ -51,6 +51,7 @@ inline constexpr char Select[] = "select";
 inline constexpr char Redeploy[] = "redeploy";
 inline constexpr char CreateEnvironment[] = "createEnvironment";
 inline constexpr char Command[] = "command";
+inline constexpr char Say[] = "say";
 } // namespace method
 
 enum class ErrorCode {

@@ -1,8 +1,15 @@
 // The tray app against the sandbox cluster, offscreen: the workloads model (under
 // QAbstractItemModelTester) follows the cluster live, the dev-mode toggle patches the workload
 // and toggling back restores it, what a crashed session left is found at start, the tray's
-// state does not flicker, and start-at-login writes its autostart entry.
+// state does not flicker, and start-at-login writes its autostart entry. With the bot (the
+// in-process demo bot on the same sandbox, over its real WebSocket): my iterations only, the
+// environment's components with what they follow and run, and a choice made in the deploy card
+// redeploys the environment.
+#include "botsession.h"
+#include "demobot.h"
+#include "deploycarddialog.h"
 #include "devcontroller.h"
+#include "iterationsmodel.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
 #include "mainwindow.h"
@@ -12,6 +19,10 @@
 #include "workloadsmodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLabel>
+#include <QListView>
 #include <QApplication>
 #include <QDir>
 #include <QFile>
@@ -49,6 +60,13 @@ private:
         QSignalSpy done(call, &KubeCall::finished);
         done.wait(10000);
         return call->isOk() ? *call->object() : QJsonObject();
+    }
+    QString imageOfIn(const QString &ns, const QString &name)
+    {
+        KubeCall *call = m_client->get(ResourceRef::deployments(), ns, name);
+        QSignalSpy done(call, &KubeCall::finished);
+        done.wait(10000);
+        return call->isOk() ? imageOf(*call->object()) : QString();
     }
     static QString imageOf(const QJsonObject &d)
     {
@@ -220,6 +238,67 @@ private Q_SLOTS:
         QVERIFY(ended.wait(30000));
         QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
         QCOMPARE(imageOf(getDeployment(QStringLiteral("web"))), QStringLiteral("iterdeck/demo-web:1.0"));
+    }
+
+    void deployCardRedeploysTheEnvironment()
+    {
+        DemoBot demo;
+        QString error;
+        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot")), QStringLiteral("appuser"), 0, &error),
+                 qPrintable(error));
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        MainWindow window(m_client.get(), &dev, &model);
+        connect(&window, &MainWindow::namespaceChanged, &model, &WorkloadsModel::setNamespace);
+        BotSession session(m_settings.get());
+        window.setBotSession(&session);
+        auto *iterations = window.iterationsView()->model();
+        QAbstractItemModelTester iterationsTester(iterations, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        session.start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(session.isConnected(), 20000);
+        // Only the iteration this user is a member of ("Hotfix 7" is carol's).
+        QTRY_COMPARE_WITH_TIMEOUT(iterations->rowCount(), 1, 20000);
+        QVERIFY(iterations->index(0, 0).data().toString().startsWith(QLatin1String("Sprint 1")));
+        const QString ns = QStringLiteral("demo-sprint-1");
+        QTRY_COMPARE_WITH_TIMEOUT(iterations->index(0, 0).data(IterationsModel::NamespaceRole).toString(), ns, 20000);
+        window.selectIteration(iterations->index(0, 0).data(IterationsModel::IterationIdRole).toLongLong());
+        QTRY_COMPARE_WITH_TIMEOUT(model.currentNamespace(), ns, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 30000);
+        const int row = rowOf(model, QStringLiteral("web"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::FollowsColumn).data().toString(),
+                                  QStringLiteral("main"), 10000);
+        QTRY_VERIFY2_WITH_TIMEOUT(
+            model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QStringLiteral("1.0 · 3f2a9c1")),
+            qPrintable(model.index(row, WorkloadsModel::DeployedColumn).data().toString()), 60000);
+
+        QTRY_VERIFY_WITH_TIMEOUT(window.deployButton()->isEnabled(), 10000);
+        QTest::mouseClick(window.deployButton(), Qt::LeftButton);
+        DeployCardDialog *card = window.findChild<DeployCardDialog *>();
+        QVERIFY(card);
+        QTRY_VERIFY_WITH_TIMEOUT(card->isLoaded(), 10000);
+        QComboBox *branch = card->branchBox(QStringLiteral("web"));
+        QVERIFY(branch);
+        QCOMPARE(branch->currentData().toString(), QStringLiteral("main"));
+        const int feature = branch->findData(QStringLiteral("feature/login"));
+        QVERIFY(feature >= 0);
+        QVERIFY2(branch->itemText(feature).contains(QLatin1String("1.1")), qPrintable(branch->itemText(feature)));
+        QVERIFY(!card->confirmButton()->isEnabled()); // nothing changes yet
+        branch->setCurrentIndex(feature);
+        QVERIFY2(card->summary().contains(QLatin1String("web: follow feature/login")), qPrintable(card->summary()));
+        QVERIFY(card->confirmButton()->isEnabled());
+        QSignalSpy applied(card, &DeployCardDialog::applied);
+        QTest::mouseClick(card->confirmButton(), Qt::LeftButton);
+        QVERIFY(applied.wait(10000));
+        // The bot stored the choice and redeploys: the cluster runs feature/login's build.
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::FollowsColumn).data().toString(),
+                                  QStringLiteral("feature/login"), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(imageOfIn(ns, QStringLiteral("web")), QStringLiteral("iterdeck/demo-web:1.1"), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(card->statusLabel(QStringLiteral("web"))->text().contains(QLatin1String("1.1")), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QLatin1String("1.1")), 60000);
+        // The worker was not touched.
+        QCOMPARE(imageOfIn(ns, QStringLiteral("worker")), QStringLiteral("iterdeck/demo-worker:1.0"));
     }
 
     void startAtLogin()
