@@ -392,7 +392,7 @@ private Q_SLOTS:
         QTest::addColumn<QString>("text");
         for (const char *t : {"status", "members", "env", "deploy", "env create", "branch web main", "pin web b1",
                               "follow web", "redeploy"})
-            QTest::newRow(t) << QLatin1String(t);
+            QTest::newRow(t) << QString(QLatin1String(t));
     }
     void nonMembersAreRefused()
     {
