@@ -322,17 +322,22 @@ bool CommandEngine::takeToken(const QString &user)
     return true;
 }
 
+CommandReply CommandEngine::rateLimited() const
+{
+    // One command comes back every perSeconds / commands seconds.
+    const int wait = std::max(1, m_ratePerSeconds / m_rateCommands);
+    return failure(QStringLiteral("rate_limited"),
+                   QStringLiteral("slow down: at most %1 commands per %2 s; try again in %3 s")
+                       .arg(m_rateCommands)
+                       .arg(m_ratePerSeconds)
+                       .arg(wait),
+                   {{QStringLiteral("retryAfterSeconds"), wait}});
+}
+
 CommandReply CommandEngine::run(const CommandContext &context, const QString &text)
 {
-    if (!takeToken(context.who.displayName)) {
-        const int wait = std::max(1, m_ratePerSeconds / m_rateCommands);
-        return failure(QStringLiteral("rate_limited"),
-                       QStringLiteral("slow down: at most %1 commands per %2 s; try again in %3 s")
-                           .arg(m_rateCommands)
-                           .arg(m_ratePerSeconds)
-                           .arg(wait),
-                       {{QStringLiteral("retryAfterSeconds"), wait}});
-    }
+    if (!takeToken(context.who.displayName))
+        return rateLimited();
 
     Parsed p;
     p.text = text;
@@ -1140,11 +1145,8 @@ CommandReply CommandEngine::destroy(const CommandContext &context, const Parsed 
 
 CommandReply CommandEngine::applyCard(const CommandContext &context, const im::CardAction &action)
 {
-    if (!takeToken(context.who.displayName)) {
-        return failure(
-            QStringLiteral("rate_limited"),
-            QStringLiteral("slow down: at most %1 commands per %2 s").arg(m_rateCommands).arg(m_ratePerSeconds));
-    }
+    if (!takeToken(context.who.displayName))
+        return rateLimited();
     if (!m_environments)
         return failure(QStringLiteral("unavailable"), QStringLiteral("environments are disabled"));
     const qint64 envId = environmentOfCard(action.cardId);
