@@ -59,20 +59,24 @@ const CommandInfo *commandInfo(const QString &name)
     return nullptr;
 }
 
+// Edit distance with adjacent transpositions (optimal string alignment): "pni" is one edit from "pin".
 int editDistance(const QString &a, const QString &b)
 {
-    QList<int> prev(b.size() + 1), cur(b.size() + 1);
-    for (qsizetype j = 0; j <= b.size(); ++j)
-        prev[j] = int(j);
-    for (qsizetype i = 1; i <= a.size(); ++i) {
-        cur[0] = int(i);
-        for (qsizetype j = 1; j <= b.size(); ++j) {
-            const int sub = prev[j - 1] + (a.at(i - 1) == b.at(j - 1) ? 0 : 1);
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    const qsizetype n = a.size(), m = b.size();
+    QList<QList<int>> d(n + 1, QList<int>(m + 1));
+    for (qsizetype i = 0; i <= n; ++i)
+        d[i][0] = int(i);
+    for (qsizetype j = 0; j <= m; ++j)
+        d[0][j] = int(j);
+    for (qsizetype i = 1; i <= n; ++i) {
+        for (qsizetype j = 1; j <= m; ++j) {
+            const int cost = a.at(i - 1) == b.at(j - 1) ? 0 : 1;
+            d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+            if (i > 1 && j > 1 && a.at(i - 1) == b.at(j - 2) && a.at(i - 2) == b.at(j - 1))
+                d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
         }
-        std::swap(prev, cur);
     }
-    return prev[b.size()];
+    return d[n][m];
 }
 
 // The known names closest to `wanted`: within an edit distance of a third of its length (at
@@ -318,17 +322,22 @@ bool CommandEngine::takeToken(const QString &user)
     return true;
 }
 
+CommandReply CommandEngine::rateLimited() const
+{
+    // One command comes back every perSeconds / commands seconds.
+    const int wait = std::max(1, m_ratePerSeconds / m_rateCommands);
+    return failure(QStringLiteral("rate_limited"),
+                   QStringLiteral("slow down: at most %1 commands per %2 s; try again in %3 s")
+                       .arg(m_rateCommands)
+                       .arg(m_ratePerSeconds)
+                       .arg(wait),
+                   {{QStringLiteral("retryAfterSeconds"), wait}});
+}
+
 CommandReply CommandEngine::run(const CommandContext &context, const QString &text)
 {
-    if (!takeToken(context.who.displayName)) {
-        const int wait = std::max(1, m_ratePerSeconds / m_rateCommands);
-        return failure(QStringLiteral("rate_limited"),
-                       QStringLiteral("slow down: at most %1 commands per %2 s; try again in %3 s")
-                           .arg(m_rateCommands)
-                           .arg(m_ratePerSeconds)
-                           .arg(wait),
-                       {{QStringLiteral("retryAfterSeconds"), wait}});
-    }
+    if (!takeToken(context.who.displayName))
+        return rateLimited();
 
     Parsed p;
     p.text = text;
@@ -1136,11 +1145,8 @@ CommandReply CommandEngine::destroy(const CommandContext &context, const Parsed 
 
 CommandReply CommandEngine::applyCard(const CommandContext &context, const im::CardAction &action)
 {
-    if (!takeToken(context.who.displayName)) {
-        return failure(
-            QStringLiteral("rate_limited"),
-            QStringLiteral("slow down: at most %1 commands per %2 s").arg(m_rateCommands).arg(m_ratePerSeconds));
-    }
+    if (!takeToken(context.who.displayName))
+        return rateLimited();
     if (!m_environments)
         return failure(QStringLiteral("unavailable"), QStringLiteral("environments are disabled"));
     const qint64 envId = environmentOfCard(action.cardId);

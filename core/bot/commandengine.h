@@ -90,6 +90,7 @@ private:
 
     CommandReply dispatch(const CommandContext &context, Parsed &p);
     bool takeToken(const QString &user);
+    CommandReply rateLimited() const;
     CommandReply confirmOrRun(const CommandContext &context, const Parsed &p, const QString &summary,
                               QJsonObject preview, std::function<CommandReply()> apply,
                               std::optional<im::DeployCard> card = std::nullopt);

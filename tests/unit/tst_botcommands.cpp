@@ -392,7 +392,7 @@ private Q_SLOTS:
         QTest::addColumn<QString>("text");
         for (const char *t : {"status", "members", "env", "deploy", "env create", "branch web main", "pin web b1",
                               "follow web", "redeploy"})
-            QTest::newRow(t) << QLatin1String(t);
+            QTest::newRow(t) << QString(QLatin1String(t));
     }
     void nonMembersAreRefused()
     {
@@ -733,6 +733,11 @@ private Q_SLOTS:
         QCOMPARE(limited.errorCode, QStringLiteral("rate_limited"));
         QCOMPARE(limited.text, QStringLiteral("slow down: at most 3 commands per 30 s; try again in 10 s"));
         QCOMPARE(limited.data.value(u"retryAfterSeconds").toInt(), 10);
+        // Card actions count too.
+        im::CardAction cancel;
+        cancel.kind = im::CardAction::Kind::Cancel;
+        cancel.cardId = QStringLiteral("env-1");
+        QCOMPARE(engine.applyCard(context(QStringLiteral("bob-gh")), cancel).errorCode, QStringLiteral("rate_limited"));
         // Per user: Alice still may.
         QVERIFY(engine.run(context(QStringLiteral("alice-gh")), QStringLiteral("help")).ok);
         // One command comes back every 10 s.
