@@ -393,7 +393,8 @@ private Q_SLOTS:
         // The same payload under a new delivery id is a new delivery.
         const Reply third = postGitHub(QStringLiteral("github/milestone.closed.json"), "milestone", "dup-2");
         QCOMPARE(third.json().value(QStringLiteral("status")).toString(), QStringLiteral("processed"));
-        QCOMPARE(third.json().value(QStringLiteral("events")).toArray().at(0).toInt(), events.at(0).toInt() + 1);
+        // A new event (the built-in channels may have logged theirs in between).
+        QVERIFY(third.json().value(QStringLiteral("events")).toArray().at(0).toInt() > events.at(0).toInt());
     }
 
     void oversize()
@@ -538,7 +539,13 @@ private Q_SLOTS:
         const auto gl = *store->artifacts(QStringLiteral("gitlab-test"), QStringLiteral("master"));
         QCOMPARE(gl.size(), 1);
         QCOMPARE(gl.at(0).build, QStringLiteral("31"));
-        QCOMPARE(*store->lastEventSeq(), 6);
+        // Six events from the webhooks; the built-in channels log theirs (channel.*) besides.
+        const auto all = store->eventsAfter(0, 1000);
+        QVERIFY(all);
+        int fromHooks = 0;
+        for (const model::Event &e : std::as_const(*all))
+            fromHooks += e.type.startsWith(QLatin1String("channel.")) ? 0 : 1;
+        QCOMPARE(fromHooks, 6);
         QVERIFY(startBot());
     }
 
