@@ -242,18 +242,16 @@ private Q_SLOTS:
         QList<kube::Manifest> bot;
         Diagnostics diag;
         QVERIFY(driver.render(botTarget(m_ns), bot, diag));
-        const QString inConfigMap = bot.at(1)
-                                        .object[QStringLiteral("data")]
-                                        .toObject()
-                                        .value(QStringLiteral("iterdeck.yaml"))
-                                        .toString();
+        const QString inConfigMap
+            = bot.at(1).object[QStringLiteral("data")].toObject().value(QStringLiteral("iterdeck.yaml")).toString();
         auto manifest = config::TeamManifestLoader().loadText(inConfigMap.toUtf8(), QStringLiteral("configmap"),
                                                               m_dir.path(), diag);
         QVERIFY2(manifest, qPrintable(diagText(diag)));
         QCOMPARE(manifest->project, QStringLiteral("shop"));
         QVERIFY(manifest->cluster.inCluster);
 
-        const QJsonObject values = yamlFileToJson(packagingPath(QStringLiteral("helm/iterdeck-bot/values.yaml"))).toObject();
+        const QJsonObject values
+            = yamlFileToJson(packagingPath(QStringLiteral("helm/iterdeck-bot/values.yaml"))).toObject();
         QVERIFY(!values.isEmpty());
         const QByteArray config = QJsonDocument(values.value(QStringLiteral("config")).toObject()).toJson();
         Diagnostics chartDiag;
@@ -261,15 +259,16 @@ private Q_SLOTS:
                                                        chartDiag),
                  qPrintable(diagText(chartDiag)));
 
-        const QJsonObject chart = yamlFileToJson(packagingPath(QStringLiteral("helm/iterdeck-bot/Chart.yaml"))).toObject();
+        const QJsonObject chart
+            = yamlFileToJson(packagingPath(QStringLiteral("helm/iterdeck-bot/Chart.yaml"))).toObject();
         QCOMPARE(chart.value(QStringLiteral("apiVersion")).toString(), QStringLiteral("v2"));
         QCOMPARE(chart.value(QStringLiteral("name")).toString(), QStringLiteral("iterdeck-bot"));
         QCOMPARE(chart.value(QStringLiteral("appVersion")).toString(), QStringLiteral(ITERDECK_VERSION));
         for (const char *t : {"_helpers.tpl", "configmap.yaml", "deployment.yaml", "service.yaml", "ingress.yaml",
                               "serviceaccount.yaml", "rbac.yaml", "pvc.yaml", "NOTES.txt"})
-            QVERIFY2(QFile::exists(packagingPath(QStringLiteral("helm/iterdeck-bot/templates/")
-                                                 + QString::fromLatin1(t))),
-                     t);
+            QVERIFY2(
+                QFile::exists(packagingPath(QStringLiteral("helm/iterdeck-bot/templates/") + QString::fromLatin1(t))),
+                t);
     }
 
     // Applied with kubectl to the sandbox: the objects exist as written, the claim is bound, and
@@ -280,19 +279,21 @@ private Q_SLOTS:
             QSKIP("kubectl is not installed: the manifests cannot be applied with it");
         // The Deployment mounts a ConfigMap at /etc/iterdeck and the claim at /var/lib/iterdeck-bot:
         // absolute paths, which only bubblewrap gives a sandbox container.
-        if (run(QStringLiteral("bwrap"), {QStringLiteral("--ro-bind"), QStringLiteral("/"), QStringLiteral("/"),
-                                          QStringLiteral("--dev"), QStringLiteral("/dev"), QStringLiteral("true")})
+        if (run(QStringLiteral("bwrap"),
+                {QStringLiteral("--ro-bind"), QStringLiteral("/"), QStringLiteral("/"), QStringLiteral("--dev"),
+                 QStringLiteral("/dev"), QStringLiteral("true")})
                 .exitCode
             != 0)
             QSKIP("bubblewrap does not work here: the sandbox cannot mount the bot's volumes at their paths");
-        m_sandbox = std::make_unique<SandboxServer>(m_dir.filePath(QStringLiteral("sandbox")),
-                                                    QStringLiteral("bubblewrap"));
+        m_sandbox
+            = std::make_unique<SandboxServer>(m_dir.filePath(QStringLiteral("sandbox")), QStringLiteral("bubblewrap"));
         QVERIFY2(m_sandbox->isRunning(), qPrintable(m_sandbox->errorString()));
 
         Run r = kubectl({QStringLiteral("create"), QStringLiteral("namespace"), m_ns});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         r = kubectlNs({QStringLiteral("create"), QStringLiteral("secret"), QStringLiteral("generic"),
-                       QStringLiteral("iterdeck-bot-secrets"), QStringLiteral("--from-literal=GITLAB_WEBHOOK_SECRET=s3cr3t")});
+                       QStringLiteral("iterdeck-bot-secrets"),
+                       QStringLiteral("--from-literal=GITLAB_WEBHOOK_SECRET=s3cr3t")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
 
         deploy::ManifestsDriver driver(nullptr, {packagingPath(QStringLiteral("kubernetes/bot"))});
@@ -313,10 +314,10 @@ private Q_SLOTS:
                 QJsonArray containers = podSpec[QStringLiteral("containers")].toArray();
                 QJsonObject c = containers.at(0).toObject();
                 c[QStringLiteral("image")] = QStringLiteral("iterdeck/sandbox-base:latest");
-                c[QStringLiteral("command")] = QJsonArray {
-                    QStringLiteral("sh"), QStringLiteral("-c"),
-                    QStringLiteral("exec /opt/iterdeck/bin/iterdeck-bot \"$@\" --listen=$POD_IP:8080"),
-                    QStringLiteral("iterdeck-bot")};
+                c[QStringLiteral("command")]
+                    = QJsonArray {QStringLiteral("sh"), QStringLiteral("-c"),
+                                  QStringLiteral("exec /opt/iterdeck/bin/iterdeck-bot \"$@\" --listen=$POD_IP:8080"),
+                                  QStringLiteral("iterdeck-bot")};
                 QJsonArray mounts = c[QStringLiteral("volumeMounts")].toArray();
                 mounts.append(QJsonObject {{QStringLiteral("name"), QStringLiteral("build")},
                                            {QStringLiteral("mountPath"), QStringLiteral("/opt/iterdeck/bin")},
@@ -325,10 +326,11 @@ private Q_SLOTS:
                 containers[0] = c;
                 podSpec[QStringLiteral("containers")] = containers;
                 QJsonArray volumes = podSpec[QStringLiteral("volumes")].toArray();
-                volumes.append(QJsonObject {
-                    {QStringLiteral("name"), QStringLiteral("build")},
-                    {QStringLiteral("hostPath"),
-                     QJsonObject {{QStringLiteral("path"), QFileInfo(QStringLiteral(ITERDECK_BOT_PATH)).absolutePath()}}}});
+                volumes.append(
+                    QJsonObject {{QStringLiteral("name"), QStringLiteral("build")},
+                                 {QStringLiteral("hostPath"),
+                                  QJsonObject {{QStringLiteral("path"),
+                                                QFileInfo(QStringLiteral(ITERDECK_BOT_PATH)).absolutePath()}}}});
                 podSpec[QStringLiteral("volumes")] = volumes;
                 tmpl[QStringLiteral("spec")] = podSpec;
                 spec[QStringLiteral("template")] = tmpl;
@@ -362,7 +364,8 @@ private Q_SLOTS:
         QVERIFY2(r.exitCode == 0, r.err.constData());
 
         r = kubectlNs({QStringLiteral("get"), QStringLiteral("sa,cm,pvc,deploy,svc"), QStringLiteral("-l"),
-                       QStringLiteral("app.kubernetes.io/part-of=iterdeck"), QStringLiteral("-o"), QStringLiteral("name")});
+                       QStringLiteral("app.kubernetes.io/part-of=iterdeck"), QStringLiteral("-o"),
+                       QStringLiteral("name")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QCOMPARE(r.out,
                  QByteArray("serviceaccount/iterdeck-bot\nconfigmap/iterdeck-bot-config\n"
@@ -398,17 +401,17 @@ private Q_SLOTS:
 
         // The Ingress, the cluster roles and the admission policy need API groups the sandbox
         // serves only if it grows them; then they are applied too.
-        for (const auto &[group, folder] : {std::pair {QStringLiteral("networking.k8s.io"), QStringLiteral("ingress")},
-                                            std::pair {QStringLiteral("rbac.authorization.k8s.io"),
-                                                       QStringLiteral("cluster")}}) {
+        for (const auto &[group, folder] :
+             {std::pair {QStringLiteral("networking.k8s.io"), QStringLiteral("ingress")},
+              std::pair {QStringLiteral("rbac.authorization.k8s.io"), QStringLiteral("cluster")}}) {
             if (!servedGroup(group)) {
                 qInfo("not applied: the sandbox does not serve %s (kubernetes/%s was rendered and checked above)",
                       qPrintable(group), qPrintable(folder));
                 continue;
             }
             Diagnostics d;
-            const QList<kube::Manifest> objects = renderFolder(packagingPath(QStringLiteral("kubernetes/") + folder),
-                                                               botTarget(m_ns), d);
+            const QList<kube::Manifest> objects
+                = renderFolder(packagingPath(QStringLiteral("kubernetes/") + folder), botTarget(m_ns), d);
             QJsonArray list;
             for (const kube::Manifest &m : objects)
                 list.append(m.object);

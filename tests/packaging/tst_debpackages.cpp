@@ -101,8 +101,8 @@ private Q_SLOTS:
                            QStringLiteral("-B"), out},
                           {}, 600000);
         QVERIFY2(r.exitCode == 0, r.out + r.err);
-        const QString arch = QString::fromUtf8(
-            run(QStringLiteral("dpkg"), {QStringLiteral("--print-architecture")}).out.trimmed());
+        const QString arch
+            = QString::fromUtf8(run(QStringLiteral("dpkg"), {QStringLiteral("--print-architecture")}).out.trimmed());
         m_desktopDeb = QStringLiteral("%1/iterdeck_%2_%3.deb").arg(out, m_version, arch);
         m_botDeb = QStringLiteral("%1/iterdeck-bot_%2_%3.deb").arg(out, m_version, arch);
         QVERIFY2(QFile::exists(m_desktopDeb), qPrintable(QDir(out).entryList().join(u' ') + QString::fromUtf8(r.out)));
@@ -128,8 +128,8 @@ private Q_SLOTS:
         }
         // dpkg-shlibdeps found the Qt libraries; the plugins loaded at run time are named by hand.
         const QByteArray desktop = field(m_desktopDeb, QStringLiteral("Depends"));
-        for (const char *dep : {"libqt6widgets6", "libqt6network6", "libqt6websockets6", "libyaml-cpp0.7",
-                                "libqt6svg6", "libc6"})
+        for (const char *dep :
+             {"libqt6widgets6", "libqt6network6", "libqt6websockets6", "libyaml-cpp0.7", "libqt6svg6", "libc6"})
             QVERIFY2(desktop.contains(dep), desktop.constData());
         const QByteArray bot = field(m_botDeb, QStringLiteral("Depends"));
         for (const char *dep : {"adduser", "libqt6sql6-sqlite", "libqt6httpserver6", "libqt6sql6"})
