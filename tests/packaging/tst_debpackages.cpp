@@ -1,13 +1,16 @@
 // The Debian packages, built with cpack from this build tree: their control fields and files,
-// a fresh root holding only them where the programs run, the maintainer scripts, the systemd
-// unit (systemd-analyze verify) and lintian.
+// a fresh root holding only them where the programs run, a real installation and purge with dpkg
+// in a copy-on-write copy of this system, the systemd unit (systemd-analyze verify) and lintian.
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <unistd.h>
 
 namespace {
 
@@ -219,6 +222,70 @@ private Q_SLOTS:
                            QStringLiteral("Debug::NoLocking=1"), m_desktopDeb, m_botDeb});
         QVERIFY2(r.exitCode == 0, r.out + r.err);
         QVERIFY2(r.out.contains("Inst iterdeck ") && r.out.contains("Inst iterdeck-bot "), r.out.constData());
+    }
+
+    // Installed with dpkg, maintainer scripts and all, into a copy-on-write copy of this system
+    // (an overlay over "/" in a mount namespace of its own, changed root): the system user and
+    // the data directory are made, the programs run from /usr/bin, the bot's user can write its
+    // store, and purging removes the programs but keeps the store. The machine is not changed.
+    void installsAndPurgesInACopyOfThisSystem()
+    {
+        if (::geteuid() != 0)
+            QSKIP("not root: dpkg -i into an overlay of / needs root (the packages were checked from an "
+                  "extracted root above)");
+        const QString base = m_dir.filePath(QStringLiteral("overlay"));
+        const QString upper = base + QStringLiteral("/upper");
+        for (const QString &d : {upper + QStringLiteral("/var/cache/iterdeck-test"), base + QStringLiteral("/work"),
+                                 base + QStringLiteral("/merged")})
+            QVERIFY(QDir().mkpath(d));
+        for (const QString &deb : {m_desktopDeb, m_botDeb})
+            QVERIFY(QFile::copy(deb, upper + QStringLiteral("/var/cache/iterdeck-test/") + QFileInfo(deb).fileName()));
+        QFile inside(upper + QStringLiteral("/var/cache/iterdeck-test/check.sh"));
+        QVERIFY(inside.open(QIODevice::WriteOnly));
+        inside.write(R"(set -e
+export QT_QPA_PLATFORM=offscreen LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
+dpkg -i /var/cache/iterdeck-test/*.deb >/var/cache/iterdeck-test/dpkg.log 2>&1 || { cat /var/cache/iterdeck-test/dpkg.log; exit 1; }
+echo "user: $(getent passwd iterdeck-bot | cut -d: -f1,6,7)"
+echo "data: $(stat -c '%U:%G %a' /var/lib/iterdeck-bot)"
+echo "etc: $(stat -c '%U:%G %a' /etc/iterdeck)"
+echo "status: $(dpkg-query -W -f='${db:Status-Status} ' iterdeck iterdeck-bot)"
+iterdeck --version
+iterdeckctl --help >/dev/null && echo "iterdeckctl: ok"
+iterdeck-agent --version
+iterdeck-bot --check-config --config /etc/iterdeck/iterdeck.yaml
+runuser -u iterdeck-bot -- iterdeck-bot token create alice --data-dir /var/lib/iterdeck-bot >/dev/null
+runuser -u iterdeck-bot -- iterdeck-bot token list --data-dir /var/lib/iterdeck-bot | grep -q ' alice ' && echo "store: writable by iterdeck-bot"
+dpkg --purge iterdeck iterdeck-bot >/var/cache/iterdeck-test/purge.log 2>&1 || { cat /var/cache/iterdeck-test/purge.log; exit 1; }
+test ! -e /usr/bin/iterdeck-bot && test ! -e /usr/bin/iterdeck && test ! -e /etc/iterdeck/iterdeck.yaml && echo "purged"
+test -f /var/lib/iterdeck-bot/iterdeck-bot.db && echo "kept: /var/lib/iterdeck-bot/iterdeck-bot.db"
+)");
+        inside.close();
+        const QString merged = base + QStringLiteral("/merged");
+        const QString outer
+            = QStringLiteral("set -e; mount -t overlay overlay -o lowerdir=/,upperdir=%1,workdir=%2 %3; "
+                             "mount --bind /proc %3/proc; mount --bind /dev %3/dev; "
+                             "exec chroot %3 sh /var/cache/iterdeck-test/check.sh")
+                  .arg(upper, base + QStringLiteral("/work"), merged);
+        const Run r = run(
+            QStringLiteral("unshare"),
+            {QStringLiteral("--mount"), QStringLiteral("--fork"), QStringLiteral("sh"), QStringLiteral("-c"), outer},
+            {}, 300000);
+        if (r.exitCode != 0 && r.err.contains("mount: ") && !r.out.contains("user:"))
+            QSKIP(qPrintable(QStringLiteral("an overlay over / cannot be mounted here: %1")
+                                 .arg(QString::fromUtf8(r.err.trimmed()))));
+        qInfo().noquote() << r.out;
+        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.out.contains("user: iterdeck-bot:/var/lib/iterdeck-bot:/usr/sbin/nologin\n"), r.out.constData());
+        QVERIFY2(r.out.contains("data: iterdeck-bot:iterdeck-bot 750\n"), r.out.constData());
+        QVERIFY2(r.out.contains("etc: root:iterdeck-bot 750\n"), r.out.constData());
+        QVERIFY2(r.out.contains("status: installed installed \n"), r.out.constData());
+        QVERIFY(r.out.contains("iterdeck " ITERDECK_VERSION "\n"));
+        QVERIFY(r.out.contains("iterdeckctl: ok\n"));
+        QVERIFY(r.out.contains("iterdeck-agent " ITERDECK_VERSION "\n"));
+        QVERIFY(r.out.contains("valid team manifest for project \"team\""));
+        QVERIFY(r.out.contains("store: writable by iterdeck-bot\n"));
+        QVERIFY(r.out.contains("purged\n"));
+        QVERIFY(r.out.contains("kept: /var/lib/iterdeck-bot/iterdeck-bot.db\n"));
     }
 
     void maintainerScripts()
