@@ -242,7 +242,7 @@ private Q_SLOTS:
             QVERIFY(QFile::copy(deb, upper + QStringLiteral("/var/cache/iterdeck-test/") + QFileInfo(deb).fileName()));
         QFile inside(upper + QStringLiteral("/var/cache/iterdeck-test/check.sh"));
         QVERIFY(inside.open(QIODevice::WriteOnly));
-        inside.write(R"(set -e
+        inside.write(R"sh(set -e
 export QT_QPA_PLATFORM=offscreen LANG=C.UTF-8 LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive
 dpkg -i /var/cache/iterdeck-test/*.deb >/var/cache/iterdeck-test/dpkg.log 2>&1 || { cat /var/cache/iterdeck-test/dpkg.log; exit 1; }
 echo "user: $(getent passwd iterdeck-bot | cut -d: -f1,6,7)"
@@ -258,7 +258,7 @@ runuser -u iterdeck-bot -- iterdeck-bot token list --data-dir /var/lib/iterdeck-
 dpkg --purge iterdeck iterdeck-bot >/var/cache/iterdeck-test/purge.log 2>&1 || { cat /var/cache/iterdeck-test/purge.log; exit 1; }
 test ! -e /usr/bin/iterdeck-bot && test ! -e /usr/bin/iterdeck && test ! -e /etc/iterdeck/iterdeck.yaml && echo "purged"
 test -f /var/lib/iterdeck-bot/iterdeck-bot.db && echo "kept: /var/lib/iterdeck-bot/iterdeck-bot.db"
-)");
+)sh");
         inside.close();
         const QString merged = base + QStringLiteral("/merged");
         const QString outer
