@@ -131,8 +131,7 @@ private Q_SLOTS:
         }
         // dpkg-shlibdeps found the Qt libraries; the plugins loaded at run time are named by hand.
         const QByteArray desktop = field(m_desktopDeb, QStringLiteral("Depends"));
-        for (const char *dep :
-             {"libqt6widgets6", "libqt6network6", "libqt6websockets6", "libyaml-cpp0.7", "libqt6svg6", "libc6"})
+        for (const char *dep : {"libqt6widgets6", "libqt6network6", "libyaml-cpp0.7", "libqt6svg6", "libc6"})
             QVERIFY2(desktop.contains(dep), desktop.constData());
         const QByteArray bot = field(m_botDeb, QStringLiteral("Depends"));
         for (const char *dep : {"adduser", "libqt6sql6-sqlite", "libqt6sql6 ", "libqt6core6"})
