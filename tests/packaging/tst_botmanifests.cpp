@@ -393,7 +393,7 @@ private Q_SLOTS:
         // The store is on the claim: the bot created its SQLite database there.
         r = kubectlNs({QStringLiteral("exec"), QStringLiteral("deploy/iterdeck-bot"), QStringLiteral("--"),
                        QStringLiteral("ls"), QStringLiteral("/var/lib/iterdeck-bot")});
-        QVERIFY2(r.out.contains("iterdeck-bot.db"), r.out + r.err);
+        QVERIFY2(r.out.contains("iterdeck-bot.db"), QByteArray(r.out + r.err).constData());
         // The secret's keys reached the container's environment.
         r = kubectlNs({QStringLiteral("exec"), QStringLiteral("deploy/iterdeck-bot"), QStringLiteral("--"),
                        QStringLiteral("printenv"), QStringLiteral("GITLAB_WEBHOOK_SECRET")});

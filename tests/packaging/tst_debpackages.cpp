@@ -103,7 +103,7 @@ private Q_SLOTS:
                           {QStringLiteral("--config"), QStringLiteral(ITERDECK_BINARY_DIR "/CPackConfig.cmake"),
                            QStringLiteral("-B"), out},
                           {}, 600000);
-        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.exitCode == 0, QByteArray(r.out + r.err).constData());
         const QString arch
             = QString::fromUtf8(run(QStringLiteral("dpkg"), {QStringLiteral("--print-architecture")}).out.trimmed());
         m_desktopDeb = QStringLiteral("%1/iterdeck_%2_%3.deb").arg(out, m_version, arch);
@@ -171,7 +171,7 @@ private Q_SLOTS:
         if (const QString validate = have(QStringLiteral("desktop-file-validate")); !validate.isEmpty()) {
             for (const char *f : {"/usr/share/applications/iterdeck.desktop", "/etc/xdg/autostart/iterdeck.desktop"}) {
                 const Run v = run(validate, {m_root + QString::fromLatin1(f)});
-                QVERIFY2(v.exitCode == 0 && v.out.isEmpty(), v.out + v.err);
+                QVERIFY2(v.exitCode == 0 && v.out.isEmpty(), QByteArray(v.out + v.err).constData());
             }
         }
     }
@@ -195,7 +195,7 @@ private Q_SLOTS:
                 {QStringLiteral("--check-config"), QStringLiteral("--config"),
                  m_root + QStringLiteral("/etc/iterdeck/iterdeck.yaml")},
                 programEnv());
-        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.exitCode == 0, QByteArray(r.out + r.err).constData());
         QVERIFY(r.out.contains("valid team manifest for project \"team\""));
 
         // The agent is copied into containers as it is: static, no interpreter, no libraries.
@@ -219,7 +219,7 @@ private Q_SLOTS:
         const Run r = run(QStringLiteral("apt-get"),
                           {QStringLiteral("install"), QStringLiteral("--simulate"), QStringLiteral("-o"),
                            QStringLiteral("Debug::NoLocking=1"), m_desktopDeb, m_botDeb});
-        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.exitCode == 0, QByteArray(r.out + r.err).constData());
         QVERIFY2(r.out.contains("Inst iterdeck ") && r.out.contains("Inst iterdeck-bot "), r.out.constData());
     }
 
@@ -234,8 +234,9 @@ private Q_SLOTS:
                   "extracted root above)");
         const QString base = m_dir.filePath(QStringLiteral("overlay"));
         const QString upper = base + QStringLiteral("/upper");
-        for (const QString &d : {upper + QStringLiteral("/var/cache/iterdeck-test"), base + QStringLiteral("/work"),
-                                 base + QStringLiteral("/merged")})
+        const QStringList dirs {upper + QStringLiteral("/var/cache/iterdeck-test"), base + QStringLiteral("/work"),
+                                base + QStringLiteral("/merged")};
+        for (const QString &d : dirs)
             QVERIFY(QDir().mkpath(d));
         for (const QString &deb : {m_desktopDeb, m_botDeb})
             QVERIFY(QFile::copy(deb, upper + QStringLiteral("/var/cache/iterdeck-test/") + QFileInfo(deb).fileName()));
@@ -273,7 +274,7 @@ test -f /var/lib/iterdeck-bot/iterdeck-bot.db && echo "kept: /var/lib/iterdeck-b
             QSKIP(qPrintable(QStringLiteral("an overlay over / cannot be mounted here: %1")
                                  .arg(QString::fromUtf8(r.err.trimmed()))));
         qInfo().noquote() << r.out;
-        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.exitCode == 0, QByteArray(r.out + r.err).constData());
         QVERIFY2(r.out.contains("user: iterdeck-bot:/var/lib/iterdeck-bot:/usr/sbin/nologin\n"), r.out.constData());
         QVERIFY2(r.out.contains("data: iterdeck-bot:iterdeck-bot 750\n"), r.out.constData());
         QVERIFY2(r.out.contains("etc: root:iterdeck-bot 750\n"), r.out.constData());
@@ -333,7 +334,7 @@ test -f /var/lib/iterdeck-bot/iterdeck-bot.db && echo "kept: /var/lib/iterdeck-b
         const Run r = run(analyze, {QStringLiteral("verify"), QStringLiteral("--man=no"), out.fileName()});
         // Complaints about this unit only: the host's other units are not ours to judge.
         QStringList problems;
-        for (const QByteArray &line : (r.out + r.err).split('\n'))
+        for (const QByteArray &line : QByteArray(r.out + r.err).split('\n'))
             if (line.contains("iterdeck-bot.service"))
                 problems << QString::fromUtf8(line);
         QVERIFY2(problems.isEmpty(), qPrintable(problems.join(u'\n')));
@@ -350,7 +351,7 @@ test -f /var/lib/iterdeck-bot/iterdeck-bot.db && echo "kept: /var/lib/iterdeck-b
                            QStringLiteral("--display-level"), QStringLiteral(">=warning"), m_desktopDeb, m_botDeb},
                           {}, 300000);
         qInfo().noquote() << "lintian:" << (r.out.isEmpty() ? QByteArray("clean") : r.out);
-        QVERIFY2(r.exitCode == 0, r.out + r.err);
+        QVERIFY2(r.exitCode == 0, QByteArray(r.out + r.err).constData());
         static const QRegularExpression tag(QStringLiteral("^[EW]: "), QRegularExpression::MultilineOption);
         QVERIFY2(!tag.match(QString::fromUtf8(r.out)).hasMatch(), r.out.constData());
     }
