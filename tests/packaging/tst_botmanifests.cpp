@@ -150,7 +150,8 @@ private:
     Run kubectl(const QStringList &args) { return run(QStringLiteral("kubectl"), args); }
     Run kubectlNs(QStringList args)
     {
-        args << QStringLiteral("-n") << m_ns;
+        args.prepend(m_ns);
+        args.prepend(QStringLiteral("-n")); // before the verb: after "--" it would be the command's
         return kubectl(args);
     }
     QByteArray httpGet(const QString &url)
