@@ -37,6 +37,12 @@ elseif(MSVC)
   endif()
 endif()
 
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang" AND NOT ITERDECK_FUZZ)
+  # Full RELRO, as Debian's hardening flags give packages: relocations resolved at start, then
+  # made read-only. Link-time only.
+  target_link_options(iterdeck_settings INTERFACE -Wl,-z,relro -Wl,-z,now)
+endif()
+
 if(ITERDECK_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "ITERDECK_FUZZ needs clang: configure with -DCMAKE_CXX_COMPILER=clang++")
