@@ -17,6 +17,7 @@ def main():
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--senders", type=int, default=16, help="keep-alive HTTP connections posting webhooks")
     ap.add_argument("--threads", type=int, default=2, help="the generator's threads reading the WebSocket clients")
+    ap.add_argument("--drain", type=int, default=20, help="seconds to wait for events after the last answer")
     ap.add_argument("--work-dir", help="where the bot's data goes (default: a new temporary directory, removed after)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (the bot's log is bot.log)")
     args = ap.parse_args()
@@ -43,7 +44,7 @@ def main():
         rc = subprocess.run([args.loadgen, "--port", str(port), "--secret", botproc.SECRET, "--tokens", tokens_file,
                              "--component", "web", "--connections", str(args.connections), "--rate", str(args.rate),
                              "--duration", str(args.duration), "--senders", str(args.senders),
-                             "--threads", str(args.threads), "--bot-pid", str(bot.proc.pid)]).returncode
+                             "--threads", str(args.threads), "--drain", str(args.drain), "--bot-pid", str(bot.proc.pid)]).returncode
     finally:
         bot.stop()
         if args.keep or args.work_dir:

@@ -566,7 +566,8 @@ int main(int argc, char **argv)
                 verdict(ack99 <= 50));
     std::printf("| event fan-out p50 / p99 / max (%zu deliveries) | %.1f / %.1f / %.1f ms | p99 <= 100 ms | %s |\n",
                 fanout.size(), fan50, fan99, fanMax, verdict(fan99 <= 100));
-    std::printf("| events lost (acknowledged, never received) | %lld | 0 | %s |\n", lost, verdict(lost == 0));
+    std::printf("| events lost (acknowledged, not received %d s after the last answer) | %lld | 0 | %s |\n",
+                o.drainSeconds, lost, verdict(lost == 0));
     std::printf("| events received twice | %lld | 0 | %s |\n", duplicates, verdict(duplicates == 0));
     std::printf("| events out of sequence order | %lld | 0 | %s |\n", outOfOrder, verdict(outOfOrder == 0));
     std::printf("| clients disconnected during the run | %d%s | 0 | %s |\n", dropped,
