@@ -280,27 +280,27 @@ private:
                 ready = true;
             return;
         }
+        // One event ("type":"event") or a batch of them ("type":"events"): every delivery in it.
         const std::string_view key = R"("delivery":"lgw-)";
-        const auto d = m.find(key);
-        if (d == std::string_view::npos)
-            return;
         const long long at = sinceNs(m_run.t0);
-        const auto dash = m.find('-', d + key.size());
-        const auto s = m.find(R"("seq":)");
-        if (dash == std::string_view::npos || s == std::string_view::npos)
-            return;
-        if (m.substr(d + key.size(), dash - d - key.size()) != m_run.runId)
-            return; // an earlier run's
-        const long n = std::strtol(m.data() + dash + 1, nullptr, 10);
-        const long long seq = std::strtoll(m.data() + s + 6, nullptr, 10);
-        if (n < 0 || n >= m_run.total)
-            return;
-        if (seq <= lastSeq)
-            ++outOfOrder;
-        lastSeq = seq;
-        if (count[std::size_t(n)]++ == 0)
-            fanoutMs[std::size_t(n)] = float(double(at - m_run.sentNs[std::size_t(n)].load()) / 1e6);
-        received.fetch_add(1, std::memory_order_relaxed);
+        for (auto d = m.find(key); d != std::string_view::npos; d = m.find(key, d + key.size())) {
+            const auto dash = m.find('-', d + key.size());
+            const auto s = m.find(R"("seq":)", d);
+            if (dash == std::string_view::npos || s == std::string_view::npos)
+                return;
+            if (m.substr(d + key.size(), dash - d - key.size()) != m_run.runId)
+                continue; // an earlier run's
+            const long n = std::strtol(m.data() + dash + 1, nullptr, 10);
+            const long long seq = std::strtoll(m.data() + s + 6, nullptr, 10);
+            if (n < 0 || n >= m_run.total)
+                continue;
+            if (seq <= lastSeq)
+                ++outOfOrder;
+            lastSeq = seq;
+            if (count[std::size_t(n)]++ == 0)
+                fanoutMs[std::size_t(n)] = float(double(at - m_run.sentNs[std::size_t(n)].load()) / 1e6);
+            received.fetch_add(1, std::memory_order_relaxed);
+        }
     }
 
     void fail(const char *what, beast::error_code ec)

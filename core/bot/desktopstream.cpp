@@ -319,7 +319,8 @@ void DesktopStream::wake()
     if (m_pumpScheduled)
         return;
     m_pumpScheduled = true;
-    QMetaObject::invokeMethod(this, &DesktopStream::pump, Qt::QueuedConnection);
+    // A short wait gathers a burst into one message per client (and one store read).
+    QTimer::singleShot(m_options.batchMs, this, &DesktopStream::pump);
 }
 
 void DesktopStream::pump()
@@ -334,25 +335,58 @@ void DesktopStream::pump()
             qCWarning(lcBot, "stream: cannot read events: %s", qPrintable(page.error().message));
             return;
         }
-        for (const model::Event &e : std::as_const(*page)) {
+        // Each event is serialised once; each client gets its share of the page in one message,
+        // and clients that see the same events share that message.
+        QList<QByteArray> json(page->size());
+        QHash<QByteArray, std::shared_ptr<const std::string>> batches;
+        auto flush = [&](Client &c) {
+            if (c.batch.isEmpty())
+                return;
+            QByteArray key;
+            key.reserve(c.batch.size() * 4);
+            for (int i : std::as_const(c.batch))
+                key.append(reinterpret_cast<const char *>(&i), sizeof i);
+            auto &message = batches[key];
+            if (!message) {
+                std::string text;
+                if (c.batch.size() == 1) {
+                    text = R"({"type":"event","event":)" + json.at(c.batch.first()).toStdString() + '}';
+                } else {
+                    text = R"({"type":"events","events":[)";
+                    for (int k = 0; k < c.batch.size(); ++k) {
+                        if (k)
+                            text += ',';
+                        text += json.at(c.batch.at(k)).toStdString();
+                    }
+                    text += "]}";
+                }
+                message = std::make_shared<const std::string>(std::move(text));
+            }
+            c.connection->send(message);
+            c.batch.clear();
+        };
+        for (int i = 0; i < page->size(); ++i) {
+            const model::Event &e = page->at(i);
             if (auto d = chatops::Deployment::fromEvent(e))
                 m_deployments[{d->environmentId, d->component}] = *d;
             m_cache.valid = false;
             m_fannedSeq = e.seq;
             if (initial || m_clients.empty())
                 continue;
-            const bool membership = e.type.startsWith(u"iteration.") || e.type == u"environment.created";
-            QByteArray wire;
+            const bool membership = e.type.startsWith(u"iteration.");
+            std::optional<model::Iteration> iteration;
+            if (membership) {
+                if (auto found = m_store->iteration(e.payload.value(u"key").toString()); found)
+                    iteration = *found;
+            }
+            bool any = false;
             for (auto &[id, c] : m_clients) {
                 if (!c.ready || e.seq <= c.sentSeq)
                     continue;
                 bool changed = false;
-                if (membership && e.type.startsWith(u"iteration.")) {
+                if (membership) {
                     const bool was = c.visible.contains(e.iterationId);
-                    std::optional<model::Iteration> it;
-                    if (auto found = m_store->iteration(e.payload.value(u"key").toString()); found)
-                        it = *found;
-                    const bool now = it && canSee(c.who, *it);
+                    const bool now = iteration && canSee(c.who, *iteration);
                     if (now != was) {
                         changed = true;
                         if (now)
@@ -364,16 +398,21 @@ void DesktopStream::pump()
                 c.sentSeq = e.seq;
                 // The event that removes a member still reaches them, as the last one of it.
                 if (!e.iterationId || c.visible.contains(e.iterationId) || changed) {
-                    if (wire.isEmpty())
-                        wire = chatops::encode(chatops::eventMessage(e));
-                    c.connection->send(wire.toStdString());
+                    if (json[i].isEmpty())
+                        json[i] = chatops::encode(e.toJson());
+                    c.batch.append(i);
+                    any = true;
                 }
-                if (changed && refreshCache()) // a new iteration to show, or one to forget
+                if (changed && refreshCache()) { // a new iteration to show, or one to forget
+                    flush(c);
                     send(c, snapshotFor(c).toJson());
+                }
             }
-            if (m_metrics && !m_clients.empty())
+            if (m_metrics && any)
                 m_metrics->desktopEventFannedOut();
         }
+        for (auto &[id, c] : m_clients)
+            flush(c);
         if (page->size() < 1000)
             break;
     }

@@ -34,6 +34,9 @@ struct DesktopStreamOptions
     int helloTimeoutSeconds = 10; // a connection that does not say hello in time is closed
     int pollMs = 0; // > 0: also read new events this often (other replicas write to the same store)
     int requestsPerSecond = 20; // per connection, with a burst of as many
+    // New events wait this long for others, so that a burst goes out as one "events" message per
+    // client instead of one message per event and client.
+    int batchMs = 10;
 };
 
 class DesktopStream : public QObject, public EventSink
@@ -78,6 +81,7 @@ private:
         double tokens = 0; // request rate limit
         qint64 refilledAtMs = 0;
         qint64 openedAtMs = 0;
+        QList<int> batch; // events of the page being fanned out, by index
     };
     struct Cache
     {

@@ -171,8 +171,17 @@ public:
         });
     }
 
-    void send(std::string text) override
+    using WebSocketConnection::send;
+    void send(std::shared_ptr<const std::string> text) override
     {
+        // Counted when sent, not when the server thread gets to it: a server that falls behind
+        // must not buffer without bound either.
+        const std::size_t n = text->size();
+        if (m_queuedBytes.fetch_add(n) + n > m_shared->options.webSocketMaxQueuedBytes) {
+            m_queuedBytes.fetch_sub(n);
+            net::post(m_ws.get_executor(), [self = this->shared_from_this()]() { self->dropSlowReader(); });
+            return;
+        }
         net::post(m_ws.get_executor(), [self = this->shared_from_this(), text = std::move(text)]() mutable {
             self->enqueue(std::move(text));
         });
@@ -193,17 +202,21 @@ public:
     const std::string &remoteAddress() const override { return m_remote; }
 
 private:
-    void enqueue(std::string text)
+    void dropSlowReader()
     {
-        if (m_finished || m_closeWanted)
+        if (m_finished)
             return;
-        m_queuedBytes += text.size();
-        if (m_queuedBytes > m_shared->options.webSocketMaxQueuedBytes) {
-            // The peer does not read: no close frame would get through either.
-            m_finishCode = 1008;
-            m_finishReason = "the client reads too slowly";
-            beast::error_code ignored;
-            beast::get_lowest_layer(m_ws).socket().close(ignored);
+        // The peer does not read: no close frame would get through either.
+        m_finishCode = 1008;
+        m_finishReason = "the client reads too slowly";
+        beast::error_code ignored;
+        beast::get_lowest_layer(m_ws).socket().close(ignored);
+    }
+
+    void enqueue(std::shared_ptr<const std::string> text)
+    {
+        if (m_finished || m_closeWanted) {
+            m_queuedBytes.fetch_sub(text->size());
             return;
         }
         m_queue.push_back(std::move(text));
@@ -215,10 +228,12 @@ private:
     {
         m_writing = true;
         m_ws.text(true);
-        m_ws.async_write(net::buffer(m_queue.front()),
+        m_ws.async_write(net::buffer(*m_queue.front()),
                          [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                              self->m_writing = false;
-                             self->m_queuedBytes -= self->m_queue.front().size();
+                             if (self->m_queue.empty())
+                                 return; // finished meanwhile: the queue was dropped
+                             self->m_queuedBytes.fetch_sub(self->m_queue.front()->size());
                              self->m_queue.pop_front();
                              if (ec)
                                  return self->finish(ec);
@@ -281,6 +296,8 @@ private:
         }
         beast::error_code ignored;
         beast::get_lowest_layer(m_ws).socket().close(ignored);
+        for (const auto &t : m_queue)
+            m_queuedBytes.fetch_sub(t->size());
         m_queue.clear();
         if (m_peer)
             m_peer->closed(code, reason);
@@ -294,8 +311,8 @@ private:
     std::shared_ptr<WebSocketPeer> m_peer;
     std::uint64_t m_registered = 0;
     beast::flat_buffer m_buffer;
-    std::deque<std::string> m_queue;
-    std::size_t m_queuedBytes = 0;
+    std::deque<std::shared_ptr<const std::string>> m_queue;
+    std::atomic<std::size_t> m_queuedBytes {0};
     websocket::close_reason m_closeReason;
     int m_finishCode = 0;
     std::string m_finishReason;

@@ -47,7 +47,9 @@ class WebSocketConnection
 {
 public:
     virtual ~WebSocketConnection() = default;
-    virtual void send(std::string text) = 0;
+    // One text message; a message shared by many connections is serialised once.
+    virtual void send(std::shared_ptr<const std::string> text) = 0;
+    void send(std::string text) { send(std::make_shared<const std::string>(std::move(text))); }
     virtual void close(int code, std::string reason) = 0;
     virtual const std::string &remoteAddress() const = 0;
 };

@@ -4,6 +4,7 @@
 
 #include <QDateTime>
 #include <QFile>
+#include <QJsonArray>
 #include <QNetworkRequest>
 #include <QRandomGenerator>
 #include <QSslConfiguration>
@@ -181,12 +182,18 @@ void BotClient::onMessage(const QString &text)
         return;
     }
     const QString type = message->value(u"type").toString();
-    if (type == QLatin1String(msg::Event)) {
-        const model::Event e = model::Event::fromJson(message->value(u"event").toObject());
-        if (e.seq <= m_lastSeq)
-            return; // seen before this connection
-        m_lastSeq = e.seq;
-        Q_EMIT eventReceived(e, e.seq <= m_snapshotSeq);
+    if (type == QLatin1String(msg::Event) || type == QLatin1String(msg::Events)) {
+        const QJsonArray list = type == QLatin1String(msg::Event) ? QJsonArray {message->value(u"event")}
+                                                                  : message->value(u"events").toArray();
+        for (const QJsonValue &v : list) {
+            const model::Event e = model::Event::fromJson(v.toObject());
+            if (e.seq <= m_lastSeq)
+                continue; // seen before this connection
+            m_lastSeq = e.seq;
+            Q_EMIT eventReceived(e, e.seq <= m_snapshotSeq);
+            if (!m_socket)
+                return; // a handler stopped this client
+        }
         return;
     }
     if (type == QLatin1String(msg::Heartbeat)) {

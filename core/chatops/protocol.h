@@ -35,6 +35,7 @@ inline constexpr char Request[] = "request";
 inline constexpr char Welcome[] = "welcome";
 inline constexpr char Snapshot[] = "snapshot";
 inline constexpr char Event[] = "event";
+inline constexpr char Events[] = "events"; // several events in one message, in order
 inline constexpr char Response[] = "response";
 inline constexpr char Error[] = "error";
 inline constexpr char Heartbeat[] = "heartbeat";

@@ -370,6 +370,56 @@ private Q_SLOTS:
                                  10000);
     }
 
+    void aBurstComesBatchedInOrder()
+    {
+        QWebSocket ws;
+        QNetworkRequest req(streamUrl(QUrl(m_server->url())));
+        req.setRawHeader("Authorization", "Bearer " + m_alice.toUtf8());
+        QList<QJsonObject> got;
+        connect(&ws, &QWebSocket::textMessageReceived, this,
+                [&got](const QString &t) { got.append(QJsonDocument::fromJson(t.toUtf8()).object()); });
+        ws.open(req);
+        QTRY_COMPARE_WITH_TIMEOUT(ws.state(), QAbstractSocket::ConnectedState, 10000);
+        ws.sendTextMessage(QStringLiteral(R"({"type":"hello"})"));
+        QTRY_VERIFY_WITH_TIMEOUT(got.size() >= 2, 10000); // welcome, snapshot
+        // 30 webhooks at once, not one after the other.
+        std::vector<std::unique_ptr<QNetworkReply>> replies;
+        for (int i = 0; i < 30; ++i) {
+            QJsonObject body {{QStringLiteral("type"), QStringLiteral("artifact.published")},
+                              {QStringLiteral("id"), QStringLiteral("burst-%1").arg(i)},
+                              {QStringLiteral("artifact"),
+                               QJsonObject {{QStringLiteral("component"), QStringLiteral("web")},
+                                            {QStringLiteral("branch"), QStringLiteral("main")},
+                                            {QStringLiteral("tag"), QStringLiteral("b%1").arg(i)}}}};
+            const QByteArray bytes = QJsonDocument(body).toJson(QJsonDocument::Compact);
+            QNetworkRequest post(QUrl(m_server->url() + QStringLiteral("/hooks/ci")));
+            post.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+            post.setRawHeader("X-Iterdeck-Signature", "sha256=" + hmacSha256("k", bytes).toHex());
+            replies.emplace_back(m_nam.post(post, bytes));
+        }
+        auto events = [&got]() {
+            QList<qint64> seqs;
+            int batches = 0;
+            for (const QJsonObject &m : std::as_const(got)) {
+                if (m.value(u"type").toString() == u"event")
+                    seqs.append(m.value(u"event").toObject().value(u"seq").toInteger());
+                if (m.value(u"type").toString() == u"events") {
+                    ++batches;
+                    for (const QJsonValue &e : m.value(u"events").toArray())
+                        seqs.append(e.toObject().value(u"seq").toInteger());
+                }
+            }
+            return std::make_pair(seqs, batches);
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(events().first.size(), 30, 20000);
+        const auto [seqs, batches] = events();
+        for (int i = 1; i < seqs.size(); ++i)
+            QVERIFY(seqs.at(i) > seqs.at(i - 1));
+        QVERIFY2(batches > 0, "a burst within the batch window goes out as \"events\"");
+        QTest::qWait(200);
+        QCOMPARE(events().first.size(), 30); // nothing twice
+    }
+
     void revokedTokenEndsTheConnection()
     {
         Seen seen;
@@ -400,6 +450,7 @@ private:
         QVERIFY(m_server->loadHooks());
         DesktopStreamOptions o;
         o.heartbeatSeconds = 1;
+        o.batchMs = 50;
         m_stream = std::make_unique<DesktopStream>(m_manifest, &m_server->store(), nullptr, o);
         m_server->setDesktopStream(m_stream.get());
         m_server->addEventSink(m_stream.get());
