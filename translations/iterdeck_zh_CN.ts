@@ -420,6 +420,78 @@ Documentation: docs/cli.md</source>
         <source>Keep printing new lines</source>
         <translation>持续输出新行</translation>
     </message>
+    <message>
+        <source>Talk to iterdeck-bot: your iterations and environments, deploys, chat commands, the event stream. Takes --bot URL and --token TOKEN, or $ITERDECK_BOT_URL and $ITERDECK_TOKEN.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The bot&apos;s URL, e.g. https://bot.example.com (default: $ITERDECK_BOT_URL)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Your desktop token (default: $ITERDECK_TOKEN)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>PEM certificates to trust for the bot&apos;s HTTPS (a private CA)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Send the token over plain http to a host that is not this machine (refused by default: anyone on the way could read it)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Output format: json</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Who you are to the bot, and your iterations</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Your environments: per component what it follows and what is deployed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Show an environment&apos;s deploy card (branches and their latest builds), or change what a component runs: ENV [COMPONENT] [--follow BRANCH | --pin BUILD | --redeploy]</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The environment: its namespace, or the iteration&apos;s name or key</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The component</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Follow this branch: deploy its builds as they come</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Pin this build (artifact id, build number, tag or digest)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deploy the current selection again (all components without COMPONENT)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Run a chat command as in the iteration&apos;s group, e.g. &quot;run status&quot;, &quot;run branch web feature/x&quot;, &quot;run help&quot;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The command and its arguments</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Print your iterations&apos; events as they happen, until interrupted</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>First print the events after this sequence number (0: all)</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>iterdeck</name>
@@ -645,6 +717,175 @@ Resume syncing them, or restore them as they were?</source>
         <source>connected</source>
         <translation>已连接</translation>
     </message>
+    <message>
+        <source>The demo bot could not start: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Open the environment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deploy…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Create environment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Dev mode</source>
+        <translation type="unfinished">开发模式</translation>
+    </message>
+    <message>
+        <source>%1 is not running yet; try again in a moment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source>Open the group (%n new)</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Open the group</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>bot unreachable: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>a deploy failed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>deploying</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::BotSession</name>
+    <message>
+        <source>no bot configured (Settings → Bot URL and token)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>no bot token (Settings → Bot token)</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::DemoBot</name>
+    <message>
+        <source>cannot write %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::DeployCardDialog</name>
+    <message>
+        <source>Deploy</source>
+        <translation type="unfinished">部署</translation>
+    </message>
+    <message>
+        <source>Loading the deploy card…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>The deploy card could not be loaded: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;%1&lt;/b&gt; — choose what each component runs. Following a branch deploys its new builds as they come; a pinned build stays.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Component&lt;/b&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Branch&lt;/b&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Build&lt;/b&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Follow new builds&lt;/b&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;Status&lt;/b&gt;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 — no builds yet</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>(builds unavailable: %1)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: follow %2 (its latest build now, new builds as they come)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: pin build %2 of %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Nothing changes yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Will change:
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Sending…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>queued</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>refused</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Accepted; deploying. You can close this card.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Refused:
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>deploying %1…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>✓ %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>✗ failed: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>waiting for a build</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::DevController</name>
@@ -705,6 +946,27 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>%1 was restored, but differs from the saved original at: %2</source>
         <translation>%1 已还原，但与保存的原始版本在以下位置不同：%2</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::IterationsModel</name>
+    <message>
+        <source> (closed)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>no environment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source> · %n new</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+    <message>
+        <source>Members: %1</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
@@ -791,6 +1053,54 @@ Resume syncing them, or restore them as they were?</source>
         <source>— the container ended</source>
         <translation>— 容器已结束</translation>
     </message>
+    <message>
+        <source>Create environment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deploy…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Redeploy</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Open URL</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>My iterations</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Creating the environment failed: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Redeploy refused: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Bot: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>You are in no iteration yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Choose an iteration.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;%1&lt;/b&gt; has no environment yet.</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>&lt;b&gt;%1&lt;/b&gt; · namespace &lt;b&gt;%2&lt;/b&gt; · %3</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::SettingsDialog</name>
@@ -866,6 +1176,10 @@ Resume syncing them, or restore them as they were?</source>
         <source>No keychain is available (%1): the token cannot be stored safely and is kept for this session only.</source>
         <translation>没有可用的密钥环（%1）：无法安全保存令牌，令牌仅在本次会话中保留。</translation>
     </message>
+    <message>
+        <source>Iterations starting and closing, and group messages</source>
+        <translation type="unfinished"></translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::TrayIcon</name>
@@ -923,6 +1237,349 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>on, by %1</source>
         <translation>开启，由 %1</translation>
+    </message>
+    <message>
+        <source>Follows</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deployed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>pinned #%1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>deploying %1…</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>failed: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>waiting for a build</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message numerus="yes">
+        <source>%ns ago</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%nm ago</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%nh ago</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+    <message numerus="yes">
+        <source>%nd ago</source>
+        <translation type="unfinished">
+            <numerusform></numerusform>
+        </translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::chatops</name>
+    <message>
+        <source>Iteration %1 started</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Iteration %1 closed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Members of %1: %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 created</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 is ready</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 failed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 failed: %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 is being removed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Environment %1 was removed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deploying %1 %2 to %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 %2 deployed to %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Deploy of %1 to %2 failed: %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 in %2 waits for a first build</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>New build of %1 on %2: %3</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>pinned to build #%1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>follows %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 %2 (by %3)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 in %2</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::chatops::BotClient</name>
+    <message>
+        <source>no heartbeat from the bot for %1 s</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the bot URL must look like https://bot.example.com, not &quot;%1&quot;</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>refusing to send the token in clear to %1: use https, or allow an insecure connection explicitly (--allow-insecure)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>a desktop token is needed (ask an admin: iterdeck-bot token create USER)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1: no PEM certificate in it</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the connection was closed</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the bot refused the token (unknown or revoked)</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the token was revoked</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the connection to the bot dropped</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the bot sent something that is not a protocol message: %1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>not connected to the bot</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>the bot did not answer in time</source>
+        <translation type="unfinished"></translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::ctl</name>
+    <message>
+        <source>error: no bot: pass --bot URL or set ITERDECK_BOT_URL
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>error: no token: pass --token TOKEN or set ITERDECK_TOKEN (an admin creates one with &quot;iterdeck-bot token create USER&quot;)
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>warning: %1 (reconnecting)
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>error: %1: no answer from the bot in 20 s
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>none</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>pinned #%1</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Bot:        %1
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>User:       %1%2
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source> (admin)</source>
+        <translation type="unfinished">（管理员）</translation>
+    </message>
+    <message>
+        <source>Project:    %1 (%2 components)
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Event log:  at #%1
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Iterations: %1
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>no environment</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>No environments of yours. Create one from the desktop app or with &quot;iterdeckctl bot run env create&quot;.
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>NAMESPACE</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>ITERATION</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>STATE</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>COMPONENT</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>FOLLOWS</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>DEPLOYED</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>RESULT</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>AGE</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>error: no environment &quot;%1&quot; of yours; yours: %2
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>error: --follow and --pin need a COMPONENT
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 now follows %2; deploying.
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>%1 pinned to artifact #%2; deploying.
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>error: no build &quot;%1&quot; of %2 among its recent builds
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Redeploying %1.
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>BRANCH</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>LATEST BUILD</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>PUBLISHED</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>SELECTED</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>no builds yet</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Change with: iterdeckctl bot deploy %1 COMPONENT --follow BRANCH | --pin BUILD
+</source>
+        <translation type="unfinished"></translation>
+    </message>
+    <message>
+        <source>Confirm with: iterdeckctl bot run confirm %1
+</source>
+        <translation type="unfinished"></translation>
     </message>
 </context>
 <context>
