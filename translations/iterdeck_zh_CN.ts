@@ -422,75 +422,75 @@ Documentation: docs/cli.md</source>
     </message>
     <message>
         <source>Talk to iterdeck-bot: your iterations and environments, deploys, chat commands, the event stream. Takes --bot URL and --token TOKEN, or $ITERDECK_BOT_URL and $ITERDECK_TOKEN.</source>
-        <translation type="unfinished"></translation>
+        <translation>与 iterdeck-bot 交互：你的迭代与环境、部署、聊天命令、事件流。需要 --bot URL 和 --token TOKEN，或 $ITERDECK_BOT_URL 和 $ITERDECK_TOKEN。</translation>
     </message>
     <message>
         <source>The bot&apos;s URL, e.g. https://bot.example.com (default: $ITERDECK_BOT_URL)</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人地址，例如 https://bot.example.com（默认：$ITERDECK_BOT_URL）</translation>
     </message>
     <message>
         <source>Your desktop token (default: $ITERDECK_TOKEN)</source>
-        <translation type="unfinished"></translation>
+        <translation>你的桌面令牌（默认：$ITERDECK_TOKEN）</translation>
     </message>
     <message>
         <source>PEM certificates to trust for the bot&apos;s HTTPS (a private CA)</source>
-        <translation type="unfinished"></translation>
+        <translation>访问机器人 HTTPS 时要信任的 PEM 证书（私有 CA）</translation>
     </message>
     <message>
         <source>Send the token over plain http to a host that is not this machine (refused by default: anyone on the way could read it)</source>
-        <translation type="unfinished"></translation>
+        <translation>通过明文 http 向非本机的主机发送令牌（默认拒绝：途经的任何人都可能读取令牌）</translation>
     </message>
     <message>
         <source>Output format: json</source>
-        <translation type="unfinished"></translation>
+        <translation>输出格式：json</translation>
     </message>
     <message>
         <source>Who you are to the bot, and your iterations</source>
-        <translation type="unfinished"></translation>
+        <translation>你在机器人中的身份，以及你的迭代</translation>
     </message>
     <message>
         <source>Your environments: per component what it follows and what is deployed</source>
-        <translation type="unfinished"></translation>
+        <translation>你的环境：每个组件跟随的分支及已部署的内容</translation>
     </message>
     <message>
         <source>Show an environment&apos;s deploy card (branches and their latest builds), or change what a component runs: ENV [COMPONENT] [--follow BRANCH | --pin BUILD | --redeploy]</source>
-        <translation type="unfinished"></translation>
+        <translation>显示环境的部署卡片（各分支及其最新构建），或更改组件运行的内容：ENV [COMPONENT] [--follow BRANCH | --pin BUILD | --redeploy]</translation>
     </message>
     <message>
         <source>The environment: its namespace, or the iteration&apos;s name or key</source>
-        <translation type="unfinished"></translation>
+        <translation>环境：其命名空间，或迭代的名称或标识</translation>
     </message>
     <message>
         <source>The component</source>
-        <translation type="unfinished"></translation>
+        <translation>组件</translation>
     </message>
     <message>
         <source>Follow this branch: deploy its builds as they come</source>
-        <translation type="unfinished"></translation>
+        <translation>跟随此分支：有新构建时即部署</translation>
     </message>
     <message>
         <source>Pin this build (artifact id, build number, tag or digest)</source>
-        <translation type="unfinished"></translation>
+        <translation>固定此构建（制品 ID、构建号、标签或摘要）</translation>
     </message>
     <message>
         <source>Deploy the current selection again (all components without COMPONENT)</source>
-        <translation type="unfinished"></translation>
+        <translation>重新部署当前选择（未指定 COMPONENT 时为所有组件）</translation>
     </message>
     <message>
         <source>Run a chat command as in the iteration&apos;s group, e.g. &quot;run status&quot;, &quot;run branch web feature/x&quot;, &quot;run help&quot;</source>
-        <translation type="unfinished"></translation>
+        <translation>像在迭代群组中一样运行聊天命令，例如 &quot;run status&quot;、&quot;run branch web feature/x&quot;、&quot;run help&quot;</translation>
     </message>
     <message>
         <source>The command and its arguments</source>
-        <translation type="unfinished"></translation>
+        <translation>命令及其参数</translation>
     </message>
     <message>
         <source>Print your iterations&apos; events as they happen, until interrupted</source>
-        <translation type="unfinished"></translation>
+        <translation>实时打印你的迭代事件，直到被中断</translation>
     </message>
     <message>
         <source>First print the events after this sequence number (0: all)</source>
-        <translation type="unfinished"></translation>
+        <translation>先打印此序号之后的事件（0：全部）</translation>
     </message>
 </context>
 <context>
@@ -719,172 +719,174 @@ Resume syncing them, or restore them as they were?</source>
     </message>
     <message>
         <source>The demo bot could not start: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>演示机器人无法启动：%1</translation>
     </message>
     <message>
         <source>Open the environment</source>
-        <translation type="unfinished"></translation>
+        <translation>打开环境</translation>
     </message>
     <message>
         <source>Deploy…</source>
-        <translation type="unfinished"></translation>
+        <translation>部署…</translation>
     </message>
     <message>
         <source>Create environment</source>
-        <translation type="unfinished"></translation>
+        <translation>创建环境</translation>
     </message>
     <message>
         <source>Dev mode</source>
-        <translation type="unfinished">开发模式</translation>
+        <translation>开发模式</translation>
     </message>
     <message>
         <source>%1 is not running yet; try again in a moment</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 尚未运行；请稍后再试</translation>
     </message>
     <message numerus="yes">
         <source>Open the group (%n new)</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>打开群组（%n 条新消息）</numerusform>
         </translation>
     </message>
     <message>
         <source>Open the group</source>
-        <translation type="unfinished"></translation>
+        <translation>打开群组</translation>
     </message>
     <message>
         <source>bot unreachable: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>无法连接机器人：%1</translation>
     </message>
     <message>
         <source>a deploy failed</source>
-        <translation type="unfinished"></translation>
+        <translation>有部署失败</translation>
     </message>
     <message>
         <source>deploying</source>
-        <translation type="unfinished"></translation>
+        <translation>部署中</translation>
     </message>
 </context>
 <context>
     <name>iterdeck::app::BotSession</name>
     <message>
         <source>no bot configured (Settings → Bot URL and token)</source>
-        <translation type="unfinished"></translation>
+        <translation>未配置机器人（设置 → 机器人地址和令牌）</translation>
     </message>
     <message>
         <source>no bot token (Settings → Bot token)</source>
-        <translation type="unfinished"></translation>
+        <translation>没有机器人令牌（设置 → 机器人令牌）</translation>
     </message>
 </context>
 <context>
     <name>iterdeck::app::DemoBot</name>
     <message>
         <source>cannot write %1</source>
-        <translation type="unfinished"></translation>
+        <translation>无法写入 %1</translation>
     </message>
 </context>
 <context>
     <name>iterdeck::app::DeployCardDialog</name>
     <message>
         <source>Deploy</source>
-        <translation type="unfinished">部署</translation>
+        <translation>部署</translation>
     </message>
     <message>
         <source>Loading the deploy card…</source>
-        <translation type="unfinished"></translation>
+        <translation>正在加载部署卡片…</translation>
     </message>
     <message>
         <source>The deploy card could not be loaded: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>无法加载部署卡片：%1</translation>
     </message>
     <message>
         <source>&lt;b&gt;%1&lt;/b&gt; — choose what each component runs. Following a branch deploys its new builds as they come; a pinned build stays.</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;%1&lt;/b&gt; — 选择每个组件运行的内容。跟随分支会在有新构建时自动部署；固定的构建则保持不变。</translation>
     </message>
     <message>
         <source>&lt;b&gt;Component&lt;/b&gt;</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;组件&lt;/b&gt;</translation>
     </message>
     <message>
         <source>&lt;b&gt;Branch&lt;/b&gt;</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;分支&lt;/b&gt;</translation>
     </message>
     <message>
         <source>&lt;b&gt;Build&lt;/b&gt;</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;构建&lt;/b&gt;</translation>
     </message>
     <message>
         <source>&lt;b&gt;Follow new builds&lt;/b&gt;</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;跟随新构建&lt;/b&gt;</translation>
     </message>
     <message>
         <source>&lt;b&gt;Status&lt;/b&gt;</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;状态&lt;/b&gt;</translation>
     </message>
     <message>
         <source>%1 — no builds yet</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 — 尚无构建</translation>
     </message>
     <message>
         <source>(builds unavailable: %1)</source>
-        <translation type="unfinished"></translation>
+        <translation>（无法获取构建：%1）</translation>
     </message>
     <message>
         <source>%1: follow %2 (its latest build now, new builds as they come)</source>
-        <translation type="unfinished"></translation>
+        <translation>%1：跟随 %2（立即部署其最新构建，之后有新构建时自动部署）</translation>
     </message>
     <message>
         <source>%1: pin build %2 of %3</source>
-        <translation type="unfinished"></translation>
+        <translation>%1：固定 %3 的构建 %2</translation>
     </message>
     <message>
         <source>Nothing changes yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>暂无更改。</translation>
     </message>
     <message>
         <source>Will change:
 </source>
-        <translation type="unfinished"></translation>
+        <translation>将更改：
+</translation>
     </message>
     <message>
         <source>Sending…</source>
-        <translation type="unfinished"></translation>
+        <translation>正在发送…</translation>
     </message>
     <message>
         <source>queued</source>
-        <translation type="unfinished"></translation>
+        <translation>已排队</translation>
     </message>
     <message>
         <source>refused</source>
-        <translation type="unfinished"></translation>
+        <translation>已拒绝</translation>
     </message>
     <message>
         <source>Accepted; deploying. You can close this card.</source>
-        <translation type="unfinished"></translation>
+        <translation>已接受，正在部署。你可以关闭此卡片。</translation>
     </message>
     <message>
         <source>Refused:
 </source>
-        <translation type="unfinished"></translation>
+        <translation>已拒绝：
+</translation>
     </message>
     <message>
         <source>Close</source>
-        <translation type="unfinished"></translation>
+        <translation>关闭</translation>
     </message>
     <message>
         <source>deploying %1…</source>
-        <translation type="unfinished"></translation>
+        <translation>正在部署 %1…</translation>
     </message>
     <message>
         <source>✓ %1</source>
-        <translation type="unfinished"></translation>
+        <translation>✓ %1</translation>
     </message>
     <message>
         <source>✗ failed: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>✗ 失败：%1</translation>
     </message>
     <message>
         <source>waiting for a build</source>
-        <translation type="unfinished"></translation>
+        <translation>等待构建</translation>
     </message>
 </context>
 <context>
@@ -952,21 +954,21 @@ Resume syncing them, or restore them as they were?</source>
     <name>iterdeck::app::IterationsModel</name>
     <message>
         <source> (closed)</source>
-        <translation type="unfinished"></translation>
+        <translation>（已关闭）</translation>
     </message>
     <message>
         <source>no environment</source>
-        <translation type="unfinished"></translation>
+        <translation>尚无环境</translation>
     </message>
     <message numerus="yes">
         <source> · %n new</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform> · %n 条新消息</numerusform>
         </translation>
     </message>
     <message>
         <source>Members: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>成员：%1</translation>
     </message>
 </context>
 <context>
@@ -1055,51 +1057,51 @@ Resume syncing them, or restore them as they were?</source>
     </message>
     <message>
         <source>Create environment</source>
-        <translation type="unfinished"></translation>
+        <translation>创建环境</translation>
     </message>
     <message>
         <source>Deploy…</source>
-        <translation type="unfinished"></translation>
+        <translation>部署…</translation>
     </message>
     <message>
         <source>Redeploy</source>
-        <translation type="unfinished"></translation>
+        <translation>重新部署</translation>
     </message>
     <message>
         <source>Open URL</source>
-        <translation type="unfinished"></translation>
+        <translation>打开网址</translation>
     </message>
     <message>
         <source>My iterations</source>
-        <translation type="unfinished"></translation>
+        <translation>我的迭代</translation>
     </message>
     <message>
         <source>Creating the environment failed: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>创建环境失败：%1</translation>
     </message>
     <message>
         <source>Redeploy refused: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>重新部署被拒绝：%1</translation>
     </message>
     <message>
         <source>Bot: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人：%1</translation>
     </message>
     <message>
         <source>You are in no iteration yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>你还没有参与任何迭代。</translation>
     </message>
     <message>
         <source>Choose an iteration.</source>
-        <translation type="unfinished"></translation>
+        <translation>请选择一个迭代。</translation>
     </message>
     <message>
         <source>&lt;b&gt;%1&lt;/b&gt; has no environment yet.</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;%1&lt;/b&gt; 尚无环境。</translation>
     </message>
     <message>
         <source>&lt;b&gt;%1&lt;/b&gt; · namespace &lt;b&gt;%2&lt;/b&gt; · %3</source>
-        <translation type="unfinished"></translation>
+        <translation>&lt;b&gt;%1&lt;/b&gt; · 命名空间 &lt;b&gt;%2&lt;/b&gt; · %3</translation>
     </message>
 </context>
 <context>
@@ -1178,7 +1180,7 @@ Resume syncing them, or restore them as they were?</source>
     </message>
     <message>
         <source>Iterations starting and closing, and group messages</source>
-        <translation type="unfinished"></translation>
+        <translation>迭代的开始与关闭，以及群组消息</translation>
     </message>
 </context>
 <context>
@@ -1240,50 +1242,50 @@ Resume syncing them, or restore them as they were?</source>
     </message>
     <message>
         <source>Follows</source>
-        <translation type="unfinished"></translation>
+        <translation>跟随</translation>
     </message>
     <message>
         <source>Deployed</source>
-        <translation type="unfinished"></translation>
+        <translation>已部署</translation>
     </message>
     <message>
         <source>pinned #%1</source>
-        <translation type="unfinished"></translation>
+        <translation>固定于 #%1</translation>
     </message>
     <message>
         <source>deploying %1…</source>
-        <translation type="unfinished"></translation>
+        <translation>正在部署 %1…</translation>
     </message>
     <message>
         <source>failed: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>失败：%1</translation>
     </message>
     <message>
         <source>waiting for a build</source>
-        <translation type="unfinished"></translation>
+        <translation>等待构建</translation>
     </message>
     <message numerus="yes">
         <source>%ns ago</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%n 秒前</numerusform>
         </translation>
     </message>
     <message numerus="yes">
         <source>%nm ago</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%n 分钟前</numerusform>
         </translation>
     </message>
     <message numerus="yes">
         <source>%nh ago</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%n 小时前</numerusform>
         </translation>
     </message>
     <message numerus="yes">
         <source>%nd ago</source>
-        <translation type="unfinished">
-            <numerusform></numerusform>
+        <translation>
+            <numerusform>%n 天前</numerusform>
         </translation>
     </message>
 </context>
@@ -1291,134 +1293,134 @@ Resume syncing them, or restore them as they were?</source>
     <name>iterdeck::chatops</name>
     <message>
         <source>Iteration %1 started</source>
-        <translation type="unfinished"></translation>
+        <translation>迭代 %1 已开始</translation>
     </message>
     <message>
         <source>Iteration %1 closed</source>
-        <translation type="unfinished"></translation>
+        <translation>迭代 %1 已关闭</translation>
     </message>
     <message>
         <source>Members of %1: %2</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 的成员：%2</translation>
     </message>
     <message>
         <source>Environment %1 created</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 已创建</translation>
     </message>
     <message>
         <source>Environment %1 is ready</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 已就绪</translation>
     </message>
     <message>
         <source>Environment %1 failed</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 失败</translation>
     </message>
     <message>
         <source>Environment %1 failed: %2</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 失败：%2</translation>
     </message>
     <message>
         <source>Environment %1 is being removed</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 正在删除</translation>
     </message>
     <message>
         <source>Environment %1 was removed</source>
-        <translation type="unfinished"></translation>
+        <translation>环境 %1 已删除</translation>
     </message>
     <message>
         <source>Deploying %1 %2 to %3</source>
-        <translation type="unfinished"></translation>
+        <translation>正在将 %1 %2 部署到 %3</translation>
     </message>
     <message>
         <source>%1 %2 deployed to %3</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 %2 已部署到 %3</translation>
     </message>
     <message>
         <source>Deploy of %1 to %2 failed: %3</source>
-        <translation type="unfinished"></translation>
+        <translation>将 %1 部署到 %2 失败：%3</translation>
     </message>
     <message>
         <source>%1 in %2 waits for a first build</source>
-        <translation type="unfinished"></translation>
+        <translation>%2 中的 %1 正在等待首次构建</translation>
     </message>
     <message>
         <source>New build of %1 on %2: %3</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 在 %2 上有新构建：%3</translation>
     </message>
     <message>
         <source>pinned to build #%1</source>
-        <translation type="unfinished"></translation>
+        <translation>固定于构建 #%1</translation>
     </message>
     <message>
         <source>follows %1</source>
-        <translation type="unfinished"></translation>
+        <translation>跟随 %1</translation>
     </message>
     <message>
         <source>%1 %2</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 %2</translation>
     </message>
     <message>
         <source>%1 %2 (by %3)</source>
-        <translation type="unfinished"></translation>
+        <translation>%1 %2（由 %3 操作）</translation>
     </message>
     <message>
         <source>%1: %2</source>
-        <translation type="unfinished"></translation>
+        <translation>%1：%2</translation>
     </message>
     <message>
         <source>%1 in %2</source>
-        <translation type="unfinished"></translation>
+        <translation>%2 中的 %1</translation>
     </message>
 </context>
 <context>
     <name>iterdeck::chatops::BotClient</name>
     <message>
         <source>no heartbeat from the bot for %1 s</source>
-        <translation type="unfinished"></translation>
+        <translation>已有 %1 秒未收到机器人的心跳</translation>
     </message>
     <message>
         <source>the bot URL must look like https://bot.example.com, not &quot;%1&quot;</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人地址应形如 https://bot.example.com，而不是“%1”</translation>
     </message>
     <message>
         <source>refusing to send the token in clear to %1: use https, or allow an insecure connection explicitly (--allow-insecure)</source>
-        <translation type="unfinished"></translation>
+        <translation>拒绝以明文向 %1 发送令牌：请使用 https，或明确允许不安全的连接（--allow-insecure）</translation>
     </message>
     <message>
         <source>a desktop token is needed (ask an admin: iterdeck-bot token create USER)</source>
-        <translation type="unfinished"></translation>
+        <translation>需要桌面令牌（请联系管理员：iterdeck-bot token create USER）</translation>
     </message>
     <message>
         <source>%1: no PEM certificate in it</source>
-        <translation type="unfinished"></translation>
+        <translation>%1：其中没有 PEM 证书</translation>
     </message>
     <message>
         <source>the connection was closed</source>
-        <translation type="unfinished"></translation>
+        <translation>连接已关闭</translation>
     </message>
     <message>
         <source>the bot refused the token (unknown or revoked)</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人拒绝了该令牌（未知或已吊销）</translation>
     </message>
     <message>
         <source>the token was revoked</source>
-        <translation type="unfinished"></translation>
+        <translation>令牌已被吊销</translation>
     </message>
     <message>
         <source>the connection to the bot dropped</source>
-        <translation type="unfinished"></translation>
+        <translation>与机器人的连接已断开</translation>
     </message>
     <message>
         <source>the bot sent something that is not a protocol message: %1</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人发送了非协议消息：%1</translation>
     </message>
     <message>
         <source>not connected to the bot</source>
-        <translation type="unfinished"></translation>
+        <translation>未连接到机器人</translation>
     </message>
     <message>
         <source>the bot did not answer in time</source>
-        <translation type="unfinished"></translation>
+        <translation>机器人未及时响应</translation>
     </message>
 </context>
 <context>
@@ -1426,160 +1428,178 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>error: no bot: pass --bot URL or set ITERDECK_BOT_URL
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：未指定机器人：请传入 --bot URL 或设置 ITERDECK_BOT_URL
+</translation>
     </message>
     <message>
         <source>error: no token: pass --token TOKEN or set ITERDECK_TOKEN (an admin creates one with &quot;iterdeck-bot token create USER&quot;)
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：未指定令牌：请传入 --token TOKEN 或设置 ITERDECK_TOKEN（管理员可用 &quot;iterdeck-bot token create USER&quot; 创建）
+</translation>
     </message>
     <message>
         <source>warning: %1 (reconnecting)
 </source>
-        <translation type="unfinished"></translation>
+        <translation>警告：%1（正在重新连接）
+</translation>
     </message>
     <message>
         <source>error: %1: no answer from the bot in 20 s
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：%1：机器人在 20 秒内没有响应
+</translation>
     </message>
     <message>
         <source>none</source>
-        <translation type="unfinished"></translation>
+        <translation>无</translation>
     </message>
     <message>
         <source>pinned #%1</source>
-        <translation type="unfinished"></translation>
+        <translation>固定于 #%1</translation>
     </message>
     <message>
         <source>Bot:        %1
 </source>
-        <translation type="unfinished"></translation>
+        <translation>机器人：    %1
+</translation>
     </message>
     <message>
         <source>User:       %1%2
 </source>
-        <translation type="unfinished"></translation>
+        <translation>用户：      %1%2
+</translation>
     </message>
     <message>
         <source> (admin)</source>
-        <translation type="unfinished">（管理员）</translation>
+        <translation>（管理员）</translation>
     </message>
     <message>
         <source>Project:    %1 (%2 components)
 </source>
-        <translation type="unfinished"></translation>
+        <translation>项目：      %1（%2 个组件）
+</translation>
     </message>
     <message>
         <source>Event log:  at #%1
 </source>
-        <translation type="unfinished"></translation>
+        <translation>事件日志：  位于 #%1
+</translation>
     </message>
     <message>
         <source>Iterations: %1
 </source>
-        <translation type="unfinished"></translation>
+        <translation>迭代：      %1
+</translation>
     </message>
     <message>
         <source>no environment</source>
-        <translation type="unfinished"></translation>
+        <translation>尚无环境</translation>
     </message>
     <message>
         <source>No environments of yours. Create one from the desktop app or with &quot;iterdeckctl bot run env create&quot;.
 </source>
-        <translation type="unfinished"></translation>
+        <translation>你还没有环境。请在桌面应用中创建，或使用 &quot;iterdeckctl bot run env create&quot; 创建。
+</translation>
     </message>
     <message>
         <source>NAMESPACE</source>
-        <translation type="unfinished"></translation>
+        <translation>命名空间</translation>
     </message>
     <message>
         <source>ITERATION</source>
-        <translation type="unfinished"></translation>
+        <translation>迭代</translation>
     </message>
     <message>
         <source>STATE</source>
-        <translation type="unfinished"></translation>
+        <translation>状态</translation>
     </message>
     <message>
         <source>COMPONENT</source>
-        <translation type="unfinished"></translation>
+        <translation>组件</translation>
     </message>
     <message>
         <source>FOLLOWS</source>
-        <translation type="unfinished"></translation>
+        <translation>跟随</translation>
     </message>
     <message>
         <source>DEPLOYED</source>
-        <translation type="unfinished"></translation>
+        <translation>已部署</translation>
     </message>
     <message>
         <source>RESULT</source>
-        <translation type="unfinished"></translation>
+        <translation>结果</translation>
     </message>
     <message>
         <source>AGE</source>
-        <translation type="unfinished"></translation>
+        <translation>时长</translation>
     </message>
     <message>
         <source>error: no environment &quot;%1&quot; of yours; yours: %2
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：你没有环境“%1”；你的环境：%2
+</translation>
     </message>
     <message>
         <source>error: --follow and --pin need a COMPONENT
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：--follow 和 --pin 需要指定 COMPONENT
+</translation>
     </message>
     <message>
         <source>%1 now follows %2; deploying.
 </source>
-        <translation type="unfinished"></translation>
+        <translation>%1 现在跟随 %2；正在部署。
+</translation>
     </message>
     <message>
         <source>%1 pinned to artifact #%2; deploying.
 </source>
-        <translation type="unfinished"></translation>
+        <translation>%1 已固定到制品 #%2；正在部署。
+</translation>
     </message>
     <message>
         <source>error: no build &quot;%1&quot; of %2 among its recent builds
 </source>
-        <translation type="unfinished"></translation>
+        <translation>错误：在 %2 的最近构建中没有构建“%1”
+</translation>
     </message>
     <message>
         <source>Redeploying %1.
 </source>
-        <translation type="unfinished"></translation>
+        <translation>正在重新部署 %1。
+</translation>
     </message>
     <message>
         <source>BRANCH</source>
-        <translation type="unfinished"></translation>
+        <translation>分支</translation>
     </message>
     <message>
         <source>LATEST BUILD</source>
-        <translation type="unfinished"></translation>
+        <translation>最新构建</translation>
     </message>
     <message>
         <source>PUBLISHED</source>
-        <translation type="unfinished"></translation>
+        <translation>发布时间</translation>
     </message>
     <message>
         <source>SELECTED</source>
-        <translation type="unfinished"></translation>
+        <translation>已选</translation>
     </message>
     <message>
         <source>no builds yet</source>
-        <translation type="unfinished"></translation>
+        <translation>尚无构建</translation>
     </message>
     <message>
         <source>Change with: iterdeckctl bot deploy %1 COMPONENT --follow BRANCH | --pin BUILD
 </source>
-        <translation type="unfinished"></translation>
+        <translation>修改方式：iterdeckctl bot deploy %1 COMPONENT --follow BRANCH | --pin BUILD
+</translation>
     </message>
     <message>
         <source>Confirm with: iterdeckctl bot run confirm %1
 </source>
-        <translation type="unfinished"></translation>
+        <translation>确认方式：iterdeckctl bot run confirm %1
+</translation>
     </message>
 </context>
 <context>

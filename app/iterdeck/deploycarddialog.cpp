@@ -39,8 +39,9 @@ DeployCardDialog::DeployCardDialog(BotClient *client, StreamState *state, qint64
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Cancel, this))
 {
     setWindowTitle(tr("Deploy"));
-    setMinimumWidth(640);
+    setMinimumWidth(820);
     m_header->setText(tr("Loading the deploy card…"));
+    m_header->setWordWrap(true);
     m_summary->setWordWrap(true);
     m_result->setWordWrap(true);
     auto *confirm = m_buttons->addButton(tr("Deploy"), QDialogButtonBox::AcceptRole);
@@ -148,6 +149,9 @@ void DeployCardDialog::fill(const QJsonObject &card)
         r.follow = new QCheckBox(this);
         r.status = new QLabel(this);
         r.branch->setObjectName(QStringLiteral("branch-") + r.component);
+        r.branch->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+        r.build->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+        r.build->setMinimumContentsLength(14);
         r.build->setObjectName(QStringLiteral("build-") + r.component);
         r.follow->setObjectName(QStringLiteral("follow-") + r.component);
         for (const QJsonValue &bv : c.value(u"branches").toArray()) {

@@ -76,6 +76,9 @@ bool isNotable(const model::Event &e)
         QStringLiteral("environment.deleted"), QStringLiteral("deploy.succeeded"),
         QStringLiteral("deploy.failed"),       QStringLiteral("channel.message"),
     };
+    // The bot's own group messages repeat events that were notified already.
+    if (e.type == u"channel.message" && e.payload.value(u"from").toString() == u"iterdeck")
+        return false;
     return notable.contains(e.type);
 }
 
