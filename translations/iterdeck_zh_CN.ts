@@ -888,6 +888,10 @@ Resume syncing them, or restore them as they were?</source>
         <source>waiting for a build</source>
         <translation>等待构建</translation>
     </message>
+    <message>
+        <source>Deploy — %1</source>
+        <translation>部署 — %1</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::DevController</name>
@@ -1102,6 +1106,10 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>&lt;b&gt;%1&lt;/b&gt; · namespace &lt;b&gt;%2&lt;/b&gt; · %3</source>
         <translation>&lt;b&gt;%1&lt;/b&gt; · 命名空间 &lt;b&gt;%2&lt;/b&gt; · %3</translation>
+    </message>
+    <message>
+        <source>Choose the branch or build each component runs (Ctrl+D)</source>
+        <translation>选择每个组件运行的分支或构建（Ctrl+D）</translation>
     </message>
 </context>
 <context>

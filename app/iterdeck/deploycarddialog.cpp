@@ -46,6 +46,7 @@ DeployCardDialog::DeployCardDialog(BotClient *client, StreamState *state, qint64
     m_result->setWordWrap(true);
     auto *confirm = m_buttons->addButton(tr("Deploy"), QDialogButtonBox::AcceptRole);
     confirm->setObjectName(QStringLiteral("confirm"));
+    confirm->setDefault(true); // Enter deploys once something changes
     confirm->setEnabled(false);
     connect(confirm, &QPushButton::clicked, this, &DeployCardDialog::confirm);
     connect(m_buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
@@ -128,6 +129,7 @@ void DeployCardDialog::load()
 
 void DeployCardDialog::fill(const QJsonObject &card)
 {
+    setWindowTitle(tr("Deploy — %1").arg(card.value(u"namespace").toString()));
     m_header->setText(tr("<b>%1</b> — choose what each component runs. Following a branch deploys its new builds "
                          "as they come; a pinned build stays.")
                           .arg(card.value(u"namespace").toString().toHtmlEscaped()));
@@ -188,6 +190,8 @@ void DeployCardDialog::fill(const QJsonObject &card)
     }
     for (Row &r : m_rows)
         loadBuilds(r);
+    if (!m_rows.isEmpty())
+        m_rows.first().branch->setFocus(); // the keyboard starts at the first choice
     m_loaded = true;
     updateSummary();
     onStateChanged();

@@ -18,6 +18,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
+#include <QKeySequence>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
@@ -169,6 +170,8 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     m_deployButton = new QPushButton(tr("Deploy…"), m_envBar);
     m_redeployButton = new QPushButton(tr("Redeploy"), m_envBar);
     m_urlButton = new QPushButton(tr("Open URL"), m_envBar);
+    m_deployButton->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_D));
+    m_deployButton->setToolTip(tr("Choose the branch or build each component runs (Ctrl+D)"));
     for (QPushButton *b : {m_createButton, m_deployButton, m_redeployButton, m_urlButton})
         envLayout->addWidget(b);
     m_envBar->hide();

@@ -1,5 +1,7 @@
 #include "workloadsmodel.h"
 
+#include <QTimer>
+
 #include "kube/informer.h"
 #include "kube/kubeclient.h"
 
@@ -297,6 +299,16 @@ QString WorkloadsModel::botColumn(int row, int column) const
 
 void WorkloadsModel::setEnvironment(const chatops::StreamState *state, qint64 environmentId)
 {
+    if (!m_ageTimer) {
+        // "deployed 3m ago" ages without any event.
+        m_ageTimer = new QTimer(this);
+        m_ageTimer->setInterval(30000);
+        connect(m_ageTimer, &QTimer::timeout, this, [this] {
+            if (!m_rows.isEmpty() && m_environmentId)
+                Q_EMIT dataChanged(index(0, DeployedColumn), index(int(m_rows.size()) - 1, DeployedColumn));
+        });
+        m_ageTimer->start();
+    }
     if (m_state != state) {
         if (m_state)
             disconnect(m_state, nullptr, this, nullptr);

@@ -9,6 +9,8 @@
 #include <QJsonObject>
 #include <QPointer>
 
+class QTimer;
+
 namespace iterdeck::kube {
 class Informer;
 class KubeClient;
@@ -84,6 +86,7 @@ private:
     QString m_ns;
     QPointer<const chatops::StreamState> m_state;
     qint64 m_environmentId = 0;
+    QTimer *m_ageTimer = nullptr;
     QList<kube::Informer *> m_informers;
     QList<Row> m_rows; // sorted by name, then kind
 };
