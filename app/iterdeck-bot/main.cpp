@@ -1,7 +1,7 @@
 // iterdeck-bot: the ChatOps controller. Thin: parse arguments, build the server from core/bot, run.
 #include "bot/botserver.h"
-#include "bot/clusterconfig.h"
 #include "bot/botservice.h"
+#include "bot/clusterconfig.h"
 #include "bot/store.h"
 #include "common/i18n.h"
 #include "common/version.h"

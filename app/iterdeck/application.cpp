@@ -292,7 +292,8 @@ void Application::openSettings()
         if (url.isEmpty() || token.isEmpty())
             m_bot->startFromSettings();
         else
-            m_bot->start(QUrl::fromUserInput(url), token, m_settings.value(QStringLiteral("bot/allowInsecure")).toBool());
+            m_bot->start(QUrl::fromUserInput(url), token,
+                         m_settings.value(QStringLiteral("bot/allowInsecure")).toBool());
     });
     dialog->show();
 }
@@ -379,7 +380,7 @@ void Application::rebuildIterationMenus()
             create->setEnabled(m_bot->isConnected());
             connect(create, &QAction::triggered, this, [this, id] {
                 m_bot->client()->request(QLatin1String(chatops::method::CreateEnvironment),
-                                         {{QStringLiteral("iteration"), id}}, this, [](const auto &) { });
+                                         {{QStringLiteral("iteration"), id}}, this, [](const auto &) {});
             });
         } else {
             menu->addSection(tr("Dev mode"));
@@ -408,7 +409,8 @@ void Application::rebuildIterationMenus()
         }
         menu->addSeparator();
         const int unread = state->unread(id);
-        QAction *group = menu->addAction(unread ? tr("Open the group (%n new)", nullptr, unread) : tr("Open the group"));
+        QAction *group
+            = menu->addAction(unread ? tr("Open the group (%n new)", nullptr, unread) : tr("Open the group"));
         connect(group, &QAction::triggered, this, [this, id] {
             raiseWindow();
             m_window->selectIteration(id);

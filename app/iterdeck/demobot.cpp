@@ -104,9 +104,10 @@ QUrl DemoBot::url() const
 void DemoBot::post(const QJsonObject &body)
 {
     QJsonObject b = body;
-    b.insert(QStringLiteral("id"), QStringLiteral("demo-%1-%2")
-                                       .arg(QDateTime::currentMSecsSinceEpoch())
-                                       .arg(QRandomGenerator::global()->generate()));
+    b.insert(QStringLiteral("id"),
+             QStringLiteral("demo-%1-%2")
+                 .arg(QDateTime::currentMSecsSinceEpoch())
+                 .arg(QRandomGenerator::global()->generate()));
     const QByteArray bytes = QJsonDocument(b).toJson(QJsonDocument::Compact);
     QNetworkRequest req(QUrl(m_bot->server().url() + QStringLiteral("/hooks/generic")));
     req.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
@@ -134,10 +135,10 @@ void DemoBot::seed()
              QStringLiteral("c0ffee7"));
     post({{QStringLiteral("type"), QStringLiteral("iteration.started")},
           {QStringLiteral("iteration"),
-           QJsonObject {{QStringLiteral("id"), QStringLiteral("sprint-1")},
-                        {QStringLiteral("name"), QStringLiteral("Sprint 1")},
-                        {QStringLiteral("members"),
-                         QJsonArray {m_user, QStringLiteral("alice"), QStringLiteral("bob")}}}}});
+           QJsonObject {
+               {QStringLiteral("id"), QStringLiteral("sprint-1")},
+               {QStringLiteral("name"), QStringLiteral("Sprint 1")},
+               {QStringLiteral("members"), QJsonArray {m_user, QStringLiteral("alice"), QStringLiteral("bob")}}}}});
     // Someone else's iteration: this user does not see it.
     post({{QStringLiteral("type"), QStringLiteral("iteration.started")},
           {QStringLiteral("iteration"),
@@ -153,12 +154,12 @@ void DemoBot::nextBuild()
     ++m_build;
     post({{QStringLiteral("type"), QStringLiteral("artifact.published")},
           {QStringLiteral("artifact"),
-           QJsonObject {{QStringLiteral("component"), QStringLiteral("web")},
-                        {QStringLiteral("branch"), QStringLiteral("main")},
-                        {QStringLiteral("tag"), QLatin1String(tags[m_build % 3])},
-                        {QStringLiteral("build"), QString::number(m_build)},
-                        {QStringLiteral("commit"),
-                         QString::number(QRandomGenerator::global()->generate() & 0xfffffff, 16)}}}});
+           QJsonObject {
+               {QStringLiteral("component"), QStringLiteral("web")},
+               {QStringLiteral("branch"), QStringLiteral("main")},
+               {QStringLiteral("tag"), QLatin1String(tags[m_build % 3])},
+               {QStringLiteral("build"), QString::number(m_build)},
+               {QStringLiteral("commit"), QString::number(QRandomGenerator::global()->generate() & 0xfffffff, 16)}}}});
 }
 
 } // namespace iterdeck::app

@@ -29,8 +29,7 @@ public:
 
     // Starts serving on 127.0.0.1 (any free port); false with *error when it cannot.
     // `intervalMs`: how often a new demo build arrives (0: never).
-    bool start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs,
-               QString *error);
+    bool start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs, QString *error);
     QUrl url() const;
     QString token() const { return m_token; }
 

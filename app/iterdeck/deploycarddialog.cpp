@@ -206,27 +206,27 @@ void DeployCardDialog::loadBuilds(Row &r)
     r.loadedBuildsFor = branch;
     r.build->clear();
     const QString component = r.component;
-    m_client->request(QLatin1String(method::Artifacts),
-                      {{QStringLiteral("component"), component}, {QStringLiteral("branch"), branch},
-                       {QStringLiteral("limit"), 30}},
-                      this, [this, component, branch](const BotClient::Result &res) {
-                          Row *x = row(component);
-                          if (!x || x->loadedBuildsFor != branch)
-                              return;
-                          const QSignalBlocker block(x->build);
-                          x->build->clear();
-                          if (!res) {
-                              x->build->addItem(tr("(builds unavailable: %1)").arg(res.error().message), 0);
-                              return;
-                          }
-                          for (const QJsonValue &v : res->value(u"artifacts").toArray()) {
-                              const auto a = model::Artifact::fromJson(v.toObject());
-                              x->build->addItem(buildLabel(a), a.id);
-                          }
-                          if (x->current.artifactId)
-                              x->build->setCurrentIndex(std::max(0, x->build->findData(x->current.artifactId)));
-                          updateSummary();
-                      });
+    m_client->request(
+        QLatin1String(method::Artifacts),
+        {{QStringLiteral("component"), component}, {QStringLiteral("branch"), branch}, {QStringLiteral("limit"), 30}},
+        this, [this, component, branch](const BotClient::Result &res) {
+            Row *x = row(component);
+            if (!x || x->loadedBuildsFor != branch)
+                return;
+            const QSignalBlocker block(x->build);
+            x->build->clear();
+            if (!res) {
+                x->build->addItem(tr("(builds unavailable: %1)").arg(res.error().message), 0);
+                return;
+            }
+            for (const QJsonValue &v : res->value(u"artifacts").toArray()) {
+                const auto a = model::Artifact::fromJson(v.toObject());
+                x->build->addItem(buildLabel(a), a.id);
+            }
+            if (x->current.artifactId)
+                x->build->setCurrentIndex(std::max(0, x->build->findData(x->current.artifactId)));
+            updateSummary();
+        });
 }
 
 DeployCardDialog::Choice DeployCardDialog::choiceOf(const Row &r) const

@@ -23,11 +23,11 @@
 #include <QLineEdit>
 #include <QListView>
 #include <QListWidget>
-#include <QSplitter>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
+#include <QSplitter>
 #include <QStandardPaths>
 #include <QTableView>
 #include <QUrl>
@@ -446,7 +446,8 @@ void MainWindow::updateEnvironment()
         const QString url = state->environmentUrl(env->id);
         text = tr("<b>%1</b> · namespace <b>%2</b> · %3").arg(it->name.toHtmlEscaped(), env->nameSpace, env->state);
         if (!url.isEmpty())
-            text += QStringLiteral(" · <a href=\"%1\">%2</a>").arg(url.toHtmlEscaped(), QUrl(url).host().toHtmlEscaped());
+            text += QStringLiteral(" · <a href=\"%1\">%2</a>")
+                        .arg(url.toHtmlEscaped(), QUrl(url).host().toHtmlEscaped());
         if (m_model->environmentId() != env->id) {
             if (env->nameSpace != m_model->currentNamespace())
                 Q_EMIT namespaceChanged(env->nameSpace);

@@ -123,8 +123,7 @@ void SettingsDialog::loadToken()
         if (job->error() == QKeychain::NoError) {
             m_token->setText(job->textData());
             m_loadedToken = job->textData();
-        }
-        else if (job->error() != QKeychain::EntryNotFound)
+        } else if (job->error() != QKeychain::EntryNotFound)
             m_tokenNote->setText(tr("No keychain is available (%1): the token cannot be stored safely and is kept "
                                     "for this session only.")
                                      .arg(job->errorString()));

@@ -290,8 +290,8 @@ QString WorkloadsModel::botColumn(int row, int column) const
     const qint64 s = d->at.isValid() ? d->at.secsTo(QDateTime::currentDateTimeUtc()) : -1;
     QString age;
     if (s >= 0)
-        age = s < 120 ? tr("%ns ago", nullptr, int(s))
-            : s < 7200 ? tr("%nm ago", nullptr, int(s / 60))
+        age = s < 120    ? tr("%ns ago", nullptr, int(s))
+            : s < 7200   ? tr("%nm ago", nullptr, int(s / 60))
             : s < 172800 ? tr("%nh ago", nullptr, int(s / 3600))
                          : tr("%nd ago", nullptr, int(s / 86400));
     return age.isEmpty() ? build : build + QStringLiteral(" · ") + age;

@@ -140,8 +140,7 @@ QString selectionText(const Snapshot &s, qint64 env, const QString &component)
 {
     for (const auto &sel : s.selections) {
         if (sel.environmentId == env && sel.component == component) {
-            return sel.mode == model::Selection::Mode::Follow ? sel.branch
-                                                              : tr("pinned #%1").arg(sel.artifactId);
+            return sel.mode == model::Selection::Mode::Follow ? sel.branch : tr("pinned #%1").arg(sel.artifactId);
         }
     }
     return QStringLiteral("-");
@@ -239,7 +238,8 @@ int runBotEnvs(const BotCliOptions &o)
             for (const auto &c : s.components) {
                 const Deployment *d = deploymentOf(s, e.id, c.name);
                 t.addRow({e.nameSpace, it ? it->name : QString::number(e.iterationId), e.state, c.name,
-                          selectionText(s, e.id, c.name), d && d->artifact.id ? buildText(d->artifact) : QStringLiteral("-"),
+                          selectionText(s, e.id, c.name),
+                          d && d->artifact.id ? buildText(d->artifact) : QStringLiteral("-"),
                           d ? d->state : QStringLiteral("-"), d ? ago(d->at) : QStringLiteral("-")});
             }
         }
@@ -267,81 +267,85 @@ int runBotDeploy(const BotCliOptions &o)
                 QJsonObject p = params;
                 p.insert(QStringLiteral("environment"), envId);
                 p.insert(QStringLiteral("component"), component);
-                request(client, QLatin1String(method::Select), p,
-                        [done](const QJsonObject &r) {
-                            const auto sel = model::Selection::fromJson(r.value(u"selection").toObject());
-                            out(sel.mode == model::Selection::Mode::Follow
-                                    ? tr("%1 now follows %2; deploying.\n").arg(sel.component, sel.branch)
-                                    : tr("%1 pinned to artifact #%2; deploying.\n").arg(sel.component).arg(sel.artifactId));
-                            done(0);
-                        },
-                        done);
+                request(
+                    client, QLatin1String(method::Select), p,
+                    [done](const QJsonObject &r) {
+                        const auto sel = model::Selection::fromJson(r.value(u"selection").toObject());
+                        out(sel.mode == model::Selection::Mode::Follow
+                                ? tr("%1 now follows %2; deploying.\n").arg(sel.component, sel.branch)
+                                : tr("%1 pinned to artifact #%2; deploying.\n").arg(sel.component).arg(sel.artifactId));
+                        done(0);
+                    },
+                    done);
             };
             if (!o.follow.empty())
                 return select({{QStringLiteral("follow"), qs(o.follow)}});
             // --pin: an artifact id, or a build / tag / digest of the followed branch's recent builds.
             bool isId = false;
             const qint64 id = qs(o.pin).toLongLong(&isId);
-            request(client, QLatin1String(method::Artifacts),
-                    {{QStringLiteral("component"), component}, {QStringLiteral("limit"), 200}},
-                    [select, pin = qs(o.pin), id, isId, component, done](const QJsonObject &r) {
-                        for (const QJsonValue &v : r.value(u"artifacts").toArray()) {
-                            const auto a = model::Artifact::fromJson(v.toObject());
-                            if ((isId && a.id == id) || a.build == pin || a.imageTag == pin || a.digest == pin)
-                                return select({{QStringLiteral("pin"), a.id}});
-                        }
-                        err(tr("error: no build \"%1\" of %2 among its recent builds\n").arg(pin, component));
-                        done(1);
-                    },
-                    done);
+            request(
+                client, QLatin1String(method::Artifacts),
+                {{QStringLiteral("component"), component}, {QStringLiteral("limit"), 200}},
+                [select, pin = qs(o.pin), id, isId, component, done](const QJsonObject &r) {
+                    for (const QJsonValue &v : r.value(u"artifacts").toArray()) {
+                        const auto a = model::Artifact::fromJson(v.toObject());
+                        if ((isId && a.id == id) || a.build == pin || a.imageTag == pin || a.digest == pin)
+                            return select({{QStringLiteral("pin"), a.id}});
+                    }
+                    err(tr("error: no build \"%1\" of %2 among its recent builds\n").arg(pin, component));
+                    done(1);
+                },
+                done);
             return;
         }
         if (o.redeploy) {
             QJsonObject p {{QStringLiteral("environment"), envId}};
             if (!component.isEmpty())
                 p.insert(QStringLiteral("component"), component);
-            request(client, QLatin1String(method::Redeploy), p,
-                    [done](const QJsonObject &r) {
-                        QStringList names;
-                        for (const QJsonValue &v : r.value(u"components").toArray())
-                            names.append(v.toString());
-                        out(tr("Redeploying %1.\n").arg(names.join(QStringLiteral(", "))));
-                        done(0);
-                    },
-                    done);
-            return;
-        }
-        // No change asked for: the deploy card.
-        request(client, QLatin1String(method::DeployCard), {{QStringLiteral("environment"), envId}},
-                [&o, component, done](const QJsonObject &card) {
-                    if (o.output == "json") {
-                        printJson(card);
-                        return done(0);
-                    }
-                    TablePrinter t;
-                    t.setHeader({tr("COMPONENT"), tr("BRANCH"), tr("LATEST BUILD"), tr("PUBLISHED"), tr("SELECTED")});
-                    for (const QJsonValue &cv : card.value(u"components").toArray()) {
-                        const QJsonObject c = cv.toObject();
-                        const QString name = c.value(u"name").toString();
-                        if (!component.isEmpty() && name != component)
-                            continue;
-                        const QJsonArray branches = c.value(u"branches").toArray();
-                        if (branches.isEmpty())
-                            t.addRow({name, QStringLiteral("-"), tr("no builds yet"), QStringLiteral("-"), QString()});
-                        for (const QJsonValue &bv : branches) {
-                            const QJsonObject b = bv.toObject();
-                            const auto a = model::Artifact::fromJson(b.value(u"latest").toObject());
-                            const bool selected = b.value(u"name").toString() == c.value(u"selectedBranch").toString();
-                            t.addRow({name, b.value(u"name").toString(), a.id ? buildText(a) : QStringLiteral("-"),
-                                      ago(a.publishedAt), selected ? c.value(u"selection").toString() : QString()});
-                        }
-                    }
-                    out(t.render(true));
-                    out(tr("Change with: iterdeckctl bot deploy %1 COMPONENT --follow BRANCH | --pin BUILD\n")
-                            .arg(card.value(u"namespace").toString()));
+            request(
+                client, QLatin1String(method::Redeploy), p,
+                [done](const QJsonObject &r) {
+                    QStringList names;
+                    for (const QJsonValue &v : r.value(u"components").toArray())
+                        names.append(v.toString());
+                    out(tr("Redeploying %1.\n").arg(names.join(QStringLiteral(", "))));
                     done(0);
                 },
                 done);
+            return;
+        }
+        // No change asked for: the deploy card.
+        request(
+            client, QLatin1String(method::DeployCard), {{QStringLiteral("environment"), envId}},
+            [&o, component, done](const QJsonObject &card) {
+                if (o.output == "json") {
+                    printJson(card);
+                    return done(0);
+                }
+                TablePrinter t;
+                t.setHeader({tr("COMPONENT"), tr("BRANCH"), tr("LATEST BUILD"), tr("PUBLISHED"), tr("SELECTED")});
+                for (const QJsonValue &cv : card.value(u"components").toArray()) {
+                    const QJsonObject c = cv.toObject();
+                    const QString name = c.value(u"name").toString();
+                    if (!component.isEmpty() && name != component)
+                        continue;
+                    const QJsonArray branches = c.value(u"branches").toArray();
+                    if (branches.isEmpty())
+                        t.addRow({name, QStringLiteral("-"), tr("no builds yet"), QStringLiteral("-"), QString()});
+                    for (const QJsonValue &bv : branches) {
+                        const QJsonObject b = bv.toObject();
+                        const auto a = model::Artifact::fromJson(b.value(u"latest").toObject());
+                        const bool selected = b.value(u"name").toString() == c.value(u"selectedBranch").toString();
+                        t.addRow({name, b.value(u"name").toString(), a.id ? buildText(a) : QStringLiteral("-"),
+                                  ago(a.publishedAt), selected ? c.value(u"selection").toString() : QString()});
+                    }
+                }
+                out(t.render(true));
+                out(tr("Change with: iterdeckctl bot deploy %1 COMPONENT --follow BRANCH | --pin BUILD\n")
+                        .arg(card.value(u"namespace").toString()));
+                done(0);
+            },
+            done);
     });
 }
 
@@ -352,23 +356,24 @@ int runBotRun(const BotCliOptions &o)
         for (const auto &w : o.words)
             words.append(qs(w));
         QJsonObject params {{QStringLiteral("text"), words.join(u' ')}};
-        request(client, QLatin1String(method::Command), params,
-                [&o, done](const QJsonObject &r) {
-                    if (o.output == "json") {
-                        printJson(r);
-                        return done(r.value(u"ok").toBool(true) ? 0 : 1);
-                    }
-                    const QString text = r.value(u"text").toString();
-                    if (r.value(u"ok").toBool(true))
-                        out(text.endsWith(u'\n') ? text : text + u'\n');
-                    else
-                        err(text.endsWith(u'\n') ? text : text + u'\n');
-                    const QString token = r.value(u"confirmToken").toString();
-                    if (!token.isEmpty())
-                        out(tr("Confirm with: iterdeckctl bot run confirm %1\n").arg(token));
-                    done(r.value(u"ok").toBool(true) ? 0 : 1);
-                },
-                done);
+        request(
+            client, QLatin1String(method::Command), params,
+            [&o, done](const QJsonObject &r) {
+                if (o.output == "json") {
+                    printJson(r);
+                    return done(r.value(u"ok").toBool(true) ? 0 : 1);
+                }
+                const QString text = r.value(u"text").toString();
+                if (r.value(u"ok").toBool(true))
+                    out(text.endsWith(u'\n') ? text : text + u'\n');
+                else
+                    err(text.endsWith(u'\n') ? text : text + u'\n');
+                const QString token = r.value(u"confirmToken").toString();
+                if (!token.isEmpty())
+                    out(tr("Confirm with: iterdeckctl bot run confirm %1\n").arg(token));
+                done(r.value(u"ok").toBool(true) ? 0 : 1);
+            },
+            done);
     });
 }
 
@@ -389,8 +394,8 @@ int runBotWatch(const BotCliOptions &o)
                     return;
                 }
                 out(QStringLiteral("%1  #%2  %3  %4\n")
-                        .arg(e.at.toUTC().toString(Qt::ISODate), QString::number(e.seq),
-                             e.type.leftJustified(20, u' '), describeEvent(e)));
+                        .arg(e.at.toUTC().toString(Qt::ISODate), QString::number(e.seq), e.type.leftJustified(20, u' '),
+                             describeEvent(e)));
             };
             QObject::connect(&client, &BotClient::eventReceived, qApp, print);
         },

@@ -206,14 +206,16 @@ int main(int argc, char **argv)
 
     // The bot's desktop API (core/chatops).
     auto *bot = cli.add_subcommand(
-        "bot", str(IterdeckCtl::tr("Talk to iterdeck-bot: your iterations and environments, deploys, chat commands, "
-                                   "the event stream. Takes --bot URL and --token TOKEN, or $ITERDECK_BOT_URL and "
-                                   "$ITERDECK_TOKEN.")));
+        "bot",
+        str(IterdeckCtl::tr("Talk to iterdeck-bot: your iterations and environments, deploys, chat commands, "
+                            "the event stream. Takes --bot URL and --token TOKEN, or $ITERDECK_BOT_URL and "
+                            "$ITERDECK_TOKEN.")));
     bot->require_subcommand(1);
     iterdeck::ctl::BotCliOptions botOptions;
     auto addBotFlags = [&botOptions](CLI::App *cmd) {
-        cmd->add_option("--bot", botOptions.bot,
-                        str(IterdeckCtl::tr("The bot's URL, e.g. https://bot.example.com (default: $ITERDECK_BOT_URL)")));
+        cmd->add_option(
+            "--bot", botOptions.bot,
+            str(IterdeckCtl::tr("The bot's URL, e.g. https://bot.example.com (default: $ITERDECK_BOT_URL)")));
         cmd->add_option("--token", botOptions.token,
                         str(IterdeckCtl::tr("Your desktop token (default: $ITERDECK_TOKEN)")));
         cmd->add_option("--ca", botOptions.caFile,
@@ -235,9 +237,10 @@ int main(int argc, char **argv)
     addBotFlags(botEnvs);
     addBotOutput(botEnvs);
     auto *botDeploy = bot->add_subcommand(
-        "deploy", str(IterdeckCtl::tr("Show an environment's deploy card (branches and their latest builds), or "
-                                      "change what a component runs: ENV [COMPONENT] [--follow BRANCH | --pin BUILD "
-                                      "| --redeploy]")));
+        "deploy",
+        str(IterdeckCtl::tr("Show an environment's deploy card (branches and their latest builds), or "
+                            "change what a component runs: ENV [COMPONENT] [--follow BRANCH | --pin BUILD "
+                            "| --redeploy]")));
     botDeploy
         ->add_option("ENV", botOptions.environment,
                      str(IterdeckCtl::tr("The environment: its namespace, or the iteration's name or key")))
@@ -247,16 +250,17 @@ int main(int argc, char **argv)
                                             str(IterdeckCtl::tr("Follow this branch: deploy its builds as they come")));
     auto *pinOpt = botDeploy->add_option(
         "--pin", botOptions.pin, str(IterdeckCtl::tr("Pin this build (artifact id, build number, tag or digest)")));
-    auto *redeployOpt
-        = botDeploy->add_flag("--redeploy", botOptions.redeploy,
-                              str(IterdeckCtl::tr("Deploy the current selection again (all components without COMPONENT)")));
+    auto *redeployOpt = botDeploy->add_flag(
+        "--redeploy", botOptions.redeploy,
+        str(IterdeckCtl::tr("Deploy the current selection again (all components without COMPONENT)")));
     followOpt->excludes(pinOpt);
     redeployOpt->excludes(followOpt)->excludes(pinOpt);
     addBotFlags(botDeploy);
     addBotOutput(botDeploy);
     auto *botRun = bot->add_subcommand(
-        "run", str(IterdeckCtl::tr("Run a chat command as in the iteration's group, e.g. \"run status\", "
-                                   "\"run branch web feature/x\", \"run help\"")));
+        "run",
+        str(IterdeckCtl::tr("Run a chat command as in the iteration's group, e.g. \"run status\", "
+                            "\"run branch web feature/x\", \"run help\"")));
     botRun->add_option("WORDS", botOptions.words, str(IterdeckCtl::tr("The command and its arguments")))->required();
     addBotFlags(botRun);
     addBotOutput(botRun);

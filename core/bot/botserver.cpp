@@ -82,8 +82,10 @@ bool BotServer::start(const BotServerOptions &options, QString *error)
                 target,
                 [target, shared, decide]() {
                     if (shared->path != chatops::kStreamPath || !target->m_stream) {
-                        decide({nullptr, {},
-                                HttpResponse {404, "application/json",
+                        decide({nullptr,
+                                {},
+                                HttpResponse {404,
+                                              "application/json",
                                               R"({"error":"not-found","message":"WebSocket is served at /v1/stream"})",
                                               {}}});
                         return;

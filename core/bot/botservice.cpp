@@ -6,9 +6,8 @@
 
 namespace iterdeck::bot {
 
-Expected<std::unique_ptr<BotService>, QString> BotService::create(const model::TeamManifest &manifest,
-                                                                  kube::KubeClient *cluster,
-                                                                  const BotServiceOptions &options)
+Expected<std::unique_ptr<BotService>, QString>
+BotService::create(const model::TeamManifest &manifest, kube::KubeClient *cluster, const BotServiceOptions &options)
 {
     auto store = Store::open(options.store);
     if (!store)

@@ -34,9 +34,8 @@ class BotService : public QObject
 public:
     // Opens the store and reads the hooks' secrets. `cluster` (not owned; may be null: no
     // environments) must outlive the service.
-    static Expected<std::unique_ptr<BotService>, QString> create(const model::TeamManifest &manifest,
-                                                                 kube::KubeClient *cluster,
-                                                                 const BotServiceOptions &options);
+    static Expected<std::unique_ptr<BotService>, QString>
+    create(const model::TeamManifest &manifest, kube::KubeClient *cluster, const BotServiceOptions &options);
     ~BotService() override;
 
     // Picks up what the store says (cleanups, interrupted work, groups), then serves.

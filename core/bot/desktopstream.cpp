@@ -152,16 +152,19 @@ void DesktopStream::upgrade(const HttpRequest &request, const std::function<void
                 subprotocol = p.trimmed();
         }
         if (subprotocol.isEmpty()) {
-            decide({nullptr, {},
-                    refusal(400, QStringLiteral("unsupported-subprotocol"),
-                            QStringLiteral("this bot speaks %1, not %2")
-                                .arg(QLatin1String(chatops::kSubprotocol), offered))});
+            decide(
+                {nullptr,
+                 {},
+                 refusal(
+                     400, QStringLiteral("unsupported-subprotocol"),
+                     QStringLiteral("this bot speaks %1, not %2").arg(QLatin1String(chatops::kSubprotocol), offered))});
             return;
         }
     }
     const QString bearer = bearerToken(request);
     if (bearer.isEmpty()) {
-        decide({nullptr, {},
+        decide({nullptr,
+                {},
                 refusal(401, QStringLiteral("unauthorized"),
                         QStringLiteral("a desktop token is needed: Authorization: Bearer TOKEN "
                                        "(iterdeck-bot token create USER)"))});
@@ -174,7 +177,8 @@ void DesktopStream::upgrade(const HttpRequest &request, const std::function<void
     }
     if (!token->has_value()) {
         qCInfo(lcBot, "stream from %s: unknown or revoked token", request.remoteAddress.c_str());
-        decide({nullptr, {},
+        decide({nullptr,
+                {},
                 refusal(401, QStringLiteral("unauthorized"), QStringLiteral("the token is unknown or revoked"))});
         return;
     }
@@ -184,8 +188,7 @@ void DesktopStream::upgrade(const HttpRequest &request, const std::function<void
     decide({peer, subprotocol.toStdString(), {}});
 }
 
-void DesktopStream::opened(quint64 id, std::shared_ptr<WebSocketConnection> connection, Identity who,
-                           QString tokenId)
+void DesktopStream::opened(quint64 id, std::shared_ptr<WebSocketConnection> connection, Identity who, QString tokenId)
 {
     Client c;
     c.id = id;
@@ -641,9 +644,10 @@ QJsonObject DesktopStream::dispatch(Client &c, const QString &method, const QJso
         const qint64 iteration = params.value(u"iteration").toInteger(0);
         if (iteration && !c.visible.contains(iteration))
             return bad(ErrorCode::NotFound, QStringLiteral("no iteration %1 of yours").arg(iteration));
-        const CommandReply reply
-            = m_commands->run(CommandContext {c.who, iteration, QStringLiteral("desktop")}, params.value(u"text").toString());
-        QJsonObject out {{QStringLiteral("ok"), reply.ok}, {QStringLiteral("text"), reply.text},
+        const CommandReply reply = m_commands->run(CommandContext {c.who, iteration, QStringLiteral("desktop")},
+                                                   params.value(u"text").toString());
+        QJsonObject out {{QStringLiteral("ok"), reply.ok},
+                         {QStringLiteral("text"), reply.text},
                          {QStringLiteral("data"), reply.data}};
         if (!reply.errorCode.isEmpty())
             out.insert(QStringLiteral("errorCode"), reply.errorCode);
@@ -716,7 +720,8 @@ QJsonObject DesktopStream::dispatch(Client &c, const QString &method, const QJso
         } else if (params.value(u"follow").isString() && !params.value(u"follow").toString().isEmpty()) {
             sel = m_environments->follow(envId, component, params.value(u"follow").toString(), c.who.displayName);
         } else {
-            return bad(ErrorCode::BadRequest, QStringLiteral("select needs \"follow\": BRANCH or \"pin\": ARTIFACT_ID"));
+            return bad(ErrorCode::BadRequest,
+                       QStringLiteral("select needs \"follow\": BRANCH or \"pin\": ARTIFACT_ID"));
         }
         if (!sel)
             return bad(ErrorCode::Conflict, sel.error());

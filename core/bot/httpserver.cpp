@@ -499,7 +499,8 @@ private:
         try {
             m_shared->webSocketHandler(std::move(req), decide);
         } catch (...) {
-            decide(WebSocketDecision {nullptr, {}, HttpResponse {500, "application/json", R"({"error":"internal"})", {}}});
+            decide(
+                WebSocketDecision {nullptr, {}, HttpResponse {500, "application/json", R"({"error":"internal"})", {}}});
         }
     }
 

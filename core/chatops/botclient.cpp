@@ -251,8 +251,8 @@ void BotClient::request(const QString &method, const QJsonObject &params, QObjec
             Qt::QueuedConnection);
         return;
     }
-    m_pending.insert(id, Pending {std::move(callback), context, context != nullptr,
-                                  nowMs() + m_options.requestTimeoutMs});
+    m_pending.insert(id,
+                     Pending {std::move(callback), context, context != nullptr, nowMs() + m_options.requestTimeoutMs});
     m_socket->sendTextMessage(QString::fromUtf8(encode(requestMessage(id, method, params))));
 }
 

@@ -151,8 +151,7 @@ QJsonObject Snapshot::toJson() const
         {QStringLiteral("project"), project},
         {QStringLiteral("components"), toArray(components, [](const ComponentInfo &c) { return c.toJson(); })},
         {QStringLiteral("iterations"), toArray(iterations, [](const model::Iteration &i) { return i.toJson(); })},
-        {QStringLiteral("environments"),
-         toArray(environments, [](const model::Environment &e) { return e.toJson(); })},
+        {QStringLiteral("environments"), toArray(environments, [](const model::Environment &e) { return e.toJson(); })},
         {QStringLiteral("selections"), toArray(selections, [](const model::Selection &s) { return s.toJson(); })},
         {QStringLiteral("deployments"), toArray(deployments, [](const Deployment &d) { return d.toJson(); })},
     };

@@ -148,7 +148,8 @@ bool StreamState::apply(const model::Event &e, bool replayed)
                 m_snapshot.environments.append(env);
         } else if (state == u"deleted") {
             m_snapshot.environments.removeIf([&e](const model::Environment &x) { return x.id == e.environmentId; });
-            m_snapshot.selections.removeIf([&e](const model::Selection &x) { return x.environmentId == e.environmentId; });
+            m_snapshot.selections.removeIf(
+                [&e](const model::Selection &x) { return x.environmentId == e.environmentId; });
             m_snapshot.deployments.removeIf([&e](const Deployment &x) { return x.environmentId == e.environmentId; });
         } else if (state == u"ready" || state == u"failed" || state == u"deleting" || state == u"creating") {
             bool found = false;

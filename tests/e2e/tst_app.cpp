@@ -19,15 +19,15 @@
 #include "workloadsmodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
-#include <QLabel>
-#include <QListView>
-#include <QApplication>
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QLabel>
+#include <QListView>
 #include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
@@ -244,8 +244,9 @@ private Q_SLOTS:
     {
         DemoBot demo;
         QString error;
-        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot")), QStringLiteral("appuser"), 0, &error),
-                 qPrintable(error));
+        QVERIFY2(
+            demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot")), QStringLiteral("appuser"), 0, &error),
+            qPrintable(error));
         DevController dev(m_client.get(), m_settings.get());
         WorkloadsModel model(m_client.get(), &dev);
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -268,9 +269,12 @@ private Q_SLOTS:
         const int row = rowOf(model, QStringLiteral("web"));
         QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::FollowsColumn).data().toString(),
                                   QStringLiteral("main"), 10000);
-        QTRY_VERIFY2_WITH_TIMEOUT(
-            model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QStringLiteral("1.0 · 3f2a9c1")),
-            qPrintable(model.index(row, WorkloadsModel::DeployedColumn).data().toString()), 60000);
+        QTRY_VERIFY2_WITH_TIMEOUT(model.index(row, WorkloadsModel::DeployedColumn)
+                                      .data()
+                                      .toString()
+                                      .startsWith(QStringLiteral("1.0 · 3f2a9c1")),
+                                  qPrintable(model.index(row, WorkloadsModel::DeployedColumn).data().toString()),
+                                  60000);
 
         QTRY_VERIFY_WITH_TIMEOUT(window.deployButton()->isEnabled(), 10000);
         QTest::mouseClick(window.deployButton(), Qt::LeftButton);
@@ -294,7 +298,8 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::FollowsColumn).data().toString(),
                                   QStringLiteral("feature/login"), 10000);
         QTRY_COMPARE_WITH_TIMEOUT(imageOfIn(ns, QStringLiteral("web")), QStringLiteral("iterdeck/demo-web:1.1"), 60000);
-        QTRY_VERIFY_WITH_TIMEOUT(card->statusLabel(QStringLiteral("web"))->text().contains(QLatin1String("1.1")), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(card->statusLabel(QStringLiteral("web"))->text().contains(QLatin1String("1.1")),
+                                 60000);
         QTRY_VERIFY_WITH_TIMEOUT(
             model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QLatin1String("1.1")), 60000);
         // The worker was not touched.

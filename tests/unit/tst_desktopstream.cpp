@@ -110,8 +110,8 @@ private Q_SLOTS:
         o.allowInsecure = true;
         QVERIFY(c.setOptions(o));
         o.allowInsecure = false;
-        for (const char *ok : {"https://bot.example.com", "http://127.0.0.1:8080", "http://localhost:1", "http://[::1]:2",
-                               "wss://bot.example.com/v1/stream"}) {
+        for (const char *ok : {"https://bot.example.com", "http://127.0.0.1:8080", "http://localhost:1",
+                               "http://[::1]:2", "wss://bot.example.com/v1/stream"}) {
             o.botUrl = QUrl(QLatin1String(ok));
             QVERIFY2(c.setOptions(o), ok);
         }
@@ -137,7 +137,8 @@ private Q_SLOTS:
     void plainGetIsUpgradeRequired()
     {
         QNetworkAccessManager nam;
-        std::unique_ptr<QNetworkReply> reply(nam.get(QNetworkRequest(QUrl(m_server->url() + QStringLiteral("/v1/stream")))));
+        std::unique_ptr<QNetworkReply> reply(
+            nam.get(QNetworkRequest(QUrl(m_server->url() + QStringLiteral("/v1/stream")))));
         QTRY_VERIFY_WITH_TIMEOUT(reply->isFinished(), 10000);
         QCOMPARE(reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt(), 426);
     }
@@ -285,14 +286,16 @@ private Q_SLOTS:
             [[maybe_unused]] const bool done = QTest::qWaitFor([&out]() { return out.has_value(); }, 10000);
             return out.value_or(BotClient::Result(unexpected(ProtocolError {ErrorCode::Timeout, {}})));
         };
-        auto arts = call(QLatin1String(method::Artifacts),
-                         {{QStringLiteral("component"), QStringLiteral("web")}, {QStringLiteral("branch"), QStringLiteral("main")}});
+        auto arts = call(
+            QLatin1String(method::Artifacts),
+            {{QStringLiteral("component"), QStringLiteral("web")}, {QStringLiteral("branch"), QStringLiteral("main")}});
         QVERIFY(arts);
         const QJsonArray list = arts->value(u"artifacts").toArray();
         QCOMPARE(list.size(), 2);
         QCOMPARE(list.first().toObject().value(u"imageTag").toString(), QStringLiteral("1.1")); // newest first
 
-        auto events = call(QLatin1String(method::Events), {{QStringLiteral("afterSeq"), 0}, {QStringLiteral("limit"), 2}});
+        auto events
+            = call(QLatin1String(method::Events), {{QStringLiteral("afterSeq"), 0}, {QStringLiteral("limit"), 2}});
         QVERIFY(events);
         QCOMPARE(events->value(u"events").toArray().size(), 2);
         QVERIFY(events->value(u"more").toBool());
@@ -304,12 +307,14 @@ private Q_SLOTS:
         auto unknown = call(QStringLiteral("frobnicate"), {});
         QVERIFY(!unknown);
         QCOMPARE(unknown.error().code, ErrorCode::BadRequest);
-        auto noComponent = call(QLatin1String(method::Artifacts), {{QStringLiteral("component"), QStringLiteral("nope")}});
+        auto noComponent
+            = call(QLatin1String(method::Artifacts), {{QStringLiteral("component"), QStringLiteral("nope")}});
         QVERIFY(!noComponent);
         QCOMPARE(noComponent.error().code, ErrorCode::NotFound);
         // This bot has no cluster: environment requests say so.
-        auto create = call(QLatin1String(method::CreateEnvironment),
-                           {{QStringLiteral("iteration"), snap->value(u"iterations").toArray().first().toObject().value(u"id")}});
+        auto create = call(
+            QLatin1String(method::CreateEnvironment),
+            {{QStringLiteral("iteration"), snap->value(u"iterations").toArray().first().toObject().value(u"id")}});
         QVERIFY(!create);
         QCOMPARE(create.error().code, ErrorCode::Unavailable);
         auto other = call(QLatin1String(method::CreateEnvironment), {{QStringLiteral("iteration"), 999}});
