@@ -433,6 +433,57 @@ private Q_SLOTS:
         QVERIFY2(m_fake->shapeErrors().isEmpty(), qPrintable(m_fake->shapeErrors().join(u'\n')));
     }
 
+    // What the platforms check when the callback URL is configured, and what the bot refuses.
+    void acknowledgements()
+    {
+        const qint64 now = QDateTime::currentSecsSinceEpoch();
+        m_platform = QStringLiteral("slack");
+        m_dir = std::make_unique<QTemporaryDir>();
+        makeFake();
+        writeManifest();
+        startBot();
+        auto *slack = static_cast<FakeSlack *>(m_fake.get());
+        Reply r = send(
+            slack->callback(R"({"token":"t","challenge":"c-123","type":"url_verification"})", "application/json", now));
+        QCOMPARE(r.status, 200);
+        QVERIFY2(r.body.contains("c-123"), r.body.constData());
+        r = send(slack->callback("a=b", "application/x-www-form-urlencoded", now));
+        QCOMPARE(r.status, 400);
+        QVERIFY2(r.body.contains(R"(a Slack form callback without \"payload\" or \"command\")"), r.body.constData());
+        r = send(slack->callback(R"({"token":"t","challenge":"c-123","type":"url_verification"})", "application/json",
+                                 now - 600));
+        QCOMPARE(r.status, 401);
+        QVERIFY2(r.body.contains("stale-timestamp"), r.body.constData());
+        im::InboundRequest get = slack->callback("", "application/json", now);
+        get.method = "GET";
+        QCOMPARE(send(get).status, 405);
+        cleanup();
+
+        m_platform = QStringLiteral("wecom");
+        m_dir = std::make_unique<QTemporaryDir>();
+        makeFake();
+        writeManifest();
+        startBot();
+        auto *wecom = static_cast<FakeWeCom *>(m_fake.get());
+        r = send(wecom->urlCheck("1616140317555161061", now));
+        QCOMPARE(r.status, 200);
+        QCOMPARE(r.body, QByteArray("1616140317555161061"));
+        cleanup();
+
+        m_platform = QStringLiteral("feishu");
+        m_dir = std::make_unique<QTemporaryDir>();
+        makeFake();
+        writeManifest();
+        startBot();
+        auto *feishu = static_cast<FakeFeishu *>(m_fake.get());
+        r = send(feishu->callback({{QStringLiteral("challenge"), QStringLiteral("f-456")},
+                                   {QStringLiteral("token"), QString::fromUtf8(feishu->verificationToken)},
+                                   {QStringLiteral("type"), QStringLiteral("url_verification")}},
+                                  now));
+        QCOMPARE(r.status, 200);
+        QVERIFY2(r.body.contains("f-456"), r.body.constData());
+    }
+
     void notAMemberIsRefused_data() { platforms(); }
     void notAMemberIsRefused()
     {
