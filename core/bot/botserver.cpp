@@ -1,5 +1,6 @@
 #include "botserver.h"
 
+#include "imgateway.h"
 #include "logging.h"
 #include "secrets.h"
 
@@ -146,6 +147,11 @@ void BotServer::setDesktopStream(DesktopStream *stream)
     m_stream = stream;
 }
 
+void BotServer::setImGateway(ImGateway *gateway)
+{
+    m_im = gateway;
+}
+
 void BotServer::handle(HttpRequest request, const Respond &respond)
 {
     const QString path = QString::fromStdString(request.path);
@@ -160,6 +166,17 @@ void BotServer::handle(HttpRequest request, const Respond &respond)
     }
     if (path.startsWith(QLatin1String("/hooks/"))) {
         const QString name = path.mid(7);
+        if (m_im && name == m_im->platform()) {
+            if (!m_im->accepts(QByteArray::fromStdString(request.method))) {
+                HttpResponse r = errorResponse(405, QStringLiteral("method-not-allowed"),
+                                               QStringLiteral("%1 calls back with POST").arg(name));
+                r.headers.emplace_back("Allow", name == u"wecom" ? "GET, POST" : "POST");
+                respond(std::move(r));
+                return;
+            }
+            handleIm(std::move(request), respond);
+            return;
+        }
         if (method != QLatin1String("POST")) {
             HttpResponse r = errorResponse(405, QStringLiteral("method-not-allowed"),
                                            QStringLiteral("webhooks are delivered with POST"));
@@ -246,6 +263,20 @@ void BotServer::handleHook(const QString &name, HttpRequest request, const Respo
         for (EventSink *sink : std::as_const(m_sinks))
             sink->eventsCommitted(out.events);
     }
+}
+
+void BotServer::handleIm(HttpRequest request, const Respond &respond)
+{
+    im::InboundRequest in;
+    in.method = QByteArray::fromStdString(request.method);
+    in.path = QString::fromStdString(request.path);
+    in.query = QUrlQuery(QString::fromStdString(request.query));
+    for (const auto &[k, v] : request.headers)
+        in.setHeader(QByteArray::fromStdString(k), QByteArray::fromStdString(v));
+    in.body = QByteArray::fromStdString(std::move(request.body));
+    const im::InboundAnswer answer = m_im->receive(in, QDateTime::currentDateTimeUtc());
+    m_metrics.webhook(m_im->platform(), answer.status);
+    respond(HttpResponse {answer.status, answer.contentType.toStdString(), answer.body.toStdString(), {}});
 }
 
 } // namespace iterdeck::bot

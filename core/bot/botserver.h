@@ -16,6 +16,8 @@
 
 namespace iterdeck::bot {
 
+class ImGateway;
+
 struct BotServerOptions
 {
     QString address = QStringLiteral("127.0.0.1");
@@ -25,9 +27,9 @@ struct BotServerOptions
     std::size_t maxBodyBytes = 1024 * 1024;
 };
 
-// iterdeck-bot's HTTP face: POST /hooks/<name>, /healthz, /readyz, /metrics, and the desktop
-// API's WebSocket /v1/stream. Requests are read
-// on the HTTP thread and handled here, on the thread of this object, which owns the store.
+// iterdeck-bot's HTTP face: POST /hooks/<name> (webhooks, and the IM platform's callbacks at
+// /hooks/<platform>), /healthz, /readyz, /metrics, and the desktop API's WebSocket /v1/stream.
+// Requests are read on the HTTP thread and handled here, on the thread of this object, which owns the store.
 class BotServer : public QObject
 {
     Q_OBJECT
@@ -48,12 +50,15 @@ public:
     void addEventSink(EventSink *sink);
     // Serves the desktop API (GET /v1/stream upgrades) with it; not owned. Call before start().
     void setDesktopStream(DesktopStream *stream);
+    // Serves the IM platform's callbacks (/hooks/<platform>) with it; not owned. Call before start().
+    void setImGateway(ImGateway *gateway);
     Metrics &metrics() { return m_metrics; }
     Store &store() { return *m_store; }
 
 private:
     void handle(HttpRequest request, const Respond &respond);
     void handleHook(const QString &name, HttpRequest request, const Respond &respond);
+    void handleIm(HttpRequest request, const Respond &respond);
 
     model::TeamManifest m_manifest;
     std::unique_ptr<Store> m_store;
@@ -62,6 +67,7 @@ private:
     QHash<QString, WebhookHook> m_hooks;
     QList<EventSink *> m_sinks;
     QPointer<DesktopStream> m_stream;
+    QPointer<ImGateway> m_im;
     std::unique_ptr<HttpServer> m_http;
     QString m_address;
 };

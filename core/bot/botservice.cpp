@@ -3,6 +3,11 @@
 #include "builtinchannels.h"
 #include "commandengine.h"
 #include "groupmanager.h"
+#include "im/adapterfactory.h"
+#include "im/imadapter.h"
+#include "imgateway.h"
+
+#include <QNetworkAccessManager>
 
 namespace iterdeck::bot {
 
@@ -21,14 +26,25 @@ BotService::create(const model::TeamManifest &manifest, kube::KubeClient *cluste
         s->m_environments = std::make_unique<EnvironmentManager>(manifest, st, cluster, options.environments);
         s->m_server->addEventSink(s->m_environments.get());
     }
-    // The bot's own channels, unless an external IM is configured (wired by its adapter).
+    // The bot's own channels, or the external IM platform's groups through its adapter.
     if (manifest.im.adapter == u"none" || manifest.im.adapter.isEmpty()) {
         s->m_channels = std::make_unique<BuiltinChannels>(st);
         s->m_groups = std::make_unique<GroupManager>(manifest, st, s->m_channels.get());
-        s->m_groups->setWaitForEnvironments(cluster != nullptr);
-        s->m_server->addEventSink(s->m_groups.get());
+    } else {
+        s->m_nam = std::make_unique<QNetworkAccessManager>();
+        auto adapter = im::createAdapter(manifest.im, s->m_nam.get());
+        if (!adapter)
+            return unexpected(adapter.error().message);
+        s->m_adapter.reset(*adapter);
+        s->m_groups = std::make_unique<GroupManager>(manifest, st, s->m_adapter.get());
     }
+    s->m_groups->setWaitForEnvironments(cluster != nullptr);
+    s->m_server->addEventSink(s->m_groups.get());
     s->m_commands = std::make_unique<CommandEngine>(manifest, st, s->m_environments.get());
+    if (s->m_adapter) {
+        s->m_gateway = std::make_unique<ImGateway>(manifest, st, s->m_adapter.get(), s->m_commands.get());
+        s->m_server->setImGateway(s->m_gateway.get());
+    }
     DesktopStreamOptions so = options.stream;
     if (so.pollMs == 0 && st->backend() == Store::Backend::Postgres)
         so.pollMs = 500; // other replicas append to the same log
@@ -58,9 +74,12 @@ BotService::~BotService()
     stop();
     // The stream and the groups refer to the rest: they go first.
     m_stream.reset();
+    m_gateway.reset();
     m_commands.reset();
     m_groups.reset();
     m_channels.reset();
+    m_adapter.reset();
+    m_nam.reset();
     m_environments.reset();
     m_server.reset();
 }

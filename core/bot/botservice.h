@@ -1,7 +1,8 @@
 #pragma once
 // iterdeck-bot assembled: the store, the HTTP server with its webhooks and desktop stream, the
-// environment manager (with a cluster), the command engine, and the groups (the built-in
-// channels). The daemon and the desktop app's sandbox demo both run this.
+// environment manager (with a cluster), the command engine, and the groups: the built-in
+// channels, or the external IM platform's adapter with its callbacks (ImGateway). The daemon and
+// the desktop app's sandbox demo both run this.
 #include "botserver.h"
 #include "desktopstream.h"
 #include "environmentmanager.h"
@@ -11,8 +12,14 @@
 
 #include <memory>
 
+class QNetworkAccessManager;
+
 namespace iterdeck::kube {
 class KubeClient;
+}
+
+namespace iterdeck::im {
+class ImAdapter;
 }
 
 namespace iterdeck::bot {
@@ -20,6 +27,7 @@ namespace iterdeck::bot {
 class BuiltinChannels;
 class CommandEngine;
 class GroupManager;
+class ImGateway;
 
 struct BotServiceOptions
 {
@@ -32,8 +40,8 @@ class BotService : public QObject
 {
     Q_OBJECT
 public:
-    // Opens the store and reads the hooks' secrets. `cluster` (not owned; may be null: no
-    // environments) must outlive the service.
+    // Opens the store, reads the hooks' secrets and makes the IM adapter (its secrets too).
+    // `cluster` (not owned; may be null: no environments) must outlive the service.
     static Expected<std::unique_ptr<BotService>, QString>
     create(const model::TeamManifest &manifest, kube::KubeClient *cluster, const BotServiceOptions &options);
     ~BotService() override;
@@ -50,16 +58,21 @@ public:
     CommandEngine &commands() { return *m_commands; }
     BuiltinChannels *channels() { return m_channels.get(); }
     GroupManager *groups() { return m_groups.get(); }
+    im::ImAdapter *imAdapter() { return m_adapter.get(); } // null for im.adapter none
+    ImGateway *imGateway() { return m_gateway.get(); }
 
 private:
     BotService() = default;
 
     std::unique_ptr<BotServer> m_server;
     std::unique_ptr<EnvironmentManager> m_environments;
+    std::unique_ptr<QNetworkAccessManager> m_nam;
+    std::unique_ptr<im::ImAdapter> m_adapter;
     std::unique_ptr<BuiltinChannels> m_channels;
     std::unique_ptr<GroupManager> m_groups;
     std::unique_ptr<CommandEngine> m_commands;
     std::unique_ptr<DesktopStream> m_stream;
+    std::unique_ptr<ImGateway> m_gateway;
 };
 
 } // namespace iterdeck::bot
