@@ -206,6 +206,117 @@ private:
                      {"X-Hub-Signature-256", hubSignature(key, body)}});
     }
 
+    static quint16 freePort()
+    {
+        QTcpServer probe;
+        if (!probe.listen(QHostAddress::LocalHost, 0))
+            return 0;
+        return probe.serverPort();
+    }
+
+    // Starts Debian's docker-registry on `port`, storing under m_dir/NAME-data and sending its
+    // notifications to the running bot's /hooks/registry with the registry token. True once it
+    // answers /v2/.
+    bool startRegistry(QProcess &reg, const QString &program, quint16 port, const QString &name)
+    {
+        const QString config = m_dir.filePath(name + QStringLiteral(".yml"));
+        QFile f(config);
+        if (!f.open(QIODevice::WriteOnly))
+            return false;
+        f.write(QStringLiteral("version: 0.1\n"
+                               "log: {level: warn}\n"
+                               "storage:\n"
+                               "  filesystem: {rootdirectory: %1}\n"
+                               "http: {addr: 127.0.0.1:%2}\n"
+                               "notifications:\n"
+                               "  endpoints:\n"
+                               "    - name: iterdeck\n"
+                               "      url: %3://127.0.0.1:%4/hooks/registry\n"
+                               "      headers: {Authorization: [Bearer %5]}\n"
+                               "      timeout: 2s\n"
+                               "      threshold: 3\n"
+                               "      backoff: 1s\n")
+                    .arg(m_dir.filePath(name + QStringLiteral("-data")))
+                    .arg(port)
+                    .arg(m_scheme)
+                    .arg(m_port)
+                    .arg(QString::fromLatin1(registryToken))
+                    .toUtf8());
+        f.close();
+        reg.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        reg.setStandardOutputFile(QProcess::nullDevice());
+        reg.start(program, {QStringLiteral("serve"), config});
+        if (!reg.waitForStarted(5000))
+            return false;
+        const QUrl v2(QStringLiteral("http://127.0.0.1:%1/v2/").arg(port));
+        QDeadlineTimer deadline(10000);
+        while (!deadline.hasExpired()) {
+            if (wait(m_net.get(QNetworkRequest(v2))).status == 200)
+                return true;
+            if (reg.state() == QProcess::NotRunning)
+                return false;
+            QTest::qWait(100);
+        }
+        return false;
+    }
+
+    static void stopRegistry(QProcess &reg)
+    {
+        if (reg.state() == QProcess::NotRunning)
+            return;
+        reg.terminate();
+        if (!reg.waitForFinished(5000))
+            reg.kill();
+    }
+
+    // Pushes an image to the repository at `base` (http://HOST/v2/NAME) as docker push does: the
+    // config blob, one layer, then the manifest under `tag`. The manifest's digest; empty when a
+    // step was not accepted.
+    QString pushImage(const QString &base, const QByteArray &layer, const QString &tag)
+    {
+        auto pushBlob = [&](const QByteArray &blob) -> QString {
+            const QString digest = QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(blob));
+            QNetworkReply *start
+                = m_net.post(QNetworkRequest(QUrl(base + QStringLiteral("/blobs/uploads/"))), QByteArray());
+            QSignalSpy done(start, &QNetworkReply::finished);
+            if (!start->isFinished())
+                done.wait(10000);
+            const QString location = QString::fromUtf8(start->rawHeader("Location"));
+            start->deleteLater();
+            QUrl url = QUrl(base).resolved(QUrl(location));
+            QUrlQuery q(url);
+            q.addQueryItem(QStringLiteral("digest"), digest);
+            url.setQuery(q);
+            QNetworkRequest put(url);
+            put.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/octet-stream"));
+            const Reply r = wait(m_net.put(put, blob));
+            return r.status == 201 ? digest : QString();
+        };
+        const QByteArray configBlob
+            = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
+        const QString configDigest = pushBlob(configBlob);
+        const QString layerDigest = pushBlob(layer);
+        if (configDigest.isEmpty() || layerDigest.isEmpty())
+            return {};
+        const QByteArray manifest
+            = QStringLiteral(
+                  "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
+                  "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":%1,"
+                  "\"digest\":\"%2\"},\"layers\":[{\"mediaType\":\"application/"
+                  "vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%3,\"digest\":\"%4\"}]}")
+                  .arg(configBlob.size())
+                  .arg(configDigest)
+                  .arg(layer.size())
+                  .arg(layerDigest)
+                  .toUtf8();
+        QNetworkRequest put(QUrl(base + QStringLiteral("/manifests/") + tag));
+        put.setHeader(QNetworkRequest::ContentTypeHeader,
+                      QStringLiteral("application/vnd.docker.distribution.manifest.v2+json"));
+        if (wait(m_net.put(put, manifest)).status != 201)
+            return {};
+        return QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(manifest));
+    }
+
     std::unique_ptr<bot::Store> openStore()
     {
         auto s = bot::Store::open(bot::StoreOptions {{}, m_dataDir});
@@ -585,92 +696,16 @@ private Q_SLOTS:
         const QString registry = QStandardPaths::findExecutable(QStringLiteral("docker-registry"));
         if (registry.isEmpty())
             QSKIP("docker-registry is not installed (Debian package docker-registry)");
-        QTcpServer probe;
-        QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
-        const quint16 registryPort = probe.serverPort();
-        probe.close();
-        const QString config = m_dir.filePath(QStringLiteral("registry.yml"));
-        QFile f(config);
-        QVERIFY(f.open(QIODevice::WriteOnly));
-        f.write(QStringLiteral("version: 0.1\n"
-                               "log: {level: warn}\n"
-                               "storage:\n"
-                               "  filesystem: {rootdirectory: %1}\n"
-                               "http: {addr: 127.0.0.1:%2}\n"
-                               "notifications:\n"
-                               "  endpoints:\n"
-                               "    - name: iterdeck\n"
-                               "      url: %3://127.0.0.1:%4/hooks/registry\n"
-                               "      headers: {Authorization: [Bearer %5]}\n"
-                               "      timeout: 2s\n"
-                               "      threshold: 3\n"
-                               "      backoff: 1s\n")
-                    .arg(m_dir.filePath(QStringLiteral("registry-data")))
-                    .arg(registryPort)
-                    .arg(m_scheme)
-                    .arg(m_port)
-                    .arg(QString::fromLatin1(registryToken))
-                    .toUtf8());
-        f.close();
+        const quint16 registryPort = freePort();
+        QVERIFY(registryPort);
         QProcess reg;
-        reg.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        reg.setStandardOutputFile(QProcess::nullDevice());
-        reg.start(registry, {QStringLiteral("serve"), config});
-        QVERIFY(reg.waitForStarted(5000));
-        auto cleanup = qScopeGuard([&reg]() {
-            reg.terminate();
-            if (!reg.waitForFinished(5000))
-                reg.kill();
-        });
+        auto cleanup = qScopeGuard([&reg]() { stopRegistry(reg); });
+        QVERIFY(startRegistry(reg, registry, registryPort, QStringLiteral("registry")));
         const QString base = QStringLiteral("http://127.0.0.1:%1/v2/library/test").arg(registryPort);
-        QTRY_VERIFY_WITH_TIMEOUT(
-            wait(m_net.get(QNetworkRequest(QUrl(QStringLiteral("http://127.0.0.1:%1/v2/").arg(registryPort))))).status
-                == 200,
-            10000);
-
-        // Push two blobs (config and one layer), then the manifest, as docker push does.
-        auto pushBlob = [&](const QByteArray &blob) -> QString {
-            const QString digest = QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(blob));
-            QNetworkReply *start
-                = m_net.post(QNetworkRequest(QUrl(base + QStringLiteral("/blobs/uploads/"))), QByteArray());
-            QSignalSpy done(start, &QNetworkReply::finished);
-            if (!start->isFinished())
-                done.wait(10000);
-            const QString location = QString::fromUtf8(start->rawHeader("Location"));
-            start->deleteLater();
-            QUrl url = QUrl(base).resolved(QUrl(location));
-            QUrlQuery q(url);
-            q.addQueryItem(QStringLiteral("digest"), digest);
-            url.setQuery(q);
-            QNetworkRequest put(url);
-            put.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/octet-stream"));
-            const Reply r = wait(m_net.put(put, blob));
-            return r.status == 201 ? digest : QString();
-        };
-        const QByteArray configBlob
-            = R"({"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}})";
         const QByteArray layer
             = QByteArray("iterdeck e2e layer ") + QByteArray::number(QDateTime::currentMSecsSinceEpoch());
-        const QString configDigest = pushBlob(configBlob);
-        const QString layerDigest = pushBlob(layer);
-        QVERIFY(!configDigest.isEmpty() && !layerDigest.isEmpty());
-        const QByteArray manifest
-            = QStringLiteral(
-                  "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
-                  "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"size\":%1,"
-                  "\"digest\":\"%2\"},\"layers\":[{\"mediaType\":\"application/"
-                  "vnd.docker.image.rootfs.diff.tar.gzip\",\"size\":%3,\"digest\":\"%4\"}]}")
-                  .arg(configBlob.size())
-                  .arg(configDigest)
-                  .arg(layer.size())
-                  .arg(layerDigest)
-                  .toUtf8();
-        const QString manifestDigest = QStringLiteral("sha256:") + QString::fromLatin1(bot::sha256Hex(manifest));
-        QNetworkRequest put(QUrl(base + QStringLiteral("/manifests/main")));
-        put.setHeader(QNetworkRequest::ContentTypeHeader,
-                      QStringLiteral("application/vnd.docker.distribution.manifest.v2+json"));
-        const Reply pushed = wait(m_net.put(put, manifest));
-        QCOMPARE(pushed.status, 201);
+        const QString manifestDigest = pushImage(base, layer, QStringLiteral("main"));
+        QVERIFY(!manifestDigest.isEmpty());
 
         // The registry notifies asynchronously: wait for the artifact.
         auto store = openStore();
@@ -916,6 +951,126 @@ private Q_SLOTS:
         // The rollout of iterdeck/demo-web:1.0 (an image of the sandbox's catalog) completes.
         QTRY_VERIFY_WITH_TIMEOUT(m_botErr.contains("environment shop-sprint-9 deploy.succeeded web"), 60000);
         QVERIFY2(m_botErr.contains("environment shop-sprint-9 environment.created"), m_botErr.constData());
+    }
+
+    // The real registry's notification redeploys an environment: the environment of an
+    // iteration follows the component's default branch main, and pushing the image's tag main
+    // to Debian's docker-registry (which notifies the bot) deploys that image by digest into
+    // the sandbox; a second push of the tag deploys again. The sandbox cannot pull from the
+    // registry, so the Deployment has no replicas: its rollout completes without a pod.
+    void registryPushRedeploys()
+    {
+        const QString registry = QStandardPaths::findExecutable(QStringLiteral("docker-registry"));
+        if (registry.isEmpty())
+            QSKIP("docker-registry is not installed (Debian package docker-registry)");
+        stopBot();
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        iterdeck::testing::SandboxServer sandbox(dir.filePath(QStringLiteral("sandbox")));
+        QVERIFY2(sandbox.isRunning(), qPrintable(sandbox.errorString()));
+        QDir().mkpath(dir.filePath(QStringLiteral("deploy/web")));
+        QFile tmpl(dir.filePath(QStringLiteral("deploy/web/deployment.yaml")));
+        QVERIFY(tmpl.open(QIODevice::WriteOnly));
+        tmpl.write("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 0\n"
+                   "  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n"
+                   "    spec: {containers: [{name: web, image: \"${image}\"}]}\n");
+        tmpl.close();
+        const quint16 registryPort = freePort();
+        QVERIFY(registryPort);
+        const QString repository = QStringLiteral("127.0.0.1:%1/shop/web").arg(registryPort);
+        const QString manifest = dir.filePath(QStringLiteral("iterdeck.yaml"));
+        QFile f(manifest);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("project: shop\n"
+                "im: {adapter: none}\n"
+                "cluster: {kubeconfig: "
+                + sandbox.kubeconfigPath().toUtf8()
+                + "}\n"
+                  "environment: {create: onStart}\n"
+                  "components:\n"
+                  "  - name: web\n"
+                  "    repository: /srv/git/web\n"
+                  "    image: "
+                + repository.toUtf8()
+                + "\n"
+                  "    deploy: {driver: manifests, path: deploy/web}\n"
+                  "webhooks:\n"
+                  "  - source: registry\n"
+                  "    secret: {env: E2E_REGISTRY_TOKEN}\n"
+                  "  - source: generic\n"
+                  "    name: ci\n"
+                  "    secret: {env: E2E_CI_SECRET}\n");
+        f.close();
+        const QString savedManifest = m_manifest;
+        const QString savedData = m_dataDir;
+        m_manifest = manifest;
+        m_dataDir = dir.filePath(QStringLiteral("data"));
+        QProcess reg;
+        auto restore = qScopeGuard([&] {
+            stopRegistry(reg);
+            stopBot();
+            m_manifest = savedManifest;
+            m_dataDir = savedData;
+        });
+        QVERIFY(startBot());
+        QVERIFY(startRegistry(reg, registry, registryPort, QStringLiteral("registry-redeploy")));
+
+        const QByteArray started
+            = R"({"id":"reg-1","type":"iteration.started","iteration":{"id":"s10","name":"Sprint 10"}})";
+        QCOMPARE(post(QStringLiteral("/hooks/ci"), started, {{"X-Iterdeck-Signature", hubSignature(ciSecret, started)}})
+                     .status,
+                 200);
+        // No build of main yet: the environment waits for one.
+        QTRY_VERIFY_WITH_TIMEOUT(m_botErr.contains("environment shop-sprint-10 deploy.waiting web"), 30000);
+
+        iterdeck::kube::KubeconfigOptions ko;
+        ko.kubeconfigFlag = sandbox.kubeconfigPath();
+        auto config = iterdeck::kube::loadClientConfig(ko);
+        QVERIFY(config);
+        iterdeck::kube::KubeClient client(*config);
+        auto image = [&]() {
+            iterdeck::kube::KubeCall *call = client.get(iterdeck::kube::ResourceRef::deployments(),
+                                                        QStringLiteral("shop-sprint-10"), QStringLiteral("web"));
+            QSignalSpy done(call, &iterdeck::kube::KubeCall::finished);
+            done.wait(10000);
+            if (!call->isOk())
+                return QString();
+            const QJsonObject d = *call->object();
+            return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+        };
+        // The images of the deploy.started events of web, in order.
+        auto startedImages = [this]() {
+            QStringList images;
+            auto store = openStore();
+            if (!store)
+                return images;
+            const auto events = store->eventsAfter(0, 10000);
+            if (!events)
+                return images;
+            for (const auto &e : *events) {
+                if (e.type == QLatin1String("deploy.started")
+                    && e.payload.value(QStringLiteral("component")).toString() == QLatin1String("web"))
+                    images.append(e.payload.value(QStringLiteral("image")).toString());
+            }
+            return images;
+        };
+
+        const QString base = QStringLiteral("http://127.0.0.1:%1/v2/shop/web").arg(registryPort);
+        const QString first = pushImage(base, "iterdeck e2e web layer 1", QStringLiteral("main"));
+        QVERIFY(!first.isEmpty());
+        const QString firstRef = repository + QStringLiteral(":main@") + first;
+        // The registry notifies asynchronously, the bot waits for the rest of a burst, then deploys.
+        QTRY_COMPARE_WITH_TIMEOUT(image(), firstRef, 60000);
+        QTRY_COMPARE_WITH_TIMEOUT(startedImages(), QStringList {firstRef}, 10000);
+        QTRY_VERIFY_WITH_TIMEOUT(m_botErr.contains("environment shop-sprint-10 deploy.succeeded web"), 60000);
+
+        const QString second = pushImage(base, "iterdeck e2e web layer 2", QStringLiteral("main"));
+        QVERIFY(!second.isEmpty());
+        QVERIFY(second != first);
+        const QString secondRef = repository + QStringLiteral(":main@") + second;
+        QTRY_COMPARE_WITH_TIMEOUT(image(), secondRef, 60000);
+        QTRY_COMPARE_WITH_TIMEOUT(startedImages(), (QStringList {firstRef, secondRef}), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(m_botErr.count("environment shop-sprint-10 deploy.succeeded web"), 2, 60000);
     }
 };
 
