@@ -81,6 +81,10 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_namespace->setPlaceholderText(tr("default: the context's namespace"));
     m_botUrl->setPlaceholderText(QStringLiteral("https://iterdeck-bot.example.com"));
     m_token->setEchoMode(QLineEdit::Password);
+    m_botUrl->setObjectName(QStringLiteral("botUrl"));
+    m_token->setObjectName(QStringLiteral("token"));
+    m_notifyDeploy->setObjectName(QStringLiteral("notifyDeploy"));
+    m_notifyIteration->setObjectName(QStringLiteral("notifyIteration"));
     m_tokenNote->setWordWrap(true);
     m_language->addItem(tr("System language"), QString());
     m_language->addItem(QStringLiteral("English"), QStringLiteral("en"));

@@ -27,6 +27,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListView>
 #include <QPushButton>
 #include <QSettings>
@@ -304,6 +305,37 @@ private Q_SLOTS:
             model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QLatin1String("1.1")), 60000);
         // The worker was not touched.
         QCOMPARE(imageOfIn(ns, QStringLiteral("worker")), QStringLiteral("iterdeck/demo-worker:1.0"));
+    }
+
+    void settingsDialog()
+    {
+        QSettings settings(m_dir.filePath(QStringLiteral("settings-dialog.ini")), QSettings::IniFormat);
+        settings.setValue(QStringLiteral("bot/url"), QStringLiteral("https://old.example"));
+        SettingsDialog dialog(&settings);
+        auto *url = dialog.findChild<QLineEdit *>(QStringLiteral("botUrl"));
+        auto *token = dialog.findChild<QLineEdit *>(QStringLiteral("token"));
+        auto *notifyIteration = dialog.findChild<QCheckBox *>(QStringLiteral("notifyIteration"));
+        auto *notifyDeploy = dialog.findChild<QCheckBox *>(QStringLiteral("notifyDeploy"));
+        QVERIFY(url && token && notifyIteration && notifyDeploy);
+        QCOMPARE(url->text(), QStringLiteral("https://old.example"));
+        QVERIFY(notifyIteration->isChecked()); // on by default
+        QCOMPARE(token->echoMode(), QLineEdit::Password);
+        url->setText(QStringLiteral("  https://bot.example.com  "));
+        token->setText(QStringLiteral("secret-token"));
+        notifyIteration->setChecked(false);
+        QSignalSpy botChanged(&dialog, &SettingsDialog::botChanged);
+        dialog.accept();
+        QCOMPARE(botChanged.size(), 1);
+        QCOMPARE(botChanged.first().at(0).toString(), QStringLiteral("https://bot.example.com"));
+        QCOMPARE(botChanged.first().at(1).toString(), QStringLiteral("secret-token"));
+        QCOMPARE(settings.value(QStringLiteral("bot/url")).toString(), QStringLiteral("https://bot.example.com"));
+        QCOMPARE(settings.value(QStringLiteral("notify/iteration")).toBool(), false);
+        QCOMPARE(settings.value(QStringLiteral("notify/deploy")).toBool(), true);
+        // The token is never written to the settings file.
+        settings.sync();
+        QFile ini(settings.fileName());
+        QVERIFY(ini.open(QIODevice::ReadOnly));
+        QVERIFY(!ini.readAll().contains("secret-token"));
     }
 
     void startAtLogin()
