@@ -1379,6 +1379,18 @@ Resume syncing them, or restore them as they were?</source>
         <source>%1 in %2</source>
         <translation>%2 中的 %1</translation>
     </message>
+    <message>
+        <source>Group %1 opened</source>
+        <translation>群组 %1 已开启</translation>
+    </message>
+    <message>
+        <source>Group members: %1</source>
+        <translation>群组成员：%1</translation>
+    </message>
+    <message>
+        <source>Group archived</source>
+        <translation>群组已归档</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::chatops::BotClient</name>

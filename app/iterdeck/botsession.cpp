@@ -1,5 +1,7 @@
 #include "botsession.h"
 
+#include "settingsdialog.h"
+
 #include <QSettings>
 #include <QTimer>
 
@@ -60,8 +62,8 @@ void BotSession::startFromSettings()
         setProblem(tr("no bot configured (Settings → Bot URL and token)"));
         return;
     }
-    auto *job = new QKeychain::ReadPasswordJob(QStringLiteral("iterdeck"), this);
-    job->setKey(QStringLiteral("bot-token"));
+    auto *job = new QKeychain::ReadPasswordJob(kKeychainService, this);
+    job->setKey(kTokenKey);
     connect(job, &QKeychain::Job::finished, this, [this, job, url]() {
         QString token;
         if (job->error() == QKeychain::NoError)

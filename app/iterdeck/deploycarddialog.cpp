@@ -1,5 +1,7 @@
 #include "deploycarddialog.h"
 
+#include "chatops/eventtext.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -17,12 +19,7 @@ namespace {
 
 QString buildLabel(const model::Artifact &a)
 {
-    QString t = !a.imageTag.isEmpty() ? a.imageTag : !a.build.isEmpty() ? a.build : a.digest.left(19);
-    if (!a.build.isEmpty() && a.build != t)
-        t += QStringLiteral(" #") + a.build;
-    if (!a.commit.isEmpty())
-        t += QStringLiteral(" · ") + a.commit.left(7);
-    return t;
+    return chatops::buildLabel(a, true);
 }
 
 } // namespace

@@ -405,14 +405,6 @@ void MainWindow::selectIteration(qint64 iterationId)
             m_iterations->setCurrentIndex(m_iterationsModel->index(row));
     }
     if (m_bot) {
-        if (const model::Environment *env = m_bot->state()->environmentOfIteration(iterationId)) {
-            if (env->nameSpace != m_model->currentNamespace())
-                Q_EMIT namespaceChanged(env->nameSpace);
-            setNamespace(env->nameSpace);
-            m_model->setEnvironment(m_bot->state(), env->id);
-        } else {
-            m_model->setEnvironment(m_bot->state(), 0);
-        }
         m_bot->state()->markRead(iterationId);
         m_bot->state()->markRead(0);
     }
@@ -448,12 +440,15 @@ void MainWindow::updateEnvironment()
         if (!url.isEmpty())
             text += QStringLiteral(" · <a href=\"%1\">%2</a>")
                         .arg(url.toHtmlEscaped(), QUrl(url).host().toHtmlEscaped());
-        if (m_model->environmentId() != env->id) {
-            if (env->nameSpace != m_model->currentNamespace())
-                Q_EMIT namespaceChanged(env->nameSpace);
-            setNamespace(env->nameSpace);
-            m_model->setEnvironment(m_bot->state(), env->id);
-        }
+    }
+    // The workloads follow the selected iteration's environment.
+    if (env && m_model->environmentId() != env->id) {
+        if (env->nameSpace != m_model->currentNamespace())
+            Q_EMIT namespaceChanged(env->nameSpace);
+        setNamespace(env->nameSpace);
+        m_model->setEnvironment(m_bot->state(), env->id);
+    } else if (!env && m_model->environmentId() != 0) {
+        m_model->setEnvironment(m_bot->state(), 0);
     }
     m_envLabel->setText(text);
     const bool open = it && it->state == model::Iteration::State::Open;

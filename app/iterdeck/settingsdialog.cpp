@@ -18,9 +18,6 @@ namespace iterdeck::app {
 
 namespace {
 
-const QString kKeychainService = QStringLiteral("iterdeck");
-const QString kTokenKey = QStringLiteral("bot-token");
-
 QString autostartFile()
 {
     const QString xdg = qEnvironmentVariable("XDG_CONFIG_HOME");

@@ -3,6 +3,7 @@
 // kept in the system keychain), start at login (an XDG autostart entry), notifications per
 // kind, and the language.
 #include <QDialog>
+#include <QString>
 
 class QCheckBox;
 class QComboBox;
@@ -11,6 +12,10 @@ class QLineEdit;
 class QSettings;
 
 namespace iterdeck::app {
+
+// Where the bot token lives in the system keychain (QtKeychain service and key).
+inline const QString kKeychainService = QStringLiteral("iterdeck");
+inline const QString kTokenKey = QStringLiteral("bot-token");
 
 class SettingsDialog : public QDialog
 {

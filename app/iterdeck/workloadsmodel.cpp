@@ -278,9 +278,7 @@ QString WorkloadsModel::botColumn(int row, int column) const
     const auto d = m_state->deployment(m_environmentId, component);
     if (!d)
         return {};
-    QString build = !d->artifact.imageTag.isEmpty() ? d->artifact.imageTag : d->artifact.build;
-    if (!d->artifact.commit.isEmpty())
-        build += QStringLiteral(" · ") + d->artifact.commit.left(7);
+    const QString build = chatops::buildLabel(d->artifact);
     if (d->state == u"started")
         return tr("deploying %1…").arg(build);
     if (d->state == u"failed")

@@ -96,14 +96,6 @@ QString ago(const QDateTime &t)
     return QStringLiteral("%1d").arg(s / 86400);
 }
 
-QString buildText(const model::Artifact &a)
-{
-    QString t = !a.imageTag.isEmpty() ? a.imageTag : !a.build.isEmpty() ? a.build : a.digest.left(19);
-    if (!a.commit.isEmpty())
-        t += QStringLiteral(" (%1)").arg(a.commit.left(8));
-    return t;
-}
-
 const model::Iteration *iterationOf(const Snapshot &s, qint64 id)
 {
     for (const auto &it : s.iterations) {
@@ -239,7 +231,7 @@ int runBotEnvs(const BotCliOptions &o)
                 const Deployment *d = deploymentOf(s, e.id, c.name);
                 t.addRow({e.nameSpace, it ? it->name : QString::number(e.iterationId), e.state, c.name,
                           selectionText(s, e.id, c.name),
-                          d && d->artifact.id ? buildText(d->artifact) : QStringLiteral("-"),
+                          d && d->artifact.id ? buildLabel(d->artifact) : QStringLiteral("-"),
                           d ? d->state : QStringLiteral("-"), d ? ago(d->at) : QStringLiteral("-")});
             }
         }
@@ -336,7 +328,7 @@ int runBotDeploy(const BotCliOptions &o)
                         const QJsonObject b = bv.toObject();
                         const auto a = model::Artifact::fromJson(b.value(u"latest").toObject());
                         const bool selected = b.value(u"name").toString() == c.value(u"selectedBranch").toString();
-                        t.addRow({name, b.value(u"name").toString(), a.id ? buildText(a) : QStringLiteral("-"),
+                        t.addRow({name, b.value(u"name").toString(), a.id ? buildLabel(a) : QStringLiteral("-"),
                                   ago(a.publishedAt), selected ? c.value(u"selection").toString() : QString()});
                     }
                 }

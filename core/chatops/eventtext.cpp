@@ -14,12 +14,7 @@ QString tr(const char *text)
 
 QString buildOf(const QJsonObject &artifact)
 {
-    for (const char *key : {"imageTag", "build", "chartVersion", "digest"}) {
-        const QString v = artifact.value(QLatin1String(key)).toString();
-        if (!v.isEmpty())
-            return key == std::string_view("digest") ? v.left(19) : v;
-    }
-    return QStringLiteral("?");
+    return buildName(model::Artifact::fromJson(artifact));
 }
 
 QString firstLine(const QString &text)
@@ -29,6 +24,25 @@ QString firstLine(const QString &text)
 }
 
 } // namespace
+
+QString buildName(const model::Artifact &a)
+{
+    for (const QString *v : {&a.imageTag, &a.build, &a.chartVersion}) {
+        if (!v->isEmpty())
+            return *v;
+    }
+    return a.digest.isEmpty() ? QStringLiteral("?") : a.digest.left(19);
+}
+
+QString buildLabel(const model::Artifact &a, bool withNumber)
+{
+    QString t = buildName(a);
+    if (withNumber && !a.build.isEmpty() && a.build != t)
+        t += QStringLiteral(" #") + a.build;
+    if (!a.commit.isEmpty())
+        t += QStringLiteral(" · ") + a.commit.left(7);
+    return t;
+}
 
 EventKind eventKind(const QString &type)
 {
@@ -131,6 +145,16 @@ QString describeEvent(const model::Event &e)
                                                 : tr("follows %1").arg(p.value(u"follow").toString());
         return who.isEmpty() ? tr("%1 %2").arg(component, what) : tr("%1 %2 (by %3)").arg(component, what, who);
     }
+    if (e.type == u"channel.created")
+        return tr("Group %1 opened").arg(p.value(u"name").toString());
+    if (e.type == u"channel.members") {
+        QStringList members;
+        for (const QJsonValue &m : p.value(u"members").toArray())
+            members.append(m.toString());
+        return tr("Group members: %1").arg(members.join(QStringLiteral(", ")));
+    }
+    if (e.type == u"channel.archived")
+        return tr("Group archived");
     if (e.type == u"channel.message") {
         const QString from = p.value(u"from").toString();
         const QString text = firstLine(p.value(u"text").toString());

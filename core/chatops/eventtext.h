@@ -1,6 +1,7 @@
 #pragma once
 // Events in words: one line for a person (tray notifications, the activity list, `iterdeckctl
 // bot watch`), and the kind a notification switch governs.
+#include "model/artifact.h"
 #include "model/event.h"
 
 #include <QString>
@@ -22,5 +23,9 @@ QString eventKindName(EventKind kind); // iteration, environment, deploy, artifa
 bool isNotable(const model::Event &event);
 // "web 1.4 deployed to shop-sprint-7", "deploy of web failed in shop-sprint-7: ...".
 QString describeEvent(const model::Event &event);
+// What names a build to people: its image tag, else its build number, chart version or digest.
+QString buildName(const model::Artifact &artifact);
+// buildName, then " #BUILD" (withNumber, when the number is not the name) and " · COMMIT".
+QString buildLabel(const model::Artifact &artifact, bool withNumber = false);
 
 } // namespace iterdeck::chatops
