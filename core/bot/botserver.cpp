@@ -23,6 +23,18 @@ HttpResponse errorResponse(int status, const QString &code, const QString &messa
     return jsonResponse(status, QJsonObject {{QStringLiteral("error"), code}, {QStringLiteral("message"), message}});
 }
 
+WebhookRequest webhookRequest(const HttpRequest &request)
+{
+    WebhookRequest wr;
+    wr.body = QByteArray::fromStdString(request.body);
+    for (const auto &[k, v] : request.headers)
+        wr.headers.insert(QByteArray::fromStdString(k), QByteArray::fromStdString(v));
+    const QUrlQuery query(QString::fromStdString(request.query));
+    for (const auto &[k, v] : query.queryItems(QUrl::FullyDecoded))
+        wr.query.insert(k, v);
+    return wr;
+}
+
 } // namespace
 
 BotServer::BotServer(model::TeamManifest manifest, std::unique_ptr<Store> store, QObject *parent)
@@ -53,15 +65,52 @@ Expected<bool, QString> BotServer::loadHooks()
     return true;
 }
 
+void BotServer::commitWebhooksOnThread(const StoreOptions &options)
+{
+    m_writerStore = options;
+}
+
 bool BotServer::start(const BotServerOptions &options, QString *error)
 {
     HttpServerOptions http;
     http.maxBodyBytes = options.maxBodyBytes;
-    // Requests are read on the HTTP thread and handled on ours; the answer goes back through
+    http.threads = options.threads;
+    if (m_writerStore && !m_writer) {
+        auto writer = std::make_unique<WebhookWriter>(*m_writerStore, m_manifest, &m_metrics);
+        if (auto started = writer->start(); !started) {
+            *error = started.error();
+            return false;
+        }
+        m_writer = std::move(writer);
+    }
+    // Webhooks go from the HTTP thread straight to the writer's thread, when there is one; the
+    // hooks and the IM platform's name do not change once serving.
+    const QHash<QString, WebhookHook> hooks = m_hooks;
+    const QString imPlatform = m_im ? m_im->platform() : QString();
+    WebhookWriter *writer = m_writer.get();
+    BotServer *server = this;
+    // Other requests are read on the HTTP thread and handled on ours; the answer goes back through
     // Respond. A QPointer guards against a request that arrives while we are being destroyed.
     QPointer<BotServer> self(this);
     m_http = std::make_unique<HttpServer>(
-        [self](HttpRequest request, Respond respond) {
+        [self, server, writer, hooks, imPlatform](HttpRequest request, Respond respond) {
+            if (writer && request.method == "POST" && request.path.starts_with("/hooks/")) {
+                const QString name = QString::fromStdString(request.path.substr(7));
+                const auto hook = hooks.constFind(name);
+                if (name != imPlatform && hook != hooks.constEnd()) {
+                    // The writer is stopped before this object goes, and answers every delivery first.
+                    writer->submit(*hook, webhookRequest(request),
+                                   [server, name, remote = request.remoteAddress, respond](WebhookOutcome out) {
+                                       server->answerHook(name, remote, out, respond);
+                                       if (out.events.isEmpty())
+                                           return;
+                                       QMetaObject::invokeMethod(
+                                           server, [server, events = out.events]() { server->tellSinks(events); },
+                                           Qt::QueuedConnection);
+                                   });
+                    return;
+                }
+            }
             auto shared = std::make_shared<HttpRequest>(std::move(request));
             BotServer *target = self.data();
             if (!target) {
@@ -120,8 +169,12 @@ bool BotServer::start(const BotServerOptions &options, QString *error)
 
 void BotServer::stop()
 {
+    // The writer first: what it has accepted is committed and answered while the server still runs.
+    if (m_writer)
+        m_writer->stop();
     if (m_http)
         m_http->stop();
+    m_writer.reset();
 }
 
 quint16 BotServer::port() const
@@ -229,15 +282,16 @@ void BotServer::handleHook(const QString &name, HttpRequest request, const Respo
                               .arg(name, names.isEmpty() ? QStringLiteral("none") : names.join(QStringLiteral(", ")))));
         return;
     }
-    WebhookRequest wr;
-    wr.body = QByteArray::fromStdString(request.body);
-    for (const auto &[k, v] : request.headers)
-        wr.headers.insert(QByteArray::fromStdString(k), QByteArray::fromStdString(v));
-    const QUrlQuery query(QString::fromStdString(request.query));
-    for (const auto &[k, v] : query.queryItems(QUrl::FullyDecoded))
-        wr.query.insert(k, v);
+    const WebhookOutcome out = m_processor.process(*hook, webhookRequest(request));
+    answerHook(name, request.remoteAddress, out, respond);
+    // Acknowledged first, then the reactions: a slow sink never delays the sender.
+    tellSinks(out.events);
+}
 
-    const WebhookOutcome out = m_processor.process(*hook, wr);
+// Thread-safe: called on the writer's thread too.
+void BotServer::answerHook(const QString &name, const std::string &remoteAddress, const WebhookOutcome &out,
+                           const Respond &respond)
+{
     m_metrics.webhook(name, out.httpStatus);
     const QString kind = webhookOutcomeName(out.kind);
     switch (out.kind) {
@@ -253,16 +307,19 @@ void BotServer::handleHook(const QString &name, HttpRequest request, const Respo
     case WebhookOutcome::Kind::Unauthenticated:
     case WebhookOutcome::Kind::Malformed:
     case WebhookOutcome::Kind::StoreFailed:
-        qCWarning(lcBot, "hook %s from %s: %s: %s", qPrintable(name), request.remoteAddress.c_str(), qPrintable(kind),
+        qCWarning(lcBot, "hook %s from %s: %s: %s", qPrintable(name), remoteAddress.c_str(), qPrintable(kind),
                   qPrintable(out.message));
         break;
     }
     respond(jsonResponse(out.httpStatus, out.body));
-    // Acknowledged first, then the reactions: a slow sink never delays the sender.
-    if (!out.events.isEmpty()) {
-        for (EventSink *sink : std::as_const(m_sinks))
-            sink->eventsCommitted(out.events);
-    }
+}
+
+void BotServer::tellSinks(const QList<model::Event> &events)
+{
+    if (events.isEmpty())
+        return;
+    for (EventSink *sink : std::as_const(m_sinks))
+        sink->eventsCommitted(events);
 }
 
 void BotServer::handleIm(HttpRequest request, const Respond &respond)

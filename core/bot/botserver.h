@@ -7,12 +7,14 @@
 #include "model/teammanifest.h"
 #include "store.h"
 #include "webhookprocessor.h"
+#include "webhookwriter.h"
 
 #include <QHash>
 #include <QObject>
 #include <QPointer>
 
 #include <memory>
+#include <optional>
 
 namespace iterdeck::bot {
 
@@ -25,6 +27,7 @@ struct BotServerOptions
     QString tlsCertificate; // both set: serve HTTPS
     QString tlsKey;
     std::size_t maxBodyBytes = 1024 * 1024;
+    int threads = 2; // that run the connections
 };
 
 // iterdeck-bot's HTTP face: POST /hooks/<name> (webhooks, and the IM platform's callbacks at
@@ -52,6 +55,10 @@ public:
     void setDesktopStream(DesktopStream *stream);
     // Serves the IM platform's callbacks (/hooks/<platform>) with it; not owned. Call before start().
     void setImGateway(ImGateway *gateway);
+    // Webhooks are then verified and committed on a thread of their own, with a second connection
+    // to the store named by `options` (the same store), instead of on this object's thread. Call
+    // before start().
+    void commitWebhooksOnThread(const StoreOptions &options);
     Metrics &metrics() { return m_metrics; }
     Store &store() { return *m_store; }
 
@@ -59,6 +66,9 @@ private:
     void handle(HttpRequest request, const Respond &respond);
     void handleHook(const QString &name, HttpRequest request, const Respond &respond);
     void handleIm(HttpRequest request, const Respond &respond);
+    void answerHook(const QString &name, const std::string &remoteAddress, const WebhookOutcome &out,
+                    const Respond &respond);
+    void tellSinks(const QList<model::Event> &events);
 
     model::TeamManifest m_manifest;
     std::unique_ptr<Store> m_store;
@@ -68,6 +78,8 @@ private:
     QList<EventSink *> m_sinks;
     QPointer<DesktopStream> m_stream;
     QPointer<ImGateway> m_im;
+    std::optional<StoreOptions> m_writerStore;
+    std::unique_ptr<WebhookWriter> m_writer;
     std::unique_ptr<HttpServer> m_http;
     QString m_address;
 };

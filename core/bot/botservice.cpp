@@ -21,6 +21,8 @@ BotService::create(const model::TeamManifest &manifest, kube::KubeClient *cluste
     s->m_server = std::make_unique<BotServer>(manifest, std::move(*store));
     if (auto hooks = s->m_server->loadHooks(); !hooks)
         return unexpected(hooks.error());
+    // Webhooks commit on a thread of their own: their answers never wait for the desktop fan-out.
+    s->m_server->commitWebhooksOnThread(options.store);
     Store *st = &s->m_server->store();
     if (cluster) {
         s->m_environments = std::make_unique<EnvironmentManager>(manifest, st, cluster, options.environments);

@@ -322,6 +322,8 @@ void DesktopStream::wake()
     if (m_pumpScheduled)
         return;
     m_pumpScheduled = true;
+    if (!m_pumpWanted.isValid())
+        m_pumpWanted.start();
     // A short wait gathers a burst into one message per client (and one store read).
     QTimer::singleShot(m_options.batchMs, this, &DesktopStream::pump);
 }
@@ -329,9 +331,32 @@ void DesktopStream::wake()
 void DesktopStream::pump()
 {
     m_pumpScheduled = false;
+    if (m_options.maxDeferMs > 0 && m_pumpWanted.isValid() && m_pumpWanted.elapsed() < m_options.maxDeferMs) {
+        // The server is still writing the previous fan-out to many clients: what arrives
+        // meanwhile goes out with the next one, in one message per client.
+        const std::size_t enough = m_clients.size() / 10 + 1;
+        std::size_t busy = 0;
+        for (auto it = m_clients.cbegin(); it != m_clients.cend() && busy < enough; ++it) {
+            if (it->second.ready && it->second.connection->queuedBytes() > 0)
+                ++busy;
+        }
+        if (busy >= enough) {
+            m_pumpScheduled = true;
+            QTimer::singleShot(2, this, &DesktopStream::pump);
+            return;
+        }
+    }
+    m_pumpWanted.invalidate();
     const bool initial = m_fannedSeq < 0;
     if (initial)
         m_fannedSeq = 0;
+    // The clients that take events, walked once per event below.
+    std::vector<Client *> ready;
+    ready.reserve(m_clients.size());
+    for (auto &[id, c] : m_clients) {
+        if (c.ready)
+            ready.push_back(&c);
+    }
     for (;;) {
         auto page = m_store->eventsAfter(m_fannedSeq, 1000);
         if (!page) {
@@ -374,7 +399,7 @@ void DesktopStream::pump()
                 m_deployments[{d->environmentId, d->component}] = *d;
             m_cache.valid = false;
             m_fannedSeq = e.seq;
-            if (initial || m_clients.empty())
+            if (initial || ready.empty())
                 continue;
             const bool membership = e.type.startsWith(u"iteration.");
             std::optional<model::Iteration> iteration;
@@ -383,8 +408,9 @@ void DesktopStream::pump()
                     iteration = *found;
             }
             bool any = false;
-            for (auto &[id, c] : m_clients) {
-                if (!c.ready || e.seq <= c.sentSeq)
+            for (Client *client : ready) {
+                Client &c = *client;
+                if (e.seq <= c.sentSeq)
                     continue;
                 bool changed = false;
                 if (membership) {
@@ -414,8 +440,8 @@ void DesktopStream::pump()
             if (m_metrics && any)
                 m_metrics->desktopEventFannedOut();
         }
-        for (auto &[id, c] : m_clients)
-            flush(c);
+        for (Client *c : ready)
+            flush(*c);
         if (page->size() < 1000)
             break;
     }

@@ -10,6 +10,7 @@
 #include "httpserver.h"
 #include "model/teammanifest.h"
 
+#include <QElapsedTimer>
 #include <QHash>
 #include <QObject>
 #include <QSet>
@@ -36,7 +37,11 @@ struct DesktopStreamOptions
     int requestsPerSecond = 20; // per connection, with a burst of as many
     // New events wait this long for others, so that a burst goes out as one "events" message per
     // client instead of one message per event and client.
-    int batchMs = 10;
+    int batchMs = 25;
+    // While more than a tenth of the clients still have the previous fan-out queued in the
+    // server, the next one waits (up to this long), so that a burst goes out in fewer, larger
+    // messages instead of piling up; 0 never waits.
+    int maxDeferMs = 60;
 };
 
 class DesktopStream : public QObject, public EventSink
@@ -123,6 +128,7 @@ private:
     quint64 m_nextId = 1;
     qint64 m_fannedSeq = -1; // every event up to here went out; -1 until the first pump
     bool m_pumpScheduled = false;
+    QElapsedTimer m_pumpWanted; // since the first wake() the pump has not served yet
     std::map<std::pair<qint64, QString>, chatops::Deployment> m_deployments;
     Cache m_cache;
     QTimer *m_heartbeat = nullptr;

@@ -9,7 +9,9 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -71,7 +73,29 @@ class Closable
 {
 public:
     virtual ~Closable() = default;
-    virtual void abort() = 0; // on the server thread
+    virtual void abort() = 0; // on the connection's own strand
+    virtual net::any_io_executor executor() = 0; // that strand
+};
+
+struct Countdown
+{
+    explicit Countdown(std::size_t n)
+        : left(n)
+    { }
+    void done()
+    {
+        std::lock_guard lock(mutex);
+        if (left > 0 && --left == 0)
+            zero.notify_all();
+    }
+    void wait(std::chrono::milliseconds timeout)
+    {
+        std::unique_lock lock(mutex);
+        zero.wait_for(lock, timeout, [this]() { return left == 0; });
+    }
+    std::mutex mutex;
+    std::condition_variable zero;
+    std::size_t left;
 };
 
 struct Registry
@@ -101,8 +125,15 @@ struct Registry
                     all.push_back(std::move(c));
             }
         }
+        // Each on its own strand: the server may run on several threads. The count tells stop()
+        // when every one has been closed.
+        auto left = std::make_shared<Countdown>(all.size());
         for (auto &c : all)
-            c->abort();
+            net::dispatch(c->executor(), [c, left]() {
+                c->abort();
+                left->done();
+            });
+        left->wait(std::chrono::seconds(2));
     }
 };
 
@@ -134,6 +165,7 @@ public:
         beast::error_code ignored;
         beast::get_lowest_layer(m_ws).socket().close(ignored);
     }
+    net::any_io_executor executor() override { return m_ws.get_executor(); }
 
     WsSession(std::shared_ptr<void> keep, std::shared_ptr<const Shared> shared, std::string remote, Stream &&stream)
         : m_keep(std::move(keep))
@@ -153,6 +185,8 @@ public:
         timeouts.keep_alive_pings = true;
         m_ws.set_option(timeouts);
         m_ws.read_message_max(m_shared->options.webSocketMaxMessageBytes);
+        // One frame a message: a batch of events is one write, not one per 4 KiB.
+        m_ws.auto_fragment(false);
         m_ws.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type &res) {
             res.set(http::field::server, "iterdeck-bot");
             if (!subprotocol.empty())
@@ -200,6 +234,7 @@ public:
     }
 
     const std::string &remoteAddress() const override { return m_remote; }
+    std::size_t queuedBytes() const override { return m_queuedBytes.load(std::memory_order_relaxed); }
 
 private:
     void dropSlowReader()
@@ -339,6 +374,7 @@ public:
         beast::error_code ignored;
         lowest().socket().close(ignored);
     }
+    net::any_io_executor executor() override { return m_stream.get_executor(); }
 
     // `keep` keeps the io_context alive as long as the session: a handler may hold Respond
     // (and so the session) after the server stopped.
@@ -624,11 +660,15 @@ private:
 class HttpServer::Private : public std::enable_shared_from_this<HttpServer::Private>
 {
 public:
-    net::io_context io {1};
-    tcp::acceptor acceptor {io};
+    explicit Private(int threadCount)
+        : io(threadCount)
+        , acceptor(net::make_strand(io))
+    { }
+    net::io_context io;
+    tcp::acceptor acceptor; // on a strand of its own
     std::unique_ptr<ssl::context> tls;
     std::shared_ptr<Shared> shared = std::make_shared<Shared>();
-    std::thread thread;
+    std::vector<std::thread> threads;
     std::uint16_t port = 0;
     std::mutex mutex;
 
@@ -638,6 +678,10 @@ public:
             if (ec == net::error::operation_aborted || !self->acceptor.is_open())
                 return;
             if (!ec) {
+                // Answers and stream messages are small and written as they come: Nagle's
+                // algorithm would hold one back until the peer acknowledges the one before.
+                beast::error_code ignored;
+                s.set_option(tcp::no_delay(true), ignored);
                 beast::error_code rec;
                 const auto ep = s.remote_endpoint(rec);
                 std::string remote = rec ? std::string() : ep.address().to_string() + ':' + std::to_string(ep.port());
@@ -660,7 +704,7 @@ HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
 { }
 
 HttpServer::HttpServer(HttpHandler handler, WebSocketHandler webSocketHandler, HttpServerOptions options)
-    : d(std::make_shared<Private>())
+    : d(std::make_shared<Private>(std::max(1, options.threads)))
 {
     d->shared->handler = std::move(handler);
     d->shared->webSocketHandler = std::move(webSocketHandler);
@@ -718,7 +762,8 @@ bool HttpServer::listen(const std::string &address, std::uint16_t port, std::str
     }
     d->port = d->acceptor.local_endpoint().port();
     d->accept();
-    d->thread = std::thread([p = d]() { p->io.run(); });
+    for (int i = 0; i < std::max(1, d->shared->options.threads); ++i)
+        d->threads.emplace_back([p = d]() { p->io.run(); });
     return true;
 }
 
@@ -734,15 +779,22 @@ bool HttpServer::isTls() const
 
 void HttpServer::stop()
 {
-    if (!d->thread.joinable())
+    if (d->threads.empty())
         return;
-    net::post(d->io, [p = d]() {
+    std::promise<void> closed;
+    net::post(d->acceptor.get_executor(), [p = d, &closed]() {
         beast::error_code ignored;
         p->acceptor.close(ignored);
-        p->shared->registry->abortAll();
-        p->io.stop();
+        closed.set_value();
     });
-    d->thread.join();
+    closed.get_future().wait();
+    // Every live connection is closed on its strand (the threads still run them), then the
+    // threads stop.
+    d->shared->registry->abortAll();
+    d->io.stop();
+    for (auto &t : d->threads)
+        t.join();
+    d->threads.clear();
 }
 
 } // namespace iterdeck::bot

@@ -52,6 +52,8 @@ public:
     void send(std::string text) { send(std::make_shared<const std::string>(std::move(text))); }
     virtual void close(int code, std::string reason) = 0;
     virtual const std::string &remoteAddress() const = 0;
+    // What was handed to send() and is not yet written to the socket, in bytes.
+    virtual std::size_t queuedBytes() const = 0;
 };
 
 // The application's side of one WebSocket connection. Called on the server thread, in order:
@@ -89,6 +91,9 @@ struct HttpServerOptions
     int webSocketIdleSeconds = 30;
     std::size_t webSocketMaxMessageBytes = 1024 * 1024;
     std::size_t webSocketMaxQueuedBytes = 16 * 1024 * 1024;
+    // Threads that run the connections: webhook answers need not wait behind the desktop
+    // stream's writes. Each connection runs on a strand of its own.
+    int threads = 2;
 };
 
 class HttpServer

@@ -57,95 +57,117 @@ WebhookProcessor::WebhookProcessor(Store &store, const model::TeamManifest &mani
 
 WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookRequest &request)
 {
+    auto prepared = prepare(hook, request);
+    if (!prepared)
+        return prepared.error();
+    return commit({*prepared}).constFirst();
+}
+
+Expected<PreparedDelivery, WebhookOutcome> WebhookProcessor::prepare(const WebhookHook &hook,
+                                                                     const WebhookRequest &request) const
+{
     auto parsed = verifyAndParse(*hook.parser, request, hook.secret);
     if (!parsed) {
         const bool auth = parsed.error().code == WebhookError::Code::Unauthenticated;
-        return failure(auth ? WebhookOutcome::Kind::Unauthenticated : WebhookOutcome::Kind::Malformed,
-                       parsed.error().httpStatus(), parsed.error().message);
+        return unexpected(failure(auth ? WebhookOutcome::Kind::Unauthenticated : WebhookOutcome::Kind::Malformed,
+                                  parsed.error().httpStatus(), parsed.error().message));
     }
-    ParsedDelivery &d = *parsed;
-
+    PreparedDelivery p {hook, std::move(*parsed), {}, {}};
     // Artifacts of no known component are left out, and said why.
     const ComponentResolver resolver(m_manifest);
-    QStringList notes;
-    QList<WebhookEvent> events;
-    for (WebhookEvent &e : d.events) {
+    for (WebhookEvent &e : p.delivery.events) {
         if (auto *a = std::get_if<ArtifactPublished>(&e)) {
             QString why;
             const QString component = resolver.resolve(*a, &why);
             if (component.isEmpty()) {
-                notes.append(why);
+                p.notes.append(why);
                 continue;
             }
             a->artifact.component = component;
             a->artifact.source = hook.name;
         }
-        events.append(e);
+        p.events.append(e);
     }
+    p.delivery.events.clear();
+    return p;
+}
 
-    WebhookOutcome out;
-    out.deliveryId = d.deliveryId;
-    bool duplicate = false;
-    QList<model::Event> appended;
+Expected<bool, StoreError> WebhookProcessor::apply(StoreTransaction &tx, const PreparedDelivery &p,
+                                                   Applied &applied) const
+{
+    const ParsedDelivery &d = p.delivery;
+    applied = Applied {false, {}, p.notes};
+    auto fresh
+        = tx.insertDelivery(DeliveryRecord {p.hook.name, d.deliveryId, d.event, QDateTime::currentDateTimeUtc()});
+    if (!fresh)
+        return unexpected(fresh.error());
+    if (!*fresh) {
+        applied.duplicate = true;
+        return true;
+    }
+    auto append
+        = [&](const QString &type, qint64 iterationId, const QJsonObject &payload) -> Expected<bool, StoreError> {
+        QJsonObject pl = payload;
+        pl.insert(QStringLiteral("source"), p.hook.name);
+        pl.insert(QStringLiteral("delivery"), d.deliveryId);
+        auto ev = tx.appendEvent(model::Event {0, {}, type, iterationId, 0, pl});
+        if (!ev)
+            return unexpected(ev.error());
+        applied.events.append(*ev);
+        return true;
+    };
+    for (const WebhookEvent &e : p.events) {
+        if (const auto *c = std::get_if<IterationChange>(&e)) {
+            Expected<model::Iteration, StoreError> it = unexpected(StoreError {});
+            QString type;
+            switch (c->kind) {
+            case IterationChange::Kind::Started:
+                it = tx.openIteration(c->key, c->name, c->url, c->at);
+                if (it && c->hasMembers)
+                    it = tx.setMembers(c->key, c->members);
+                type = QStringLiteral("iteration.started");
+                break;
+            case IterationChange::Kind::Closed:
+                it = tx.closeIteration(c->key, c->at);
+                type = QStringLiteral("iteration.closed");
+                break;
+            case IterationChange::Kind::MembersChanged:
+                it = tx.setMembers(c->key, c->members);
+                type = QStringLiteral("iteration.members");
+                break;
+            }
+            if (!it && it.error().code == StoreError::Code::NotFound) {
+                applied.notes.append(QStringLiteral("iteration %1 is not known").arg(c->key));
+                continue;
+            }
+            if (!it)
+                return unexpected(it.error());
+            if (auto r = append(type, it->id, iterationPayload(*it)); !r)
+                return r;
+        } else {
+            const auto &a = std::get<ArtifactPublished>(e);
+            auto stored = tx.addArtifact(a.artifact);
+            if (!stored)
+                return unexpected(stored.error());
+            if (auto r = append(QStringLiteral("artifact.published"), 0, stored->toJson()); !r)
+                return r;
+        }
+    }
+    return true;
+}
+
+QList<WebhookOutcome> WebhookProcessor::commit(const QList<PreparedDelivery> &batch)
+{
+    QList<WebhookOutcome> outcomes;
+    if (batch.isEmpty())
+        return outcomes;
+    QList<Applied> applied(batch.size());
     QElapsedTimer timer;
     timer.start();
     auto committed = m_store.transact([&](StoreTransaction &tx) -> Expected<bool, StoreError> {
-        appended.clear();
-        auto fresh
-            = tx.insertDelivery(DeliveryRecord {hook.name, d.deliveryId, d.event, QDateTime::currentDateTimeUtc()});
-        if (!fresh)
-            return unexpected(fresh.error());
-        if (!*fresh) {
-            duplicate = true;
-            return true;
-        }
-        auto append
-            = [&](const QString &type, qint64 iterationId, const QJsonObject &payload) -> Expected<bool, StoreError> {
-            QJsonObject p = payload;
-            p.insert(QStringLiteral("source"), hook.name);
-            p.insert(QStringLiteral("delivery"), d.deliveryId);
-            auto ev = tx.appendEvent(model::Event {0, {}, type, iterationId, 0, p});
-            if (!ev)
-                return unexpected(ev.error());
-            appended.append(*ev);
-            return true;
-        };
-        for (const WebhookEvent &e : std::as_const(events)) {
-            if (const auto *c = std::get_if<IterationChange>(&e)) {
-                Expected<model::Iteration, StoreError> it = unexpected(StoreError {});
-                QString type;
-                switch (c->kind) {
-                case IterationChange::Kind::Started:
-                    it = tx.openIteration(c->key, c->name, c->url, c->at);
-                    if (it && c->hasMembers)
-                        it = tx.setMembers(c->key, c->members);
-                    type = QStringLiteral("iteration.started");
-                    break;
-                case IterationChange::Kind::Closed:
-                    it = tx.closeIteration(c->key, c->at);
-                    type = QStringLiteral("iteration.closed");
-                    break;
-                case IterationChange::Kind::MembersChanged:
-                    it = tx.setMembers(c->key, c->members);
-                    type = QStringLiteral("iteration.members");
-                    break;
-                }
-                if (!it && it.error().code == StoreError::Code::NotFound) {
-                    notes.append(QStringLiteral("iteration %1 is not known").arg(c->key));
-                    continue;
-                }
-                if (!it)
-                    return unexpected(it.error());
-                if (auto r = append(type, it->id, iterationPayload(*it)); !r)
-                    return r;
-            } else {
-                const auto &a = std::get<ArtifactPublished>(e);
-                auto stored = tx.addArtifact(a.artifact);
-                if (!stored)
-                    return unexpected(stored.error());
-                if (auto r = append(QStringLiteral("artifact.published"), 0, stored->toJson()); !r)
-                    return r;
-            }
+        for (qsizetype i = 0; i < batch.size(); ++i) {
+            if (auto r = apply(tx, batch.at(i), applied[i]); !r)
+                return r;
         }
         return true;
     });
@@ -154,21 +176,46 @@ WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookR
     if (!committed) {
         if (m_metrics)
             m_metrics->storeFailure();
-        // Not acknowledged: the sender retries, and the retry is processed as new.
-        qCWarning(lcBot, "hook %s: delivery %s not recorded: %s", qPrintable(hook.name), qPrintable(d.deliveryId),
-                  qPrintable(committed.error().message));
-        auto f
-            = failure(WebhookOutcome::Kind::StoreFailed, 503, QStringLiteral("the store is unavailable; retry later"));
-        f.deliveryId = d.deliveryId;
-        return f;
+        if (batch.size() > 1) {
+            qCWarning(lcBot, "%d deliveries not recorded together (%s); one at a time now", int(batch.size()),
+                      qPrintable(committed.error().message));
+            for (const PreparedDelivery &p : batch)
+                outcomes.append(commit({p}).constFirst());
+            return outcomes;
+        }
+        return {storeFailed(batch.constFirst(), committed.error())};
+    }
+    int appended = 0;
+    for (qsizetype i = 0; i < batch.size(); ++i) {
+        appended += int(applied.at(i).events.size());
+        outcomes.append(outcome(batch.at(i), applied.at(i)));
     }
     if (m_metrics)
-        m_metrics->eventsAppended(int(appended.size()));
-    if (duplicate) {
+        m_metrics->eventsAppended(appended);
+    return outcomes;
+}
+
+WebhookOutcome WebhookProcessor::storeFailed(const PreparedDelivery &p, const StoreError &error) const
+{
+    // Not acknowledged: the sender retries, and the retry is processed as new.
+    qCWarning(lcBot, "hook %s: delivery %s not recorded: %s", qPrintable(p.hook.name),
+              qPrintable(p.delivery.deliveryId), qPrintable(error.message));
+    auto f = failure(WebhookOutcome::Kind::StoreFailed, 503, QStringLiteral("the store is unavailable; retry later"));
+    f.deliveryId = p.delivery.deliveryId;
+    return f;
+}
+
+WebhookOutcome WebhookProcessor::outcome(const PreparedDelivery &p, const Applied &applied) const
+{
+    const ParsedDelivery &d = p.delivery;
+    WebhookOutcome out;
+    out.deliveryId = d.deliveryId;
+    QStringList notes = applied.notes;
+    if (applied.duplicate) {
         out.kind = WebhookOutcome::Kind::Duplicate;
         out.httpStatus = 200;
         out.message = QStringLiteral("already processed");
-    } else if (appended.isEmpty()) {
+    } else if (applied.events.isEmpty()) {
         out.kind = WebhookOutcome::Kind::Ignored;
         out.httpStatus = 202;
         if (!d.ignoredReason.isEmpty())
@@ -177,8 +224,8 @@ WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookR
     } else {
         out.kind = WebhookOutcome::Kind::Processed;
         out.httpStatus = 200;
-        out.events = appended;
-        out.message = QStringLiteral("%1 events").arg(appended.size());
+        out.events = applied.events;
+        out.message = QStringLiteral("%1 events").arg(applied.events.size());
         if (!notes.isEmpty())
             out.message += QStringLiteral(" (") + notes.join(QStringLiteral("; ")) + u')';
     }
@@ -186,9 +233,9 @@ WebhookOutcome WebhookProcessor::process(const WebhookHook &hook, const WebhookR
                             {QStringLiteral("delivery"), d.deliveryId}};
     if (out.kind == WebhookOutcome::Kind::Ignored)
         out.body.insert(QStringLiteral("reason"), out.message);
-    if (!appended.isEmpty()) {
+    if (!applied.events.isEmpty()) {
         QJsonArray seqs;
-        for (const auto &e : std::as_const(appended))
+        for (const auto &e : applied.events)
             seqs.append(e.seq);
         out.body.insert(QStringLiteral("events"), seqs);
     }

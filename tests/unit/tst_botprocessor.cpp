@@ -3,11 +3,15 @@
 #include "bot/componentresolver.h"
 #include "bot/crypto.h"
 #include "bot/webhookprocessor.h"
+#include "bot/webhookwriter.h"
 #include "config/teammanifestloader.h"
 
 #include <QJsonArray>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include <mutex>
+#include <thread>
 
 using namespace iterdeck;
 using namespace iterdeck::bot;
@@ -180,6 +184,103 @@ private Q_SLOTS:
         QCOMPARE(*m_store->lastEventSeq(), 1);
         QVERIFY(metrics.render().contains("iterdeck_events_total 1\n"));
         QVERIFY(metrics.render().contains("iterdeck_store_transaction_seconds_count 2\n"));
+    }
+
+    // Deliveries committed together: one transaction, each its own answer, in order; a delivery
+    // repeated inside the batch is a duplicate there too.
+    void groupCommit()
+    {
+        Metrics metrics;
+        WebhookProcessor p(*m_store, m_manifest, &metrics);
+        auto body = [](int n) {
+            return QStringLiteral(R"({"id":"g%1","type":"artifact.published","artifact":{"repository":"shop/api",)"
+                                  R"("branch":"main","build":"%1","tag":"main-%1"}})")
+                .arg(n)
+                .toUtf8();
+        };
+        QList<PreparedDelivery> batch;
+        for (int n : {1, 2, 1, 3}) {
+            auto prepared = p.prepare(m_hook, signedGeneric(body(n)));
+            QVERIFY(prepared);
+            batch.append(*prepared);
+        }
+        WebhookRequest unsigned_;
+        unsigned_.body = body(4);
+        const auto refused = p.prepare(m_hook, unsigned_);
+        QVERIFY(!refused);
+        QCOMPARE(refused.error().kind, WebhookOutcome::Kind::Unauthenticated);
+        const QList<WebhookOutcome> out = p.commit(batch);
+        QCOMPARE(out.size(), 4);
+        QCOMPARE(out.at(0).kind, WebhookOutcome::Kind::Processed);
+        QCOMPARE(out.at(1).kind, WebhookOutcome::Kind::Processed);
+        QCOMPARE(out.at(2).kind, WebhookOutcome::Kind::Duplicate);
+        QCOMPARE(out.at(3).kind, WebhookOutcome::Kind::Processed);
+        QCOMPARE(out.at(0).deliveryId, QStringLiteral("g1"));
+        QCOMPARE(out.at(3).body.value(QStringLiteral("events")).toArray(), QJsonArray {3});
+        QCOMPARE(*m_store->lastEventSeq(), 3);
+        QCOMPARE(*m_store->deliveryCount(), 3);
+        QVERIFY(metrics.render().contains("iterdeck_store_transaction_seconds_count 1\n"));
+        QVERIFY(metrics.render().contains("iterdeck_events_total 3\n"));
+    }
+
+    // The writer's thread, fed from several threads at once: every delivery answered once,
+    // recorded once, and the rejected one rejected; fewer transactions than deliveries when
+    // they queue up. After stop(), a delivery is answered 503, not lost silently.
+    void writerThread()
+    {
+        Metrics metrics;
+        WebhookWriter writer(StoreOptions {{}, m_dir->path()}, m_manifest, &metrics);
+        QVERIFY(writer.start());
+        std::mutex mutex;
+        QHash<QString, int> answers;
+        QList<int> statuses;
+        auto submit = [&](int n, bool forged) {
+            const QByteArray b = QStringLiteral(R"({"id":"w%1","type":"artifact.published","artifact":{)"
+                                                R"("repository":"shop/api","branch":"b%2","build":"%1","tag":"t%1"}})")
+                                     .arg(n)
+                                     .arg(n % 3)
+                                     .toUtf8();
+            WebhookRequest r = signedGeneric(b);
+            if (forged)
+                r.headers.insert("x-iterdeck-signature", "sha256=00");
+            writer.submit(m_hook, r, [&, n](WebhookOutcome o) {
+                std::lock_guard lock(mutex);
+                answers[QString::number(n)] += 1;
+                statuses.append(o.httpStatus);
+            });
+        };
+        std::vector<std::thread> threads;
+        for (int t = 0; t < 4; ++t) {
+            threads.emplace_back([&, t]() {
+                for (int i = 0; i < 50; ++i)
+                    submit(t * 50 + i, t == 0 && i == 7);
+            });
+        }
+        for (auto &t : threads)
+            t.join();
+        QTRY_COMPARE_WITH_TIMEOUT(
+            [&]() {
+                std::lock_guard lock(mutex);
+                return int(statuses.size());
+            }(),
+            200, 30000);
+        writer.stop();
+        QCOMPARE(answers.size(), 200);
+        for (auto it = answers.cbegin(); it != answers.cend(); ++it)
+            QCOMPARE(it.value(), 1);
+        QCOMPARE(statuses.count(401), 1);
+        QCOMPARE(statuses.count(200), 199);
+        QCOMPARE(*m_store->deliveryCount(), 199);
+        QCOMPARE(*m_store->lastEventSeq(), 199);
+        const QByteArray text = metrics.render();
+        const qsizetype at = text.indexOf("iterdeck_store_transaction_seconds_count ");
+        QVERIFY(at >= 0);
+        const int transactions = text.mid(at + 41, text.indexOf('\n', at) - at - 41).toInt();
+        QVERIFY2(transactions >= 1 && transactions <= 199, text.constData());
+
+        int late = 0;
+        writer.submit(m_hook, signedGeneric("{}"), [&](WebhookOutcome o) { late = o.httpStatus; });
+        QCOMPARE(late, 503);
     }
 
     void outcomes_data()
