@@ -204,6 +204,7 @@ Capabilities WeComAdapter::capabilities() const
     Capabilities c;
     c.cardsInGroups = false;
     c.cardUpdates = true; // once per click, with its response code
+    c.cardUpdatesRepeat = false; // later states: markdown messages to the group
     c.cleanup = Capabilities::Cleanup::RemoveMembersAndRename;
     c.maxMembersPerCall = 2000;
     c.maxGroupMembers = 2000;
