@@ -194,7 +194,7 @@ im::DeployCard CardFollower::render(const Card &card) const
         out.progress = parts.join(QStringLiteral("; "));
     } else if (!failed.isEmpty()) {
         out.state = im::DeployCard::State::Failed;
-        out.result = QStringLiteral("failed: %1").arg(failed.join(QStringLiteral(", ")));
+        out.result = failed.join(QStringLiteral(", "));
         if (!deployed.isEmpty())
             out.result += QStringLiteral("; deployed %1").arg(deployed.join(QStringLiteral(", ")));
     } else {

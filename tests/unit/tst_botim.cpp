@@ -642,6 +642,23 @@ private Q_SLOTS:
         const auto &cards = static_cast<FakeDingTalk *>(m_fake.get())->interactiveCards;
         return cards.isEmpty() ? QString() : QString::fromUtf8(compact(cards.first().params));
     }
+    // The first change of the card after the click, as the platform took it.
+    QString firstCardChange(const QString &messageId) const
+    {
+        if (m_platform == u"slack") {
+            const auto &updates = static_cast<FakeSlack *>(m_fake.get())->updates;
+            return updates.isEmpty() ? QString() : QString::fromUtf8(compact(updates.first()));
+        }
+        if (m_platform == u"wecom")
+            return QString::fromUtf8(compact(static_cast<FakeWeCom *>(m_fake.get())->cards.value(messageId)));
+        const QString path = m_platform == u"feishu" ? QStringLiteral("/open-apis/im/v1/messages/") + messageId
+                                                     : QStringLiteral("/v1.0/im/interactiveCards/send");
+        for (const FakeRequest &r : m_fake->requests()) {
+            if (r.path == path)
+                return QString::fromUtf8(r.body);
+        }
+        return {};
+    }
     // How often the platform took a change of the card after it was posted.
     int cardUpdates() const
     {
@@ -716,6 +733,9 @@ private Q_SLOTS:
         QVERIFY2(shown.contains(QStringLiteral("Deployed: web 2.0 · c0ffee2")), qPrintable(shown));
         QVERIFY2(shown.contains(QStringLiteral("deployed 2.0 · c0ffee2")), qPrintable(shown));
         QVERIFY(cardUpdates() >= 1);
+        // The click was answered with the card deploying, before the result came.
+        const QString first = firstCardChange(card);
+        QVERIFY2(first.contains(QStringLiteral("Deploying (confirmed by Alice)")), qPrintable(first));
         if (m_platform == u"dingtalk") {
             // The markdown card cannot change; the progress went to an interactive card, changed in place.
             const auto &cards = static_cast<FakeDingTalk *>(m_fake.get())->interactiveCards;
@@ -731,6 +751,91 @@ private Q_SLOTS:
         }
         QVERIFY2(m_fake->shapeErrors().isEmpty(), qPrintable(m_fake->shapeErrors().join(u'\n')));
         qInfo("%s: whole iteration in %lld ms", qPrintable(m_platform), qint64(clock.elapsed()));
+    }
+
+    // A burst of deploy events: the card is posted at once, then changed once more with the last
+    // state, no sooner than the interval after the post; a failure shows the tail of its output.
+    void cardUpdatesThrottled()
+    {
+        m_platform = QStringLiteral("slack");
+        m_dir = std::make_unique<QTemporaryDir>();
+        makeFake();
+        writeManifest();
+        startBot();
+        if (QTest::currentTestFailed())
+            return;
+        auto *slack = static_cast<FakeSlack *>(m_fake.get());
+        QCOMPARE(startIteration(QStringLiteral("5"), {QStringLiteral("alice-gh")}).status, 200);
+        const qint64 it = iterationId(QStringLiteral("5"));
+        QTRY_VERIFY_WITH_TIMEOUT(!chatOf(it).isEmpty(), 10000);
+        const QString chat = chatOf(it);
+
+        CardFollower follower(&m_bot->commands(), nullptr, m_bot->imAdapter());
+        follower.setMinIntervalMs(400);
+        QList<std::pair<qint64, im::DeployCard::State>> shown;
+        QElapsedTimer clock;
+        clock.start();
+        connect(&follower, &CardFollower::cardShown, this,
+                [&](const QString &, const QString &, const im::DeployCard &card) {
+                    shown.append({clock.elapsed(), card.state});
+                });
+        im::DeployCard card;
+        card.cardId = QStringLiteral("env-77");
+        card.iteration = QStringLiteral("Sprint 5");
+        card.environment = QStringLiteral("shop-sprint-5");
+        card.requestedBy = QStringLiteral("Alice");
+        for (const char *name : {"web", "worker"}) {
+            im::CardComponent c;
+            c.name = QString::fromLatin1(name);
+            c.branches = {{QStringLiteral("main"), std::nullopt}};
+            c.selectedBranch = QStringLiteral("main");
+            card.components.append(c);
+        }
+        CardFollower::Start start;
+        start.chatId = chat;
+        start.environmentId = 77;
+        start.components = {QStringLiteral("web"), QStringLiteral("worker")};
+        start.card = card;
+        follower.follow(start);
+        QCOMPARE(follower.count(), 1);
+        auto event = [](const char *type, const char *component, QJsonObject payload = {}) {
+            model::Event e;
+            e.type = QString::fromLatin1(type);
+            e.environmentId = 77;
+            payload.insert(QStringLiteral("component"), QString::fromLatin1(component));
+            e.payload = payload;
+            return e;
+        };
+        const QJsonObject artifact {{QStringLiteral("imageTag"), QStringLiteral("3.1")},
+                                    {QStringLiteral("commit"), QStringLiteral("feedbeef1234")}};
+        follower.eventsCommitted({event("deploy.started", "web", {{QStringLiteral("artifact"), artifact}}),
+                                  event("deploy.started", "worker", {{QStringLiteral("artifact"), artifact}})});
+        follower.eventsCommitted({event("deploy.succeeded", "web", {{QStringLiteral("artifact"), artifact}})});
+        // Another environment's events change nothing.
+        model::Event other = event("deploy.failed", "web");
+        other.environmentId = 78;
+        follower.eventsCommitted({other});
+        follower.eventsCommitted(
+            {event("deploy.failed", "worker",
+                   {{QStringLiteral("artifact"), artifact},
+                    {QStringLiteral("message"), QStringLiteral("rollout of worker failed")},
+                    {QStringLiteral("output"),
+                     QJsonArray {QStringLiteral("line 1"), QStringLiteral("line 2"), QStringLiteral("line 3"),
+                                 QStringLiteral("Back-off pulling image \"iterdeck/demo-worker:3.1\"")}}})});
+        QTRY_COMPARE_WITH_TIMEOUT(follower.count(), 0, 5000);
+        QCOMPARE(shown.size(), qsizetype(2));
+        QCOMPARE(shown.at(0).second, im::DeployCard::State::Deploying);
+        QCOMPARE(shown.at(1).second, im::DeployCard::State::Failed);
+        QVERIFY2(shown.at(1).first - shown.at(0).first >= 300, qPrintable(QString::number(shown.at(1).first)));
+        QCOMPARE(slack->updates.size(), qsizetype(1));
+        const QString text = QString::fromUtf8(compact(slack->updates.first()));
+        QVERIFY2(text.contains(QStringLiteral("Deploy failed: worker; deployed web 3.1 · feedbee")),
+                 qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("deployed 3.1 · feedbee")), qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("failed: rollout of worker failed\\nline 2\\nline 3\\nBack-off pulling")),
+                 qPrintable(text));
+        QVERIFY2(!text.contains(QStringLiteral("line 1")), qPrintable(text));
+        QVERIFY2(slack->shapeErrors().isEmpty(), qPrintable(slack->shapeErrors().join(u'\n')));
     }
 
     // Slack: a slash command is answered through its response_url (in the channel); a redelivery
