@@ -642,6 +642,26 @@ private Q_SLOTS:
         const auto &cards = static_cast<FakeDingTalk *>(m_fake.get())->interactiveCards;
         return cards.isEmpty() ? QString() : QString::fromUtf8(compact(cards.first().params));
     }
+    // How many deploy cards (WeCom: messages that followed one) show `text` now.
+    int cardsSaying(const QString &text) const
+    {
+        QStringList all;
+        if (m_platform == u"slack") {
+            for (const QJsonObject &o : std::as_const(static_cast<FakeSlack *>(m_fake.get())->messages))
+                all.append(QString::fromUtf8(compact(o)));
+        } else if (m_platform == u"feishu") {
+            for (const QJsonObject &o : std::as_const(static_cast<FakeFeishu *>(m_fake.get())->messages))
+                all.append(QString::fromUtf8(compact(o)));
+        } else if (m_platform == u"wecom") {
+            for (const QJsonObject &o : std::as_const(static_cast<FakeWeCom *>(m_fake.get())->chatMessages))
+                all.append(QString::fromUtf8(compact(o)));
+        } else {
+            for (const auto &c : std::as_const(static_cast<FakeDingTalk *>(m_fake.get())->interactiveCards))
+                all.append(QString::fromUtf8(compact(c.params)));
+        }
+        return int(std::count_if(all.cbegin(), all.cend(), [&](const QString &m) { return m.contains(text); }));
+    }
+
     // The first change of the card after the click, as the platform took it.
     QString firstCardChange(const QString &messageId) const
     {
@@ -749,6 +769,22 @@ private Q_SLOTS:
             QCOMPARE(cardUpdates(), 1);
             QVERIFY(!static_cast<FakeWeCom *>(m_fake.get())->cards.value(card).isEmpty());
         }
+
+        // A confirmed redeploy in chat: its card is posted and follows the deploy too.
+        QCOMPARE(cardsSaying(QStringLiteral("Deployed: web 2.0 · c0ffee2")), 1);
+        QCOMPARE(send(command(u.at(0), chat, QStringLiteral("redeploy web"), QStringLiteral("ev-redeploy"), "nonce-r"))
+                     .status,
+                 200);
+        static const QRegularExpression confirm(QStringLiteral("Reply \\\\?\"confirm ([a-z0-9]{6})"));
+        QString token;
+        QTRY_VERIFY_WITH_TIMEOUT(!(token = confirm.match(chatMessages(chat).join(u'\n')).captured(1)).isEmpty(), 10000);
+        QCOMPARE(
+            send(command(u.at(0), chat, QStringLiteral("confirm ") + token, QStringLiteral("ev-confirm"), "nonce-c"))
+                .status,
+            200);
+        QTRY_COMPARE_WITH_TIMEOUT(cardsSaying(QStringLiteral("Deployed: web 2.0 · c0ffee2")), 2, 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(m_bot->cardFollower()->count(), 0, 10000);
+        QCOMPARE(m_cluster->deployedImage(ns, QStringLiteral("web")), QStringLiteral("iterdeck/demo-web:2.0"));
         QVERIFY2(m_fake->shapeErrors().isEmpty(), qPrintable(m_fake->shapeErrors().join(u'\n')));
         qInfo("%s: whole iteration in %lld ms", qPrintable(m_platform), qint64(clock.elapsed()));
     }
@@ -829,8 +865,7 @@ private Q_SLOTS:
         QVERIFY2(shown.at(1).first - shown.at(0).first >= 300, qPrintable(QString::number(shown.at(1).first)));
         QCOMPARE(slack->updates.size(), qsizetype(1));
         const QString text = QString::fromUtf8(compact(slack->updates.first()));
-        QVERIFY2(text.contains(QStringLiteral("Deploy failed: worker; deployed web 3.1 · feedbee")),
-                 qPrintable(text));
+        QVERIFY2(text.contains(QStringLiteral("Deploy failed: worker; deployed web 3.1 · feedbee")), qPrintable(text));
         QVERIFY2(text.contains(QStringLiteral("deployed 3.1 · feedbee")), qPrintable(text));
         QVERIFY2(text.contains(QStringLiteral("failed: rollout of worker failed\\nline 2\\nline 3\\nBack-off pulling")),
                  qPrintable(text));
