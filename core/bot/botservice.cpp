@@ -1,6 +1,7 @@
 #include "botservice.h"
 
 #include "builtinchannels.h"
+#include "cardfollower.h"
 #include "commandengine.h"
 #include "groupmanager.h"
 #include "im/adapterfactory.h"
@@ -45,6 +46,11 @@ BotService::create(const model::TeamManifest &manifest, kube::KubeClient *cluste
     s->m_commands = std::make_unique<CommandEngine>(manifest, st, s->m_environments.get());
     if (s->m_adapter) {
         s->m_gateway = std::make_unique<ImGateway>(manifest, st, s->m_adapter.get(), s->m_commands.get());
+        if (s->m_environments) {
+            s->m_follower
+                = std::make_unique<CardFollower>(s->m_commands.get(), s->m_environments.get(), s->m_adapter.get());
+            s->m_gateway->setCardFollower(s->m_follower.get());
+        }
         s->m_server->setImGateway(s->m_gateway.get());
     }
     DesktopStreamOptions so = options.stream;
@@ -63,6 +69,8 @@ BotService::create(const model::TeamManifest &manifest, kube::KubeClient *cluste
                 [self](const QList<model::Event> &events) {
                     if (self->m_groups)
                         self->m_groups->eventsCommitted(events);
+                    if (self->m_follower)
+                        self->m_follower->eventsCommitted(events);
                 });
     }
     if (s->m_channels) {
@@ -77,6 +85,7 @@ BotService::~BotService()
     // The stream and the groups refer to the rest: they go first.
     m_stream.reset();
     m_gateway.reset();
+    m_follower.reset();
     m_commands.reset();
     m_groups.reset();
     m_channels.reset();

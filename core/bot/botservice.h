@@ -25,6 +25,7 @@ class ImAdapter;
 namespace iterdeck::bot {
 
 class BuiltinChannels;
+class CardFollower;
 class CommandEngine;
 class GroupManager;
 class ImGateway;
@@ -60,6 +61,7 @@ public:
     GroupManager *groups() { return m_groups.get(); }
     im::ImAdapter *imAdapter() { return m_adapter.get(); } // null for im.adapter none
     ImGateway *imGateway() { return m_gateway.get(); }
+    CardFollower *cardFollower() { return m_follower.get(); } // null without an adapter or environments
 
 private:
     BotService() = default;
@@ -72,6 +74,7 @@ private:
     std::unique_ptr<GroupManager> m_groups;
     std::unique_ptr<CommandEngine> m_commands;
     std::unique_ptr<DesktopStream> m_stream;
+    std::unique_ptr<CardFollower> m_follower;
     std::unique_ptr<ImGateway> m_gateway;
 };
 

@@ -726,6 +726,21 @@ Expected<im::DeployCard, QString> CommandEngine::deployCard(qint64 environmentId
     return card;
 }
 
+void CommandEngine::withDeployCard(CommandReply &reply, qint64 environmentId, const QStringList &components,
+                                   const QString &by)
+{
+    reply.environmentId = environmentId;
+    reply.deploying = components;
+    auto card = deployCard(environmentId);
+    if (!card)
+        return;
+    card->requestedBy = by;
+    card->state = im::DeployCard::State::Deploying;
+    card->progress = QStringLiteral("deploying: %1").arg(components.join(QStringLiteral(", ")));
+    reply.data.insert(QStringLiteral("card"), deployCardToJson(*card));
+    reply.card = *card;
+}
+
 CommandReply CommandEngine::confirmOrRun(const CommandContext &context, const Parsed &p, const QString &summary,
                                          QJsonObject preview, std::function<CommandReply()> apply,
                                          std::optional<im::DeployCard> card)
@@ -981,10 +996,7 @@ CommandReply CommandEngine::branch(const CommandContext &context, const Parsed &
                 QStringLiteral("%1 now follows %2; deploying %3 to %4")
                     .arg(component, branchName, artifactLabel(artifact), ns),
                 {{QStringLiteral("selection"), s->toJson()}, {QStringLiteral("artifact"), artifact.toJson()}});
-            if (auto card = deployCard(envId)) {
-                r.data.insert(QStringLiteral("card"), deployCardToJson(*card));
-                r.card = *card;
-            }
+            withDeployCard(r, envId, {component}, by);
             return r;
         },
         *card);
@@ -1018,9 +1030,11 @@ CommandReply CommandEngine::pin(const CommandContext &context, const Parsed &p, 
             auto s = m_environments->pin(envId, component, a.id, by);
             if (!s)
                 return failure(QStringLiteral("failed"), s.error());
-            return success(
-                QStringLiteral("%1 is pinned to %2; deploying it to %3").arg(component, artifactLabel(a), ns),
-                {{QStringLiteral("selection"), s->toJson()}, {QStringLiteral("artifact"), a.toJson()}});
+            CommandReply r
+                = success(QStringLiteral("%1 is pinned to %2; deploying it to %3").arg(component, artifactLabel(a), ns),
+                          {{QStringLiteral("selection"), s->toJson()}, {QStringLiteral("artifact"), a.toJson()}});
+            withDeployCard(r, envId, {component}, by);
+            return r;
         });
 }
 
@@ -1065,11 +1079,14 @@ CommandReply CommandEngine::follow(const CommandContext &context, const Parsed &
                             auto s = m_environments->follow(envId, component, branchName, by);
                             if (!s)
                                 return failure(QStringLiteral("failed"), s.error());
-                            return success(QStringLiteral("%1 follows %2 in %3").arg(component, branchName, ns),
-                                           {{QStringLiteral("component"), component},
-                                            {QStringLiteral("branch"), branchName},
-                                            {QStringLiteral("selection"), s->toJson()},
-                                            {QStringLiteral("changed"), true}});
+                            CommandReply r
+                                = success(QStringLiteral("%1 follows %2 in %3").arg(component, branchName, ns),
+                                          {{QStringLiteral("component"), component},
+                                           {QStringLiteral("branch"), branchName},
+                                           {QStringLiteral("selection"), s->toJson()},
+                                           {QStringLiteral("changed"), true}});
+                            withDeployCard(r, envId, {component}, by);
+                            return r;
                         });
 }
 
@@ -1092,13 +1109,17 @@ CommandReply CommandEngine::redeploy(const CommandContext &context, const Parsed
     const QString ns = environment->nameSpace;
     return confirmOrRun(
         context, p, QStringLiteral("Deploy %1 again to %2?").arg(components.join(QStringLiteral(", ")), ns),
-        {{QStringLiteral("components"), QJsonArray::fromStringList(components)}}, [this, envId, components, ns] {
+        {{QStringLiteral("components"), QJsonArray::fromStringList(components)}},
+        [this, envId, components, ns, by = context.who.displayName] {
             for (const QString &c : components) {
                 if (auto r = m_environments->redeploy(envId, c); !r)
                     return failure(QStringLiteral("failed"), r.error());
             }
-            return success(QStringLiteral("deploying %1 again to %2").arg(components.join(QStringLiteral(", ")), ns),
-                           {{QStringLiteral("components"), QJsonArray::fromStringList(components)}});
+            CommandReply r
+                = success(QStringLiteral("deploying %1 again to %2").arg(components.join(QStringLiteral(", ")), ns),
+                          {{QStringLiteral("components"), QJsonArray::fromStringList(components)}});
+            withDeployCard(r, envId, components, by);
+            return r;
         });
 }
 
@@ -1245,7 +1266,13 @@ CommandReply CommandEngine::applyCard(const CommandContext &context, const im::C
     shown.requestedBy = context.who.displayName;
     shown.state = im::DeployCard::State::Deploying;
     shown.progress = QStringLiteral("deploying: %1").arg(done.join(QStringLiteral(", ")));
-    return cardReply(done.join(u'\n'), shown, {{QStringLiteral("applied"), applied}});
+    CommandReply r = cardReply(done.join(u'\n'), shown, {{QStringLiteral("applied"), applied}});
+    r.environmentId = envId;
+    for (const Step &s : std::as_const(steps)) {
+        if (!r.deploying.contains(s.component))
+            r.deploying.append(s.component);
+    }
+    return r;
 }
 
 } // namespace iterdeck::bot

@@ -39,6 +39,10 @@ struct CommandReply
     std::optional<im::DeployCard> card; // `deploy`, `branch`: the card to show
     QString confirmToken; // non-empty: a side effect waits for "confirm TOKEN" (or "cancel TOKEN") from the same user
     QJsonObject data; // the same result in structured form for the desktop (docs/bot.md)
+    // The deploys this command or card action started: the environment and its components, for a
+    // card that follows them (ImGateway). Empty when nothing was started.
+    qint64 environmentId = 0;
+    QStringList deploying;
 };
 
 // The card as JSON (the desktop's and the built-in channels' form of it).
@@ -95,6 +99,9 @@ private:
                               QJsonObject preview, std::function<CommandReply()> apply,
                               std::optional<im::DeployCard> card = std::nullopt);
     CommandReply confirm(const CommandContext &context, const Parsed &p, bool cancel);
+    // Marks `reply` as having started the deploys of `components` and gives it the environment's
+    // card in its deploying state.
+    void withDeployCard(CommandReply &reply, qint64 environmentId, const QStringList &components, const QString &by);
 
     Expected<model::Iteration, CommandReply> iterationFor(const CommandContext &context, const Parsed &p);
     Expected<model::Environment, CommandReply> environmentFor(const model::Iteration &iteration);

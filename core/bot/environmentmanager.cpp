@@ -539,6 +539,12 @@ Expected<bool, QString> EnvironmentManager::redeploy(qint64 environmentId, const
     return true;
 }
 
+bool EnvironmentManager::isDeploying(qint64 environmentId, const QString &component) const
+{
+    const auto it = m_envs.find(environmentId);
+    return it != m_envs.end() && it->second.job && it->second.jobComponent == component;
+}
+
 bool EnvironmentManager::isIdle() const
 {
     return std::all_of(m_envs.cbegin(), m_envs.cend(), [](const auto &kv) {

@@ -82,6 +82,8 @@ public:
 
     // True when nothing is being created, deployed, queued or deleted.
     bool isIdle() const;
+    // Whether a deploy of the component runs in the environment right now.
+    bool isDeploying(qint64 environmentId, const QString &component) const;
 
 Q_SIGNALS:
     // The manager's own events, after they were committed.

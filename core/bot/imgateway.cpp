@@ -1,6 +1,7 @@
 #include "imgateway.h"
 
 #include "access.h"
+#include "cardfollower.h"
 #include "commandengine.h"
 #include "logging.h"
 
@@ -138,9 +139,9 @@ void ImGateway::run(const im::InboundEvent &event)
                qPrintable(event.chatId), qPrintable(event.text.left(200)),
                reply.ok ? "ok" : qPrintable(reply.errorCode));
         if (!reply.text.isEmpty())
-            watch(m_adapter->postMessage(target.chatId, reply.text), QStringLiteral("reply"));
+            this->reply(event, target, reply.text);
         if (reply.card)
-            watch(m_adapter->postCard(target.chatId, *reply.card), QStringLiteral("deploy card"));
+            showCard(event, target, reply, {});
         Q_EMIT handled(event.eventId, target.chatId, reply.ok);
         return;
     }
@@ -148,11 +149,41 @@ void ImGateway::run(const im::InboundEvent &event)
     qCInfo(lcBot, "%s card action from %s in %s: %s", qPrintable(platform()), qPrintable(who.displayName),
            qPrintable(event.chatId), reply.ok ? "ok" : qPrintable(reply.errorCode));
     if (reply.card)
-        watch(m_adapter->updateCard(event.chatId, event.messageId, event.replyToken, *reply.card),
-              QStringLiteral("card update"));
+        showCard(event, target, reply, event.messageId);
     if (!reply.ok && !reply.text.isEmpty())
-        watch(m_adapter->postMessage(target.chatId, reply.text), QStringLiteral("reply"));
+        this->reply(event, target, reply.text);
     Q_EMIT handled(event.eventId, target.chatId, reply.ok);
+}
+
+void ImGateway::reply(const im::InboundEvent &event, const Target &target, const QString &text)
+{
+    if (target.chatId == event.chatId)
+        watch(m_adapter->reply(event, target.chatId, text, QDateTime::currentDateTimeUtc()), QStringLiteral("reply"));
+    else
+        watch(m_adapter->postMessage(target.chatId, text), QStringLiteral("reply"));
+}
+
+void ImGateway::showCard(const im::InboundEvent &event, const Target &target, const CommandReply &reply,
+                         const QString &messageId)
+{
+    // A clicked card is changed where it is; a command's card goes to the iteration's group.
+    const QString chat = messageId.isEmpty() ? target.chatId : event.chatId;
+    if (m_follower && reply.environmentId > 0 && !reply.deploying.isEmpty()) {
+        CardFollower::Start start;
+        start.chatId = chat;
+        start.followUpChatId = target.chatId;
+        start.messageId = messageId;
+        start.replyToken = messageId.isEmpty() ? QString() : event.replyToken;
+        start.environmentId = reply.environmentId;
+        start.components = reply.deploying;
+        start.card = *reply.card;
+        m_follower->follow(start);
+        return;
+    }
+    if (messageId.isEmpty())
+        watch(m_adapter->postCard(chat, *reply.card), QStringLiteral("deploy card"));
+    else
+        watch(m_adapter->updateCard(chat, messageId, event.replyToken, *reply.card), QStringLiteral("card update"));
 }
 
 void ImGateway::watch(im::ImJob *job, const QString &what)

@@ -5,6 +5,9 @@
 // posted to the chat, and deploy-card clicks are applied and the card updated. A delivery with an
 // event id is recorded in the store (source "im:<platform>") before it runs, so a redelivery is
 // never run twice, not even after a restart; the adapter's own replay detection catches the rest.
+// Replies go through the event's own reply channel where the platform gives one (Slack
+// response_url, DingTalk sessionWebhook). A card or command that started deploys is handed to the
+// CardFollower, which keeps the card up to date until the deploys ended.
 #include "im/imadapter.h"
 #include "model/teammanifest.h"
 #include "store.h"
@@ -14,6 +17,7 @@
 
 namespace iterdeck::bot {
 
+class CardFollower;
 class CommandEngine;
 struct CommandReply;
 struct Identity;
@@ -32,6 +36,9 @@ public:
     QString platform() const;
     // Whether the platform calls with this HTTP method (POST; GET too for WeCom's URL check).
     bool accepts(const QByteArray &method) const;
+    // Cards of deploys that were started are followed by `follower` (not owned; may be null:
+    // cards are only answered).
+    void setCardFollower(CardFollower *follower) { m_follower = follower; }
 
     // Verifies and records the callback and returns what to answer right away; a command or card
     // action then runs from the event loop, after the answer went out.
@@ -51,11 +58,17 @@ private:
     Target targetFor(const im::InboundEvent &event, const Identity &who);
     // Logs a failed adapter call; the job deletes itself.
     void watch(im::ImJob *job, const QString &what);
+    // Text for the user: through the event's reply channel when it goes to where the event came from.
+    void reply(const im::InboundEvent &event, const Target &target, const QString &text);
+    // Shows the reply's card (`messageId`: the clicked card, else a new one) and follows its deploys.
+    void showCard(const im::InboundEvent &event, const Target &target, const CommandReply &reply,
+                  const QString &messageId);
 
     model::TeamManifest m_manifest;
     Store *m_store;
     QPointer<im::ImAdapter> m_adapter;
     CommandEngine *m_commands;
+    CardFollower *m_follower = nullptr;
 };
 
 } // namespace iterdeck::bot

@@ -194,7 +194,8 @@ struct Checker
             fields = {{"appKey", false, true},
                       {"appSecret", true, true},
                       {"robotCode", false, false},
-                      {"templateId", false, false}};
+                      {"templateId", false, false},
+                      {"cardTemplateId", false, false}};
         }
         if (a != u"none")
             readApiBaseUrl(r);

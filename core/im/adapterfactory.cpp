@@ -130,6 +130,7 @@ Expected<ImAdapter *, ImError> createAdapter(const model::ImSettings &settings, 
         s.appSecret = secrets.value(QStringLiteral("appSecret"));
         s.robotCode = value("robotCode");
         s.templateId = value("templateId");
+        s.cardTemplateId = value("cardTemplateId");
         return static_cast<ImAdapter *>(new DingTalkAdapter(s, nam, parent));
     }
     return unexpected(

@@ -109,7 +109,7 @@ void ApiClient::withToken(std::function<void(Expected<QString, ImError>)> then)
 
 void ApiClient::send(std::shared_ptr<Pending> p, const QString &token)
 {
-    QUrl url = joinUrl(m_base, p->request.path);
+    QUrl url = p->request.url.isValid() ? p->request.url : joinUrl(m_base, p->request.path);
     if (!p->request.query.isEmpty())
         url.setQuery(p->request.query);
     QNetworkRequest req;

@@ -25,6 +25,7 @@ struct ApiRequest
 {
     QByteArray method = "POST";
     QString path; // joined to the base URL
+    QUrl url; // when valid: called as it is instead of base URL + path (a reply URL the platform handed out)
     QUrlQuery query;
     QJsonDocument body; // sent as JSON when not null
     QMap<QByteArray, QByteArray> headers;

@@ -20,6 +20,7 @@ ImError badSignature(const QString &message)
 }
 
 const QString kV1 = QStringLiteral("/v1.0/");
+constexpr char kTrackPrefix[] = "idk-"; // outTrackId of the bot's interactive cards
 
 } // namespace
 
@@ -137,7 +138,8 @@ Capabilities DingTalkAdapter::capabilities() const
 {
     Capabilities c;
     c.cardsInGroups = true;
-    c.cardUpdates = false;
+    c.cardUpdates = !m_settings.cardTemplateId.isEmpty();
+    c.cardUpdatesRepeat = c.cardUpdates;
     c.cleanup = Capabilities::Cleanup::RemoveMembersAndRename;
     c.maxMembersPerCall = 20;
     c.maxGroupMembers = 1000;
@@ -283,13 +285,88 @@ ImJob *DingTalkAdapter::postCard(const QString &chatId, const DeployCard &card)
         job->failLater({ImError::Code::InvalidArgument, *problem});
         return job;
     }
+    if (!m_settings.cardTemplateId.isEmpty() && card.state != DeployCard::State::Choosing)
+        return updateCard(chatId, {}, {}, card); // a card whose state will change: interactive
     return sendRobotMessage(chatId, QStringLiteral("sampleMarkdown"), renderCard(card));
 }
 
-ImJob *DingTalkAdapter::updateCard(const QString &chatId, const QString &, const QString &, const DeployCard &card)
+ImJob *DingTalkAdapter::updateCard(const QString &chatId, const QString &messageId, const QString &,
+                                   const DeployCard &card)
 {
-    // Robot messages cannot be edited: the new state is a new message.
-    return postCard(chatId, card);
+    if (m_settings.cardTemplateId.isEmpty()) {
+        // Robot messages cannot be edited: the new state is a new message.
+        return postCard(chatId, card);
+    }
+    ImJob *job = newJob();
+    if (const auto problem = cardProblem(card)) {
+        job->failLater({ImError::Code::InvalidArgument, *problem});
+        return job;
+    }
+    const QJsonObject data {{QStringLiteral("cardParamMap"), cardParams(card)}};
+    ApiRequest req;
+    QString track = messageId;
+    if (messageId.startsWith(QLatin1String(kTrackPrefix))) {
+        // Our own interactive card: changed in place.
+        req.method = "PUT";
+        req.path = QStringLiteral("/v1.0/im/interactiveCards");
+        req.serialKey = messageId;
+        req.body = QJsonDocument(QJsonObject {
+            {QStringLiteral("outTrackId"), messageId},
+            {QStringLiteral("cardData"), data},
+            {QStringLiteral("cardOptions"), QJsonObject {{QStringLiteral("updateCardDataByKey"), false}}}});
+    } else {
+        // A markdown card (the one clicked) cannot change: the progress gets a card of its own.
+        track = QLatin1String(kTrackPrefix) + QString::fromLatin1(crypto::randomBytes(12).toHex());
+        req.path = QStringLiteral("/v1.0/im/interactiveCards/send");
+        req.body = QJsonDocument(QJsonObject {{QStringLiteral("cardTemplateId"), m_settings.cardTemplateId},
+                                              {QStringLiteral("openConversationId"), chatId},
+                                              {QStringLiteral("outTrackId"), track},
+                                              {QStringLiteral("robotCode"), m_settings.robotCode},
+                                              {QStringLiteral("conversationType"), 1},
+                                              {QStringLiteral("cardData"), data}});
+    }
+    m_client.call(req, job, [job, chatId, track](Expected<ApiAnswer, ImError> r) {
+        if (!r) {
+            job->fail(r.error());
+            return;
+        }
+        job->succeed({chatId, track, {}, {}, r->json});
+    });
+    return job;
+}
+
+ImJob *DingTalkAdapter::reply(const InboundEvent &event, const QString &chatId, const QString &text,
+                              const QDateTime &now)
+{
+    const bool valid
+        = isReplyUrl(event.replyToken) && (!event.replyTokenExpires.isValid() || now < event.replyTokenExpires);
+    if (!valid)
+        return postMessage(chatId, text);
+    // The sessionWebhook takes the custom robot's message body, no access token.
+    ImJob *job = newJob();
+    ApiRequest req;
+    req.url = QUrl(event.replyToken);
+    req.path = QStringLiteral("sessionWebhook");
+    req.needsToken = false;
+    req.body = QJsonDocument(QJsonObject {{QStringLiteral("msgtype"), QStringLiteral("text")},
+                                          {QStringLiteral("text"), QJsonObject {{QStringLiteral("content"), text}}}});
+    m_client.call(req, job, [this, job, chatId, text](Expected<ApiAnswer, ImError> r) {
+        if (r) {
+            job->succeed({chatId, {}, {}, {}, r->json});
+            return;
+        }
+        qCInfo(lcIm) << "DingTalk sessionWebhook failed, sending through the robot API:" << r.error().toString();
+        finishWith(job, postMessage(chatId, text));
+    });
+    return job;
+}
+
+QJsonObject DingTalkAdapter::cardParams(const DeployCard &card)
+{
+    static const char *states[] = {"choosing", "deploying", "succeeded", "failed"};
+    return {{QStringLiteral("title"), cardtext::title(card)},
+            {QStringLiteral("markdown"), renderCard(card).value(u"text").toString()},
+            {QStringLiteral("state"), QString::fromLatin1(states[int(card.state)])}};
 }
 
 QJsonObject DingTalkAdapter::renderCard(const DeployCard &card)
@@ -367,6 +444,8 @@ Expected<InboundEvent, ImError> DingTalkAdapter::parse(const VerifiedRequest &re
     ev.chatId = o.value(u"conversationId").toString();
     ev.userId = o.value(u"senderStaffId").toString();
     ev.replyToken = o.value(u"sessionWebhook").toString();
+    if (const qint64 expires = qint64(o.value(u"sessionWebhookExpiredTime").toDouble()); expires > 0)
+        ev.replyTokenExpires = QDateTime::fromMSecsSinceEpoch(expires, Qt::UTC);
     ev.answer.body = "{}";
     if (ev.eventId.isEmpty() || ev.chatId.isEmpty())
         return unexpected(malformed(QStringLiteral("the DingTalk callback has no msgId or conversationId")));

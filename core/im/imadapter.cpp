@@ -1,5 +1,7 @@
 #include "imadapter.h"
 
+#include <QUrl>
+
 #include "logging.h"
 
 #include <QTimer>
@@ -98,6 +100,27 @@ Expected<InboundEvent, ImError> ImAdapter::receive(const InboundRequest &request
     }
     m_seen.insert(key, t);
     return event;
+}
+
+void ImAdapter::finishWith(ImJob *job, ImJob *from)
+{
+    QObject::connect(from, &ImJob::finished, job, [job](ImJob *f) {
+        if (f->hasError())
+            job->fail(f->error());
+        else
+            job->succeed(f->result());
+    });
+}
+
+bool ImAdapter::isReplyUrl(const QString &token)
+{
+    const QUrl url(token, QUrl::StrictMode);
+    return url.isValid() && (url.scheme() == u"https" || url.scheme() == u"http") && !url.host().isEmpty();
+}
+
+ImJob *ImAdapter::reply(const InboundEvent &, const QString &chatId, const QString &text, const QDateTime &)
+{
+    return postMessage(chatId, text);
 }
 
 } // namespace iterdeck::im

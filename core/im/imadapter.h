@@ -24,6 +24,10 @@ struct Capabilities
     };
     bool cardsInGroups = true; // an interactive card can be posted to the group itself
     bool cardUpdates = true; // a posted card can be changed in place
+    // A posted card can be changed again and again by its message id (progress). False: only
+    // once per click with its reply token (WeCom), or not at all; then only the result follows,
+    // as a new message.
+    bool cardUpdatesRepeat = true;
     bool memberRemoval = true;
     Cleanup cleanup = Cleanup::Archive;
     int maxMembersPerCall = 100;
@@ -82,6 +86,7 @@ struct InboundEvent
     CardAction action; // CardAction: what was clicked
     QString messageId; // CardAction: the card's message (for updates)
     QString replyToken; // Slack response_url, Feishu card token, WeCom ResponseCode, DingTalk sessionWebhook
+    QDateTime replyTokenExpires; // when the platform says the reply token stops working; invalid: not said
     QString eventType; // the platform's name of the event, for logs
     InboundAnswer answer; // what to answer right away
 };
@@ -160,6 +165,10 @@ public:
     virtual ImJob *updateCard(const QString &chatId, const QString &messageId, const QString &replyToken,
                               const DeployCard &card)
         = 0;
+    // The answer to an inbound command or card action (`event`): through the reply channel the
+    // platform handed out with it where there is one and it is still valid at `now` (Slack
+    // response_url, DingTalk sessionWebhook), else (and when that fails) postMessage to `chatId`.
+    virtual ImJob *reply(const InboundEvent &event, const QString &chatId, const QString &text, const QDateTime &now);
 
     // Checks signature, timestamp and token on the raw request; decrypts. Fails with
     // BadSignature / StaleTimestamp (answer 401) or Malformed.
@@ -176,6 +185,10 @@ public:
 
 protected:
     ImJob *newJob();
+    // Finishes `job` as `from` finishes (same result or error).
+    static void finishWith(ImJob *job, ImJob *from);
+    // Whether a reply token is a URL the bot may post to (http or https with a host).
+    static bool isReplyUrl(const QString &token);
 
 private:
     QMap<QString, qint64> m_seen; // replay key -> seen at (s)

@@ -250,12 +250,57 @@ ImJob *SlackAdapter::postCard(const QString &chatId, const DeployCard &card)
     return updateCard(chatId, {}, {}, card);
 }
 
-ImJob *SlackAdapter::updateCard(const QString &chatId, const QString &messageId, const QString &,
+ImJob *SlackAdapter::reply(const InboundEvent &event, const QString &chatId, const QString &text, const QDateTime &)
+{
+    if (!isReplyUrl(event.replyToken))
+        return postMessage(chatId, text);
+    // response_url: no token, valid 30 minutes and 5 times (docs.slack.dev "Handling user interaction").
+    ImJob *job = newJob();
+    const bool command = event.kind == InboundEvent::Kind::Command;
+    ApiRequest req;
+    req.url = QUrl(event.replyToken);
+    req.path = QStringLiteral("response_url");
+    req.needsToken = false;
+    req.body = QJsonDocument(QJsonObject {
+        {QStringLiteral("text"), text},
+        {QStringLiteral("response_type"), command ? QStringLiteral("in_channel") : QStringLiteral("ephemeral")},
+        {QStringLiteral("replace_original"), false}});
+    m_client.call(req, job, [this, job, chatId, text](Expected<ApiAnswer, ImError> r) {
+        if (r) {
+            job->succeed({chatId, {}, {}, {}, r->json});
+            return;
+        }
+        qCInfo(lcIm) << "Slack response_url failed, posting instead:" << r.error().toString();
+        finishWith(job, postMessage(chatId, text));
+    });
+    return job;
+}
+
+ImJob *SlackAdapter::updateCard(const QString &chatId, const QString &messageId, const QString &replyToken,
                                 const DeployCard &card)
 {
     ImJob *job = newJob();
     if (const auto problem = cardProblem(card)) {
         job->failLater({ImError::Code::InvalidArgument, *problem});
+        return job;
+    }
+    if (!messageId.isEmpty() && isReplyUrl(replyToken)) {
+        ApiRequest req;
+        req.url = QUrl(replyToken);
+        req.path = QStringLiteral("response_url");
+        req.needsToken = false;
+        req.body = QJsonDocument(QJsonObject {
+            {QStringLiteral("replace_original"), true},
+            {QStringLiteral("text"), QString(cardtext::title(card) + QStringLiteral(": ") + cardtext::stateLine(card))},
+            {QStringLiteral("blocks"), renderCard(card)}});
+        m_client.call(req, job, [this, job, chatId, messageId, card](Expected<ApiAnswer, ImError> r) {
+            if (r) {
+                job->succeed({chatId, messageId, {}, {}, r->json});
+                return;
+            }
+            qCInfo(lcIm) << "Slack response_url failed, updating with chat.update:" << r.error().toString();
+            finishWith(job, updateCard(chatId, messageId, {}, card));
+        });
         return job;
     }
     QJsonObject body {
@@ -514,6 +559,9 @@ Expected<InboundEvent, ImError> SlackAdapter::parse(const VerifiedRequest &reque
         ev.chatId = field("channel_id");
         ev.userId = field("user_id");
         ev.replyToken = field("response_url");
+        // Slash commands carry no event id; trigger_id is unique per invocation, so a delivery
+        // that comes again carries the same one.
+        ev.eventId = field("trigger_id");
         if (ev.chatId.isEmpty() || ev.userId.isEmpty())
             return unexpected(malformed(QStringLiteral("slash command without channel_id or user_id")));
         return ev;

@@ -31,8 +31,13 @@ public:
     ImJob *closeGroup(const QString &chatId, const QStringList &members) override;
     ImJob *postMessage(const QString &chatId, const QString &text) override;
     ImJob *postCard(const QString &chatId, const DeployCard &card) override;
+    // With a reply token (the click's response_url): replace_original through it, else (and when
+    // that fails) chat.update.
     ImJob *updateCard(const QString &chatId, const QString &messageId, const QString &replyToken,
                       const DeployCard &card) override;
+    // Slash commands: in_channel through response_url (works where the bot is no member); card
+    // actions: ephemeral to who clicked, the card kept.
+    ImJob *reply(const InboundEvent &event, const QString &chatId, const QString &text, const QDateTime &now) override;
 
     Expected<VerifiedRequest, ImError> verify(const InboundRequest &request, const QDateTime &now) const override;
     Expected<InboundEvent, ImError> parse(const VerifiedRequest &request) const override;

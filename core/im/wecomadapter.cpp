@@ -204,6 +204,7 @@ Capabilities WeComAdapter::capabilities() const
     Capabilities c;
     c.cardsInGroups = false;
     c.cardUpdates = true; // once per click, with its response code
+    c.cardUpdatesRepeat = false; // later states: markdown messages to the group
     c.cleanup = Capabilities::Cleanup::RemoveMembersAndRename;
     c.maxMembersPerCall = 2000;
     c.maxGroupMembers = 2000;
@@ -393,20 +394,26 @@ ImJob *WeComAdapter::postCard(const QString &chatId, const DeployCard &card)
                             .arg(card.components.size())});
         return job;
     }
+    // WeCom takes a task_id once per app: each posted card gets its own, the card id with a
+    // suffix after '@' (which parse drops again).
+    QJsonObject tc = renderCard(card);
+    const QString taskId
+        = tc.value(u"task_id").toString().left(119) + u'@' + QString::fromLatin1(crypto::randomBytes(4).toHex());
+    tc.insert(QStringLiteral("task_id"), taskId);
     // The group's members: who the adapter put there, else ask WeCom.
-    auto sendCard = [this, job, chatId, card](const QStringList &members) {
+    auto sendCard = [this, job, chatId, card, tc, taskId](const QStringList &members) {
         ApiRequest req;
         req.path = QStringLiteral("/cgi-bin/message/send");
         req.body = QJsonDocument(QJsonObject {{QStringLiteral("touser"), members.join(u'|')},
                                               {QStringLiteral("msgtype"), QStringLiteral("template_card")},
                                               {QStringLiteral("agentid"), m_settings.agentId},
-                                              {QStringLiteral("template_card"), renderCard(card)}});
-        m_client.call(req, job, [this, job, chatId, card](Expected<ApiAnswer, ImError> r) {
+                                              {QStringLiteral("template_card"), tc}});
+        m_client.call(req, job, [this, job, chatId, card, taskId](Expected<ApiAnswer, ImError> r) {
             if (!r) {
                 job->fail(r.error());
                 return;
             }
-            ImResult res {chatId, renderCard(card).value(u"task_id").toString(), {}, {}, r->json};
+            ImResult res {chatId, taskId, {}, {}, r->json};
             for (const QString &u : r->json.value(u"invaliduser").toString().split(u'|', Qt::SkipEmptyParts))
                 res.skipped.append(u);
             ApiRequest md;
@@ -456,6 +463,8 @@ ImJob *WeComAdapter::updateCard(const QString &chatId, const QString &messageId,
     }
     ImJob *job = newJob();
     QJsonObject tc = renderCard(card);
+    if (!messageId.isEmpty())
+        tc.insert(QStringLiteral("task_id"), messageId); // the posted card's own
     ApiRequest req;
     req.path = QStringLiteral("/cgi-bin/message/update_template_card");
     req.body = QJsonDocument(QJsonObject {{QStringLiteral("atall"), 1},
@@ -476,7 +485,7 @@ QJsonObject WeComAdapter::renderCard(const DeployCard &card)
 {
     QString taskId;
     for (const QChar ch : card.cardId) {
-        if (ch.isLetterOrNumber() || ch == u'_' || ch == u'-' || ch == u'@')
+        if (ch.isLetterOrNumber() || ch == u'_' || ch == u'-')
             taskId += ch;
         else
             taskId += u'_';
@@ -646,7 +655,7 @@ Expected<InboundEvent, ImError> WeComAdapter::parse(const VerifiedRequest &reque
         ev.replyToken = xml->value(u"ResponseCode");
         ev.eventId += u'/' + ev.messageId;
         const QString key = xml->value(u"EventKey");
-        ev.action.cardId = ev.messageId;
+        ev.action.cardId = ev.messageId.section(u'@', 0, 0); // without the suffix postCard added
         ev.action.kind = key == u"idk_confirm" ? CardAction::Kind::Confirm : CardAction::Kind::Cancel;
         if (key != u"idk_confirm" && key != u"idk_cancel")
             return unexpected(malformed(

@@ -12,6 +12,8 @@
 #include <QTcpSocket>
 #include <QTimer>
 
+#include <algorithm>
+
 namespace iterdeck::testing {
 
 FakeResponse FakeResponse::json(int status, const QJsonObject &o, QMap<QByteArray, QByteArray> headers)
@@ -194,8 +196,51 @@ QString checkBlocks(const QJsonArray &blocks)
 
 } // namespace
 
+QString FakeSlack::newResponseUrl(const QString &channel, const QString &ts)
+{
+    const QString id = QString::number(m_next++);
+    responseUrls.insert(id, {channel, ts, 0});
+    return url().toString() + QStringLiteral("/response/") + id;
+}
+
 FakeResponse FakeSlack::handle(const FakeRequest &r)
 {
+    if (r.path.startsWith(u"/response/")) {
+        // response_url (docs.slack.dev "Handling user interaction"): JSON POST, no token; 5 uses.
+        const QString id = r.path.mid(10);
+        if (!responseUrls.contains(id))
+            return FakeResponse::json(404, slackError("expired_url"));
+        ResponseUrl &u = responseUrls[id];
+        if (++u.uses > 5)
+            return FakeResponse::json(200, slackError("used_url"));
+        if (r.method != "POST" || !r.headers.value("content-type").startsWith("application/json")) {
+            shapeError(QStringLiteral("response_url: not a JSON POST"));
+            return FakeResponse::json(400, slackError("invalid_payload"));
+        }
+        if (r.headers.contains("authorization"))
+            shapeError(QStringLiteral("response_url: sent with a token"));
+        const QJsonObject &b = r.json;
+        if (b.value(u"text").toString().isEmpty() && b.value(u"blocks").toArray().isEmpty())
+            return FakeResponse::json(200, slackError("no_text"));
+        if (const QString problem = checkBlocks(b.value(u"blocks").toArray()); !problem.isEmpty()) {
+            shapeError(problem);
+            return FakeResponse::json(200, slackError("invalid_blocks"));
+        }
+        QJsonObject m = b;
+        m.insert(QStringLiteral("channel"), u.channel);
+        if (b.value(u"replace_original").toBool()) {
+            if (u.ts.isEmpty() || !messages.contains(u.ts))
+                return FakeResponse::json(404, slackError("message_not_found"));
+            messages.insert(u.ts, m);
+            m.insert(QStringLiteral("ts"), u.ts);
+            updates.append(m);
+        } else if (b.value(u"response_type").toString() == u"in_channel") {
+            messages.insert(QStringLiteral("1700000000.%1").arg(m_next++, 6, 10, QLatin1Char('0')), m);
+        } else {
+            ephemeral.append(m);
+        }
+        return FakeResponse::json(200, {{QStringLiteral("ok"), true}});
+    }
     if (!r.path.startsWith(u"/api/"))
         return FakeResponse::json(404, {});
     const QString method = r.path.mid(5);
@@ -288,6 +333,7 @@ FakeResponse FakeSlack::handle(const FakeRequest &r)
         if (method == u"chat.update") {
             if (!messages.contains(ts) || messages[ts].value(u"channel").toString() != channel)
                 return FakeResponse::json(200, slackError("message_not_found"));
+            updates.append(b);
         } else {
             ts = QStringLiteral("1700000000.%1").arg(m_next++, 6, 10, QLatin1Char('0'));
         }
@@ -310,9 +356,30 @@ im::InboundRequest FakeSlack::callback(const QByteArray &body, const QByteArray 
     return r;
 }
 
+im::InboundRequest FakeSlack::slashCommand(const QString &channel, const QString &user, const QString &text,
+                                           const QString &triggerId, qint64 timestamp)
+{
+    QByteArray form;
+    auto add = [&form](const char *key, const QString &value) {
+        form += (form.isEmpty() ? "" : "&") + QByteArray(key) + '=' + QUrl::toPercentEncoding(value);
+    };
+    add("token", QStringLiteral("gIkuvaNzQIHg97ATvDxqgjtO"));
+    add("team_id", QStringLiteral("T0001"));
+    add("team_domain", QStringLiteral("example"));
+    add("channel_id", channel);
+    add("channel_name", QStringLiteral("iteration"));
+    add("user_id", user);
+    add("user_name", user.toLower());
+    add("command", QStringLiteral("/iterdeck"));
+    add("text", text);
+    add("api_app_id", QStringLiteral("A0001"));
+    add("response_url", newResponseUrl(channel, {}));
+    add("trigger_id", triggerId);
+    return callback(form, "application/x-www-form-urlencoded", timestamp);
+}
+
 im::InboundRequest FakeSlack::blockAction(const QString &channel, const QString &user, const QString &ts,
-                                          const QString &actionId, const QString &value, bool select,
-                                          qint64 timestamp) const
+                                          const QString &actionId, const QString &value, bool select, qint64 timestamp)
 {
     QJsonObject action {{QStringLiteral("action_id"), actionId},
                         {QStringLiteral("block_id"), QStringLiteral("idk_actions")},
@@ -322,17 +389,16 @@ im::InboundRequest FakeSlack::blockAction(const QString &channel, const QString 
         action.insert(QStringLiteral("selected_option"), QJsonObject {{QStringLiteral("value"), value}});
     else
         action.insert(QStringLiteral("value"), value);
-    const QJsonObject payload {
-        {QStringLiteral("type"), QStringLiteral("block_actions")},
-        {QStringLiteral("user"), QJsonObject {{QStringLiteral("id"), user}}},
-        {QStringLiteral("channel"), QJsonObject {{QStringLiteral("id"), channel}}},
-        {QStringLiteral("container"),
-         QJsonObject {{QStringLiteral("type"), QStringLiteral("message")},
-                      {QStringLiteral("message_ts"), ts},
-                      {QStringLiteral("channel_id"), channel}}},
-        {QStringLiteral("message"), QJsonObject {{QStringLiteral("ts"), ts}}},
-        {QStringLiteral("response_url"), QStringLiteral("https://hooks.slack.com/actions/T1/1/abc")},
-        {QStringLiteral("actions"), QJsonArray {action}}};
+    const QJsonObject payload {{QStringLiteral("type"), QStringLiteral("block_actions")},
+                               {QStringLiteral("user"), QJsonObject {{QStringLiteral("id"), user}}},
+                               {QStringLiteral("channel"), QJsonObject {{QStringLiteral("id"), channel}}},
+                               {QStringLiteral("container"),
+                                QJsonObject {{QStringLiteral("type"), QStringLiteral("message")},
+                                             {QStringLiteral("message_ts"), ts},
+                                             {QStringLiteral("channel_id"), channel}}},
+                               {QStringLiteral("message"), QJsonObject {{QStringLiteral("ts"), ts}}},
+                               {QStringLiteral("response_url"), newResponseUrl(channel, ts)},
+                               {QStringLiteral("actions"), QJsonArray {action}}};
     const QByteArray body = "payload="
         + QUrl::toPercentEncoding(QString::fromUtf8(QJsonDocument(payload).toJson(QJsonDocument::Compact)));
     return callback(body, "application/x-www-form-urlencoded", timestamp);
@@ -717,8 +783,40 @@ FakeResponse ding(int code, const QString &msg, QJsonObject extra = {})
 }
 } // namespace
 
+QString FakeDingTalk::sessionWebhook(const QString &conversationId)
+{
+    const QString session = QStringLiteral("session-%1").arg(m_next++);
+    m_sessions.insert(session, conversationId);
+    return url().toString() + QStringLiteral("/robot/sendBySession?session=") + session;
+}
+
+namespace {
+// cardParamMap: every value a string (DingTalk answers MissingStringValue otherwise).
+bool stringParams(const QJsonObject &params)
+{
+    return !params.isEmpty()
+        && std::all_of(params.begin(), params.end(), [](const QJsonValue &v) { return v.isString(); });
+}
+} // namespace
+
 FakeResponse FakeDingTalk::handle(const FakeRequest &r)
 {
+    if (r.path == u"/robot/sendBySession") {
+        // The sessionWebhook of a robot callback: the custom robot's body, no access token.
+        const QString session = r.query.queryItemValue(QStringLiteral("session"));
+        if (!m_sessions.contains(session))
+            return ding(300001, QStringLiteral("session not found"));
+        const QString type = r.json.value(u"msgtype").toString();
+        if ((type != u"text" || r.json.value(u"text").toObject().value(u"content").toString().isEmpty())
+            && (type != u"markdown" || r.json.value(u"markdown").toObject().value(u"text").toString().isEmpty())) {
+            shapeError(QStringLiteral("sessionWebhook: bad msgtype or content"));
+            return ding(40035, QStringLiteral("invalid parameter"));
+        }
+        QJsonObject m = r.json;
+        m.insert(QStringLiteral("conversationId"), m_sessions.value(session));
+        sessionMessages.append(m);
+        return ding(0, QStringLiteral("ok"));
+    }
     if (r.path == u"/gettoken") {
         if (r.query.queryItemValue(QStringLiteral("appkey")) != appKey
             || r.query.queryItemValue(QStringLiteral("appsecret"), QUrl::FullyDecoded).toUtf8() != appSecret)
@@ -735,11 +833,53 @@ FakeResponse FakeDingTalk::handle(const FakeRequest &r)
                                        {QStringLiteral("message"), QStringLiteral("不合法的access_token")}});
         if (auto injected = takeInjected(r.path))
             return *injected;
+        const QJsonObject &b = r.json;
+        auto invalid = [this](const QString &what) {
+            shapeError(what);
+            return FakeResponse::json(400,
+                                      {{QStringLiteral("code"), QStringLiteral("InvalidParameter")},
+                                       {QStringLiteral("message"), QStringLiteral("invalid parameter")}});
+        };
+        if (r.path == u"/v1.0/im/interactiveCards/send" && r.method == "POST") {
+            const QString track = b.value(u"outTrackId").toString();
+            const QJsonObject params = b.value(u"cardData").toObject().value(u"cardParamMap").toObject();
+            if (b.value(u"cardTemplateId").toString() != cardTemplateId || b.value(u"robotCode").toString() != appKey
+                || !groups.contains(b.value(u"openConversationId").toString()) || track.isEmpty()
+                || b.value(u"conversationType").toInt(-1) != 1 || !stringParams(params))
+                return invalid(QStringLiteral("interactiveCards/send: bad template, robot, conversation or data"));
+            if (interactiveCards.contains(track))
+                return invalid(QStringLiteral("interactiveCards/send: outTrackId used twice"));
+            interactiveCards.insert(track, {b.value(u"openConversationId").toString(), params, 0});
+            return FakeResponse::json(
+                200,
+                {{QStringLiteral("success"), true},
+                 {QStringLiteral("result"),
+                  QJsonObject {{QStringLiteral("processQueryKey"), QStringLiteral("pqk-%1").arg(m_next++)}}}});
+        }
+        if (r.path == u"/v1.0/im/interactiveCards" && r.method == "PUT") {
+            const QString track = b.value(u"outTrackId").toString();
+            const QJsonObject params = b.value(u"cardData").toObject().value(u"cardParamMap").toObject();
+            if (!interactiveCards.contains(track))
+                return FakeResponse::json(400,
+                                          {{QStringLiteral("code"), QStringLiteral("param.cardNotExist")},
+                                           {QStringLiteral("message"), QStringLiteral("card not found")}});
+            if (!stringParams(params))
+                return invalid(QStringLiteral("interactiveCards update: cardParamMap values must be strings"));
+            InteractiveCard &card = interactiveCards[track];
+            if (b.value(u"cardOptions").toObject().value(u"updateCardDataByKey").toBool()) {
+                for (auto it = params.begin(); it != params.end(); ++it)
+                    card.params.insert(it.key(), it.value());
+            } else {
+                card.params = params;
+            }
+            ++card.updates;
+            cardUpdates.append(b);
+            return FakeResponse::json(200, {{QStringLiteral("success"), true}, {QStringLiteral("result"), true}});
+        }
         if (r.path != u"/v1.0/robot/groupMessages/send") {
-            shapeError(QStringLiteral("unknown call ") + r.path);
+            shapeError(QStringLiteral("unknown call ") + QString::fromLatin1(r.method) + u' ' + r.path);
             return FakeResponse::json(404, {});
         }
-        const QJsonObject &b = r.json;
         const QJsonDocument param = QJsonDocument::fromJson(b.value(u"msgParam").toString().toUtf8());
         const QString key = b.value(u"msgKey").toString();
         const bool paramOk = param.isObject()

@@ -95,11 +95,25 @@ public:
     };
     QMap<QString, Channel> channels;
     QMap<QString, QJsonObject> messages; // ts -> the message (channel, text, blocks)
+    QList<QJsonObject> updates; // every change of a message (chat.update, replace_original), with its "ts"
+    QList<QJsonObject> ephemeral; // response_url messages only the user saw (response_type ephemeral)
+    struct ResponseUrl
+    {
+        QString channel;
+        QString ts; // the message of the interaction; empty for a slash command
+        int uses = 0; // Slack takes a response_url at most 5 times within 30 minutes
+    };
+    QMap<QString, ResponseUrl> responseUrls; // id -> what it answers
     QUrl apiUrl() const;
+    // A response_url for an interaction with the message `ts` (empty: a slash command) in `channel`.
+    QString newResponseUrl(const QString &channel, const QString &ts);
     // A signed callback as Slack sends it.
     im::InboundRequest callback(const QByteArray &body, const QByteArray &contentType, qint64 timestamp) const;
     im::InboundRequest blockAction(const QString &channel, const QString &user, const QString &ts,
-                                   const QString &actionId, const QString &value, bool select, qint64 timestamp) const;
+                                   const QString &actionId, const QString &value, bool select, qint64 timestamp);
+    // The slash command /iterdeck as Slack posts it (form fields as documented), with a fresh response_url.
+    im::InboundRequest slashCommand(const QString &channel, const QString &user, const QString &text,
+                                    const QString &triggerId, qint64 timestamp);
 
 protected:
     FakeResponse handle(const FakeRequest &request) override;
@@ -198,6 +212,18 @@ public:
     };
     QMap<QString, Group> groups;
     QList<QJsonObject> robotMessages; // {openConversationId, msgKey, msgParam (parsed)}
+    QString cardTemplateId = QStringLiteral("tpl-deploy-card");
+    struct InteractiveCard
+    {
+        QString openConversationId;
+        QJsonObject params; // cardParamMap as it is now
+        int updates = 0;
+    };
+    QMap<QString, InteractiveCard> interactiveCards; // outTrackId -> card
+    QList<QJsonObject> cardUpdates; // every PUT im/interactiveCards body, in order
+    QList<QJsonObject> sessionMessages; // what came through a sessionWebhook, with its "conversationId"
+    // The sessionWebhook a robot message from `conversationId` carries.
+    QString sessionWebhook(const QString &conversationId);
     int tokensIssued = 0;
     void expireTokens() { m_valid.clear(); }
     im::InboundRequest callback(const QJsonObject &body, qint64 timestampMs) const;
@@ -208,6 +234,7 @@ protected:
 
 private:
     QSet<QString> m_valid;
+    QMap<QString, QString> m_sessions; // session -> conversation
     int m_next = 1;
 };
 

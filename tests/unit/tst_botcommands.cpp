@@ -8,10 +8,10 @@
 #include "bot/environmentmanager.h"
 #include "bot/store.h"
 #include "bot/webhookprocessor.h"
+#include "botsandboxsupport.h"
 #include "config/teammanifestloader.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
-#include "testutil/sandboxserver.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
@@ -27,7 +27,7 @@
 using namespace iterdeck;
 using namespace iterdeck::bot;
 using namespace iterdeck::kube;
-using iterdeck::testing::SandboxServer;
+using iterdeck::testing::SandboxCluster;
 
 namespace {
 
@@ -67,29 +67,6 @@ people:
     collab: eve-gh
 )";
 
-const char *kDeployment = R"(apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${component}
-spec:
-  replicas: ${values.replicas}
-  selector: {matchLabels: {app: ${component}}}
-  template:
-    metadata: {labels: {app: ${component}}}
-    spec:
-      containers:
-      - name: main
-        image: ${image}
-)";
-
-void writeFile(const QString &path, const QByteArray &text)
-{
-    QDir().mkpath(QFileInfo(path).path());
-    QFile f(path);
-    QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(text);
-}
-
 QStringList names(const QJsonArray &list, const char *key)
 {
     QStringList out;
@@ -106,8 +83,7 @@ class TestBotCommands : public QObject
 
 private:
     QTemporaryDir m_dir;
-    std::unique_ptr<SandboxServer> m_sandbox;
-    std::unique_ptr<KubeClient> m_client;
+    std::unique_ptr<SandboxCluster> m_cluster;
     std::unique_ptr<Store> m_store;
     model::TeamManifest m_manifest;
     std::unique_ptr<WebhookProcessor> m_processor;
@@ -190,18 +166,9 @@ private:
     }
     QJsonObject get(const ResourceRef &ref, const QString &ns, const QString &name, int *status = nullptr)
     {
-        KubeCall *call = m_client->get(ref, ns, name);
-        QSignalSpy done(call, &KubeCall::finished);
-        done.wait(10000);
-        if (status)
-            *status = call->httpStatus();
-        return call->isOk() ? *call->object() : QJsonObject();
+        return m_cluster->get(ref, ns, name, status);
     }
-    QString deployedImage(const QString &name)
-    {
-        const QJsonObject d = get(ResourceRef::deployments(), m_ns, name);
-        return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
-    }
+    QString deployedImage(const QString &name) { return m_cluster->deployedImage(m_ns, name); }
     QList<model::Event> eventsOf(const QString &type, qsizetype from = 0) const
     {
         QList<model::Event> out;
@@ -248,22 +215,18 @@ private Q_SLOTS:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
-        writeFile(m_dir.filePath(QStringLiteral("deploy/web/deployment.yaml")), kDeployment);
-        writeFile(m_dir.filePath(QStringLiteral("deploy/worker/deployment.yaml")), kDeployment);
-        writeFile(m_dir.filePath(QStringLiteral("iterdeck.yaml")), kManifest);
+        using iterdeck::testing::kDeploymentTemplate;
+        using iterdeck::testing::writeProjectFile;
+        QVERIFY(writeProjectFile(m_dir.filePath(QStringLiteral("deploy/web/deployment.yaml")), kDeploymentTemplate));
+        QVERIFY(writeProjectFile(m_dir.filePath(QStringLiteral("deploy/worker/deployment.yaml")), kDeploymentTemplate));
+        QVERIFY(writeProjectFile(m_dir.filePath(QStringLiteral("iterdeck.yaml")), kManifest));
         Diagnostics diag;
         auto m = config::TeamManifestLoader().loadFile(m_dir.filePath(QStringLiteral("iterdeck.yaml")), diag);
         QVERIFY2(m, qPrintable(diag.toString()));
         m_manifest = *m;
 
-        m_sandbox = std::make_unique<SandboxServer>(m_dir.filePath(QStringLiteral("sandbox")));
-        QVERIFY2(m_sandbox->isRunning(), qPrintable(m_sandbox->errorString()));
-        KubeconfigOptions ko;
-        ko.kubeconfigFlag = m_sandbox->kubeconfigPath();
-        auto config = loadClientConfig(ko);
-        if (!config)
-            QFAIL(qPrintable(config.error().toString()));
-        m_client = std::make_unique<KubeClient>(*config);
+        m_cluster = std::make_unique<SandboxCluster>(m_dir.filePath(QStringLiteral("sandbox")));
+        QVERIFY2(m_cluster->error().isEmpty(), qPrintable(m_cluster->error()));
 
         auto s = Store::open(StoreOptions {{}, m_dir.filePath(QStringLiteral("store"))});
         QVERIFY2(s, s ? "" : qPrintable(s.error().message));
@@ -273,7 +236,7 @@ private Q_SLOTS:
         o.manifestDir = m_dir.path();
         o.coalesceMs = 0;
         o.rolloutTimeoutMs = 0;
-        m_manager = std::make_unique<EnvironmentManager>(m_manifest, m_store.get(), m_client.get(), o);
+        m_manager = std::make_unique<EnvironmentManager>(m_manifest, m_store.get(), m_cluster->client(), o);
         connect(m_manager.get(), &EnvironmentManager::eventsAppended, this,
                 [this](const QList<model::Event> &events) { m_events += events; });
         m_manager->start();

@@ -8,10 +8,8 @@
 #include "bot/environmentmanager.h"
 #include "bot/store.h"
 #include "bot/webhookprocessor.h"
+#include "botsandboxsupport.h"
 #include "config/teammanifestloader.h"
-#include "kube/kubeclient.h"
-#include "kube/kubeconfig.h"
-#include "testutil/sandboxserver.h"
 
 #include <QDeadlineTimer>
 #include <QDir>
@@ -27,7 +25,7 @@
 using namespace iterdeck;
 using namespace iterdeck::bot;
 using namespace iterdeck::kube;
-using iterdeck::testing::SandboxServer;
+using iterdeck::testing::SandboxCluster;
 
 namespace {
 
@@ -81,10 +79,7 @@ data:
 
 void writeFile(const QString &path, const QByteArray &text)
 {
-    QDir().mkpath(QFileInfo(path).path());
-    QFile f(path);
-    QVERIFY(f.open(QIODevice::WriteOnly));
-    f.write(text);
+    QVERIFY(iterdeck::testing::writeProjectFile(path, text));
 }
 
 } // namespace
@@ -95,8 +90,7 @@ class TestBotEnvironments : public QObject
 
 private:
     QTemporaryDir m_dir;
-    std::unique_ptr<SandboxServer> m_sandbox;
-    std::unique_ptr<KubeClient> m_client;
+    std::unique_ptr<SandboxCluster> m_cluster;
     std::unique_ptr<Store> m_store;
     model::TeamManifest m_manifest;
     std::unique_ptr<WebhookProcessor> m_processor;
@@ -113,7 +107,7 @@ private:
         o.manifestDir = m_dir.path();
         o.coalesceMs = 1500;
         o.rolloutTimeoutMs = 0;
-        m_manager = std::make_unique<EnvironmentManager>(m_manifest, m_store.get(), m_client.get(), o);
+        m_manager = std::make_unique<EnvironmentManager>(m_manifest, m_store.get(), m_cluster->client(), o);
         connect(m_manager.get(), &EnvironmentManager::eventsAppended, this,
                 [this](const QList<model::Event> &events) { m_events += events; });
         m_manager->start();
@@ -158,12 +152,7 @@ private:
     }
     QJsonObject get(const ResourceRef &ref, const QString &ns, const QString &name, int *status = nullptr)
     {
-        KubeCall *call = m_client->get(ref, ns, name);
-        QSignalSpy done(call, &KubeCall::finished);
-        done.wait(10000);
-        if (status)
-            *status = call->httpStatus();
-        return call->isOk() ? *call->object() : QJsonObject();
+        return m_cluster->get(ref, ns, name, status);
     }
     QString deployedImage()
     {
@@ -216,14 +205,8 @@ private Q_SLOTS:
         m_manifest = *m;
         QCOMPARE(m_manifest.environment.create, QStringLiteral("onStart"));
 
-        m_sandbox = std::make_unique<SandboxServer>(m_dir.filePath(QStringLiteral("sandbox")));
-        QVERIFY2(m_sandbox->isRunning(), qPrintable(m_sandbox->errorString()));
-        KubeconfigOptions ko;
-        ko.kubeconfigFlag = m_sandbox->kubeconfigPath();
-        auto config = loadClientConfig(ko);
-        if (!config)
-            QFAIL(qPrintable(config.error().toString()));
-        m_client = std::make_unique<KubeClient>(*config);
+        m_cluster = std::make_unique<SandboxCluster>(m_dir.filePath(QStringLiteral("sandbox")));
+        QVERIFY2(m_cluster->error().isEmpty(), qPrintable(m_cluster->error()));
 
         auto s = Store::open(StoreOptions {{}, m_dir.filePath(QStringLiteral("store"))});
         QVERIFY2(s, s ? "" : qPrintable(s.error().message));
@@ -408,7 +391,7 @@ private Q_SLOTS:
     void clusterConfig()
     {
         model::ClusterSettings fromFile;
-        fromFile.kubeconfig = m_sandbox->kubeconfigPath();
+        fromFile.kubeconfig = m_cluster->server()->kubeconfigPath();
         auto kc = loadClusterConfig(fromFile, QProcessEnvironment());
         QVERIFY2(kc, kc ? "" : qPrintable(kc.error()));
 
@@ -460,7 +443,7 @@ private Q_SLOTS:
         EnvironmentManagerOptions o;
         o.manifestDir = m_dir.path();
         o.rolloutTimeoutMs = 0;
-        EnvironmentManager manager(manifest, store.get(), m_client.get(), o);
+        EnvironmentManager manager(manifest, store.get(), m_cluster->client(), o);
         QList<model::Event> events;
         connect(&manager, &EnvironmentManager::eventsAppended, this,
                 [&events](const QList<model::Event> &e) { events += e; });
@@ -506,7 +489,7 @@ private Q_SLOTS:
         o.manifestDir = QStringLiteral(ITERDECK_SOURCE_DIR "/resources/demo");
         o.coalesceMs = 100;
         o.rolloutTimeoutMs = 90000;
-        EnvironmentManager manager(*demo, store.get(), m_client.get(), o);
+        EnvironmentManager manager(*demo, store.get(), m_cluster->client(), o);
         QList<model::Event> events;
         connect(&manager, &EnvironmentManager::eventsAppended, this,
                 [&events](const QList<model::Event> &e) { events += e; });
@@ -554,8 +537,7 @@ private Q_SLOTS:
     void cleanupTestCase()
     {
         m_manager.reset();
-        m_client.reset();
-        m_sandbox.reset();
+        m_cluster.reset();
     }
 };
 

@@ -22,7 +22,8 @@ class TestImDingTalk : public QObject
 
     std::unique_ptr<DingTalkAdapter> adapter(const FakeDingTalk &fake,
                                              const QUrl &base = QUrl(QStringLiteral("http://127.0.0.1:9")),
-                                             const QString &templateId = QStringLiteral("tpl-iteration"))
+                                             const QString &templateId = QStringLiteral("tpl-iteration"),
+                                             const QString &cardTemplateId = {})
     {
         DingTalkAdapter::Settings s;
         s.apiBaseUrl = base;
@@ -30,6 +31,7 @@ class TestImDingTalk : public QObject
         s.appKey = fake.appKey;
         s.appSecret = fake.appSecret;
         s.templateId = templateId;
+        s.cardTemplateId = cardTemplateId;
         auto a = std::make_unique<DingTalkAdapter>(s, &m_nam);
         RetryPolicy p;
         p.backoffMs = 20;
@@ -218,6 +220,96 @@ private Q_SLOTS:
         QCOMPARE(job->result().note,
                  QStringLiteral("DingTalk cannot dismiss scene groups: removed 2 members and renamed the group"));
         delete job;
+        QCOMPARE(fake.shapeErrors(), QStringList());
+    }
+
+    // With a card template, a card whose state changes is an interactive card, changed in place.
+    void interactiveCard()
+    {
+        FakeDingTalk fake;
+        QVERIFY(fake.listen());
+        auto a = adapter(fake, fake.url(), QStringLiteral("tpl-iteration"), fake.cardTemplateId);
+        QVERIFY(a->capabilities().cardUpdates);
+        QVERIFY(a->capabilities().cardUpdatesRepeat);
+        ImJob *job = a->createGroup({QStringLiteral("Shop"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
+        QVERIFY(waitJob(job));
+        const QString chat = job->result().chatId;
+        delete job;
+        // Choosing stays markdown (its links are the choice); the click's answer becomes an interactive card.
+        job = a->postCard(chat, sampleCard());
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        QCOMPARE(fake.robotMessages.size(), qsizetype(1));
+        const QString markdownId = job->result().messageId;
+        delete job;
+        job = a->updateCard(chat, markdownId, {}, sampleCard(DeployCard::State::Deploying));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        const QString track = job->result().messageId;
+        QVERIFY(track.startsWith(u"idk-"));
+        QCOMPARE(fake.interactiveCards.size(), qsizetype(1));
+        QCOMPARE(fake.interactiveCards.value(track).openConversationId, chat);
+        QCOMPARE(fake.interactiveCards.value(track).params,
+                 DingTalkAdapter::cardParams(sampleCard(DeployCard::State::Deploying)));
+        delete job;
+        job = a->updateCard(chat, track, {}, sampleCard(DeployCard::State::Succeeded));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        QCOMPARE(job->result().messageId, track);
+        QCOMPARE(fake.interactiveCards.size(), qsizetype(1));
+        QCOMPARE(fake.interactiveCards.value(track).updates, 1);
+        QCOMPARE(fake.interactiveCards.value(track).params.value(u"state").toString(), QStringLiteral("succeeded"));
+        QCOMPARE(fake.cardUpdates.last().value(u"cardOptions").toObject().value(u"updateCardDataByKey").toBool(true),
+                 false);
+        delete job;
+        QCOMPARE(fake.robotMessages.size(), qsizetype(1));
+        QCOMPARE(fake.shapeErrors(), QStringList());
+    }
+
+    // Replies go through the message's sessionWebhook until it expires, then through the robot API.
+    void sessionWebhook()
+    {
+        FakeDingTalk fake;
+        QVERIFY(fake.listen());
+        auto a = adapter(fake, fake.url());
+        ImJob *job = a->createGroup({QStringLiteral("Shop"), {}, {QStringLiteral("alice"), QStringLiteral("bob")}, {}});
+        QVERIFY(waitJob(job));
+        const QString chat = job->result().chatId;
+        delete job;
+        QJsonObject msg = fixture(QStringLiteral("text"));
+        msg.insert(QStringLiteral("conversationId"), chat);
+        msg.insert(QStringLiteral("sessionWebhook"), fake.sessionWebhook(chat));
+        const qint64 ts = qint64(msg.value(u"createAt").toDouble());
+        const auto ev = a->receive(fake.callback(msg, ts), QDateTime::fromMSecsSinceEpoch(ts + 1000, Qt::UTC));
+        QVERIFY2(ev.hasValue(), qPrintable(errorText(ev)));
+        // The fixture's sessionWebhookExpiredTime: 1695289035996, 90 minutes after it was sent.
+        QCOMPARE(ev->replyTokenExpires, QDateTime::fromMSecsSinceEpoch(1695289035996, Qt::UTC));
+        job = a->reply(*ev, chat, QStringLiteral("hello"), QDateTime::fromMSecsSinceEpoch(ts + 60000, Qt::UTC));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        delete job;
+        QCOMPARE(fake.sessionMessages.size(), qsizetype(1));
+        QCOMPARE(fake.sessionMessages.first().value(u"text").toObject().value(u"content").toString(),
+                 QStringLiteral("hello"));
+        QCOMPARE(fake.robotMessages.size(), qsizetype(0));
+        QCOMPARE(fake.paths().filter(QStringLiteral("/gettoken")).size(), qsizetype(1)); // only createGroup's
+        // Expired: the robot API.
+        job = a->reply(*ev, chat, QStringLiteral("later"), ev->replyTokenExpires.addSecs(1));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        delete job;
+        QCOMPARE(fake.sessionMessages.size(), qsizetype(1));
+        QCOMPARE(fake.robotMessages.size(), qsizetype(1));
+        QCOMPARE(fake.robotMessages.last().value(u"msgParam").toObject().value(u"content").toString(),
+                 QStringLiteral("later"));
+        // A session DingTalk no longer knows: the robot API too.
+        InboundEvent stale = *ev;
+        stale.replyToken = fake.url().toString() + QStringLiteral("/robot/sendBySession?session=gone");
+        job = a->reply(stale, chat, QStringLiteral("again"), QDateTime::fromMSecsSinceEpoch(ts + 60000, Qt::UTC));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        delete job;
+        QCOMPARE(fake.robotMessages.size(), qsizetype(2));
         QCOMPARE(fake.shapeErrors(), QStringList());
     }
 

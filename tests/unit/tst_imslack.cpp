@@ -202,6 +202,8 @@ private Q_SLOTS:
                 QCOMPARE(event->userId, QStringLiteral("U2CERLKJA"));
                 QCOMPARE(event->chatId, QStringLiteral("G8PSS9T3V"));
                 QVERIFY(event->replyToken.startsWith(u"https://hooks.slack.com/commands/"));
+                // No event id: the trigger_id (unique per invocation) is the dedupe key.
+                QCOMPARE(event->eventId, QStringLiteral("398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"));
             }
         }
     }
@@ -320,12 +322,22 @@ private Q_SLOTS:
             QDateTime::currentDateTimeUtc());
         QVERIFY(ev.hasValue());
         QCOMPARE(ev->action.kind, CardAction::Kind::Confirm);
-        // The card follows the deploy.
-        job = a->updateCard(chat, ts, ev->replyToken, sampleCard(DeployCard::State::Succeeded));
+        // The card follows the deploy: first through the click's response_url, then chat.update.
+        const QString responsePath = QUrl(ev->replyToken).path();
+        job = a->updateCard(chat, ts, ev->replyToken, sampleCard(DeployCard::State::Deploying));
+        QVERIFY(waitJob(job));
+        QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
+        QCOMPARE(job->result().messageId, ts);
+        QCOMPARE(fake.messages.value(ts).value(u"blocks").toArray(),
+                 SlackAdapter::renderCard(sampleCard(DeployCard::State::Deploying)));
+        QCOMPARE(fake.messages.value(ts).value(u"channel").toString(), chat);
+        delete job;
+        job = a->updateCard(chat, ts, {}, sampleCard(DeployCard::State::Succeeded));
         QVERIFY(waitJob(job));
         QVERIFY2(!job->hasError(), qPrintable(job->error().toString()));
         QCOMPARE(fake.messages.value(ts).value(u"blocks").toArray(),
                  SlackAdapter::renderCard(sampleCard(DeployCard::State::Succeeded)));
+        QCOMPARE(fake.updates.size(), qsizetype(2));
         delete job;
         // A member leaves; the iteration ends.
         job = a->removeMembers(chat, {QStringLiteral("U02BOB")});
@@ -339,11 +351,12 @@ private Q_SLOTS:
         QVERIFY(fake.channels.value(chat).archived);
         delete job;
         QCOMPARE(fake.paths(),
-                 (QStringList {
-                     QStringLiteral("POST /api/conversations.create"), QStringLiteral("POST /api/conversations.invite"),
-                     QStringLiteral("POST /api/chat.postMessage"), QStringLiteral("POST /api/chat.postMessage"),
-                     QStringLiteral("POST /api/chat.update"), QStringLiteral("POST /api/conversations.kick"),
-                     QStringLiteral("POST /api/conversations.archive")}));
+                 (QStringList {QStringLiteral("POST /api/conversations.create"),
+                               QStringLiteral("POST /api/conversations.invite"),
+                               QStringLiteral("POST /api/chat.postMessage"),
+                               QStringLiteral("POST /api/chat.postMessage"), QStringLiteral("POST ") + responsePath,
+                               QStringLiteral("POST /api/chat.update"), QStringLiteral("POST /api/conversations.kick"),
+                               QStringLiteral("POST /api/conversations.archive")}));
         QCOMPARE(fake.shapeErrors(), QStringList());
         // Archived: Slack refuses further posts.
         job = a->postMessage(chat, QStringLiteral("late"));
