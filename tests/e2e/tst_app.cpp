@@ -305,6 +305,16 @@ private Q_SLOTS:
             model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QLatin1String("1.1")), 60000);
         // The worker was not touched.
         QCOMPARE(imageOfIn(ns, QStringLiteral("worker")), QStringLiteral("iterdeck/demo-worker:1.0"));
+        // carol's "Hotfix 7" got no environment: no namespace, no pods on the demo cluster.
+        KubeCall *namespaces = m_client->list(ResourceRef::namespaces(), {});
+        QSignalSpy listed(namespaces, &KubeCall::finished);
+        QVERIFY(listed.wait(10000));
+        QVERIFY(namespaces->isOk());
+        QStringList names;
+        for (const QJsonValue &v : namespaces->object()->value(QStringLiteral("items")).toArray())
+            names << v.toObject().value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
+        QVERIFY2(names.contains(ns), qPrintable(names.join(u' ')));
+        QVERIFY2(!names.contains(QStringLiteral("demo-hotfix-7")), qPrintable(names.join(u' ')));
     }
 
     void settingsDialog()
