@@ -287,15 +287,16 @@ private Q_SLOTS:
         return exec;
     }
 
+    // What a connection to the local port gets until it is closed. The forwarder runs in this
+    // thread: the wait runs the event loop, never blocks it.
     static QByteArray readFrom(quint16 port)
     {
         QTcpSocket socket;
-        socket.connectToHost(QHostAddress::LocalHost, port);
-        if (!socket.waitForConnected(2000))
-            return {};
         QByteArray got;
-        while (socket.waitForReadyRead(2000))
-            got += socket.readAll();
+        QObject::connect(&socket, &QTcpSocket::readyRead, &socket, [&] { got += socket.readAll(); });
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        if (!QTest::qWaitFor([&] { return socket.state() == QAbstractSocket::UnconnectedState; }, 3000))
+            socket.abort();
         return got + socket.readAll();
     }
 
@@ -315,6 +316,8 @@ private Q_SLOTS:
         const QString remembered = QStringLiteral("devForwards/")
             + QString::fromLatin1(QUrl::toPercentEncoding(m_client->config().contextName)) + u'/' + key;
         m_settings->remove(QStringLiteral("devForwards"));
+        DevController(m_client.get(), m_settings.get())
+            .rememberFolder(m_ns, ref, m_dir.filePath(QStringLiteral("src")));
         quint16 forwarded = 0;
         {
             DevController dev(m_client.get(), m_settings.get());
@@ -353,8 +356,7 @@ private Q_SLOTS:
                          20000),
                      qPrintable(QStringLiteral("got \"%1\"; the server: %2 %3; the forward: %4")
                                     .arg(QString::fromUtf8(got), QString::fromUtf8(server->readStderr()),
-                                         QString::fromUtf8(server->readStdout()),
-                                         panel->list()->item(0)->text())));
+                                         QString::fromUtf8(server->readStdout()), panel->list()->item(0)->text())));
             QCOMPARE(m_settings->value(remembered).toStringList(), QStringList {QStringLiteral(":9123")});
 
             // Clear errors: the same local port twice, a port taken by another program, nonsense.
