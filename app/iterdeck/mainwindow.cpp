@@ -144,6 +144,8 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     , m_activity(new QListWidget(this))
 {
     setWindowTitle(QStringLiteral("Iterdeck"));
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowRole(QStringLiteral("iterdeck-main"));
     resize(1000, 620);
     auto *central = new QWidget(this);
     auto *layout = new QVBoxLayout(central);
