@@ -953,6 +953,14 @@ Resume syncing them, or restore them as they were?</source>
         <source>%1 was restored, but differs from the saved original at: %2</source>
         <translation>%1 已还原，但与保存的原始版本在以下位置不同：%2</translation>
     </message>
+    <message>
+        <source>%1 is not in dev mode</source>
+        <translation>%1 不在开发模式中</translation>
+    </message>
+    <message>
+        <source>%1: port-forward</source>
+        <translation>%1：端口转发</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::IterationsModel</name>
@@ -1110,6 +1118,101 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>Choose the branch or build each component runs (Ctrl+D)</source>
         <translation>选择每个组件运行的分支或构建（Ctrl+D）</translation>
+    </message>
+    <message>
+        <source>The kubeconfig context Iterdeck uses</source>
+        <translation>Iterdeck 使用的 kubeconfig 上下文</translation>
+    </message>
+    <message>
+        <source>Port-forwards</source>
+        <translation>端口转发</translation>
+    </message>
+    <message>
+        <source>The port-forwards of the selected workload, while it is in dev mode</source>
+        <translation>所选工作负载处于开发模式时的端口转发</translation>
+    </message>
+    <message>
+        <source>The kubeconfig changed: now %1 (context %2)</source>
+        <translation>kubeconfig 已变更：现在使用 %1（上下文 %2）</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::PortForwardsPanel</name>
+    <message>
+        <source>dev config</source>
+        <translation>开发配置</translation>
+    </message>
+    <message>
+        <source>added by you</source>
+        <translation>手动添加</translation>
+    </message>
+    <message>
+        <source>%1 → %2 (%3): %4</source>
+        <translation>%1 → %2（%3）：%4</translation>
+    </message>
+    <message>
+        <source>%1 → %2 (%3): starting</source>
+        <translation>%1 → %2（%3）：正在启动</translation>
+    </message>
+    <message>
+        <source>, following the dev pod</source>
+        <translation>，正在跟随开发 Pod</translation>
+    </message>
+    <message>
+        <source>, waiting for the dev pod</source>
+        <translation>，正在等待开发 Pod</translation>
+    </message>
+    <message>
+        <source>127.0.0.1:%1 → %2 (%3%4)</source>
+        <translation>127.0.0.1:%1 → %2（%3%4）</translation>
+    </message>
+    <message>
+        <source>Add</source>
+        <translation>添加</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>any free port</source>
+        <translation>任一空闲端口</translation>
+    </message>
+    <message>
+        <source>The port on this computer (127.0.0.1); &quot;any free port&quot; lets the system pick one</source>
+        <translation>本机（127.0.0.1）上的端口；“任一空闲端口”由系统自动选择</translation>
+    </message>
+    <message>
+        <source>The port in the dev container</source>
+        <translation>开发容器中的端口</translation>
+    </message>
+    <message>
+        <source>Stop the selected forward and forget it (forwards of the dev config stay)</source>
+        <translation>停止所选转发并不再记住它（开发配置中的转发保留）</translation>
+    </message>
+    <message>
+        <source>Local port:</source>
+        <translation>本地端口：</translation>
+    </message>
+    <message>
+        <source>Container port:</source>
+        <translation>容器端口：</translation>
+    </message>
+    <message>
+        <source>Port-forwards can be added while a workload is in dev mode.</source>
+        <translation>工作负载处于开发模式时才能添加端口转发。</translation>
+    </message>
+    <message>
+        <source>Port-forwards of %1</source>
+        <translation>%1 的端口转发</translation>
+    </message>
+    <message>
+        <source>No port-forwards yet</source>
+        <translation>还没有端口转发</translation>
+    </message>
+    <message>
+        <source>Could not forward %1: %2</source>
+        <translation>无法转发 %1：%2</translation>
     </message>
 </context>
 <context>
@@ -1663,6 +1766,17 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>Received</source>
         <translation>已收到</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::kube::KubeconfigWatcher</name>
+    <message>
+        <source>The context &quot;%1&quot; is no longer in the kubeconfig (%2). Iterdeck keeps its last connection; choose another context.</source>
+        <translation>上下文“%1”已不在 kubeconfig（%2）中。Iterdeck 保持原有连接；请选择其他上下文。</translation>
+    </message>
+    <message>
+        <source>The kubeconfig cannot be used: %1. Iterdeck keeps its last connection.</source>
+        <translation>kubeconfig 无法使用：%1。Iterdeck 保持原有连接。</translation>
     </message>
 </context>
 </TS>

@@ -6,6 +6,7 @@
 #include "devcontroller.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
+#include "kube/kubeconfigwatcher.h"
 #include "mainwindow.h"
 #include "settingsdialog.h"
 #include "trayicon.h"
@@ -186,6 +187,15 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     m_tray = new TrayIcon(this);
     m_bot = new BotSession(&m_settings, this);
     m_window->setBotSession(m_bot);
+    // The kubeconfig is followed as it changes; its context stays unless the user picks another.
+    m_kubeconfig = new KubeconfigWatcher(m_client.get(), ko, this);
+    m_window->setKubeconfigWatcher(m_kubeconfig);
+    connect(m_kubeconfig, &KubeconfigWatcher::clientChanged, this, [this] {
+        if (!m_options.sandbox)
+            m_settings.setValue(QStringLiteral("cluster/context"), m_client->config().contextName);
+        m_connectionProblem.clear();
+        updateTray();
+    });
     connect(m_bot, &BotSession::connectionChanged, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::rebuildIterationMenus);

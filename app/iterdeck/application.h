@@ -11,7 +11,8 @@ class QProcess;
 
 namespace iterdeck::kube {
 class KubeClient;
-}
+class KubeconfigWatcher;
+} // namespace iterdeck::kube
 
 namespace iterdeck::app {
 
@@ -65,6 +66,7 @@ private:
     Options m_options;
     QSettings m_settings;
     std::unique_ptr<kube::KubeClient> m_client;
+    kube::KubeconfigWatcher *m_kubeconfig = nullptr;
     DevController *m_dev = nullptr;
     WorkloadsModel *m_model = nullptr;
     MainWindow *m_window = nullptr;

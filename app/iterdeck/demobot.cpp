@@ -2,8 +2,12 @@
 
 #include "bot/botservice.h"
 #include "bot/crypto.h"
+#include "bot/environmentmanager.h"
+#include "bot/eventsink.h"
+#include "bot/store.h"
 #include "config/teammanifestloader.h"
 
+#include <QDebug>
 #include <QDir>
 #include <QDirIterator>
 #include <QFile>
@@ -36,6 +40,25 @@ bool copyProject(const QString &dir, QString *error)
     return true;
 }
 
+// Started iterations, handed to the demo bot after they are committed.
+class StartedIterations : public bot::EventSink
+{
+public:
+    explicit StartedIterations(std::function<void(qint64)> started)
+        : m_started(std::move(started))
+    { }
+    void eventsCommitted(const QList<model::Event> &events) override
+    {
+        for (const model::Event &e : events) {
+            if (e.type == u"iteration.started")
+                m_started(e.iterationId);
+        }
+    }
+
+private:
+    std::function<void(qint64)> m_started;
+};
+
 } // namespace
 
 DemoBot::DemoBot(QObject *parent)
@@ -50,6 +73,7 @@ DemoBot::~DemoBot()
 {
     m_timer->stop();
     m_bot.reset();
+    m_sink.reset();
 }
 
 bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs,
@@ -68,6 +92,9 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
         *error = diag.toString();
         return false;
     }
+    // The demo's project file says onStart (as the bot's own demo wants); here the environments
+    // of the iterations this user is in are created by the demo bot itself, and no other.
+    manifest->environment.create = QStringLiteral("onDemand");
     bot::BotServiceOptions options;
     options.store.dataDir = dataDir;
     options.environments.manifestDir = projectDir;
@@ -78,6 +105,11 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
         return false;
     }
     m_bot = std::move(*service);
+    m_sink = std::make_unique<StartedIterations>([this](qint64 id) {
+        // Not from inside the commit: the environment's creation commits events of its own.
+        QTimer::singleShot(0, this, [this, id] { createEnvironmentIfMine(id); });
+    });
+    m_bot->server().addEventSink(m_sink.get());
     bot::BotServerOptions bo;
     bo.port = 0;
     if (!m_bot->start(bo, error))
@@ -94,6 +126,21 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
     if (intervalMs > 0)
         m_timer->start(intervalMs);
     return true;
+}
+
+void DemoBot::createEnvironmentIfMine(qint64 iterationId)
+{
+    if (!m_bot)
+        return;
+    const auto iterations = m_bot->store().iterations();
+    if (!iterations)
+        return;
+    for (const model::Iteration &it : *iterations) {
+        if (it.id != iterationId || !it.members.contains(m_user))
+            continue;
+        if (auto r = m_bot->environments()->createEnvironment(iterationId); !r)
+            qWarning().noquote() << "demo: the environment of" << it.name << "was not created:" << r.error();
+    }
 }
 
 QUrl DemoBot::url() const

@@ -3,6 +3,8 @@
 // sandbox cluster, a SQLite store in the demo's data folder, a desktop token for this user, and
 // a stream of demo webhooks through the bot's real HTTP endpoint (an iteration that has this
 // user as a member, one that has not, builds of two branches, then a new build now and then).
+// Environments cost pods on the demo cluster: only the iterations this user is a member of get
+// one (created when they start); the others stay without, as with `create: onDemand`.
 #include <QObject>
 #include <QUrl>
 
@@ -16,7 +18,8 @@ class KubeClient;
 }
 namespace iterdeck::bot {
 class BotService;
-}
+class EventSink;
+} // namespace iterdeck::bot
 
 namespace iterdeck::app {
 
@@ -37,8 +40,10 @@ private:
     void post(const QJsonObject &body);
     void seed();
     void nextBuild();
+    void createEnvironmentIfMine(qint64 iterationId);
 
     std::unique_ptr<bot::BotService> m_bot;
+    std::unique_ptr<bot::EventSink> m_sink;
     QNetworkAccessManager *m_nam = nullptr;
     QTimer *m_timer = nullptr;
     QByteArray m_secret;

@@ -36,6 +36,8 @@ DeployCardDialog::DeployCardDialog(BotClient *client, StreamState *state, qint64
     , m_buttons(new QDialogButtonBox(QDialogButtonBox::Cancel, this))
 {
     setWindowTitle(tr("Deploy"));
+    setObjectName(QStringLiteral("deployCard"));
+    setWindowRole(QStringLiteral("iterdeck-deploy-card"));
     setMinimumWidth(820);
     m_header->setText(tr("Loading the deploy card…"));
     m_header->setWordWrap(true);

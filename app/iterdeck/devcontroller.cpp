@@ -5,6 +5,7 @@
 
 #include <QCoreApplication>
 #include <QFileInfo>
+#include <QUrl>
 
 namespace iterdeck::app {
 
@@ -61,6 +62,60 @@ DevController::Status DevController::status(const QString &key) const
     return m_status.value(key);
 }
 
+QString DevController::forwardsKey(const QString &ns, const WorkloadRef &ref) const
+{
+    // The context name may hold anything (ARNs, slashes): encoded, it is one settings key level.
+    const QString context = QString::fromLatin1(QUrl::toPercentEncoding(m_client->config().contextName));
+    return QStringLiteral("devForwards/") + (context.isEmpty() ? QStringLiteral("-") : context) + u'/'
+        + workloadKey(ns, ref);
+}
+
+QStringList DevController::rememberedForwards(const QString &ns, const WorkloadRef &ref) const
+{
+    return m_settings->value(forwardsKey(ns, ref)).toStringList();
+}
+
+Expected<quint16, QString> DevController::addPortForward(const QString &ns, const WorkloadRef &ref, const QString &spec)
+{
+    DevSession *session = m_sessions.value(workloadKey(ns, ref));
+    if (!session)
+        return unexpected(tr("%1 is not in dev mode").arg(ref.shortName()));
+    auto port = session->addPortForward(spec);
+    if (!port)
+        return port;
+    QStringList remembered = rememberedForwards(ns, ref);
+    if (!remembered.contains(spec.trimmed())) {
+        remembered << spec.trimmed();
+        m_settings->setValue(forwardsKey(ns, ref), remembered);
+    }
+    return port;
+}
+
+bool DevController::removePortForward(const QString &ns, const WorkloadRef &ref, const QString &spec)
+{
+    QStringList remembered = rememberedForwards(ns, ref);
+    const bool wasRemembered = remembered.removeAll(spec.trimmed()) > 0;
+    if (remembered.isEmpty())
+        m_settings->remove(forwardsKey(ns, ref));
+    else
+        m_settings->setValue(forwardsKey(ns, ref), remembered);
+    DevSession *session = m_sessions.value(workloadKey(ns, ref));
+    return (session && session->removePortForward(spec)) || wasRemembered;
+}
+
+void DevController::updateForwards(const QString &key, DevSession *session)
+{
+    Status s = m_status.value(key);
+    s.forwards = session->forwards();
+    s.portSpecs = session->portForwardSpecs();
+    s.localPorts.clear();
+    for (const DevSession::Forward &f : std::as_const(s.forwards)) {
+        if (f.localPort)
+            s.localPorts << f.localPort;
+    }
+    setStatus(key, s);
+}
+
 QStringList DevController::activeKeys() const
 {
     return m_sessions.keys();
@@ -113,6 +168,7 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
     o.workload = ref;
     o.localDir = dir;
     o.agentPath = m_agentPath;
+    o.extraPortForwards = rememberedForwards(ns, ref);
     auto *session = new DevSession(m_client, o, this);
     m_sessions.insert(key, session);
     Status st;
@@ -129,8 +185,6 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
         case DevSession::State::Ready:
             s.state = State::On;
             s.pod = session->podName();
-            s.localPorts = session->localPorts();
-            s.portSpecs = session->portForwardSpecs();
             s.step.clear();
             break;
         case DevSession::State::Reconnecting:
@@ -147,6 +201,8 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
             break;
         }
         setStatus(key, s);
+        if (state == DevSession::State::Ready)
+            updateForwards(key, session);
     });
     connect(session, &DevSession::syncProgress, this, [this, key](const SyncProgress &p) {
         Status s = m_status.value(key);
@@ -177,11 +233,10 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
         s.conflicts = p.conflicts;
         setStatus(key, s);
     });
-    connect(session, &DevSession::portForwardStateChanged, this, [this, key, session](kube::PortForwarder::State) {
-        Status s = m_status.value(key);
-        s.localPorts = session->localPorts();
-        s.portSpecs = session->portForwardSpecs();
-        setStatus(key, s);
+    connect(session, &DevSession::forwardsChanged, this, [this, key, session] { updateForwards(key, session); });
+    connect(session, &DevSession::message, this, [this, ref](const QString &text) {
+        if (text.startsWith(QLatin1String("port-forward ")))
+            Q_EMIT notice(tr("%1: port-forward").arg(ref.shortName()), text);
     });
     session->start();
     return true;

@@ -32,8 +32,9 @@ public:
         QString sync; // "idle", "syncing 12/40 files", "conflict: a.txt", "halted: ..."
         QStringList conflicts;
         QString message; // Failed: why; On: the pod and ports
-        QList<quint16> localPorts;
+        QList<quint16> localPorts; // every listening forward's
         QStringList portSpecs;
+        QList<devmode::DevSession::Forward> forwards;
         QString pod;
     };
 
@@ -51,6 +52,13 @@ public:
     QString rememberedFolder(const QString &ns, const devmode::WorkloadRef &ref) const;
     void rememberFolder(const QString &ns, const devmode::WorkloadRef &ref, const QString &dir);
     Status status(const QString &key) const;
+
+    // Port-forwards added by hand to a workload in dev mode, live: the bound local port or why
+    // not. They are remembered per (kube context, namespace, workload) and come back with the
+    // next dev session there.
+    Expected<quint16, QString> addPortForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec);
+    bool removePortForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec);
+    QStringList rememberedForwards(const QString &ns, const devmode::WorkloadRef &ref) const;
     QStringList activeKeys() const;
     bool anySyncing() const;
     bool anyProblem() const; // a failure or a conflict
@@ -68,6 +76,8 @@ Q_SIGNALS:
 
 private:
     void setStatus(const QString &key, const Status &status);
+    void updateForwards(const QString &key, devmode::DevSession *session);
+    QString forwardsKey(const QString &ns, const devmode::WorkloadRef &ref) const;
 
     kube::KubeClient *m_client;
     QSettings *m_settings;

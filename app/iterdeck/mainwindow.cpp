@@ -6,7 +6,9 @@
 #include "iterationsmodel.h"
 #include "kube/informer.h"
 #include "kube/kubeclient.h"
+#include "kube/kubeconfigwatcher.h"
 #include "kube/logstream.h"
+#include "portforwardspanel.h"
 #include "workloadsmodel.h"
 
 #include <QComboBox>
@@ -29,6 +31,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTableView>
 #include <QUrl>
 #include <QVBoxLayout>
@@ -131,14 +134,18 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     , m_banner(new QLabel(this))
     , m_cluster(new QLabel(this))
     , m_nsBox(new QComboBox(this))
+    , m_contextBox(new QComboBox(this))
     , m_table(new QTableView(this))
     , m_devButton(new QPushButton(tr("Dev mode"), this))
     , m_shellButton(new QPushButton(tr("Shell"), this))
     , m_logsButton(new QPushButton(tr("Logs"), this))
     , m_portButton(new QPushButton(tr("Open forwarded port"), this))
+    , m_forwards(new PortForwardsPanel(dev, this))
     , m_activity(new QListWidget(this))
 {
     setWindowTitle(QStringLiteral("Iterdeck"));
+    setObjectName(QStringLiteral("mainWindow"));
+    setWindowRole(QStringLiteral("iterdeck-main"));
     resize(1000, 620);
     auto *central = new QWidget(this);
     auto *layout = new QVBoxLayout(central);
@@ -148,9 +155,11 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     layout->addWidget(m_banner);
 
     auto *top = new QHBoxLayout;
-    m_cluster->setText(
-        tr("Cluster: %1 (context %2)").arg(client->config().cluster.server.toString(), client->config().contextName));
     top->addWidget(m_cluster, 1);
+    m_contextBox->setObjectName(QStringLiteral("context"));
+    m_contextBox->setToolTip(tr("The kubeconfig context Iterdeck uses"));
+    m_contextBox->hide();
+    top->addWidget(m_contextBox);
     top->addWidget(new QLabel(tr("Namespace:"), this));
     m_nsBox->setMinimumWidth(200);
     m_nsBox->setEditable(true);
@@ -197,12 +206,18 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     actions->addWidget(settings);
     layout->addLayout(actions);
 
-    auto *activityHeader = new QHBoxLayout;
-    activityHeader->addWidget(new QLabel(tr("Activity"), this), 1);
+    // Below: the activity, and the selected workload's port-forwards while it is in dev mode
+    // (a tab, so that nothing above moves when it comes and goes).
+    m_bottomTabs = new QTabWidget(this);
+    m_bottomTabs->setObjectName(QStringLiteral("bottomTabs"));
+    m_bottomTabs->setDocumentMode(true);
+    m_bottomTabs->addTab(m_activity, tr("Activity"));
+    m_bottomTabs->addTab(m_forwards, tr("Port-forwards"));
+    m_bottomTabs->setTabEnabled(1, false);
+    m_bottomTabs->setTabToolTip(1, tr("The port-forwards of the selected workload, while it is in dev mode"));
     auto *clear = new QPushButton(tr("Clear"), this);
-    activityHeader->addWidget(clear);
-    layout->addLayout(activityHeader);
-    layout->addWidget(m_activity, 1);
+    m_bottomTabs->setCornerWidget(clear);
+    layout->addWidget(m_bottomTabs, 1);
     setCentralWidget(central);
 
     connect(settings, &QPushButton::clicked, this, &MainWindow::settingsRequested);
@@ -211,6 +226,11 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
         if (m_bot && m_iterationId)
             m_bot->state()->clearActivity(m_iterationId);
         showActivity();
+    });
+    connect(m_forwards, &PortForwardsPanel::availableChanged, this, [this](bool available) {
+        m_bottomTabs->setTabEnabled(1, available);
+        if (!available && m_bottomTabs->currentIndex() == 1)
+            m_bottomTabs->setCurrentIndex(0);
     });
     connect(m_table->selectionModel(), &QItemSelectionModel::selectionChanged, this, &MainWindow::updateActions);
     connect(model, &QAbstractItemModel::dataChanged, this, &MainWindow::updateActions);
@@ -257,7 +277,47 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     connect(m_namespaces, &Informer::added, this, refreshNamespaces);
     connect(m_namespaces, &Informer::deleted, this, refreshNamespaces);
     m_namespaces->start();
+    updateCluster();
     updateActions();
+}
+
+void MainWindow::updateCluster()
+{
+    m_cluster->setText(tr("Cluster: %1 (context %2)")
+                           .arg(m_client->config().cluster.server.toString(), m_client->config().contextName));
+    if (!m_kubeconfig)
+        return;
+    QSignalBlocker block(m_contextBox);
+    m_contextBox->clear();
+    m_contextBox->addItems(m_kubeconfig->contexts());
+    m_contextBox->setCurrentIndex(m_contextBox->findText(m_client->config().contextName));
+    m_contextBox->setVisible(m_kubeconfig->contexts().size() > 1 || !m_kubeconfig->problem().isEmpty());
+}
+
+void MainWindow::setKubeconfigWatcher(KubeconfigWatcher *watcher)
+{
+    m_kubeconfig = watcher;
+    connect(watcher, &KubeconfigWatcher::contextsChanged, this, &MainWindow::updateCluster);
+    connect(watcher, &KubeconfigWatcher::problemChanged, this, [this](const QString &problem) {
+        showBanner(problem);
+        if (!problem.isEmpty())
+            addActivity(problem);
+        updateCluster();
+    });
+    connect(watcher, &KubeconfigWatcher::clientChanged, this, [this] {
+        addActivity(tr("The kubeconfig changed: now %1 (context %2)")
+                        .arg(m_client->config().cluster.server.toString(), m_client->config().contextName));
+        updateCluster();
+        m_namespaces->stop();
+        m_namespaces->start();
+        m_model->restart();
+    });
+    connect(m_contextBox, &QComboBox::activated, this, [this](int index) {
+        const QString context = m_contextBox->itemText(index);
+        if (!m_kubeconfig->useContext(context))
+            updateCluster();
+    });
+    updateCluster();
 }
 
 void MainWindow::setNamespace(const QString &ns)
@@ -480,6 +540,7 @@ void MainWindow::updateActions()
     const QString key
         = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
     m_portButton->setEnabled(has && !m_dev->status(key).localPorts.isEmpty());
+    m_forwards->setWorkload(m_model->currentNamespace(), has ? m_model->workloadAt(rows.first().row()) : WorkloadRef());
 }
 
 void MainWindow::toggleDevMode(int row)

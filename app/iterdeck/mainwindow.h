@@ -1,6 +1,6 @@
 #pragma once
 // The main window: the namespace's workloads with their pods and dev mode, and the actions on
-// the selected one (dev mode toggle, shell, logs, open a forwarded port); an activity list.
+// the selected one (dev mode toggle, shell, logs, its port-forwards); an activity list.
 #include <QMainWindow>
 
 class QComboBox;
@@ -10,10 +10,12 @@ class QListWidget;
 class QSplitter;
 class QPushButton;
 class QTableView;
+class QTabWidget;
 
 namespace iterdeck::kube {
 class Informer;
 class KubeClient;
+class KubeconfigWatcher;
 } // namespace iterdeck::kube
 
 namespace iterdeck::app {
@@ -21,6 +23,7 @@ namespace iterdeck::app {
 class BotSession;
 class DevController;
 class IterationsModel;
+class PortForwardsPanel;
 class WorkloadsModel;
 
 class MainWindow : public QMainWindow
@@ -35,6 +38,8 @@ public:
     void addActivity(const QString &text);
     QTableView *table() const { return m_table; }
     QPushButton *devButton() const { return m_devButton; }
+    PortForwardsPanel *portForwards() const { return m_forwards; }
+    QTabWidget *bottomTabs() const { return m_bottomTabs; }
 
     // Toggles dev mode of the workload in `row`; asks for the local folder the first time.
     void toggleDevMode(int row);
@@ -46,6 +51,13 @@ public:
     qint64 selectedIteration() const { return m_iterationId; }
     void openDeployCard(qint64 environmentId);
     QListView *iterationsView() const { return m_iterations; }
+
+    // Lists the kubeconfig's contexts (choosing one switches the client) and follows the
+    // kubeconfig as it changes on disk. Not owned.
+    void setKubeconfigWatcher(kube::KubeconfigWatcher *watcher);
+    QComboBox *contextBox() const { return m_contextBox; }
+    QLabel *clusterLabel() const { return m_cluster; }
+    QLabel *banner() const { return m_banner; }
     QPushButton *deployButton() const { return m_deployButton; }
 
 Q_SIGNALS:
@@ -54,6 +66,7 @@ Q_SIGNALS:
 
 private:
     void updateActions();
+    void updateCluster();
     void updateEnvironment();
     void showActivity();
     void openShell(int row);
@@ -67,11 +80,15 @@ private:
     QLabel *m_banner;
     QLabel *m_cluster;
     QComboBox *m_nsBox;
+    QComboBox *m_contextBox;
+    kube::KubeconfigWatcher *m_kubeconfig = nullptr;
     QTableView *m_table;
     QPushButton *m_devButton;
     QPushButton *m_shellButton;
     QPushButton *m_logsButton;
     QPushButton *m_portButton;
+    PortForwardsPanel *m_forwards;
+    QTabWidget *m_bottomTabs = nullptr;
     QListWidget *m_activity;
     BotSession *m_bot = nullptr;
     IterationsModel *m_iterationsModel = nullptr;

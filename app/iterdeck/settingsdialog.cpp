@@ -71,6 +71,9 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     , m_language(new QComboBox(this))
 {
     setWindowTitle(tr("Iterdeck settings"));
+    // Stable names for window tools (scripts/screenshots), whatever the language of the title.
+    setObjectName(QStringLiteral("settingsDialog"));
+    setWindowRole(QStringLiteral("iterdeck-settings"));
     setMinimumWidth(520);
     auto *form = new QFormLayout(this);
     m_kubeconfig->setPlaceholderText(tr("default: $KUBECONFIG, else ~/.kube/config"));

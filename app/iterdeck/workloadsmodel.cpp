@@ -48,6 +48,14 @@ bool WorkloadsModel::isSynced() const
     return true;
 }
 
+void WorkloadsModel::restart()
+{
+    const QString ns = m_ns;
+    qDeleteAll(m_informers);
+    m_informers.clear();
+    setNamespace(ns);
+}
+
 void WorkloadsModel::setNamespace(const QString &ns)
 {
     if (ns == m_ns && !m_informers.isEmpty())

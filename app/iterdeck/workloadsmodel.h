@@ -47,6 +47,8 @@ public:
 
     // Follows another namespace (empty: none).
     void setNamespace(const QString &ns);
+    // Watches the namespace again from scratch (e.g. the client now talks to another server).
+    void restart();
     // The bot's view of the namespace's environment (its components' selections and deploys);
     // null or 0: none. The state must outlive the model.
     void setEnvironment(const chatops::StreamState *state, qint64 environmentId);

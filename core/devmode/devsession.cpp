@@ -65,6 +65,14 @@ public:
     PortForwarder *forwarder = nullptr;
     QList<PortMapping> mappings;
     QStringList forwardSpecs;
+    struct Extra
+    {
+        QString spec;
+        PortMapping mapping;
+        PortForwarder *forwarder = nullptr;
+        QString problem;
+    };
+    QList<Extra> extras; // hand-added forwards; kept across stop/start, their forwarders are not
     QTimer podPoll;
     qint64 podDeadline = 0;
     QString lastPodState;
@@ -118,6 +126,8 @@ public:
             forwarder->deleteLater();
             forwarder = nullptr;
         }
+        for (Extra &e : extras)
+            dropForwarder(e);
     }
 
     // Runs fn only if the session was not stopped meanwhile.
@@ -685,8 +695,60 @@ public:
         sync->start();
     }
 
+    static void dropForwarder(Extra &e)
+    {
+        if (!e.forwarder)
+            return;
+        e.forwarder->disconnect();
+        e.forwarder->stop();
+        e.forwarder->deleteLater();
+        e.forwarder = nullptr;
+    }
+
+    // Binds the local port of a hand-added forward at once; its problem when it cannot.
+    void startExtra(Extra &e)
+    {
+        e.problem.clear();
+        PortForwardTarget target;
+        target.ns = o.ns;
+        target.labelSelector = selector;
+        auto *f = new PortForwarder(client, target, {e.mapping}, q);
+        f->start();
+        if (f->state() == PortForwarder::State::Failed) {
+            e.problem = f->failureReason();
+            delete f;
+            return;
+        }
+        e.forwarder = f;
+        QObject::connect(f, &PortForwarder::stateChanged, q, [this, f](PortForwarder::State s) {
+            for (Extra &x : extras) {
+                if (x.forwarder == f && s == PortForwarder::State::Failed) {
+                    x.problem = f->failureReason();
+                    Q_EMIT q->message(QStringLiteral("port-forward %1: %2").arg(x.spec, x.problem));
+                }
+            }
+            Q_EMIT q->forwardsChanged();
+        });
+    }
+
+    void startExtras()
+    {
+        bool changed = false;
+        for (Extra &e : extras) {
+            if (e.forwarder)
+                continue;
+            startExtra(e);
+            changed = true;
+            if (!e.problem.isEmpty())
+                Q_EMIT q->message(QStringLiteral("port-forward %1: %2").arg(e.spec, e.problem));
+        }
+        if (changed)
+            Q_EMIT q->forwardsChanged();
+    }
+
     void startForwards()
     {
+        startExtras();
         if (forwarder) {
             maybeReady();
             return;
@@ -710,6 +772,7 @@ public:
         forwarder = new PortForwarder(client, target, mappings, q);
         QObject::connect(forwarder, &PortForwarder::stateChanged, q, [this](PortForwarder::State s) {
             Q_EMIT q->portForwardStateChanged(s, forwarder->failureReason());
+            Q_EMIT q->forwardsChanged();
             if (s == PortForwarder::State::Listening)
                 maybeReady();
             if (s == PortForwarder::State::Failed && state == State::Starting)
@@ -740,6 +803,10 @@ DevSession::DevSession(KubeClient *client, DevStartOptions options, QObject *par
     d->client = client;
     d->o = std::move(options);
     d->podPoll.setSingleShot(true);
+    for (const QString &spec : std::as_const(d->o.extraPortForwards)) {
+        if (auto m = PortMapping::parse(spec))
+            d->extras.append({spec, *m, nullptr, {}});
+    }
     connect(&d->podPoll, &QTimer::timeout, this, [this] { d->pollPod(); });
 }
 
@@ -834,6 +901,88 @@ PortForwarder::State DevSession::portForwardState() const
 const model::ContainerDevConfig &DevSession::devConfig() const
 {
     return d->dev;
+}
+
+QList<DevSession::Forward> DevSession::forwards() const
+{
+    QList<Forward> all;
+    for (int i = 0; i < d->mappings.size(); ++i) {
+        Forward f;
+        f.spec = d->forwardSpecs.value(i);
+        f.remotePort = d->mappings[i].remotePort;
+        f.fromConfig = true;
+        if (d->forwarder) {
+            f.localPort = d->forwarder->localPort(i);
+            f.state = d->forwarder->state();
+            if (f.state == PortForwarder::State::Failed)
+                f.problem = d->forwarder->failureReason();
+        }
+        all << f;
+    }
+    for (const Private::Extra &e : std::as_const(d->extras)) {
+        Forward f;
+        f.spec = e.spec;
+        f.remotePort = e.mapping.remotePort;
+        if (e.forwarder) {
+            f.localPort = e.forwarder->localPort(0);
+            f.state = e.forwarder->state();
+        } else {
+            f.state = e.problem.isEmpty() ? PortForwarder::State::Idle : PortForwarder::State::Failed;
+        }
+        f.problem = e.problem;
+        all << f;
+    }
+    return all;
+}
+
+Expected<quint16, QString> DevSession::addPortForward(const QString &spec)
+{
+    const QString text = spec.trimmed();
+    const auto mapping = PortMapping::parse(text);
+    if (!mapping)
+        return unexpected(QStringLiteral("\"%1\" is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT, "
+                                         "ports 1-65535 (local 0 or empty: any free port)")
+                              .arg(text));
+    if (d->state != State::Ready && d->state != State::Reconnecting)
+        return unexpected(QStringLiteral("dev mode of %1 is not running").arg(d->o.workload.shortName()));
+    for (const Forward &f : forwards()) {
+        if (f.spec == text && f.localPort == 0 && !f.problem.isEmpty())
+            continue; // a failed copy of it: replaced below
+        if (mapping->localPort != 0 && f.localPort == mapping->localPort)
+            return unexpected(QStringLiteral("local port %1 is already forwarded to port %2 of the dev pod")
+                                  .arg(f.localPort)
+                                  .arg(f.remotePort));
+        if (!f.fromConfig && f.spec == text)
+            return unexpected(QStringLiteral("%1 is already forwarded").arg(text));
+    }
+    // A remembered forward that failed to listen earlier is tried again in its place.
+    for (qsizetype i = 0; i < d->extras.size(); ++i) {
+        if (d->extras[i].spec == text) {
+            d->dropForwarder(d->extras[i]);
+            d->extras.removeAt(i);
+            break;
+        }
+    }
+    Private::Extra e {text, *mapping, nullptr, {}};
+    d->startExtra(e);
+    if (!e.problem.isEmpty())
+        return unexpected(e.problem);
+    d->extras.append(e);
+    Q_EMIT forwardsChanged();
+    return e.forwarder->localPort(0);
+}
+
+bool DevSession::removePortForward(const QString &spec)
+{
+    for (qsizetype i = 0; i < d->extras.size(); ++i) {
+        if (d->extras[i].spec != spec.trimmed())
+            continue;
+        d->dropForwarder(d->extras[i]);
+        d->extras.removeAt(i);
+        Q_EMIT forwardsChanged();
+        return true;
+    }
+    return false;
 }
 
 } // namespace iterdeck::devmode

@@ -8,6 +8,7 @@
 // Dev mode itself lives on the cluster (annotations and a label on the workload, see
 // workload.h), so a session that dies leaves nothing only in memory: the next start resumes it,
 // and DevControl restores it.
+#include "common/expected.h"
 #include "execsync.h"
 #include "kube/kubeerror.h"
 #include "kube/portforward.h"
@@ -39,6 +40,9 @@ struct DevStartOptions
     Owner owner = Owner::current();
     int podTimeoutMs = 180000; // for the first dev pod
     QString stateDir; // where the local sync index lives; empty = the user's state folder
+    // Forwards added by hand ("LOCAL:REMOTE", ":REMOTE" or "PORT"), started with the config's.
+    // One that cannot listen is shown with its problem (forwards()), not fatal to the session.
+    QStringList extraPortForwards;
 };
 
 // Where a workload's dev config came from.
@@ -53,6 +57,17 @@ public:
     Q_ENUM(Step)
     enum class State { Idle, Starting, Ready, Reconnecting, Stopped, Failed };
     Q_ENUM(State)
+
+    // One port-forward of the session: from the dev config, or added by hand.
+    struct Forward
+    {
+        QString spec; // as given: "LOCAL:REMOTE", ":REMOTE" or "PORT"
+        quint16 remotePort = 0;
+        quint16 localPort = 0; // the bound port; 0 while not listening
+        bool fromConfig = false;
+        kube::PortForwarder::State state = kube::PortForwarder::State::Idle;
+        QString problem; // why it does not listen, when it does not
+    };
 
     DevSession(kube::KubeClient *client, DevStartOptions options, QObject *parent = nullptr);
     ~DevSession() override;
@@ -76,6 +91,17 @@ public:
     kube::PortForwarder::State portForwardState() const;
     const model::ContainerDevConfig &devConfig() const;
 
+    // Every forward, the config's first, then the hand-added ones in the order they were added.
+    QList<Forward> forwards() const;
+    // Adds a forward to the running session (Ready or Reconnecting). The local port is bound
+    // before this returns: the bound port, or why not in words (malformed, local port taken or
+    // already forwarded, dev mode not running). The pod side follows the dev pod as the
+    // config's forwards do.
+    Expected<quint16, QString> addPortForward(const QString &spec);
+    // Stops the hand-added forward `spec` (as given to addPortForward or in extraPortForwards)
+    // and closes its local port. False when there is none (the config's cannot be removed).
+    bool removePortForward(const QString &spec);
+
 Q_SIGNALS:
     void stateChanged(iterdeck::devmode::DevSession::State state);
     void stepStarted(iterdeck::devmode::DevSession::Step step, const QString &text);
@@ -84,6 +110,8 @@ Q_SIGNALS:
     void message(const QString &text); // warnings and notes for the user
     // Once per start: the pod is running, the first sync is done and the forwards listen.
     void ready();
+    // A forward was added, removed, or changed state or port.
+    void forwardsChanged();
 
 private:
     class Private;

@@ -206,6 +206,12 @@ KubeClient::KubeClient(ClientConfig config, QObject *parent)
     , m_network(new QNetworkAccessManager(this))
     , m_userAgent(QByteArrayLiteral("iterdeck/" ITERDECK_VERSION))
 {
+    m_network->setAutoDeleteReplies(false);
+    applyNetworkSettings();
+}
+
+void KubeClient::applyNetworkSettings()
+{
     if (m_config.cluster.proxyUrl.isValid() && !m_config.cluster.proxyUrl.isEmpty()) {
         const QUrl &p = m_config.cluster.proxyUrl;
         const bool socks = p.scheme().startsWith(QLatin1String("socks"));
@@ -214,9 +220,21 @@ KubeClient::KubeClient(ClientConfig config, QObject *parent)
     } else {
         m_network->setProxy(QNetworkProxy(QNetworkProxy::NoProxy));
     }
-    m_network->setAutoDeleteReplies(false);
     for (const QString &w : std::as_const(m_config.warnings))
         qCWarning(lcKube).noquote() << w;
+}
+
+void KubeClient::setConfig(ClientConfig config)
+{
+    m_config = std::move(config);
+    // Fetches under way in the old provider still answer their callers, then it goes.
+    CredentialProvider *old = m_credentials;
+    m_credentials = new CredentialProvider(m_config, this);
+    QTimer::singleShot(60000, old, &QObject::deleteLater);
+    // Kept-alive connections were made with the old TLS settings and credentials.
+    m_network->clearConnectionCache();
+    applyNetworkSettings();
+    Q_EMIT configChanged();
 }
 
 KubeClient::~KubeClient() = default;

@@ -113,6 +113,11 @@ public:
     ~KubeClient() override;
 
     const ClientConfig &config() const { return m_config; }
+    // Talks to another server, as another user, or with refreshed settings from now on (e.g.
+    // after the kubeconfig changed). Requests under way finish with the settings they started
+    // with; streams opened earlier (watches, exec, port-forwards) stay on them until reopened:
+    // configChanged() tells their owners.
+    void setConfig(ClientConfig config);
     QString defaultNamespace() const { return m_config.ns; }
     CredentialProvider *credentials() const { return m_credentials; }
     void setUserAgent(const QByteArray &agent);
@@ -142,8 +147,12 @@ public:
 
     QNetworkAccessManager *network() const { return m_network; }
 
+Q_SIGNALS:
+    void configChanged();
+
 private:
     class Attempt;
+    void applyNetworkSettings();
     void startAttempt(KubeCall *call, KubeRequest request, int attempt, bool refreshedAuth);
     void listPage(KubeCall *call, ResourceRef ref, QString ns, ListOptions options, QJsonObject merged,
                   QString continueToken);

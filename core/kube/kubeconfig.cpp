@@ -614,6 +614,7 @@ Expected<ClientConfig, KubeError> resolveClientConfig(const QList<KubeconfigFile
         return unexpected(configError(options.context.isEmpty() ? located(currentAt, message) : message));
     }
     result.contextName = contextName;
+    result.contexts = contextNames;
 
     QStringList errors;
     QStringList warnings;
@@ -726,29 +727,32 @@ Expected<ClientConfig, KubeError> resolveClientConfig(const QList<KubeconfigFile
 
 } // namespace detail
 
+QStringList kubeconfigPaths(const KubeconfigOptions &options)
+{
+    if (!options.kubeconfigFlag.isEmpty())
+        return {QFileInfo(options.kubeconfigFlag).absoluteFilePath()};
+    QStringList candidates;
+    const QString env = options.kubeconfigEnv ? *options.kubeconfigEnv : qEnvironmentVariable("KUBECONFIG");
+    if (env.isEmpty()) {
+        const QString home = options.homeDir.isEmpty() ? QDir::homePath() : options.homeDir;
+        candidates.append(QDir::cleanPath(home + QStringLiteral("/.kube/config")));
+    } else {
+        for (const QString &part : env.split(u':', Qt::SkipEmptyParts)) {
+            const QString path = QDir::cleanPath(QFileInfo(part).absoluteFilePath());
+            if (!candidates.contains(path))
+                candidates.append(path);
+        }
+    }
+    return candidates;
+}
+
 Expected<ClientConfig, KubeError> loadClientConfig(const KubeconfigOptions &options)
 {
-    QStringList candidates;
-    if (!options.kubeconfigFlag.isEmpty()) {
+    const QStringList candidates = kubeconfigPaths(options);
+    if (!options.kubeconfigFlag.isEmpty() && !QFileInfo::exists(candidates.first())) {
         // --kubeconfig: exactly this file, which must exist.
-        const QString path = QFileInfo(options.kubeconfigFlag).absoluteFilePath();
-        if (!QFileInfo::exists(path)) {
-            return unexpected(
-                configError(QStringLiteral("the kubeconfig given by --kubeconfig does not exist: %1").arg(path)));
-        }
-        candidates.append(path);
-    } else {
-        const QString env = options.kubeconfigEnv ? *options.kubeconfigEnv : qEnvironmentVariable("KUBECONFIG");
-        if (env.isEmpty()) {
-            const QString home = options.homeDir.isEmpty() ? QDir::homePath() : options.homeDir;
-            candidates.append(QDir::cleanPath(home + QStringLiteral("/.kube/config")));
-        } else {
-            for (const QString &part : env.split(u':', Qt::SkipEmptyParts)) {
-                const QString path = QDir::cleanPath(QFileInfo(part).absoluteFilePath());
-                if (!candidates.contains(path))
-                    candidates.append(path);
-            }
-        }
+        return unexpected(configError(
+            QStringLiteral("the kubeconfig given by --kubeconfig does not exist: %1").arg(candidates.first())));
     }
 
     config::LoadLimits limits;

@@ -86,6 +86,7 @@ struct ClientConfig
     QString ns = QStringLiteral("default"); // --namespace, else context.namespace, else "default"
     bool namespaceExplicit = false; // true when it came from the flag or the context
     QStringList files; // the kubeconfig files that were read, in merge order
+    QStringList contexts; // every context the files define, in merge order
     QStringList warnings; // e.g. insecure-skip-tls-verify in use; shown to the user once
 };
 
@@ -133,5 +134,9 @@ std::optional<KubeconfigFile> parseKubeconfig(const QString &path, const QByteAr
 // kubectl's where kubectl has one, e.g. `context "x" does not exist`; positioned ones read
 // `file:line:col: message`, one per line.
 Expected<ClientConfig, KubeError> loadClientConfig(const KubeconfigOptions &options);
+
+// The files that loadClientConfig reads (or would read, when they exist), in merge order:
+// --kubeconfig alone, else each entry of KUBECONFIG, else ~/.kube/config. Absolute paths.
+QStringList kubeconfigPaths(const KubeconfigOptions &options);
 
 } // namespace iterdeck::kube

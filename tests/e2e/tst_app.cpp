@@ -4,15 +4,21 @@
 // state does not flicker, and start-at-login writes its autostart entry. With the bot (the
 // in-process demo bot on the same sandbox, over its real WebSocket): my iterations only, the
 // environment's components with what they follow and run, and a choice made in the deploy card
-// redeploys the environment.
+// redeploys the environment. Port-forwards added by hand reach the dev container, are remembered
+// for the next session, and their local port closes when removed. The kubeconfig is followed as
+// it is replaced on disk: new contexts are listed, a changed server is used, a context that is
+// gone is said so.
 #include "botsession.h"
 #include "demobot.h"
 #include "deploycarddialog.h"
 #include "devcontroller.h"
 #include "iterationsmodel.h"
+#include "kube/exec.h"
 #include "kube/kubeclient.h"
 #include "kube/kubeconfig.h"
+#include "kube/kubeconfigwatcher.h"
 #include "mainwindow.h"
+#include "portforwardspanel.h"
 #include "settingsdialog.h"
 #include "testutil/sandboxserver.h"
 #include "trayicon.h"
@@ -29,13 +35,20 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
+#include <QListWidget>
 #include <QPushButton>
+#include <QSaveFile>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTableView>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QUrl>
 
 #include <memory>
 
@@ -241,6 +254,300 @@ private Q_SLOTS:
         QCOMPARE(imageOf(getDeployment(QStringLiteral("web"))), QStringLiteral("iterdeck/demo-web:1.0"));
     }
 
+    // A server in the dev container, run over exec for as long as the returned session lives.
+    // It answers every connection with "pong\n".
+    std::unique_ptr<ExecSession> serveInPod(const QString &pod, quint16 port)
+    {
+        std::unique_ptr<Transport> transport;
+        bool done = false;
+        m_client->transport(this, [&](const Expected<Transport, KubeError> &t) {
+            if (t)
+                transport = std::make_unique<Transport>(*t);
+            done = true;
+        });
+        if (!QTest::qWaitFor([&] { return done; }, 10000) || !transport)
+            return {};
+        auto exec = std::make_unique<ExecSession>();
+        ExecOptions o;
+        o.ns = m_ns;
+        o.pod = pod;
+        o.container = QStringLiteral("web");
+        o.command = {QStringLiteral("python3"), QStringLiteral("-c"),
+                     QStringLiteral("import os, socket\n"
+                                    "s = socket.socket()\n"
+                                    "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                                    "s.bind((os.environ.get('POD_IP', ''), %1))\n"
+                                    "s.listen()\n"
+                                    "while True:\n"
+                                    "    c, _ = s.accept()\n"
+                                    "    c.sendall(b'pong' + bytes([10]))\n"
+                                    "    c.close()\n")
+                         .arg(port)};
+        exec->start(*transport, o);
+        return exec;
+    }
+
+    // What a connection to the local port gets until it is closed. The forwarder runs in this
+    // thread: the wait runs the event loop, never blocks it.
+    static QByteArray readFrom(quint16 port)
+    {
+        QTcpSocket socket;
+        QByteArray got;
+        QObject::connect(&socket, &QTcpSocket::readyRead, &socket, [&] { got += socket.readAll(); });
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        if (!QTest::qWaitFor([&] { return socket.state() == QAbstractSocket::UnconnectedState; }, 3000))
+            socket.abort();
+        return got + socket.readAll();
+    }
+
+    static bool portRefuses(quint16 port)
+    {
+        QTcpSocket socket;
+        socket.connectToHost(QHostAddress::LocalHost, port);
+        socket.waitForConnected(2000);
+        return socket.error() == QAbstractSocket::ConnectionRefusedError;
+    }
+
+    void portForwardsByHand()
+    {
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        const QString key = workloadKey(m_ns, ref);
+        const QString remembered = QStringLiteral("devForwards/")
+            + QString::fromLatin1(QUrl::toPercentEncoding(m_client->config().contextName)) + u'/' + key;
+        m_settings->remove(QStringLiteral("devForwards"));
+        DevController(m_client.get(), m_settings.get())
+            .rememberFolder(m_ns, ref, m_dir.filePath(QStringLiteral("src")));
+        quint16 forwarded = 0;
+        {
+            DevController dev(m_client.get(), m_settings.get());
+            WorkloadsModel model(m_client.get(), &dev);
+            model.setNamespace(m_ns);
+            MainWindow window(m_client.get(), &dev, &model);
+            QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+            QVERIFY(dev.start(m_ns, ref));
+            QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).state, DevController::State::On, 60000);
+            auto server = serveInPod(dev.status(key).pod, 9123);
+            QVERIFY(server);
+            window.table()->selectRow(rowOf(model, QStringLiteral("web")));
+            PortForwardsPanel *panel = window.portForwards();
+            QTRY_VERIFY_WITH_TIMEOUT(panel->isAvailable(), 10000);
+            QVERIFY(window.bottomTabs()->isTabEnabled(1));
+            window.bottomTabs()->setCurrentIndex(1);
+            QVERIFY(dev.status(key).forwards.isEmpty()); // the dev config has none
+
+            // Added through the panel: any free local port to the container's 9123.
+            panel->localPort()->setValue(0);
+            panel->remotePort()->setValue(9123);
+            QTest::mouseClick(panel->addButton(), Qt::LeftButton);
+            QVERIFY2(panel->errorLabel()->isHidden(), qPrintable(panel->errorLabel()->text()));
+            QCOMPARE(dev.status(key).forwards.size(), 1);
+            forwarded = dev.status(key).forwards.first().localPort;
+            QVERIFY(forwarded != 0);
+            QCOMPARE(panel->list()->count(), 1);
+            QVERIFY2(panel->list()->item(0)->text().contains(QStringLiteral("127.0.0.1:%1").arg(forwarded)),
+                     qPrintable(panel->list()->item(0)->text()));
+            QByteArray got;
+            QVERIFY2(QTest::qWaitFor(
+                         [&] {
+                             got = readFrom(forwarded);
+                             return got == "pong\n";
+                         },
+                         20000),
+                     qPrintable(QStringLiteral("got \"%1\"; the server: %2 %3; the forward: %4")
+                                    .arg(QString::fromUtf8(got), QString::fromUtf8(server->readStderr()),
+                                         QString::fromUtf8(server->readStdout()), panel->list()->item(0)->text())));
+            QCOMPARE(m_settings->value(remembered).toStringList(), QStringList {QStringLiteral(":9123")});
+
+            // Clear errors: the same local port twice, a port taken by another program, nonsense.
+            panel->localPort()->setValue(forwarded);
+            QTest::mouseClick(panel->addButton(), Qt::LeftButton);
+            QVERIFY(!panel->errorLabel()->isHidden());
+            QVERIFY2(panel->errorLabel()->text().contains(
+                         QStringLiteral("local port %1 is already forwarded to port 9123").arg(forwarded)),
+                     qPrintable(panel->errorLabel()->text()));
+            QTcpServer taken;
+            QVERIFY(taken.listen(QHostAddress::LocalHost));
+            panel->localPort()->setValue(taken.serverPort());
+            QTest::mouseClick(panel->addButton(), Qt::LeftButton);
+            QVERIFY2(panel->errorLabel()->text().contains(QStringLiteral("unable to listen on 127.0.0.1:%1: address "
+                                                                         "already in use")
+                                                              .arg(taken.serverPort())),
+                     qPrintable(panel->errorLabel()->text()));
+            const auto bad = dev.addPortForward(m_ns, ref, QStringLiteral("99999:80"));
+            QVERIFY(!bad);
+            QVERIFY2(bad.error().contains(QLatin1String("\"99999:80\" is not a port-forward")),
+                     qPrintable(bad.error()));
+            QCOMPARE(dev.status(key).forwards.size(), 1);
+            QCOMPARE(m_settings->value(remembered).toStringList(), QStringList {QStringLiteral(":9123")});
+            dev.stopAll(); // the app quits; dev mode stays on
+        }
+        QTRY_VERIFY_WITH_TIMEOUT(portRefuses(forwarded), 5000);
+
+        // The next session brings the remembered forward back.
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        model.setNamespace(m_ns);
+        MainWindow window(m_client.get(), &dev, &model);
+        QVERIFY(dev.start(m_ns, ref));
+        QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).state, DevController::State::On, 60000);
+        QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).forwards.size(), 1, 10000);
+        const quint16 again = dev.status(key).forwards.first().localPort;
+        QVERIFY(again != 0);
+        auto server = serveInPod(dev.status(key).pod, 9123);
+        QVERIFY(server);
+        QByteArray got;
+        QVERIFY2(QTest::qWaitFor(
+                     [&] {
+                         got = readFrom(again);
+                         return got == "pong\n";
+                     },
+                     20000),
+                 got.constData());
+
+        // Removed through the panel: the local port is closed at once, and forgotten.
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+        window.table()->selectRow(rowOf(model, QStringLiteral("web")));
+        PortForwardsPanel *panel = window.portForwards();
+        QTRY_COMPARE_WITH_TIMEOUT(panel->list()->count(), 1, 10000);
+        panel->list()->setCurrentRow(0);
+        QVERIFY(panel->removeButton()->isEnabled());
+        QTest::mouseClick(panel->removeButton(), Qt::LeftButton);
+        QVERIFY(dev.status(key).forwards.isEmpty());
+        QVERIFY(portRefuses(again));
+        QVERIFY(!m_settings->contains(remembered));
+
+        server->abort();
+        QSignalSpy ended(&dev, &DevController::ended);
+        dev.end(m_ns, ref);
+        QVERIFY(ended.wait(30000));
+        QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
+    }
+
+    // A kubeconfig of the sandbox's credentials with these contexts (name -> server).
+    QByteArray kubeconfigWith(const QList<QPair<QString, QString>> &contexts, const QString &current) const
+    {
+        const ClientConfig &c = m_client->config();
+        QJsonObject user;
+        if (!c.user.token.isEmpty()) {
+            user.insert(QStringLiteral("token"), c.user.token);
+        } else {
+            user.insert(QStringLiteral("client-certificate-data"),
+                        QString::fromLatin1(c.user.clientCertificatePem.toBase64()));
+            user.insert(QStringLiteral("client-key-data"), QString::fromLatin1(c.user.clientKeyPem.toBase64()));
+        }
+        QJsonArray clusters, ctxs;
+        for (const auto &[name, server] : contexts) {
+            clusters.append(
+                QJsonObject {{QStringLiteral("name"), name},
+                             {QStringLiteral("cluster"),
+                              QJsonObject {{QStringLiteral("server"), server},
+                                           {QStringLiteral("certificate-authority-data"),
+                                            QString::fromLatin1(c.cluster.certificateAuthorityPem.toBase64())}}}});
+            ctxs.append(QJsonObject {
+                {QStringLiteral("name"), name},
+                {QStringLiteral("context"),
+                 QJsonObject {{QStringLiteral("cluster"), name}, {QStringLiteral("user"), QStringLiteral("me")}}}});
+        }
+        return QJsonDocument(QJsonObject {
+                                 {QStringLiteral("apiVersion"), QStringLiteral("v1")},
+                                 {QStringLiteral("kind"), QStringLiteral("Config")},
+                                 {QStringLiteral("clusters"), clusters},
+                                 {QStringLiteral("contexts"), ctxs},
+                                 {QStringLiteral("users"),
+                                  QJsonArray {QJsonObject {{QStringLiteral("name"), QStringLiteral("me")},
+                                                           {QStringLiteral("user"), user}}}},
+                                 {QStringLiteral("current-context"), current},
+                             })
+            .toJson();
+    }
+
+    // As kubectl and editors do: written beside, then renamed over the file.
+    static void replaceFile(const QString &path, const QByteArray &bytes)
+    {
+        QSaveFile f(path);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write(bytes);
+        QVERIFY(f.commit());
+    }
+
+    bool canListNamespaces(KubeClient *client)
+    {
+        KubeCall *call = client->list(ResourceRef::namespaces(), {});
+        QSignalSpy done(call, &KubeCall::finished);
+        done.wait(10000);
+        return call->isOk();
+    }
+
+    void kubeconfigFollowsTheFile()
+    {
+        const QString server = m_client->config().cluster.server.toString();
+        const QString moved = QStringLiteral("https://127.0.0.1:1");
+        QDir().mkpath(m_dir.filePath(QStringLiteral("kube")));
+        const QString path = m_dir.filePath(QStringLiteral("kube/config"));
+        replaceFile(path, kubeconfigWith({{QStringLiteral("sandbox"), server}}, QStringLiteral("sandbox")));
+        KubeconfigOptions ko;
+        ko.kubeconfigFlag = path;
+        auto config = loadClientConfig(ko);
+        QVERIFY2(config, qPrintable(config ? QString() : config.error().toString()));
+        KubeClient client(*config);
+        KubeconfigWatcher watcher(&client, ko);
+        DevController dev(&client, m_settings.get());
+        WorkloadsModel model(&client, &dev);
+        model.setNamespace(m_ns);
+        MainWindow window(&client, &dev, &model);
+        window.setKubeconfigWatcher(&watcher);
+        QCOMPARE(watcher.contexts(), QStringList {QStringLiteral("sandbox")});
+        QCOMPARE(window.contextBox()->count(), 1);
+        QVERIFY(canListNamespaces(&client));
+        QSignalSpy changed(&watcher, &KubeconfigWatcher::clientChanged);
+
+        // A context added and the current one's server changed, replaced by a rename, in a burst.
+        replaceFile(path, kubeconfigWith({{QStringLiteral("sandbox"), moved}}, QStringLiteral("sandbox")));
+        replaceFile(path,
+                    kubeconfigWith({{QStringLiteral("sandbox"), moved}, {QStringLiteral("second"), server}},
+                                   QStringLiteral("second")));
+        QTRY_COMPARE_WITH_TIMEOUT(watcher.contexts(),
+                                  (QStringList {QStringLiteral("sandbox"), QStringLiteral("second")}), 5000);
+        QTRY_COMPARE_WITH_TIMEOUT(client.config().cluster.server.toString(), moved, 5000);
+        QCOMPARE(changed.size(), 1); // debounced: one reload for the burst
+        QCOMPARE(client.config().contextName, QStringLiteral("sandbox")); // kept, though current-context moved
+        QCOMPARE(window.contextBox()->count(), 2);
+        QCOMPARE(window.contextBox()->currentText(), QStringLiteral("sandbox"));
+        QVERIFY(window.contextBox()->isVisibleTo(&window));
+        QVERIFY2(window.clusterLabel()->text().contains(moved), qPrintable(window.clusterLabel()->text()));
+        QVERIFY(!canListNamespaces(&client));
+
+        // The context in use is gone: said so, and the client stays as it was.
+        replaceFile(path, kubeconfigWith({{QStringLiteral("second"), server}}, QStringLiteral("second")));
+        QTRY_VERIFY_WITH_TIMEOUT(!watcher.problem().isEmpty(), 5000);
+        QVERIFY2(watcher.problem().contains(QLatin1String("The context \"sandbox\" is no longer in the kubeconfig")),
+                 qPrintable(watcher.problem()));
+        QVERIFY(window.banner()->isVisibleTo(&window));
+        QCOMPARE(window.banner()->text(), watcher.problem());
+        QCOMPARE(watcher.contexts(), QStringList {QStringLiteral("second")});
+        QCOMPARE(client.config().contextName, QStringLiteral("sandbox"));
+        QCOMPARE(changed.size(), 1);
+
+        // Another context chosen in the window: the client follows it, and works again.
+        QCOMPARE(window.contextBox()->itemText(0), QStringLiteral("second"));
+        Q_EMIT window.contextBox()->activated(0);
+        QCOMPARE(client.config().contextName, QStringLiteral("second"));
+        QCOMPARE(client.config().cluster.server.toString(), server);
+        QVERIFY(watcher.problem().isEmpty());
+        QVERIFY(!window.banner()->isVisibleTo(&window));
+        QVERIFY(canListNamespaces(&client));
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 20000);
+
+        // A change elsewhere in the folder is no reload.
+        QFile other(m_dir.filePath(QStringLiteral("kube/other")));
+        QVERIFY(other.open(QIODevice::WriteOnly));
+        other.write("x");
+        other.close();
+        QTest::qWait(800);
+        QCOMPARE(changed.size(), 2);
+    }
+
     void deployCardRedeploysTheEnvironment()
     {
         DemoBot demo;
@@ -305,6 +612,16 @@ private Q_SLOTS:
             model.index(row, WorkloadsModel::DeployedColumn).data().toString().startsWith(QLatin1String("1.1")), 60000);
         // The worker was not touched.
         QCOMPARE(imageOfIn(ns, QStringLiteral("worker")), QStringLiteral("iterdeck/demo-worker:1.0"));
+        // carol's "Hotfix 7" got no environment: no namespace, no pods on the demo cluster.
+        KubeCall *namespaces = m_client->list(ResourceRef::namespaces(), {});
+        QSignalSpy listed(namespaces, &KubeCall::finished);
+        QVERIFY(listed.wait(10000));
+        QVERIFY(namespaces->isOk());
+        QStringList names;
+        for (const QJsonValue &v : namespaces->object()->value(QStringLiteral("items")).toArray())
+            names << v.toObject().value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
+        QVERIFY2(names.contains(ns), qPrintable(names.join(u' ')));
+        QVERIFY2(!names.contains(QStringLiteral("demo-hotfix-7")), qPrintable(names.join(u' ')));
     }
 
     void settingsDialog()
