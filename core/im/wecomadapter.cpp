@@ -495,7 +495,9 @@ QJsonObject WeComAdapter::renderCard(const DeployCard &card)
         QJsonArray options;
         QString selected;
         for (const BranchChoice &b : c.branches.mid(0, 10)) {
-            const QString id = optionId(b.name, b.latest ? b.latest->id : QString());
+            // A template card has one choice per question: the branch, which the environment then
+            // follows (its newest build now, and the next ones as CI publishes them).
+            const QString id = optionId(b.name, QString());
             if (b.name == c.selectedBranch)
                 selected = id;
             options.append(QJsonObject {{QStringLiteral("id"), id}, {QStringLiteral("text"), cardtext::buildLabel(b)}});

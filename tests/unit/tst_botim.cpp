@@ -127,6 +127,8 @@ private:
             + "environment:\n"
               "  namespace: \"{project}-{iteration}\"\n"
               "  create: onStart\n"
+              "cleanup:\n"
+              "  gracePeriod: 1s\n"
               "components:\n"
               "  - name: web\n"
               "    repository: https://git.example.com/shop/web.git\n"
@@ -785,6 +787,37 @@ private Q_SLOTS:
         QTRY_COMPARE_WITH_TIMEOUT(cardsSaying(QStringLiteral("Deployed: web 2.0 · c0ffee2")), 2, 10000);
         QTRY_COMPARE_WITH_TIMEOUT(m_bot->cardFollower()->count(), 0, 10000);
         QCOMPARE(m_cluster->deployedImage(ns, QStringLiteral("web")), QStringLiteral("iterdeck/demo-web:2.0"));
+
+        // CI publishes a new build of the followed branch: the environment follows it, and the
+        // group hears of it.
+        QCOMPARE(publish(QStringLiteral("web"), QStringLiteral("feature/x"), QStringLiteral("3.0")).status, 200);
+        QTRY_COMPARE_WITH_TIMEOUT(m_cluster->deployedImage(ns, QStringLiteral("web")),
+                                  QStringLiteral("iterdeck/demo-web:3.0"), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(chatMessages(chat).join(u'\n').contains(QStringLiteral("3.0")), 10000);
+
+        // The iteration closes: after the grace period the namespace goes and the group is closed
+        // as the platform allows (Slack archives, Feishu disbands, WeCom and DingTalk let the
+        // members go).
+        QCOMPARE(sendCi({{QStringLiteral("type"), QStringLiteral("iteration.closed")},
+                         {QStringLiteral("iteration"), QJsonObject {{QStringLiteral("id"), m_platform}}}})
+                     .status,
+                 200);
+        QTRY_COMPARE_WITH_TIMEOUT(environment(), QStringLiteral("deleted"), 30000);
+        int nsStatus = 0;
+        QTRY_VERIFY_WITH_TIMEOUT((m_cluster->get(kube::ResourceRef::namespaces(), {}, ns, &nsStatus), nsStatus == 404),
+                                 30000);
+        auto groupState = [&] {
+            auto g = m_bot->store().group(it, m_platform);
+            return g && g->has_value() ? (*g)->state : QString();
+        };
+        QTRY_COMPARE_WITH_TIMEOUT(groupState(), QStringLiteral("archived"), 20000);
+        if (m_platform == u"slack")
+            QVERIFY(static_cast<FakeSlack *>(m_fake.get())->channels.value(chat).archived);
+        else if (m_platform == u"feishu")
+            QVERIFY(!static_cast<FakeFeishu *>(m_fake.get())->chats.contains(chat));
+        else
+            QTRY_VERIFY_WITH_TIMEOUT(!chatMembers(chat).contains(u.at(1)), 10000);
+
         QVERIFY2(m_fake->shapeErrors().isEmpty(), qPrintable(m_fake->shapeErrors().join(u'\n')));
         qInfo("%s: whole iteration in %lld ms", qPrintable(m_platform), qint64(clock.elapsed()));
     }
