@@ -75,6 +75,7 @@ bool BotServer::start(const BotServerOptions &options, QString *error)
     HttpServerOptions http;
     http.maxBodyBytes = options.maxBodyBytes;
     http.threads = options.threads;
+    http.webSocketThreads = options.webSocketThreads;
     if (m_writerStore && !m_writer) {
         auto writer = std::make_unique<WebhookWriter>(*m_writerStore, m_manifest, &m_metrics);
         if (auto started = writer->start(); !started) {

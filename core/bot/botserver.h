@@ -27,7 +27,8 @@ struct BotServerOptions
     QString tlsCertificate; // both set: serve HTTPS
     QString tlsKey;
     std::size_t maxBodyBytes = 1024 * 1024;
-    int threads = 2; // that run the connections
+    int threads = 1; // that run the HTTP connections
+    int webSocketThreads = 1; // that run the desktop stream's connections
 };
 
 // iterdeck-bot's HTTP face: POST /hooks/<name> (webhooks, and the IM platform's callbacks at

@@ -37,11 +37,11 @@ struct DesktopStreamOptions
     int requestsPerSecond = 20; // per connection, with a burst of as many
     // New events wait this long for others, so that a burst goes out as one "events" message per
     // client instead of one message per event and client.
-    int batchMs = 25;
+    int batchMs = 15;
     // While more than a tenth of the clients still have the previous fan-out queued in the
     // server, the next one waits (up to this long), so that a burst goes out in fewer, larger
     // messages instead of piling up; 0 never waits.
-    int maxDeferMs = 60;
+    int maxDeferMs = 40;
 };
 
 class DesktopStream : public QObject, public EventSink

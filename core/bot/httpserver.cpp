@@ -16,6 +16,8 @@
 #include <mutex>
 #include <thread>
 
+#include <unistd.h>
+
 namespace iterdeck::bot {
 
 namespace beast = boost::beast;
@@ -145,6 +147,7 @@ struct Shared
     WebSocketHandler webSocketHandler;
     HttpServerOptions options;
     bool tls = false;
+    net::io_context *webSocketIo = nullptr; // plain WebSocket connections move here after the upgrade
 };
 
 template<class Stream> constexpr bool isTlsStream = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
@@ -550,6 +553,27 @@ private:
             return write(std::move(decision.refusal));
         }
         m_upgraded = true;
+        if constexpr (!isTlsStream<Stream>) {
+            // The connection moves to the WebSocket threads: the stream's writes then never queue
+            // ahead of an HTTP answer. (A TLS connection's state cannot move; it stays here.)
+            if (m_shared->webSocketIo && m_buffer.size() == 0) {
+                beast::error_code ec;
+                tcp::socket old = m_stream.release_socket();
+                const auto endpoint = old.local_endpoint(ec);
+                const auto fd = ec ? -1 : old.release(ec);
+                if (!ec) {
+                    tcp::socket moved(net::make_strand(*m_shared->webSocketIo));
+                    moved.assign(endpoint.protocol(), fd, ec);
+                    if (!ec) {
+                        std::make_shared<WsSession<Stream>>(m_keep, m_shared, m_remote, Stream(std::move(moved)))
+                            ->run(m_parser->release(), std::move(decision.peer), std::move(decision.subprotocol));
+                        return;
+                    }
+                    ::close(fd);
+                }
+                return; // the socket is gone: the client sees the connection closed
+            }
+        }
         std::make_shared<WsSession<Stream>>(m_keep, m_shared, m_remote, std::move(m_stream))
             ->run(m_parser->release(), std::move(decision.peer), std::move(decision.subprotocol));
     }
@@ -660,11 +684,14 @@ private:
 class HttpServer::Private : public std::enable_shared_from_this<HttpServer::Private>
 {
 public:
-    explicit Private(int threadCount)
+    explicit Private(int threadCount, int webSocketThreads)
         : io(threadCount)
+        , webSocketIo(std::max(1, webSocketThreads))
         , acceptor(net::make_strand(io))
     { }
     net::io_context io;
+    net::io_context webSocketIo;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> webSocketWork;
     tcp::acceptor acceptor; // on a strand of its own
     std::unique_ptr<ssl::context> tls;
     std::shared_ptr<Shared> shared = std::make_shared<Shared>();
@@ -704,7 +731,7 @@ HttpServer::HttpServer(HttpHandler handler, HttpServerOptions options)
 { }
 
 HttpServer::HttpServer(HttpHandler handler, WebSocketHandler webSocketHandler, HttpServerOptions options)
-    : d(std::make_shared<Private>(std::max(1, options.threads)))
+    : d(std::make_shared<Private>(std::max(1, options.threads), options.webSocketThreads))
 {
     d->shared->handler = std::move(handler);
     d->shared->webSocketHandler = std::move(webSocketHandler);
@@ -764,6 +791,12 @@ bool HttpServer::listen(const std::string &address, std::uint16_t port, std::str
     d->accept();
     for (int i = 0; i < std::max(1, d->shared->options.threads); ++i)
         d->threads.emplace_back([p = d]() { p->io.run(); });
+    if (d->shared->options.webSocketThreads > 0 && d->shared->webSocketHandler) {
+        d->webSocketWork.emplace(d->webSocketIo.get_executor());
+        d->shared->webSocketIo = &d->webSocketIo;
+        for (int i = 0; i < d->shared->options.webSocketThreads; ++i)
+            d->threads.emplace_back([p = d]() { p->webSocketIo.run(); });
+    }
     return true;
 }
 
@@ -792,6 +825,8 @@ void HttpServer::stop()
     // threads stop.
     d->shared->registry->abortAll();
     d->io.stop();
+    d->webSocketWork.reset();
+    d->webSocketIo.stop();
     for (auto &t : d->threads)
         t.join();
     d->threads.clear();

@@ -91,9 +91,11 @@ struct HttpServerOptions
     int webSocketIdleSeconds = 30;
     std::size_t webSocketMaxMessageBytes = 1024 * 1024;
     std::size_t webSocketMaxQueuedBytes = 16 * 1024 * 1024;
-    // Threads that run the connections: webhook answers need not wait behind the desktop
-    // stream's writes. Each connection runs on a strand of its own.
-    int threads = 2;
+    // Threads that run the HTTP connections (each on a strand of its own), and the threads that
+    // plain WebSocket connections move to once upgraded, so that an HTTP answer never waits
+    // behind the stream's writes (0: they stay on the HTTP threads).
+    int threads = 1;
+    int webSocketThreads = 1;
 };
 
 class HttpServer
