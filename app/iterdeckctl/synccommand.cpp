@@ -198,15 +198,19 @@ int runSync(const SyncOptions &o)
                     }
                 }
                 session.saveState(nullptr);
+                session.saveRemoteIndex();
                 std::vector<std::string> diffs;
                 if (rc == 0 && !session.inSync(&diffs)) {
                     for (const auto &d : diffs)
                         std::fprintf(stderr, "iterdeckctl sync: not in sync: %s\n", d.c_str());
                     rc = 1;
                 }
-            } else if (!session.watch(&g_stop, &error)) {
-                std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
-                rc = 1;
+            } else {
+                if (!session.watch(&g_stop, &error)) {
+                    std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+                    rc = 1;
+                }
+                session.saveRemoteIndex();
             }
         }
     }

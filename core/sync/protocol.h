@@ -29,15 +29,17 @@ constexpr uint32_t kDataChunk = 1u << 20; // file data is sent in chunks of at m
 enum Capability : uint32_t {
     CapZstd = 1u << 0, // PutData chunks may be zstd-compressed
     CapXxh3 = 1u << 1, // content hashes are XXH3-128
+    CapManifestSame = 1u << 2, // the replica answers a ScanRequest carrying a digest with ManifestSame
 };
 
 enum class MsgType : uint8_t {
     Hello = 0x01, // both ways, first frame: magic, version, capabilities, software
-    ScanRequest = 0x10, // source -> replica: send your manifest
+    ScanRequest = 0x10, // source -> replica: send your manifest [has:u8, digest of the manifest the source remembers]
     ManifestEntries = 0x11, // replica -> source: a batch of entries
     ManifestEnd = 0x12, // replica -> source: count
     RemoteChanged = 0x13, // replica -> source: scope count, scopes; then ManifestEntries*, ManifestEnd
     WatchRequest = 0x14, // source -> replica: report changes made on your side from now on
+    ManifestSame = 0x15, // replica -> source: count: the manifest is the one the digest describes
     GetFile = 0x16, // source -> replica: id, path, expected state: send me this file
     MakeDir = 0x20, // id, path, mode
     PutBegin = 0x21, // id, path, size, mode, mtime, expected state, flags (PutFlags)

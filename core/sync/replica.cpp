@@ -130,6 +130,17 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
         refreshWatches();
     if (scopes.empty())
         return true;
+    if (m_indexValid) {
+        for (const std::string &scope : scopes) {
+            if (scope.empty())
+                m_index.clear();
+            else
+                forgetInIndex(scope);
+        }
+        for (const auto &[p, e] : entries)
+            m_index[p] = e;
+        m_indexDirty = true;
+    }
     FrameWriter head(MsgType::RemoteChanged);
     head.u32(uint32_t(scopes.size()));
     for (const std::string &scope : scopes)
@@ -200,7 +211,45 @@ bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const 
     return ch.queue(end) && ch.flush();
 }
 
+void Replica::forgetInIndex(const std::string &path)
+{
+    if (!m_indexValid)
+        return;
+    m_indexDirty = true;
+    m_index.erase(path);
+    const std::string prefix = path + '/';
+    for (auto it = m_index.lower_bound(prefix); it != m_index.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+        it = m_index.erase(it);
+}
+
+void Replica::noteInIndex(const std::string &path, const Entry &now, const Hash128 *hash)
+{
+    if (!m_indexValid || path.empty())
+        return;
+    m_indexDirty = true;
+    if (!now.state.exists()) {
+        forgetInIndex(path);
+        return;
+    }
+    auto it = m_index.find(path);
+    if (it != m_index.end() && it->second.state.type == EntryType::Directory && now.state.type != EntryType::Directory)
+        forgetInIndex(path);
+    Entry &e = m_index[path];
+    e = now;
+    e.path = path;
+    // An unknown hash stays unknown (zero): the next scan reads the file instead of trusting it.
+    e.hash = hash && now.state.type == EntryType::File ? *hash : Hash128 {};
+}
+
 int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
+{
+    const int rc = serveFrames(ch, log);
+    if (!m_indexPath.empty() && m_indexValid && m_indexDirty)
+        saveManifest(m_indexPath, m_index, m_indexScanNs);
+    return rc;
+}
+
+int Replica::serveFrames(Channel &ch, const std::function<void(const std::string &)> &log)
 {
     std::map<uint32_t, PendingPut> puts;
     std::vector<uint8_t> inflated;
@@ -215,7 +264,8 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
     // when known without reading the file again (`hash`): a file just written was verified
     // against it; a mode change or a rename leaves the content, and its hash, as they were.
     auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
-                      const Hash128 *hash = nullptr, const FileState *known = nullptr) {
+                      const Hash128 *hash = nullptr, const FileState *known = nullptr,
+                      const Hash128 *carried = nullptr) {
         FrameWriter f(MsgType::Result);
         f.u32(id).u8(uint8_t(status));
         Entry e;
@@ -232,6 +282,8 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
         const bool hashKnown = hash && e.state.type == EntryType::File;
         if (hashKnown)
             e.hash = *hash;
+        if (!path.empty())
+            noteInIndex(path, e, hashKnown ? hash : status == ResultStatus::Ok ? carried : nullptr);
         f.entry(e).str(message).u8(hashKnown ? 1 : 0);
         if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
             m_ownWrites[path] = e.state;
@@ -240,7 +292,14 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
         }
         if (status != ResultStatus::Ok && !message.empty())
             log(message);
-        return ch.send(f);
+        // Queued: results go out in batches, at the latest when this side waits for input.
+        return ch.queue(f);
+    };
+    // The indexed content hash of `path`, when the index saw it in exactly the `expected` state
+    // (the one an operation checks before it acts); zero (unknown) otherwise.
+    auto indexedHash = [&](const std::string &path, const FileState &expected) {
+        auto it = m_indexValid ? m_index.find(path) : m_index.end();
+        return it != m_index.end() && it->second.state.sameAs(expected) ? it->second.hash : Hash128 {};
     };
     // Refused: the safety rules said no. Changed: what was expected is not there any more (a
     // conflict). Failed: the system said no (no space, no permission, ...).
@@ -250,6 +309,9 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
     bool greeted = false;
 
     for (;;) {
+        // About to wait for the source: what is queued for it goes out first.
+        if (!ch.hasBufferedFrame() && !ch.flush())
+            return ch.peerClosed() ? 0 : 1;
         if (m_watcher) {
             // Serve whichever comes first: a frame from the source or a change here.
             bool frameReady = false;
@@ -288,12 +350,21 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             (void)software;
             greeted = true;
             FrameWriter f(MsgType::Hello);
-            f.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeck-agent " ITERDECK_VERSION);
+            f.u32(kMagic)
+                .u16(kProtocolVersion)
+                .u32(CapZstd | CapXxh3 | CapManifestSame)
+                .str("iterdeck-agent " ITERDECK_VERSION);
             if (!ch.send(f))
                 return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::ScanRequest: {
+            // The source may say what it remembers of this tree (a digest): when the scan finds
+            // exactly that, the answer is one short frame instead of the whole manifest.
+            const bool hasDigest = !r.atEnd() && r.u8() == 1;
+            const Hash128 remembered = hasDigest ? r.hash() : Hash128 {};
+            if (!r.ok())
+                return fatal("protocol error: malformed ScanRequest");
             Manifest m;
             ScanStats stats;
             ScanOptions options;
@@ -314,9 +385,20 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                     m_dirs.insert(path);
             }
             refreshWatches();
+            m_index = std::move(m);
+            m_indexScanNs = scanStart;
+            m_indexValid = true;
+            m_indexDirty = false;
+            if (hasDigest && manifestDigest(m_index) == remembered) {
+                FrameWriter same(MsgType::ManifestSame);
+                same.u64(m_index.size());
+                if (!ch.send(same))
+                    return ch.peerClosed() ? 0 : 1;
+                break;
+            }
             FrameWriter batch(MsgType::ManifestEntries);
             size_t inBatch = 0;
-            for (const auto &[path, e] : m) {
+            for (const auto &[path, e] : m_index) {
                 batch.entry(e);
                 if (++inBatch == 1024) {
                     if (!ch.send(batch))
@@ -328,7 +410,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (inBatch > 0 && !ch.send(batch))
                 return ch.peerClosed() ? 0 : 1;
             FrameWriter end(MsgType::ManifestEnd);
-            end.u64(m.size());
+            end.u64(m_index.size());
             if (!ch.send(end))
                 return ch.peerClosed() ? 0 : 1;
             break;
@@ -361,8 +443,10 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed MakeDir");
             FsError err;
-            const bool ok = m_root.makeDirectory(path, (mode & 0777) | 0700, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            FileState made;
+            const bool ok = m_root.makeDirectory(path, (mode & 0777) | 0700, &err, &made);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr,
+                   ok && made.type == EntryType::Directory ? &made : nullptr);
             break;
         }
         case MsgType::PutBegin: {
@@ -377,7 +461,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed PutBegin");
             FsError err;
-            p.file = m_root.beginWrite(p.path, &err);
+            p.file = m_root.beginWrite(p.path, &err, p.mode);
             if (!p.file) {
                 p.error = err.message.empty() ? p.path + ": refused" : err.message;
                 p.errorStatus = err.message.empty() ? ResultStatus::Refused : statusOf(err);
@@ -556,8 +640,10 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed SetExec");
             FsError err;
+            const Hash128 kept = indexedHash(path, expected);
             const bool ok = m_root.setExecutable(path, exec, expected, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr,
+                   nullptr, &kept);
             break;
         }
         case MsgType::Rename: {
@@ -568,8 +654,12 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed Rename");
             FsError err;
+            const Hash128 kept = indexedHash(from, expected);
             const bool ok = m_root.rename(from, to, expected, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), to, ok ? std::string() : err.message);
+            if (ok)
+                forgetInIndex(from);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), to, ok ? std::string() : err.message, nullptr, nullptr,
+                   &kept);
             break;
         }
         case MsgType::Barrier: {

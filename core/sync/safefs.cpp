@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -257,11 +258,31 @@ std::optional<std::string> SafeRoot::readLink(std::string_view rel, FsError *err
 
 int SafeRoot::openRead(std::string_view rel, FsError *error) const
 {
+    constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (m_openat2) {
+        // One call: the whole path resolved beneath the root, no symlink anywhere on it.
+        std::string why;
+        if (!isSafeRelativePath(rel, &why)) {
+            setError(error, 0, rel, "refused: " + why);
+            return -1;
+        }
+        const std::string relStr(rel);
+        open_how how {};
+        how.flags = uint64_t(kReadFlags);
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        const long fd = sysOpenat2(m_fd, relStr.c_str(), &how);
+        if (fd < 0) {
+            const int e = errno;
+            setError(error, e, rel, e == ELOOP ? "refused: a symlink on the way" : "cannot open for reading");
+            return -1;
+        }
+        return int(fd);
+    }
     std::string leaf;
     const int dir = openParent(rel, &leaf, error);
     if (dir < 0)
         return -1;
-    const int fd = ::openat(dir, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    const int fd = ::openat(dir, leaf.c_str(), kReadFlags);
     const int e = errno;
     ::close(dir);
     if (fd < 0)
@@ -298,7 +319,8 @@ bool SafeRoot::StagedFile::write(const void *data, size_t size, FsError *error)
 
 bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int64_t mtimeNs, FsError *error)
 {
-    if (::fchmod(m_fd, mode & 07777) != 0) {
+    // The file was created with the wanted mode when the umask let it through unchanged.
+    if ((mode & 07777) != m_createdMode && ::fchmod(m_fd, mode & 07777) != 0) {
         setError(error, errno, m_rel, "cannot set mode");
         return false;
     }
@@ -306,8 +328,6 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
         const timespec times[2] = {{0, UTIME_OMIT}, {time_t(mtimeNs / 1000000000), long(mtimeNs % 1000000000)}};
         ::futimens(m_fd, times);
     }
-    ::close(m_fd);
-    m_fd = -1;
     if (!expected.exists()) {
         // A new file: must not appear meanwhile.
         if (renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameNoReplace) != 0) {
@@ -351,14 +371,42 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
 
 void SafeRoot::StagedFile::recordState()
 {
+    // The file just moved into place, through its still open descriptor (the rename changed its ctime).
     struct stat st
     {
     };
-    if (::fstatat(m_dirFd, m_leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (::fstat(m_fd, &st) == 0)
         m_state = stateFromStat(st);
+    ::close(m_fd);
+    m_fd = -1;
 }
 
-std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel, FsError *error) const
+namespace {
+
+// The process umask, read without changing it (umask(2) would, for a moment, for every thread).
+mode_t currentUmask()
+{
+    static const mode_t mask = [] {
+        mode_t m = 07777; // unknown: no mode is ever taken for granted
+        if (FILE *f = std::fopen("/proc/self/status", "re")) {
+            char line[256];
+            while (std::fgets(line, sizeof line, f)) {
+                unsigned v = 0;
+                if (std::sscanf(line, "Umask: %o", &v) == 1) {
+                    m = mode_t(v);
+                    break;
+                }
+            }
+            std::fclose(f);
+        }
+        return m;
+    }();
+    return mask;
+}
+
+} // namespace
+
+std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel, FsError *error, uint32_t mode) const
 {
     std::unique_ptr<StagedFile> f(new StagedFile);
     f->m_rel = std::string(rel);
@@ -366,15 +414,23 @@ std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel,
     if (f->m_dirFd < 0)
         return nullptr;
     f->m_tmpName = stageName();
-    f->m_fd = ::openat(f->m_dirFd, f->m_tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // Created with its final permissions when the umask keeps them as they are, else private
+    // until commit() sets them.
+    const uint32_t wanted = mode & 0777;
+    const bool asWanted = (mode & 07000) == 0 && (wanted & ~uint32_t(currentUmask())) == wanted && (wanted & 0600) == 0600;
+    f->m_createdMode = asWanted ? wanted : 0600 & ~uint32_t(currentUmask());
+    f->m_fd = ::openat(f->m_dirFd, f->m_tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       asWanted ? wanted : 0600);
     if (f->m_fd < 0) {
         setError(error, errno, rel, "cannot create the staged file");
         return nullptr;
     }
+    if (currentUmask() == 07777)
+        f->m_createdMode = 0xffffffff; // unknown: commit() always sets the mode
     return f;
 }
 
-bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error) const
+bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error, FileState *state) const
 {
     std::string leaf;
     const int dir = openParent(rel, &leaf, error);
@@ -382,12 +438,17 @@ bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error
         return false;
     int rc = ::mkdirat(dir, leaf.c_str(), mode & 07777);
     int e = errno;
-    if (rc != 0 && e == EEXIST) {
+    if (rc == 0 || e == EEXIST) {
         struct stat st
         {
         };
-        if (::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        const bool isDir = ::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        if (isDir && state)
+            *state = stateFromStat(st);
+        if (rc != 0 && isDir)
             rc = 0;
+        else if (state && !isDir)
+            *state = FileState {}; // not known: the caller looks again
     }
     ::close(dir);
     if (rc != 0)

@@ -101,12 +101,16 @@ public:
         std::string m_tmpName;
         std::string m_leaf;
         std::string m_rel;
+        uint32_t m_createdMode = 0600;
         bool m_committed = false;
     };
-    std::unique_ptr<StagedFile> beginWrite(std::string_view rel, FsError *error) const;
+    // `mode` is the mode commit() will set: the staged file is created with it when the umask
+    // leaves it unchanged, which saves the commit a chmod.
+    std::unique_ptr<StagedFile> beginWrite(std::string_view rel, FsError *error, uint32_t mode = 0600) const;
 
-    // Creates a directory (parents must exist). An existing directory is fine.
-    bool makeDirectory(std::string_view rel, uint32_t mode, FsError *error) const;
+    // Creates a directory (parents must exist). An existing directory is fine. `state`, when
+    // given, receives the directory's state (Missing when it could not be seen).
+    bool makeDirectory(std::string_view rel, uint32_t mode, FsError *error, FileState *state = nullptr) const;
     // Creates a symlink in place of `expected`. `target` must stay inside the root.
     bool makeSymlink(std::string_view rel, const std::string &target, const FileState &expected, FsError *error) const;
     // Removes a file or symlink, only if it is still `expected`.

@@ -185,7 +185,7 @@ bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
     for (uint64_t i = 0; i < count && r.ok(); ++i) {
         Entry e = r.entry();
         if (r.ok() && isSafeRelativePath(e.path))
-            manifest[e.path] = std::move(e);
+            manifest.insert_or_assign(manifest.end(), e.path, std::move(e)); // saved in order: O(1) each
     }
     if (!r.ok()) {
         manifest.clear();
@@ -203,6 +203,45 @@ bool hashKnown(const Hash128 &h)
             return true;
     }
     return false;
+}
+
+Hash128 manifestDigest(const Manifest &manifest)
+{
+    Hasher hasher;
+    std::vector<uint8_t> buf;
+    buf.reserve(1 << 16);
+    auto le = [&](uint64_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i)
+            buf.push_back(uint8_t(v >> (8 * i)));
+    };
+    auto put = [&](const void *p, size_t n) {
+        const auto *b = static_cast<const uint8_t *>(p);
+        buf.insert(buf.end(), b, b + n);
+    };
+    for (const auto &[path, e] : manifest) {
+        le(path.size(), 4);
+        put(path.data(), path.size());
+        le(uint8_t(e.state.type), 1);
+        le(e.state.mode, 4);
+        if (e.state.type != EntryType::Directory) {
+            le(e.state.size, 8);
+            le(uint64_t(e.state.mtimeNs), 8);
+            le(uint64_t(e.state.ctimeNs), 8);
+            le(e.state.inode, 8);
+        }
+        if (e.state.type == EntryType::File)
+            put(e.hash.data(), e.hash.size());
+        if (e.state.type == EntryType::Symlink) {
+            le(e.linkTarget.size(), 4);
+            put(e.linkTarget.data(), e.linkTarget.size());
+        }
+        if (buf.size() > (1u << 16) - 8192) {
+            hasher.update(buf.data(), buf.size());
+            buf.clear();
+        }
+    }
+    hasher.update(buf.data(), buf.size());
+    return hasher.digest();
 }
 
 int64_t nowNs()

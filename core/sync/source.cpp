@@ -171,7 +171,7 @@ bool SourceSession::handshake(std::string *error)
     return true;
 }
 
-bool SourceSession::readEntries(Manifest &into, std::string *error)
+bool SourceSession::readEntries(Manifest &into, std::string *error, bool *same)
 {
     for (;;) {
         auto f = m_ch.receive();
@@ -180,6 +180,15 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
             return false;
         }
         FrameReader r(f->second.data(), f->second.size());
+        if (f->first == MsgType::ManifestSame && same) {
+            r.u64();
+            if (!r.ok()) {
+                *error = "protocol error: malformed ManifestSame";
+                return false;
+            }
+            *same = true;
+            return true;
+        }
         if (f->first == MsgType::ManifestEntries) {
             while (!r.atEnd() && r.ok()) {
                 Entry e = r.entry();
@@ -188,7 +197,7 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
                     *error = "protocol error: the agent sent a bad path (" + why + ")";
                     return false;
                 }
-                into[e.path] = std::move(e);
+                into.insert_or_assign(into.end(), e.path, std::move(e)); // sent in order: O(1) each
             }
             if (!r.ok()) {
                 *error = "protocol error: malformed manifest";
@@ -206,9 +215,67 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
     }
 }
 
+namespace {
+
+std::string remoteIndexPath(const std::string &indexPath)
+{
+    return indexPath.empty() ? std::string() : indexPath + ".remote";
+}
+
+bool readDigestFile(const std::string &path, Hash128 *digest)
+{
+    FILE *f = std::fopen(path.c_str(), "rbe");
+    if (!f)
+        return false;
+    const bool ok = std::fread(digest->data(), 1, digest->size(), f) == digest->size();
+    std::fclose(f);
+    return ok && hashKnown(*digest);
+}
+
+bool writeDigestFile(const std::string &path, const Hash128 &digest)
+{
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(digest.data(), 1, digest.size(), f) == digest.size();
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+void SourceSession::saveRemoteIndex()
+{
+    const std::string path = remoteIndexPath(m_indexPath);
+    if (path.empty())
+        return;
+    if (!m_remoteKnown) {
+        std::remove((path + ".digest").c_str());
+        return;
+    }
+    const Hash128 digest = manifestDigest(m_remote);
+    if (digest == m_savedRemoteDigest)
+        return; // as remembered already
+    // The digest goes last: a manifest without its digest is never offered to the agent.
+    std::remove((path + ".digest").c_str());
+    if (saveManifest(path, m_remote, 0) && writeDigestFile(path + ".digest", digest))
+        m_savedRemoteDigest = digest;
+}
+
 bool SourceSession::fetchRemote(std::string *error)
 {
+    // What this side remembers of the replica, when the agent can confirm it unchanged.
+    const std::string rememberedPath = remoteIndexPath(m_indexPath);
+    Hash128 rememberedDigest {};
+    const bool offer = (m_peerCaps & CapManifestSame) && !rememberedPath.empty()
+        && readDigestFile(rememberedPath + ".digest", &rememberedDigest);
     FrameWriter req(MsgType::ScanRequest);
+    if (offer)
+        req.u8(1).hash(rememberedDigest);
     if (!m_ch.send(req)) {
         *error = m_ch.error();
         return false;
@@ -234,9 +301,32 @@ bool SourceSession::fetchRemote(std::string *error)
             m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
         }
     }
+    Manifest remembered;
+    bool rememberedOk = false;
+    if (offer) {
+        // Loaded while the agent scans; used only if it is exactly what the digest described.
+        rememberedOk = loadManifest(rememberedPath, remembered, nullptr) && manifestDigest(remembered) == rememberedDigest;
+    }
     m_remote.clear();
-    if (!readEntries(m_remote, error))
+    m_remoteKnown = false;
+    bool same = false;
+    if (!readEntries(m_remote, error, offer ? &same : nullptr))
         return false;
+    if (same && rememberedOk) {
+        m_remote = std::move(remembered);
+        m_savedRemoteDigest = rememberedDigest;
+    } else if (same) {
+        // The agent confirmed a manifest this side could not load after all: ask for it whole.
+        FrameWriter again(MsgType::ScanRequest);
+        if (!m_ch.send(again)) {
+            *error = m_ch.error();
+            return false;
+        }
+        m_remote.clear();
+        if (!readEntries(m_remote, error))
+            return false;
+    }
+    m_remoteKnown = true;
     if (m_opt.twoWay && !m_opt.once) {
         FrameWriter watch(MsgType::WatchRequest);
         if (!m_ch.send(watch)) {
@@ -709,14 +799,11 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     std::multimap<std::string, std::string> removedByHash; // hash hex -> remote path
     std::set<std::string> removeFiles, removeDirs;
     std::vector<std::string> createdFiles;
-    std::set<std::string> visited;
-    auto planPath = [&](const std::string &p) {
-        if (!visited.insert(p).second)
+    std::set<std::string> visited; // only needed when several scopes may overlap
+    const bool trackVisited = dirty.size() > 1;
+    auto planEntry = [&](const std::string &p, const Entry *le, const Entry *re) {
+        if (trackVisited && !visited.insert(p).second)
             return;
-        auto l = m_local.find(p);
-        auto r = m_remote.find(p);
-        const Entry *le = l == m_local.end() ? nullptr : &l->second;
-        const Entry *re = r == m_remote.end() ? nullptr : &r->second;
         if (re && !le && ignored(p, re->state.type == EntryType::Directory))
             return; // ignored here: whatever the replica has there is not ours to touch
         if (re && !sameContent(le, re) && !mayReplace(p, re))
@@ -761,12 +848,23 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     };
     for (const std::string &d : dirty) {
         if (!d.empty())
-            planPath(d);
+            planEntry(d, find(m_local, d), find(m_remote, d));
+        // Both sides below d, walked together in path order: each path once, no lookups.
         const std::string prefix = d.empty() ? std::string() : d + '/';
-        for (auto it = m_local.lower_bound(prefix); it != m_local.end() && isUnder(it->first, d); ++it)
-            planPath(it->first);
-        for (auto it = m_remote.lower_bound(prefix); it != m_remote.end() && isUnder(it->first, d); ++it)
-            planPath(it->first);
+        auto li = m_local.lower_bound(prefix);
+        auto ri = m_remote.lower_bound(prefix);
+        for (;;) {
+            const bool lDone = li == m_local.end() || !isUnder(li->first, d);
+            const bool rDone = ri == m_remote.end() || !isUnder(ri->first, d);
+            if (lDone && rDone)
+                break;
+            const int c = lDone ? 1 : rDone ? -1 : li->first.compare(ri->first);
+            planEntry(c <= 0 ? li->first : ri->first, c <= 0 ? &li->second : nullptr, c >= 0 ? &ri->second : nullptr);
+            if (c <= 0)
+                ++li;
+            if (c >= 0)
+                ++ri;
+        }
     }
     // New files whose content the replica already has under a removed name: rename there.
     for (const std::string &p : createdFiles) {
@@ -953,9 +1051,13 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     Hasher wholeHasher;
     uint64_t sentWhole = 0;
     if (!delta) {
-        std::vector<uint8_t> buf(kDataChunk);
+        // One reused buffer (a fresh 1 MiB vector per file would be zero-filled every time);
+        // a small file is read with one call.
+        std::vector<uint8_t> &buf = m_readBuffer;
+        if (buf.size() < kDataChunk)
+            buf.resize(kDataChunk);
         while (sentWhole < size) { // never more than announced, even if it grows meanwhile
-            const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(buf.size(), size - sentWhole)));
+            const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(kDataChunk, size - sentWhole)));
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -1515,6 +1617,10 @@ int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::str
     }
     ::close(toChild[0]);
     ::close(fromChild[1]);
+    // Larger pipes mean fewer wake-ups of either side while files stream through (best effort:
+    // the system may cap the size).
+    ::fcntl(toChild[1], F_SETPIPE_SZ, 1 << 20);
+    ::fcntl(fromChild[0], F_SETPIPE_SZ, 1 << 20);
     *writeFd = toChild[1];
     *readFd = fromChild[0];
     return int(pid);
