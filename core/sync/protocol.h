@@ -137,20 +137,63 @@ private:
     bool m_ok = true;
 };
 
+// A byte buffer that grows without zero-filling what is about to be overwritten anyway.
+class ByteBuffer
+{
+public:
+    ByteBuffer() = default;
+    ~ByteBuffer();
+    ByteBuffer(const ByteBuffer &) = delete;
+    ByteBuffer &operator=(const ByteBuffer &) = delete;
+    uint8_t *data() { return m_data; }
+    const uint8_t *data() const { return m_data; }
+    size_t size() const { return m_size; }
+    bool empty() const { return m_size == 0; }
+    // Room for `n` more bytes after size(); returns where they go (size() is unchanged).
+    uint8_t *reserveMore(size_t n);
+    void grow(size_t n) { m_size += n; } // after writing to reserveMore()'s space
+    void append(const void *p, size_t n);
+    void clear() { m_size = 0; }
+    void dropFront(size_t n); // keeps the bytes after the first n
+    void swap(ByteBuffer &o) noexcept;
+
+private:
+    uint8_t *m_data = nullptr;
+    size_t m_size = 0;
+    size_t m_capacity = 0;
+};
+
+// One received frame, pointing into the decoder's buffer.
+struct FrameView
+{
+    MsgType type {};
+    const uint8_t *data = nullptr;
+    size_t size = 0;
+};
+
 // Incremental frame splitter for a byte stream.
 class FrameDecoder
 {
 public:
     // Appends received bytes.
     void feed(const uint8_t *data, size_t size);
+    // Space to read up to `n` bytes into; commit() what was read. The views returned before are
+    // no longer valid afterwards.
+    uint8_t *space(size_t n);
+    void commit(size_t n) { m_buf.grow(n); }
     // The next complete frame (type, payload), or nullopt when more bytes are needed.
     // On a malformed stream returns nullopt and sets error().
     std::optional<std::pair<MsgType, std::vector<uint8_t>>> next();
+    // The same without copying the payload: valid until the next feed() or space().
+    bool nextView(FrameView *out);
+    // True when a whole frame is buffered (nothing is consumed).
+    bool hasFrame();
     const std::string &error() const { return m_error; }
     size_t buffered() const { return m_buf.size() - m_pos; }
 
 private:
-    std::vector<uint8_t> m_buf;
+    bool frameAt(FrameView *out, size_t *total);
+    ByteBuffer m_buf;
     size_t m_pos = 0;
     std::string m_error;
 };

@@ -243,7 +243,9 @@ void Replica::noteInIndex(const std::string &path, const Entry &now, const Hash1
 
 int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
 {
+    m_root.setDirCache(true);
     const int rc = serveFrames(ch, log);
+    m_root.setDirCache(false);
     if (!m_indexPath.empty() && m_indexValid && m_indexDirty)
         saveManifest(m_indexPath, m_index, m_indexScanNs);
     return rc;
@@ -309,9 +311,13 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
     bool greeted = false;
 
     for (;;) {
-        // About to wait for the source: what is queued for it goes out first.
-        if (!ch.hasBufferedFrame() && !ch.flush())
-            return ch.peerClosed() ? 0 : 1;
+        // About to wait for the source: what is queued for it goes out first, and directories
+        // opened for the last burst of operations are not reused beyond it.
+        if (!ch.hasBufferedFrame()) {
+            m_root.dropDirCache();
+            if (!ch.flush())
+                return ch.peerClosed() ? 0 : 1;
+        }
         if (m_watcher) {
             // Serve whichever comes first: a frame from the source or a change here.
             bool frameReady = false;
@@ -325,14 +331,14 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
                 }
             }
         }
-        auto frame = ch.receive();
-        if (!frame) {
+        FrameView frame;
+        if (!ch.receiveView(&frame)) {
             if (ch.error() == "connection closed")
                 return 0;
             return fatal(ch.error());
         }
-        const MsgType type = frame->first;
-        FrameReader r(frame->second.data(), frame->second.size());
+        const MsgType type = frame.type;
+        FrameReader r(frame.data, frame.size);
         if (!greeted && type != MsgType::Hello)
             return fatal("protocol error: the first frame must be Hello");
         switch (type) {

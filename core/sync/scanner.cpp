@@ -1,13 +1,16 @@
 #include "scanner.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
-#include <dirent.h>
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace iterdeck::sync {
@@ -21,17 +24,43 @@ bool isStageName(const char *name)
     return std::strncmp(name, ".iterdeck-stage-", 16) == 0;
 }
 
+// Finds paths in the previous scan. A walk visits paths mostly in sorted order, so the entry
+// after the last one found is tried first; a lookup is the fallback.
+struct PreviousCursor
+{
+    const Manifest *previous = nullptr;
+    Manifest::const_iterator next;
+    explicit PreviousCursor(const Manifest *m)
+        : previous(m)
+    {
+        if (m)
+            next = m->begin();
+    }
+    const Entry *find(const std::string &path)
+    {
+        if (!previous)
+            return nullptr;
+        if (next != previous->end() && next->first == path)
+            return &(next++)->second;
+        auto it = previous->find(path);
+        if (it == previous->end())
+            return nullptr;
+        next = std::next(it);
+        return &it->second;
+    }
+};
+
 // Fills hash/link target for `e` (whose state is known) from the open parent `dir`.
-bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats)
+bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats,
+              PreviousCursor &cursor)
 {
     if (e.state.type == EntryType::File) {
         if (!options.hashFiles)
             return true;
-        if (options.previous) {
-            auto it = options.previous->find(e.path);
-            if (it != options.previous->end() && it->second.state.sameAs(e.state) && hashKnown(it->second.hash)
+        if (const Entry *prev = cursor.find(e.path)) {
+            if (prev->state.sameAs(e.state) && hashKnown(prev->hash)
                 && e.state.mtimeNs + kRacyWindowNs < options.previousScanNs) {
-                e.hash = it->second.hash;
+                e.hash = prev->hash;
                 return true;
             }
         }
@@ -60,36 +89,64 @@ bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, S
     return true;
 }
 
-void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
-          const std::function<void(const std::string &)> &warn)
+// The fixed part of a getdents64 record; the NUL-terminated name follows it.
+struct LinuxDirent64
 {
-    const int dupFd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dupFd < 0) {
-        warn(prefix + ": cannot read directory: " + std::strerror(errno));
-        return;
-    }
-    DIR *d = ::fdopendir(dupFd);
-    if (!d) {
-        ::close(dupFd);
-        return;
-    }
-    std::vector<std::string> subdirs;
-    while (dirent *de = ::readdir(d)) {
-        const char *name = de->d_name;
-        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
-            continue;
-        if (isStageName(name)) {
-            if (options.removeStaleStaged)
-                ::unlinkat(dirFd, name, 0);
-            continue;
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+};
+constexpr size_t kDirentNameOffset = 19; // after d_type: the kernel's layout, no padding before the name
+
+void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
+          const std::function<void(const std::string &)> &warn, PreviousCursor &cursor)
+{
+    // The entries straight from getdents64 on the directory's own descriptor (no second open for
+    // a DIR stream). The buffer is large: a reply that leaves room for another entry is the end.
+    constexpr size_t kDentsBuf = 1 << 16;
+    thread_local std::unique_ptr<char[]> dents(new char[kDentsBuf]);
+    std::vector<std::string> names;
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, dirFd, dents.get(), kDentsBuf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            warn((prefix.empty() ? std::string(".") : prefix) + ": cannot read directory: " + std::strerror(errno));
+            return;
         }
+        if (n == 0)
+            break;
+        for (long off = 0; off < n;) {
+            const char *record = dents.get() + off;
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, record + offsetof(LinuxDirent64, d_reclen), sizeof reclen);
+            off += reclen;
+            const char *name = record + kDirentNameOffset;
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
+                continue;
+            if (isStageName(name)) {
+                if (options.removeStaleStaged)
+                    ::unlinkat(dirFd, name, 0);
+                continue;
+            }
+            names.emplace_back(name);
+        }
+        if (size_t(n) + sizeof(LinuxDirent64) + 256 < kDentsBuf)
+            break;
+    }
+    // In name order, each folder's contents right after it: the paths come out (nearly) sorted,
+    // so they are appended to the manifest and looked up in the previous scan without a search.
+    std::sort(names.begin(), names.end());
+    for (const std::string &leaf : names) {
+        const char *name = leaf.c_str();
         struct stat st
         {
         };
         if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; // vanished meanwhile
         Entry e;
-        e.path = prefix.empty() ? std::string(name) : prefix + '/' + name;
+        e.path = prefix.empty() ? leaf : prefix + '/' + leaf;
         if (e.path.size() > 4096) {
             warn(e.path.substr(0, 80) + "...: skipped: the path is longer than 4096 bytes");
             continue;
@@ -106,7 +163,7 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
             continue;
         }
         if (e.state.type == EntryType::Symlink) {
-            if (!complete(dirFd, name, e, options, stats))
+            if (!complete(dirFd, name, e, options, stats, cursor))
                 continue;
             if (!SafeRoot::symlinkStaysInside(e.path, e.linkTarget)) {
                 warn(e.path + ": skipped: the symlink points outside the folder (" + e.linkTarget + ")");
@@ -115,7 +172,7 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
             if (stats)
                 ++stats->symlinks;
         } else if (e.state.type == EntryType::File) {
-            if (!complete(dirFd, name, e, options, stats)) {
+            if (!complete(dirFd, name, e, options, stats, cursor)) {
                 warn(e.path + ": skipped: cannot read: " + std::strerror(errno));
                 continue;
             }
@@ -123,22 +180,20 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
                 ++stats->files;
                 stats->bytes += e.state.size;
             }
-        } else {
-            if (stats)
-                ++stats->dirs;
-            subdirs.emplace_back(name);
+        } else if (stats) {
+            ++stats->dirs;
         }
-        out[e.path] = std::move(e);
-    }
-    ::closedir(d);
-    for (const std::string &name : subdirs) {
-        const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-            warn((prefix.empty() ? name : prefix + '/' + name) + ": cannot open directory: " + std::strerror(errno));
-            continue;
+        const std::string path = e.path;
+        out.insert_or_assign(out.end(), path, std::move(e)); // the hint is right unless out of order
+        if (isDir) {
+            const int sub = ::openat(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                warn(path + ": cannot open directory: " + std::strerror(errno));
+                continue;
+            }
+            walk(sub, path, options, out, stats, warn, cursor);
+            ::close(sub);
         }
-        walk(sub, prefix.empty() ? name : prefix + '/' + name, options, out, stats, warn);
-        ::close(sub);
     }
 }
 
@@ -263,7 +318,8 @@ bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOption
     }
     int dir = -1;
     if (subtree.empty()) {
-        dir = ::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0);
+        // A description of its own: the walk reads the directory from its start.
+        dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } else {
         FsError err;
         dir = root.openDirectoryForReading(subtree, &err);
@@ -272,7 +328,8 @@ bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOption
     }
     if (dir < 0)
         return false;
-    walk(dir, subtree, options, out, stats, warn);
+    PreviousCursor cursor(options.previous);
+    walk(dir, subtree, options, out, stats, warn, cursor);
     ::close(dir);
     return true;
 }
@@ -292,7 +349,8 @@ std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, cons
         const int dir = root.openDirectoryForReading(parent, error);
         if (dir < 0)
             return std::nullopt;
-        const bool ok = complete(dir, leaf.c_str(), e, options, nullptr);
+        PreviousCursor cursor(options.previous);
+        const bool ok = complete(dir, leaf.c_str(), e, options, nullptr, cursor);
         ::close(dir);
         if (!ok) {
             if (error)

@@ -1053,11 +1053,35 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     if (!delta) {
         // One reused buffer (a fresh 1 MiB vector per file would be zero-filled every time);
         // a small file is read with one call.
+        // Uncompressed, the data is read straight into the outgoing frame.
+        const bool zstd = m_opt.compress && (m_peerCaps & CapZstd);
         std::vector<uint8_t> &buf = m_readBuffer;
-        if (buf.size() < kDataChunk)
+        if (zstd && buf.size() < kDataChunk)
             buf.resize(kDataChunk);
         while (sentWhole < size) { // never more than announced, even if it grows meanwhile
-            const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(kDataChunk, size - sentWhole)));
+            const size_t want = size_t(std::min<uint64_t>(kDataChunk, size - sentWhole));
+            if (!zstd) {
+                uint8_t *payload = m_ch.beginFrame(MsgType::PutData, 5 + want);
+                for (int i = 0; i < 4; ++i)
+                    payload[i] = uint8_t(id >> (8 * i));
+                payload[4] = 0; // not compressed (see appendChunk)
+                const ssize_t n = ::read(fd, payload + 5, want);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    break; // the frame begun is dropped
+                wholeHasher.update(payload + 5, size_t(n));
+                sentWhole += uint64_t(n);
+                m_state.bytesDone += uint64_t(n);
+                if (report)
+                    report->dataBytes += uint64_t(n);
+                if (!m_ch.endFrame(5 + size_t(n))) {
+                    *error = m_ch.error();
+                    return false;
+                }
+                continue;
+            }
+            const ssize_t n = ::read(fd, buf.data(), want);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -1574,13 +1598,19 @@ bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) 
         if (differences && differences->size() < limit)
             differences->push_back(d);
     };
+    // Both manifests in path order, side by side.
+    auto r = m_remote.begin();
     for (const auto &[p, l] : m_local) {
-        auto r = m_remote.find(p);
-        if (r == m_remote.end()) {
+        while (r != m_remote.end() && r->first < p) {
+            if (!ignored(r->first, r->second.state.type == EntryType::Directory))
+                note(r->first + ": only on the remote side");
+            ++r;
+        }
+        if (r == m_remote.end() || r->first != p) {
             note(p + ": missing on the remote side");
             continue;
         }
-        const Entry &re = r->second;
+        const Entry &re = (r++)->second;
         if (re.state.type != l.state.type)
             note(p + ": different type");
         else if (l.state.type == EntryType::File && (re.hash != l.hash || re.state.size != l.state.size))
@@ -1590,9 +1620,9 @@ bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) 
         else if (l.state.type == EntryType::Symlink && re.linkTarget != l.linkTarget)
             note(p + ": different symlink target");
     }
-    for (const auto &[p, r] : m_remote) {
-        if (!m_local.count(p) && !ignored(p, r.state.type == EntryType::Directory))
-            note(p + ": only on the remote side");
+    for (; r != m_remote.end(); ++r) {
+        if (!ignored(r->first, r->second.state.type == EntryType::Directory))
+            note(r->first + ": only on the remote side");
     }
     return same;
 }
