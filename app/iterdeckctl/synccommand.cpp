@@ -162,6 +162,10 @@ int runSync(const SyncOptions &o)
         options.once = o.once;
         options.compress = o.compress != "no";
         options.deleteProtection = !o.noDeleteProtection;
+        options.settingsFingerprint = std::string("ignore v1\n") + (o.gitIgnore ? "git-ignore\n" : "")
+            + (o.syncGit ? "sync-git\n" : "") + mode + '\n';
+        for (const std::string &pattern : o.ignore)
+            options.settingsFingerprint += pattern + '\n';
         SourceSession session(*root, channel, options, status, log);
         const std::string state = statePath(o);
         session.setIndexPath(state.substr(0, state.size() - 6) + ".index");

@@ -142,6 +142,18 @@ std::string FrameReader::str(size_t maxLen)
     return s;
 }
 
+std::string_view FrameReader::strView(size_t maxLen)
+{
+    const uint32_t n = u32();
+    if (n > maxLen || !need(n)) {
+        m_ok = false;
+        return {};
+    }
+    std::string_view s(reinterpret_cast<const char *>(m_p), n);
+    m_p += n;
+    return s;
+}
+
 bool FrameReader::bytes(void *out, size_t size)
 {
     if (!need(size))

@@ -122,6 +122,7 @@ public:
     uint64_t u64();
     int64_t i64() { return int64_t(u64()); }
     std::string str(size_t maxLen = kMaxFrame);
+    std::string_view strView(size_t maxLen = kMaxFrame); // the same, pointing into the frame
     bool bytes(void *out, size_t size);
     std::string_view rest();
     Hash128 hash();

@@ -130,6 +130,7 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
         refreshWatches();
     if (scopes.empty())
         return true;
+    materializeIndex();
     if (m_indexValid) {
         for (const std::string &scope : scopes) {
             if (scope.empty())
@@ -211,8 +212,24 @@ bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const 
     return ch.queue(end) && ch.flush();
 }
 
+void Replica::materializeIndex()
+{
+    if (!m_indexLazy)
+        return;
+    m_indexLazy = false;
+    if (!parseSavedManifest(m_savedIndex, m_index))
+        m_indexValid = false; // cannot happen for a file that just matched the tree; then no index
+    m_savedIndex = SavedManifest {};
+    m_dirs.clear();
+    for (const auto &[path, e] : m_index) {
+        if (e.state.type == EntryType::Directory)
+            m_dirs.insert(path);
+    }
+}
+
 void Replica::forgetInIndex(const std::string &path)
 {
+    materializeIndex();
     if (!m_indexValid)
         return;
     m_indexDirty = true;
@@ -224,6 +241,7 @@ void Replica::forgetInIndex(const std::string &path)
 
 void Replica::noteInIndex(const std::string &path, const Entry &now, const Hash128 *hash)
 {
+    materializeIndex();
     if (!m_indexValid || path.empty())
         return;
     m_indexDirty = true;
@@ -300,6 +318,7 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
     // The indexed content hash of `path`, when the index saw it in exactly the `expected` state
     // (the one an operation checks before it acts); zero (unknown) otherwise.
     auto indexedHash = [&](const std::string &path, const FileState &expected) {
+        materializeIndex();
         auto it = m_indexValid ? m_index.find(path) : m_index.end();
         return it != m_index.end() && it->second.state.sameAs(expected) ? it->second.hash : Hash128 {};
     };
@@ -371,19 +390,45 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
             const Hash128 remembered = hasDigest ? r.hash() : Hash128 {};
             if (!r.ok())
                 return fatal("protocol error: malformed ScanRequest");
+            if (hasDigest && hashKnown(remembered) && !m_indexPath.empty()) {
+                // The quick answer: the tree is exactly as this side saved it at the end of the
+                // last session, and that is what the source remembers. A stat-only walk, no manifest.
+                SavedManifest saved;
+                ScanOptions quick;
+                quick.removeStaleStaged = true;
+                if (readSavedManifest(m_indexPath, saved) && saved.digest == remembered
+                    && treeMatchesSaved(m_root, quick, saved)) {
+                    m_index.clear();
+                    m_indexScanNs = saved.scanNs;
+                    const uint64_t count = saved.count;
+                    m_savedIndex = std::move(saved);
+                    m_indexLazy = true;
+                    m_indexValid = true;
+                    m_indexDirty = false;
+                    FrameWriter same(MsgType::ManifestSame);
+                    same.u64(count);
+                    if (!ch.send(same))
+                        return ch.peerClosed() ? 0 : 1;
+                    break;
+                }
+            }
+            m_indexLazy = false;
+            m_savedIndex = SavedManifest {};
             Manifest m;
             ScanStats stats;
             ScanOptions options;
             options.removeStaleStaged = true; // left by a transfer that was cut off
             Manifest previous;
-            int64_t previousNs = 0;
-            if (!m_indexPath.empty() && loadManifest(m_indexPath, previous, &previousNs)) {
+            SavedManifest previousFile;
+            if (!m_indexPath.empty() && readSavedManifest(m_indexPath, previousFile)
+                && parseSavedManifest(previousFile, previous)) {
                 options.previous = &previous;
-                options.previousScanNs = previousNs;
+                options.previousScanNs = previousFile.scanNs;
             }
             const int64_t scanStart = nowNs();
             scanTree(m_root, {}, options, m, &stats, log);
-            if (!m_indexPath.empty() && (stats.hashedBytes > 0 || m.size() != previous.size()))
+            if (!m_indexPath.empty()
+                && (stats.hashedBytes > 0 || m.size() != previous.size() || !hashKnown(previousFile.digest)))
                 saveManifest(m_indexPath, m, scanStart);
             m_dirs.clear();
             for (const auto &[path, e] : m) {
@@ -426,6 +471,7 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
             m_watcher = makeWatcher(m_root.path(), &error);
             if (!m_watcher)
                 return fatal(error);
+            materializeIndex(); // the folders to watch
             refreshWatches();
             break;
         }

@@ -34,6 +34,8 @@ private:
     // the entry keeps when the operation left the content as it was.
     void noteInIndex(const std::string &path, const Entry &now, const Hash128 *hash);
     void forgetInIndex(const std::string &path); // the path and everything below it
+    // The index as entries (it may still be only the saved file, when the tree matched it).
+    void materializeIndex();
     bool reportChanges(Channel &ch, const std::function<void(const std::string &)> &log);
     bool sendFile(Channel &ch, uint32_t id, const std::string &path, const FileState &expected);
     void refreshWatches();
@@ -47,6 +49,8 @@ private:
     int64_t m_indexScanNs = 0;
     bool m_indexValid = false; // a scan was made this session
     bool m_indexDirty = false; // differs from the saved one
+    SavedManifest m_savedIndex; // the tree as saved, not parsed yet (m_index is empty meanwhile)
+    bool m_indexLazy = false;
 };
 
 } // namespace iterdeck::sync

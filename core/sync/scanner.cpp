@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -99,41 +100,16 @@ struct LinuxDirent64
 };
 constexpr size_t kDirentNameOffset = 19; // after d_type: the kernel's layout, no padding before the name
 
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names);
+
 void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
           const std::function<void(const std::string &)> &warn, PreviousCursor &cursor)
 {
-    // The entries straight from getdents64 on the directory's own descriptor (no second open for
-    // a DIR stream). The buffer is large: a reply that leaves room for another entry is the end.
-    constexpr size_t kDentsBuf = 1 << 16;
-    thread_local std::unique_ptr<char[]> dents(new char[kDentsBuf]);
+    // The entries straight from getdents64 on the directory's own descriptor (no second open).
     std::vector<std::string> names;
-    for (;;) {
-        const long n = ::syscall(SYS_getdents64, dirFd, dents.get(), kDentsBuf);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            warn((prefix.empty() ? std::string(".") : prefix) + ": cannot read directory: " + std::strerror(errno));
-            return;
-        }
-        if (n == 0)
-            break;
-        for (long off = 0; off < n;) {
-            const char *record = dents.get() + off;
-            unsigned short reclen = 0;
-            std::memcpy(&reclen, record + offsetof(LinuxDirent64, d_reclen), sizeof reclen);
-            off += reclen;
-            const char *name = record + kDirentNameOffset;
-            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
-                continue;
-            if (isStageName(name)) {
-                if (options.removeStaleStaged)
-                    ::unlinkat(dirFd, name, 0);
-                continue;
-            }
-            names.emplace_back(name);
-        }
-        if (size_t(n) + sizeof(LinuxDirent64) + 256 < kDentsBuf)
-            break;
+    if (!listDirectory(dirFd, options, names)) {
+        warn((prefix.empty() ? std::string(".") : prefix) + ": cannot read directory: " + std::strerror(errno));
+        return;
     }
     // In name order, each folder's contents right after it: the paths come out (nearly) sorted,
     // so they are appended to the manifest and looked up in the previous scan without a search.
@@ -199,15 +175,22 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
 
 } // namespace
 
-bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs)
+namespace {
+
+constexpr uint32_t kManifestMagic = 0x58445449; // "ITDX"
+
+} // namespace
+
+bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs, Hash128 *digestOut)
 {
+    const Hash128 digest = manifestDigest(manifest);
     FrameWriter w(MsgType::ManifestEntries);
-    w.u32(0x58445449).u32(1).i64(scanNs).u64(manifest.size()); // "ITDX", version 1
+    w.u32(kManifestMagic).u32(2).i64(scanNs).u64(manifest.size()).hash(digest); // version 2: with the digest
     for (const auto &[p, e] : manifest)
         w.entry(e);
     const auto &bytes = w.finish();
     const std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wb");
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
     if (!f)
         return false;
     const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
@@ -215,29 +198,59 @@ bool saveManifest(const std::string &path, const Manifest &manifest, int64_t sca
         std::remove(tmp.c_str());
         return false;
     }
-    return std::rename(tmp.c_str(), path.c_str()) == 0;
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+        return false;
+    if (digestOut)
+        *digestOut = digest;
+    return true;
 }
 
-bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
+bool readSavedManifest(const std::string &path, SavedManifest &out)
+{
+    out = SavedManifest {};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st
+    {
+    };
+    bool ok = ::fstat(fd, &st) == 0 && st.st_size >= 5 && st.st_size < (1ll << 32);
+    if (ok) {
+        out.bytes.resize(size_t(st.st_size));
+        size_t got = 0;
+        while (got < out.bytes.size()) {
+            const ssize_t n = ::read(fd, out.bytes.data() + got, out.bytes.size() - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += size_t(n);
+        }
+        ok = got == out.bytes.size();
+    }
+    ::close(fd);
+    if (!ok)
+        return false;
+    FrameReader r(out.bytes.data() + 5, out.bytes.size() - 5);
+    const uint32_t magic = r.u32();
+    const uint32_t version = r.u32();
+    if (magic != kManifestMagic || (version != 1 && version != 2))
+        return false;
+    out.scanNs = r.i64();
+    out.count = r.u64();
+    if (version == 2)
+        out.digest = r.hash();
+    if (!r.ok())
+        return false;
+    out.entriesAt = out.bytes.size() - r.rest().size();
+    return true;
+}
+
+bool parseSavedManifest(const SavedManifest &saved, Manifest &manifest)
 {
     manifest.clear();
-    FILE *f = std::fopen(path.c_str(), "rb");
-    if (!f)
-        return false;
-    std::vector<uint8_t> bytes;
-    uint8_t buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-        bytes.insert(bytes.end(), buf, buf + n);
-    std::fclose(f);
-    if (bytes.size() < 5)
-        return false;
-    FrameReader r(bytes.data() + 5, bytes.size() - 5);
-    if (r.u32() != 0x58445449 || r.u32() != 1)
-        return false;
-    const int64_t when = r.i64();
-    const uint64_t count = r.u64();
-    for (uint64_t i = 0; i < count && r.ok(); ++i) {
+    FrameReader r(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt);
+    for (uint64_t i = 0; i < saved.count && r.ok(); ++i) {
         Entry e = r.entry();
         if (r.ok() && isSafeRelativePath(e.path))
             manifest.insert_or_assign(manifest.end(), e.path, std::move(e)); // saved in order: O(1) each
@@ -246,9 +259,162 @@ bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
         manifest.clear();
         return false;
     }
-    if (scanNs)
-        *scanNs = when;
     return true;
+}
+
+bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
+{
+    manifest.clear();
+    SavedManifest saved;
+    if (!readSavedManifest(path, saved) || !parseSavedManifest(saved, manifest))
+        return false;
+    if (scanNs)
+        *scanNs = saved.scanNs;
+    return true;
+}
+
+namespace {
+
+// Reads a directory's entries (without "." and ".."; staged names are skipped, and removed when
+// asked). False when it cannot be read.
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names)
+{
+    constexpr size_t kDentsBuf = 1 << 16;
+    thread_local std::unique_ptr<char[]> dents(new char[kDentsBuf]);
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, dirFd, dents.get(), kDentsBuf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (n == 0)
+            return true;
+        for (long off = 0; off < n;) {
+            const char *record = dents.get() + off;
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, record + offsetof(LinuxDirent64, d_reclen), sizeof reclen);
+            off += reclen;
+            const char *name = record + kDirentNameOffset;
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
+                continue;
+            if (isStageName(name)) {
+                if (options.removeStaleStaged)
+                    ::unlinkat(dirFd, name, 0);
+                continue;
+            }
+            names.emplace_back(name);
+        }
+        // A reply that left room for another entry was the last one.
+        if (size_t(n) + sizeof(LinuxDirent64) + 256 < kDentsBuf)
+            return true;
+    }
+}
+
+struct Matcher
+{
+    const ScanOptions &options;
+    FrameReader reader;
+    uint64_t left;
+    int64_t scanNs;
+    std::string path;
+
+    // The next saved entry must be `path` in the state `st`.
+    bool next(const struct stat &st)
+    {
+        if (left == 0)
+            return false;
+        --left;
+        const std::string_view savedPath = reader.strView(4096);
+        const FileState saved = reader.state();
+        if (!reader.ok() || savedPath != path)
+            return false;
+        const FileState now = stateFromStat(st);
+        if (now.type != saved.type)
+            return false;
+        switch (now.type) {
+        case EntryType::File: {
+            const Hash128 h = reader.hash();
+            return reader.ok() && now.sameAs(saved) && now.mode == saved.mode && hashKnown(h)
+                && now.mtimeNs + kRacyWindowNs < scanNs;
+        }
+        case EntryType::Directory:
+            return now.mode == saved.mode;
+        case EntryType::Symlink:
+            reader.strView(4096);
+            return reader.ok() && now.sameAs(saved);
+        default:
+            return false;
+        }
+    }
+
+    bool walk(int dirFd)
+    {
+        std::vector<std::string> names;
+        if (!listDirectory(dirFd, options, names))
+            return false;
+        struct Item
+        {
+            std::string key; // the name, with a '/' when it stands for the folder's contents
+            size_t index;
+            bool contents;
+        };
+        std::vector<struct stat> stats(names.size());
+        std::vector<Item> items;
+        items.reserve(names.size() + 8);
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (::fstatat(dirFd, names[i].c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
+                return false; // vanished meanwhile: not as saved
+            items.push_back({names[i], i, false});
+            if (S_ISDIR(stats[i].st_mode))
+                items.push_back({names[i] + '/', i, true});
+        }
+        // Exactly the saved (std::map) order: "a", "a.js", then what is in "a/".
+        std::sort(items.begin(), items.end(), [](const Item &a, const Item &b) { return a.key < b.key; });
+        const size_t base = path.size();
+        for (const Item &item : items) {
+            const std::string &name = names[item.index];
+            path.resize(base);
+            if (base > 0)
+                path += '/';
+            path += name;
+            if (path.size() > 4096)
+                return false;
+            const bool isDir = S_ISDIR(stats[item.index].st_mode);
+            if (options.ignore && options.ignore->isIgnored(path, isDir))
+                continue;
+            if (!item.contents) {
+                if (!next(stats[item.index]))
+                    return false;
+                continue;
+            }
+            const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                return false;
+            const bool same = walk(sub);
+            ::close(sub);
+            if (!same)
+                return false;
+        }
+        path.resize(base);
+        return true;
+    }
+};
+
+} // namespace
+
+bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const SavedManifest &saved)
+{
+    if (saved.entriesAt == 0 || saved.entriesAt > saved.bytes.size())
+        return false;
+    const int dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return false;
+    Matcher m {options, FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
+               saved.count, saved.scanNs, {}};
+    const bool same = m.walk(dir);
+    ::close(dir);
+    return same && m.left == 0;
 }
 
 bool hashKnown(const Hash128 &h)

@@ -222,23 +222,42 @@ std::string remoteIndexPath(const std::string &indexPath)
     return indexPath.empty() ? std::string() : indexPath + ".remote";
 }
 
-bool readDigestFile(const std::string &path, Hash128 *digest)
+// The end of a session that left both sides identical: the digests of the local index and of the
+// replica's manifest, and of the ignore settings. A later run that finds all three unchanged
+// (and the agent confirms its side) has nothing to do.
+struct InSyncMarker
+{
+    Hash128 local {}, remote {}, settings {};
+    bool operator==(const InSyncMarker &) const = default;
+};
+
+bool readMarker(const std::string &path, InSyncMarker *m)
 {
     FILE *f = std::fopen(path.c_str(), "rbe");
     if (!f)
         return false;
-    const bool ok = std::fread(digest->data(), 1, digest->size(), f) == digest->size();
+    uint8_t buf[48];
+    const bool ok = std::fread(buf, 1, sizeof buf, f) == sizeof buf;
     std::fclose(f);
-    return ok && hashKnown(*digest);
+    if (!ok)
+        return false;
+    std::memcpy(m->local.data(), buf, 16);
+    std::memcpy(m->remote.data(), buf + 16, 16);
+    std::memcpy(m->settings.data(), buf + 32, 16);
+    return hashKnown(m->local) && hashKnown(m->remote);
 }
 
-bool writeDigestFile(const std::string &path, const Hash128 &digest)
+bool writeMarker(const std::string &path, const InSyncMarker &m)
 {
+    uint8_t buf[48];
+    std::memcpy(buf, m.local.data(), 16);
+    std::memcpy(buf + 16, m.remote.data(), 16);
+    std::memcpy(buf + 32, m.settings.data(), 16);
     const std::string tmp = path + ".tmp";
     FILE *f = std::fopen(tmp.c_str(), "wbe");
     if (!f)
         return false;
-    const bool ok = std::fwrite(digest.data(), 1, digest.size(), f) == digest.size();
+    const bool ok = std::fwrite(buf, 1, sizeof buf, f) == sizeof buf;
     if (std::fclose(f) != 0 || !ok) {
         std::remove(tmp.c_str());
         return false;
@@ -251,28 +270,33 @@ bool writeDigestFile(const std::string &path, const Hash128 &digest)
 void SourceSession::saveRemoteIndex()
 {
     const std::string path = remoteIndexPath(m_indexPath);
-    if (path.empty())
+    if (path.empty() || m_nothingToDo)
+        return; // (nothing to do: everything is as remembered)
+    const std::string marker = m_indexPath + ".insync";
+    std::remove(marker.c_str());
+    if (!m_remoteKnown)
         return;
-    if (!m_remoteKnown) {
-        std::remove((path + ".digest").c_str());
-        return;
-    }
     const Hash128 digest = manifestDigest(m_remote);
-    if (digest == m_savedRemoteDigest)
-        return; // as remembered already
-    // The digest goes last: a manifest without its digest is never offered to the agent.
-    std::remove((path + ".digest").c_str());
-    if (saveManifest(path, m_remote, 0) && writeDigestFile(path + ".digest", digest))
-        m_savedRemoteDigest = digest;
+    if (digest != m_savedRemoteDigest) {
+        Hash128 saved {};
+        m_savedRemoteDigest = saveManifest(path, m_remote, 0, &saved) ? saved : Hash128 {};
+    }
+    // Both sides identical, and the local index on disk is exactly the local tree as synced.
+    if (!m_opt.twoWay && !m_opt.settingsFingerprint.empty() && hashKnown(m_savedRemoteDigest)
+        && hashKnown(m_savedLocalDigest) && inSync(nullptr) && manifestDigest(m_local) == m_savedLocalDigest) {
+        const std::string &fp = m_opt.settingsFingerprint;
+        writeMarker(marker, {m_savedLocalDigest, m_savedRemoteDigest, hashBytes(fp.data(), fp.size())});
+    }
 }
 
 bool SourceSession::fetchRemote(std::string *error)
 {
     // What this side remembers of the replica, when the agent can confirm it unchanged.
     const std::string rememberedPath = remoteIndexPath(m_indexPath);
-    Hash128 rememberedDigest {};
+    SavedManifest rememberedFile;
     const bool offer = (m_peerCaps & CapManifestSame) && !rememberedPath.empty()
-        && readDigestFile(rememberedPath + ".digest", &rememberedDigest);
+        && readSavedManifest(rememberedPath, rememberedFile) && hashKnown(rememberedFile.digest);
+    const Hash128 rememberedDigest = offer ? rememberedFile.digest : Hash128 {};
     FrameWriter req(MsgType::ScanRequest);
     if (offer)
         req.u8(1).hash(rememberedDigest);
@@ -280,38 +304,76 @@ bool SourceSession::fetchRemote(std::string *error)
         *error = m_ch.error();
         return false;
     }
-    // With an index from an earlier run, scan here while the agent scans there: unchanged
-    // files are not read either way, and the two scans overlap instead of following each other.
-    if (m_local.empty() && !m_indexPath.empty()) {
-        Manifest previous;
-        int64_t when = 0;
-        if (loadManifest(m_indexPath, previous, &when)) {
-            ScanOptions scan;
-            scan.ignore = m_opt.ignore;
-            scan.previous = &previous;
-            scan.previousScanNs = when;
-            const int64_t start = nowNs();
-            ScanStats stats;
-            scanTree(m_local_root, {}, scan, m_local, &stats, [this](const std::string &w) {
-                if (m_log)
-                    m_log(w);
-            });
-            m_lastScanNs = start;
-            m_localPrescanned = true;
-            m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
+    auto warn = [this](const std::string &w) {
+        if (m_log)
+            m_log(w);
+    };
+    // With an index from an earlier run, look at the local tree while the agent looks at its own.
+    // When a stat-only walk finds the tree exactly as indexed, the index is the local manifest;
+    // else it is scanned, re-reading only files whose state changed.
+    bool candidate = false; // nothing to do, if the agent confirms its side
+    SavedManifest localFile;
+    if (m_local.empty() && !m_indexPath.empty() && readSavedManifest(m_indexPath, localFile)) {
+        const int64_t start = nowNs();
+        ScanOptions quick;
+        quick.ignore = m_opt.ignore;
+        if (treeMatchesSaved(m_local_root, quick, localFile)) {
+            m_savedLocalDigest = localFile.digest;
+            InSyncMarker marker;
+            const std::string &fp = m_opt.settingsFingerprint;
+            candidate = offer && m_opt.once && !m_opt.twoWay && !fp.empty() && hashKnown(localFile.digest)
+                && readMarker(m_indexPath + ".insync", &marker)
+                && marker == InSyncMarker {localFile.digest, rememberedDigest, hashBytes(fp.data(), fp.size())};
+            if (!candidate && parseSavedManifest(localFile, m_local)) {
+                m_lastScanNs = localFile.scanNs;
+                m_localPrescanned = true;
+                m_indexUnchanged = hashKnown(localFile.digest); // else saved again, with its digest
+            }
+        } else {
+            Manifest previous;
+            if (parseSavedManifest(localFile, previous)) {
+                ScanOptions scan;
+                scan.ignore = m_opt.ignore;
+                scan.previous = &previous;
+                scan.previousScanNs = localFile.scanNs;
+                ScanStats stats;
+                scanTree(m_local_root, {}, scan, m_local, &stats, warn);
+                m_lastScanNs = start;
+                m_localPrescanned = true;
+                m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
+                m_savedLocalDigest = localFile.digest;
+            }
         }
     }
     Manifest remembered;
     bool rememberedOk = false;
-    if (offer) {
-        // Loaded while the agent scans; used only if it is exactly what the digest described.
-        rememberedOk = loadManifest(rememberedPath, remembered, nullptr) && manifestDigest(remembered) == rememberedDigest;
-    }
+    auto loadRemembered = [&] {
+        // Used only if it is exactly what the digest described.
+        rememberedOk = parseSavedManifest(rememberedFile, remembered) && manifestDigest(remembered) == rememberedDigest;
+        rememberedFile = SavedManifest {};
+    };
+    if (offer && !candidate)
+        loadRemembered(); // while the agent scans
     m_remote.clear();
     m_remoteKnown = false;
     bool same = false;
     if (!readEntries(m_remote, error, offer ? &same : nullptr))
         return false;
+    if (same && candidate) {
+        // Both trees as they were when the last session left them identical.
+        m_nothingToDo = true;
+        return true;
+    }
+    if (candidate) {
+        // The replica changed: the local side needs its manifest after all.
+        if (parseSavedManifest(localFile, m_local)) {
+            m_lastScanNs = localFile.scanNs;
+            m_localPrescanned = true;
+            m_indexUnchanged = true;
+        }
+    } else if (same) {
+        loadRemembered();
+    }
     if (same && rememberedOk) {
         m_remote = std::move(remembered);
         m_savedRemoteDigest = rememberedDigest;
@@ -396,6 +458,10 @@ bool SourceSession::fullSync(SyncReport *report, std::string *error)
     if (!fetchRemote(error)) {
         emit(SyncStatus::Phase::Error, *error);
         return false;
+    }
+    if (m_nothingToDo) {
+        emit(SyncStatus::Phase::Idle);
+        return true;
     }
     const bool ok = reconcile({std::string()}, report, error);
     if (ok)
@@ -899,8 +965,10 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     const bool ok = ops.empty() || execute(ops, report, error);
     if (ops.empty())
         emit(SyncStatus::Phase::Idle);
-    if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged))
-        saveManifest(m_indexPath, m_local, m_lastScanNs); // after sending: the hashes made then are in
+    if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged)) {
+        Hash128 saved {}; // after sending: the hashes made then are in
+        m_savedLocalDigest = saveManifest(m_indexPath, m_local, m_lastScanNs, &saved) ? saved : Hash128 {};
+    }
     m_indexUnchanged = false;
     if (ok && m_opt.twoWay) {
         // What both sides now agree on becomes the base for the next round.
@@ -1592,6 +1660,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
 
 bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) const
 {
+    if (m_nothingToDo)
+        return true; // both sides as the last session left them: identical
     bool same = true;
     auto note = [&](const std::string &d) {
         same = false;

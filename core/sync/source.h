@@ -25,6 +25,9 @@ struct SourceOptions
     bool twoWay = false; // "sendReceive": changes on the replica come back too
     bool deleteProtection = true; // two-way: a deletion on the replica never deletes a local file
     bool once = false; // a single pass: the replica need not watch
+    // Identifies the settings that decide what is synced (the ignore rules). When set, a one-way
+    // --once run that finds both sides exactly as the last run left them (identical) does nothing.
+    std::string settingsFingerprint;
 };
 
 // What the UIs show. Emitted on every change of phase and after each batch.
@@ -122,6 +125,8 @@ private:
     std::vector<uint8_t> m_readBuffer; // file data on its way out
     Hash128 m_savedRemoteDigest {}; // of the remembered replica manifest, as saved or loaded
     bool m_remoteKnown = false; // m_remote holds the replica's whole manifest
+    Hash128 m_savedLocalDigest {}; // of the local index as saved or loaded
+    bool m_nothingToDo = false; // both sides as the last run left them identical: no manifests loaded
     SyncStatus m_state;
 };
 
