@@ -355,6 +355,15 @@ private Q_SLOTS:
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QCOMPARE(snapshot(dst), snapshot(src));
 
+        // Different ignore rules: a remote file that was ignored is not any more.
+        writeFile(dst + QStringLiteral("/x.log"), "remote only");
+        QCOMPARE(syncOnce(src, dst, {QStringLiteral("--ignore"), QStringLiteral("*.log")}).code, 0);
+        QVERIFY(QFile::exists(dst + QStringLiteral("/x.log")));
+        QCOMPARE(syncOnce(src, dst, {QStringLiteral("--ignore"), QStringLiteral("*.log")}).code, 0);
+        QVERIFY(QFile::exists(dst + QStringLiteral("/x.log")));
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/x.log")));
+
         // The replica replaced wholesale by a copy with the same content (a new container).
         QDir(dst).removeRecursively();
         QCOMPARE(syncOnce(src, dst).code, 0);
