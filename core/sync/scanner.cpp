@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -100,7 +101,8 @@ struct LinuxDirent64
 };
 constexpr size_t kDirentNameOffset = 19; // after d_type: the kernel's layout, no padding before the name
 
-bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names);
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names,
+                   std::vector<unsigned char> *types = nullptr);
 
 void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
           const std::function<void(const std::string &)> &warn, PreviousCursor &cursor)
@@ -277,7 +279,8 @@ namespace {
 
 // Reads a directory's entries (without "." and ".."; staged names are skipped, and removed when
 // asked). False when it cannot be read.
-bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names)
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names,
+                   std::vector<unsigned char> *types)
 {
     constexpr size_t kDentsBuf = 1 << 16;
     thread_local std::unique_ptr<char[]> dents(new char[kDentsBuf]);
@@ -304,6 +307,8 @@ bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::strin
                 continue;
             }
             names.emplace_back(name);
+            if (types)
+                types->push_back(static_cast<unsigned char>(record[offsetof(LinuxDirent64, d_type)]));
         }
         // A reply that left room for another entry was the last one.
         if (size_t(n) + sizeof(LinuxDirent64) + 256 < kDentsBuf)
@@ -339,7 +344,7 @@ struct Matcher
                 && now.mtimeNs + kRacyWindowNs < scanNs;
         }
         case EntryType::Directory:
-            return now.mode == saved.mode;
+            return true; // (a folder's state is not part of the digest)
         case EntryType::Symlink:
             reader.strView(4096);
             return reader.ok() && now.sameAs(saved);
@@ -351,7 +356,8 @@ struct Matcher
     bool walk(int dirFd)
     {
         std::vector<std::string> names;
-        if (!listDirectory(dirFd, options, names))
+        std::vector<unsigned char> types;
+        if (!listDirectory(dirFd, options, names, &types))
             return false;
         struct Item
         {
@@ -363,8 +369,14 @@ struct Matcher
         std::vector<Item> items;
         items.reserve(names.size() + 8);
         for (size_t i = 0; i < names.size(); ++i) {
-            if (::fstatat(dirFd, names[i].c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0)
+            if (types[i] == DT_DIR) {
+                // A folder needs no lstat: only its name and type count, and opening it below
+                // (O_DIRECTORY | O_NOFOLLOW) fails if it is not one any more.
+                stats[i] = {};
+                stats[i].st_mode = S_IFDIR;
+            } else if (::fstatat(dirFd, names[i].c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0) {
                 return false; // vanished meanwhile: not as saved
+            }
             items.push_back({names[i], i, false});
             if (S_ISDIR(stats[i].st_mode))
                 items.push_back({names[i] + '/', i, true});
@@ -443,8 +455,8 @@ Hash128 manifestDigest(const Manifest &manifest)
         le(path.size(), 4);
         put(path.data(), path.size());
         le(uint8_t(e.state.type), 1);
-        le(e.state.mode, 4);
         if (e.state.type != EntryType::Directory) {
+            le(e.state.mode, 4);
             le(e.state.size, 8);
             le(uint64_t(e.state.mtimeNs), 8);
             le(uint64_t(e.state.ctimeNs), 8);

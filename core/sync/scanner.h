@@ -51,9 +51,9 @@ std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, cons
 
 int64_t nowNs();
 
-// A digest of what a manifest says about the tree: every path with its type, mode, and for
-// files and symlinks their full state, content hash and target. Directory times are left out:
-// they change with every entry made in them and play no part in syncing.
+// A digest of what a manifest says about the tree: every path with its type, and for files and
+// symlinks their full state (mode included), content hash and target. A directory's state is left
+// out: its times change with every entry made in it, and none of it plays a part in syncing.
 Hash128 manifestDigest(const Manifest &manifest);
 
 // A manifest kept on disk between runs (with the time of the scan that produced it), so that
