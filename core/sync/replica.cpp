@@ -235,7 +235,8 @@ void Replica::forgetInIndex(const std::string &path)
     m_indexDirty = true;
     m_index.erase(path);
     const std::string prefix = path + '/';
-    for (auto it = m_index.lower_bound(prefix); it != m_index.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+    for (auto it = m_index.lower_bound(prefix);
+         it != m_index.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
         it = m_index.erase(it);
 }
 
@@ -283,38 +284,38 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
     // The Result of an operation carries the path's new state. Its content hash is sent only
     // when known without reading the file again (`hash`): a file just written was verified
     // against it; a mode change or a rename leaves the content, and its hash, as they were.
-    auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
-                      const Hash128 *hash = nullptr, const FileState *known = nullptr,
-                      const Hash128 *carried = nullptr) {
-        FrameWriter f(MsgType::Result);
-        f.u32(id).u8(uint8_t(status));
-        Entry e;
-        e.path = path;
-        FsError err;
-        ScanOptions describeOptions;
-        describeOptions.hashFiles = false;
-        if (known) {
-            e.state = *known;
-        } else if (!path.empty()) {
-            if (auto d = describe(m_root, path, describeOptions, &err))
-                e = *d;
-        }
-        const bool hashKnown = hash && e.state.type == EntryType::File;
-        if (hashKnown)
-            e.hash = *hash;
-        if (!path.empty())
-            noteInIndex(path, e, hashKnown ? hash : status == ResultStatus::Ok ? carried : nullptr);
-        f.entry(e).str(message).u8(hashKnown ? 1 : 0);
-        if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
-            m_ownWrites[path] = e.state;
-            if (e.state.type == EntryType::Directory)
-                m_dirs.insert(path);
-        }
-        if (status != ResultStatus::Ok && !message.empty())
-            log(message);
-        // Queued: results go out in batches, at the latest when this side waits for input.
-        return ch.queue(f);
-    };
+    auto result
+        = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
+              const Hash128 *hash = nullptr, const FileState *known = nullptr, const Hash128 *carried = nullptr) {
+              FrameWriter f(MsgType::Result);
+              f.u32(id).u8(uint8_t(status));
+              Entry e;
+              e.path = path;
+              FsError err;
+              ScanOptions describeOptions;
+              describeOptions.hashFiles = false;
+              if (known) {
+                  e.state = *known;
+              } else if (!path.empty()) {
+                  if (auto d = describe(m_root, path, describeOptions, &err))
+                      e = *d;
+              }
+              const bool hashKnown = hash && e.state.type == EntryType::File;
+              if (hashKnown)
+                  e.hash = *hash;
+              if (!path.empty())
+                  noteInIndex(path, e, hashKnown ? hash : status == ResultStatus::Ok ? carried : nullptr);
+              f.entry(e).str(message).u8(hashKnown ? 1 : 0);
+              if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
+                  m_ownWrites[path] = e.state;
+                  if (e.state.type == EntryType::Directory)
+                      m_dirs.insert(path);
+              }
+              if (status != ResultStatus::Ok && !message.empty())
+                  log(message);
+              // Queued: results go out in batches, at the latest when this side waits for input.
+              return ch.queue(f);
+          };
     // The indexed content hash of `path`, when the index saw it in exactly the `expected` state
     // (the one an operation checks before it acts); zero (unknown) otherwise.
     auto indexedHash = [&](const std::string &path, const FileState &expected) {
@@ -694,8 +695,8 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
             FsError err;
             const Hash128 kept = indexedHash(path, expected);
             const bool ok = m_root.setExecutable(path, exec, expected, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr,
-                   nullptr, &kept);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr, nullptr,
+                   &kept);
             break;
         }
         case MsgType::Rename: {

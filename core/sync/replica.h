@@ -4,8 +4,8 @@
 // beneath its root, refusing anything that would leave it. No Qt.
 
 #include "channel.h"
-#include "scanner.h"
 #include "safefs.h"
+#include "scanner.h"
 #include "watcher.h"
 
 #include <functional>

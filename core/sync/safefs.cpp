@@ -446,7 +446,8 @@ std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel,
     // Created with its final permissions when the umask keeps them as they are, else private
     // until commit() sets them.
     const uint32_t wanted = mode & 0777;
-    const bool asWanted = (mode & 07000) == 0 && (wanted & ~uint32_t(currentUmask())) == wanted && (wanted & 0600) == 0600;
+    const bool asWanted
+        = (mode & 07000) == 0 && (wanted & ~uint32_t(currentUmask())) == wanted && (wanted & 0600) == 0600;
     f->m_createdMode = asWanted ? wanted : 0600 & ~uint32_t(currentUmask());
     f->m_fd = ::openat(*f->m_dir, f->m_tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                        asWanted ? wanted : 0600);

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstddef>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -53,8 +53,7 @@ struct PreviousCursor
 };
 
 // Fills hash/link target for `e` (whose state is known) from the open parent `dir`.
-bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats,
-              PreviousCursor &cursor)
+bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats, PreviousCursor &cursor)
 {
     if (e.state.type == EntryType::File) {
         if (!options.hashFiles)
@@ -422,8 +421,11 @@ bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const Sa
     const int dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return false;
-    Matcher m {options, FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
-               saved.count, saved.scanNs, {}};
+    Matcher m {options,
+               FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
+               saved.count,
+               saved.scanNs,
+               {}};
     const bool same = m.walk(dir);
     ::close(dir);
     return same && m.left == 0;
