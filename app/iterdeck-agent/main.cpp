@@ -61,6 +61,14 @@ int main(int argc, char **argv)
         std::cerr << "iterdeck-agent: " << err.message << "\n";
         return 1;
     }
+    // Larger pipes (when stdio is a pipe) mean fewer wake-ups while files stream through.
+    for (int fd : {0, 1}) {
+        struct stat st
+        {
+        };
+        if (::fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode))
+            ::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+    }
     iterdeck::sync::Channel channel(0, 1);
     iterdeck::sync::Replica replica(*safeRoot);
     // The scan index lives outside the synced folder: $XDG_CACHE_HOME, $HOME/.cache, or a private

@@ -162,6 +162,10 @@ int runSync(const SyncOptions &o)
         options.once = o.once;
         options.compress = o.compress != "no";
         options.deleteProtection = !o.noDeleteProtection;
+        options.settingsFingerprint = std::string("ignore v1\n") + (o.gitIgnore ? "git-ignore\n" : "")
+            + (o.syncGit ? "sync-git\n" : "") + mode + '\n';
+        for (const std::string &pattern : o.ignore)
+            options.settingsFingerprint += pattern + '\n';
         SourceSession session(*root, channel, options, status, log);
         const std::string state = statePath(o);
         session.setIndexPath(state.substr(0, state.size() - 6) + ".index");
@@ -198,15 +202,19 @@ int runSync(const SyncOptions &o)
                     }
                 }
                 session.saveState(nullptr);
+                session.saveRemoteIndex();
                 std::vector<std::string> diffs;
                 if (rc == 0 && !session.inSync(&diffs)) {
                     for (const auto &d : diffs)
                         std::fprintf(stderr, "iterdeckctl sync: not in sync: %s\n", d.c_str());
                     rc = 1;
                 }
-            } else if (!session.watch(&g_stop, &error)) {
-                std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
-                rc = 1;
+            } else {
+                if (!session.watch(&g_stop, &error)) {
+                    std::fprintf(stderr, "iterdeckctl sync: %s\n", error.c_str());
+                    rc = 1;
+                }
+                session.saveRemoteIndex();
             }
         }
     }

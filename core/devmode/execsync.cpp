@@ -193,6 +193,7 @@ public:
                     const quint64 files = report.created + report.updated, bytes = report.bytesSent;
                     post([files, bytes](ExecSync *q) { Q_EMIT q->initialSyncDone(files, bytes); });
                     ok = source.watch(&stopFlag, &error);
+                    source.saveRemoteIndex();
                 }
                 source.saveState(nullptr);
             }

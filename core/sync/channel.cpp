@@ -9,6 +9,13 @@
 
 namespace iterdeck::sync {
 
+namespace {
+
+constexpr size_t kBatch = 256u << 10; // the outgoing batch is written once it is this big
+constexpr size_t kReadSize = 1u << 20;
+
+} // namespace
+
 Channel::Channel(int readFd, int writeFd)
     : m_in(readFd)
     , m_out(writeFd)
@@ -29,8 +36,26 @@ bool Channel::send(FrameWriter &frame)
 bool Channel::queue(FrameWriter &frame)
 {
     const std::vector<uint8_t> &buf = frame.finish();
-    m_pending.insert(m_pending.end(), buf.begin(), buf.end());
-    return m_pending.size() < (256u << 10) || flush();
+    m_pending.append(buf.data(), buf.size());
+    return m_pending.size() < kBatch || flush();
+}
+
+uint8_t *Channel::beginFrame(MsgType type, size_t maxPayload)
+{
+    m_frameStart = m_pending.size();
+    uint8_t *p = m_pending.reserveMore(5 + maxPayload);
+    p[4] = uint8_t(type);
+    return p + 5;
+}
+
+bool Channel::endFrame(size_t payload)
+{
+    uint8_t *p = m_pending.data() + m_frameStart;
+    const uint32_t len = uint32_t(payload + 1);
+    for (int i = 0; i < 4; ++i)
+        p[i] = uint8_t(len >> (8 * i));
+    m_pending.grow(5 + payload);
+    return m_pending.size() < kBatch || flush();
 }
 
 bool Channel::flush()
@@ -52,15 +77,15 @@ bool Channel::writeAll(const uint8_t *data, size_t size)
                 continue;
             if (errno == EAGAIN) {
                 // The peer is not reading: read what it sends meanwhile, so that two
-                // peers writing to each other never wait for one another.
+                // peers writing to each other never wait for one another. (Kept aside and
+                // decoded at the next receive, so that a frame being handled stays valid.)
                 pollfd p[2] = {{m_out, POLLOUT, 0}, {m_in, POLLIN, 0}};
                 ::poll(p, 2, -1);
                 if (p[1].revents & (POLLIN | POLLHUP)) {
-                    uint8_t in[1 << 16];
-                    const ssize_t r = ::read(m_in, in, sizeof in);
+                    const ssize_t r = ::read(m_in, m_inbox.reserveMore(1 << 16), 1 << 16);
                     if (r > 0) {
                         m_received += uint64_t(r);
-                        m_decoder.feed(in, size_t(r));
+                        m_inbox.grow(size_t(r));
                     } else if (r == 0 && !(p[0].revents & POLLOUT)) {
                         m_error = "connection closed";
                         return false;
@@ -78,22 +103,47 @@ bool Channel::writeAll(const uint8_t *data, size_t size)
     return true;
 }
 
-bool Channel::hasBufferedFrame()
+void Channel::absorbInbox()
 {
-    if (m_peeked)
-        return true;
-    m_peeked = m_decoder.next();
-    return m_peeked.has_value();
+    if (m_inbox.empty())
+        return;
+    m_decoder.feed(m_inbox.data(), m_inbox.size());
+    m_inbox.clear();
+}
+
+int Channel::readMore(int timeoutMs)
+{
+    for (;;) {
+        if (timeoutMs >= 0) {
+            pollfd p {m_in, POLLIN, 0};
+            const int rc = ::poll(&p, 1, timeoutMs);
+            if (rc == 0) {
+                m_timedOut = true;
+                return 0;
+            }
+        }
+        const ssize_t n = ::read(m_in, m_decoder.space(kReadSize), kReadSize);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            m_error = std::string("connection lost: ") + std::strerror(errno);
+            return -1;
+        }
+        if (n == 0) {
+            m_error
+                = m_decoder.buffered() > 0 ? "protocol error: the stream ended inside a frame" : "connection closed";
+            return -1;
+        }
+        m_received += uint64_t(n);
+        m_decoder.commit(size_t(n));
+        return 1;
+    }
 }
 
 std::optional<std::pair<MsgType, std::vector<uint8_t>>> Channel::receive(int timeoutMs)
 {
     m_timedOut = false;
-    if (m_peeked) {
-        auto f = std::move(m_peeked);
-        m_peeked.reset();
-        return f;
-    }
+    absorbInbox();
     for (;;) {
         if (auto f = m_decoder.next())
             return f;
@@ -101,29 +151,24 @@ std::optional<std::pair<MsgType, std::vector<uint8_t>>> Channel::receive(int tim
             m_error = m_decoder.error();
             return std::nullopt;
         }
-        if (timeoutMs >= 0) {
-            pollfd p {m_in, POLLIN, 0};
-            const int rc = ::poll(&p, 1, timeoutMs);
-            if (rc == 0) {
-                m_timedOut = true;
-                return std::nullopt;
-            }
-        }
-        uint8_t buf[1 << 16];
-        const ssize_t n = ::read(m_in, buf, sizeof buf);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            m_error = std::string("connection lost: ") + std::strerror(errno);
+        if (readMore(timeoutMs) <= 0)
             return std::nullopt;
+    }
+}
+
+bool Channel::receiveView(FrameView *out)
+{
+    m_timedOut = false;
+    absorbInbox();
+    for (;;) {
+        if (m_decoder.nextView(out))
+            return true;
+        if (!m_decoder.error().empty()) {
+            m_error = m_decoder.error();
+            return false;
         }
-        if (n == 0) {
-            m_error
-                = m_decoder.buffered() > 0 ? "protocol error: the stream ended inside a frame" : "connection closed";
-            return std::nullopt;
-        }
-        m_received += uint64_t(n);
-        m_decoder.feed(buf, size_t(n));
+        if (readMore(-1) <= 0)
+            return false;
     }
 }
 

@@ -1,5 +1,9 @@
 #include "protocol.h"
 
+#include <cstdlib>
+#include <memory>
+#include <new>
+
 #include <unistd.h>
 
 #include <zstd.h>
@@ -138,6 +142,18 @@ std::string FrameReader::str(size_t maxLen)
     return s;
 }
 
+std::string_view FrameReader::strView(size_t maxLen)
+{
+    const uint32_t n = u32();
+    if (n > maxLen || !need(n)) {
+        m_ok = false;
+        return {};
+    }
+    std::string_view s(reinterpret_cast<const char *>(m_p), n);
+    m_p += n;
+    return s;
+}
+
 bool FrameReader::bytes(void *out, size_t size)
 {
     if (!need(size))
@@ -188,35 +204,111 @@ Entry FrameReader::entry()
     return e;
 }
 
-void FrameDecoder::feed(const uint8_t *data, size_t size)
+ByteBuffer::~ByteBuffer()
+{
+    std::free(m_data);
+}
+
+uint8_t *ByteBuffer::reserveMore(size_t n)
+{
+    if (m_capacity - m_size < n) {
+        size_t cap = m_capacity ? m_capacity : 4096;
+        while (cap - m_size < n)
+            cap *= 2;
+        auto *p = static_cast<uint8_t *>(std::realloc(m_data, cap));
+        if (!p)
+            throw std::bad_alloc();
+        m_data = p;
+        m_capacity = cap;
+    }
+    return m_data + m_size;
+}
+
+void ByteBuffer::append(const void *p, size_t n)
+{
+    if (n == 0)
+        return;
+    std::memcpy(reserveMore(n), p, n);
+    m_size += n;
+}
+
+void ByteBuffer::dropFront(size_t n)
+{
+    if (n >= m_size) {
+        m_size = 0;
+        return;
+    }
+    std::memmove(m_data, m_data + n, m_size - n);
+    m_size -= n;
+}
+
+void ByteBuffer::swap(ByteBuffer &o) noexcept
+{
+    std::swap(m_data, o.m_data);
+    std::swap(m_size, o.m_size);
+    std::swap(m_capacity, o.m_capacity);
+}
+
+uint8_t *FrameDecoder::space(size_t n)
 {
     if (m_pos > 0 && m_pos == m_buf.size()) {
         m_buf.clear();
         m_pos = 0;
     } else if (m_pos > (1u << 20)) {
-        m_buf.erase(m_buf.begin(), m_buf.begin() + long(m_pos));
+        m_buf.dropFront(m_pos);
         m_pos = 0;
     }
-    m_buf.insert(m_buf.end(), data, data + size);
+    return m_buf.reserveMore(n);
 }
 
-std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
+void FrameDecoder::feed(const uint8_t *data, size_t size)
+{
+    std::memcpy(space(size), data, size);
+    commit(size);
+}
+
+bool FrameDecoder::frameAt(FrameView *out, size_t *total)
 {
     if (!m_error.empty() || m_buf.size() - m_pos < 4)
-        return std::nullopt;
+        return false;
     const uint8_t *p = m_buf.data() + m_pos;
     const uint32_t len = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
     if (len == 0 || len > kMaxFrame) {
         m_error = "protocol error: frame of " + std::to_string(len) + " bytes (the limit is "
             + std::to_string(kMaxFrame) + ")";
-        return std::nullopt;
+        return false;
     }
     if (m_buf.size() - m_pos < 4 + size_t(len))
+        return false;
+    out->type = MsgType(p[4]);
+    out->data = p + 5;
+    out->size = len - 1;
+    *total = 4 + size_t(len);
+    return true;
+}
+
+bool FrameDecoder::hasFrame()
+{
+    FrameView v;
+    size_t total = 0;
+    return frameAt(&v, &total);
+}
+
+bool FrameDecoder::nextView(FrameView *out)
+{
+    size_t total = 0;
+    if (!frameAt(out, &total))
+        return false;
+    m_pos += total;
+    return true;
+}
+
+std::optional<std::pair<MsgType, std::vector<uint8_t>>> FrameDecoder::next()
+{
+    FrameView v;
+    if (!nextView(&v))
         return std::nullopt;
-    const auto type = MsgType(p[4]);
-    std::vector<uint8_t> payload(p + 5, p + 4 + len);
-    m_pos += 4 + len;
-    return std::make_pair(type, std::move(payload));
+    return std::make_pair(v.type, std::vector<uint8_t>(v.data, v.data + v.size));
 }
 
 void appendChunk(FrameWriter &frame, const uint8_t *data, size_t size, bool compress, std::vector<uint8_t> &scratch)
@@ -315,10 +407,12 @@ std::optional<Hash128> hashFile(int fd, uint64_t *sizeOut)
 {
     XXH3_state_t state;
     XXH3_128bits_reset(&state);
-    std::vector<uint8_t> buf(1 << 18);
+    // One buffer per thread, not zero-filled per file (a scan may hash thousands of small files).
+    constexpr size_t kBuf = 1 << 18;
+    thread_local std::unique_ptr<uint8_t[]> buf(new uint8_t[kBuf]);
     uint64_t total = 0;
     for (;;) {
-        const ssize_t n = ::read(fd, buf.data(), buf.size());
+        const ssize_t n = ::read(fd, buf.get(), kBuf);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -326,7 +420,7 @@ std::optional<Hash128> hashFile(int fd, uint64_t *sizeOut)
         }
         if (n == 0)
             break;
-        XXH3_128bits_update(&state, buf.data(), size_t(n));
+        XXH3_128bits_update(&state, buf.get(), size_t(n));
         total += uint64_t(n);
     }
     if (sizeOut)

@@ -29,15 +29,17 @@ constexpr uint32_t kDataChunk = 1u << 20; // file data is sent in chunks of at m
 enum Capability : uint32_t {
     CapZstd = 1u << 0, // PutData chunks may be zstd-compressed
     CapXxh3 = 1u << 1, // content hashes are XXH3-128
+    CapManifestSame = 1u << 2, // the replica answers a ScanRequest carrying a digest with ManifestSame
 };
 
 enum class MsgType : uint8_t {
     Hello = 0x01, // both ways, first frame: magic, version, capabilities, software
-    ScanRequest = 0x10, // source -> replica: send your manifest
+    ScanRequest = 0x10, // source -> replica: send your manifest [has:u8, digest of the manifest the source remembers]
     ManifestEntries = 0x11, // replica -> source: a batch of entries
     ManifestEnd = 0x12, // replica -> source: count
     RemoteChanged = 0x13, // replica -> source: scope count, scopes; then ManifestEntries*, ManifestEnd
     WatchRequest = 0x14, // source -> replica: report changes made on your side from now on
+    ManifestSame = 0x15, // replica -> source: count: the manifest is the one the digest describes
     GetFile = 0x16, // source -> replica: id, path, expected state: send me this file
     MakeDir = 0x20, // id, path, mode
     PutBegin = 0x21, // id, path, size, mode, mtime, expected state, flags (PutFlags)
@@ -120,6 +122,7 @@ public:
     uint64_t u64();
     int64_t i64() { return int64_t(u64()); }
     std::string str(size_t maxLen = kMaxFrame);
+    std::string_view strView(size_t maxLen = kMaxFrame); // the same, pointing into the frame
     bool bytes(void *out, size_t size);
     std::string_view rest();
     Hash128 hash();
@@ -135,20 +138,63 @@ private:
     bool m_ok = true;
 };
 
+// A byte buffer that grows without zero-filling what is about to be overwritten anyway.
+class ByteBuffer
+{
+public:
+    ByteBuffer() = default;
+    ~ByteBuffer();
+    ByteBuffer(const ByteBuffer &) = delete;
+    ByteBuffer &operator=(const ByteBuffer &) = delete;
+    uint8_t *data() { return m_data; }
+    const uint8_t *data() const { return m_data; }
+    size_t size() const { return m_size; }
+    bool empty() const { return m_size == 0; }
+    // Room for `n` more bytes after size(); returns where they go (size() is unchanged).
+    uint8_t *reserveMore(size_t n);
+    void grow(size_t n) { m_size += n; } // after writing to reserveMore()'s space
+    void append(const void *p, size_t n);
+    void clear() { m_size = 0; }
+    void dropFront(size_t n); // keeps the bytes after the first n
+    void swap(ByteBuffer &o) noexcept;
+
+private:
+    uint8_t *m_data = nullptr;
+    size_t m_size = 0;
+    size_t m_capacity = 0;
+};
+
+// One received frame, pointing into the decoder's buffer.
+struct FrameView
+{
+    MsgType type {};
+    const uint8_t *data = nullptr;
+    size_t size = 0;
+};
+
 // Incremental frame splitter for a byte stream.
 class FrameDecoder
 {
 public:
     // Appends received bytes.
     void feed(const uint8_t *data, size_t size);
+    // Space to read up to `n` bytes into; commit() what was read. The views returned before are
+    // no longer valid afterwards.
+    uint8_t *space(size_t n);
+    void commit(size_t n) { m_buf.grow(n); }
     // The next complete frame (type, payload), or nullopt when more bytes are needed.
     // On a malformed stream returns nullopt and sets error().
     std::optional<std::pair<MsgType, std::vector<uint8_t>>> next();
+    // The same without copying the payload: valid until the next feed() or space().
+    bool nextView(FrameView *out);
+    // True when a whole frame is buffered (nothing is consumed).
+    bool hasFrame();
     const std::string &error() const { return m_error; }
     size_t buffered() const { return m_buf.size() - m_pos; }
 
 private:
-    std::vector<uint8_t> m_buf;
+    bool frameAt(FrameView *out, size_t *total);
+    ByteBuffer m_buf;
     size_t m_pos = 0;
     std::string m_error;
 };

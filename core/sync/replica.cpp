@@ -130,6 +130,18 @@ bool Replica::reportChanges(Channel &ch, const std::function<void(const std::str
         refreshWatches();
     if (scopes.empty())
         return true;
+    materializeIndex();
+    if (m_indexValid) {
+        for (const std::string &scope : scopes) {
+            if (scope.empty())
+                m_index.clear();
+            else
+                forgetInIndex(scope);
+        }
+        for (const auto &[p, e] : entries)
+            m_index[p] = e;
+        m_indexDirty = true;
+    }
     FrameWriter head(MsgType::RemoteChanged);
     head.u32(uint32_t(scopes.size()));
     for (const std::string &scope : scopes)
@@ -200,7 +212,65 @@ bool Replica::sendFile(Channel &ch, uint32_t id, const std::string &path, const 
     return ch.queue(end) && ch.flush();
 }
 
+void Replica::materializeIndex()
+{
+    if (!m_indexLazy)
+        return;
+    m_indexLazy = false;
+    if (!parseSavedManifest(m_savedIndex, m_index))
+        m_indexValid = false; // cannot happen for a file that just matched the tree; then no index
+    m_savedIndex = SavedManifest {};
+    m_dirs.clear();
+    for (const auto &[path, e] : m_index) {
+        if (e.state.type == EntryType::Directory)
+            m_dirs.insert(path);
+    }
+}
+
+void Replica::forgetInIndex(const std::string &path)
+{
+    materializeIndex();
+    if (!m_indexValid)
+        return;
+    m_indexDirty = true;
+    m_index.erase(path);
+    const std::string prefix = path + '/';
+    for (auto it = m_index.lower_bound(prefix);
+         it != m_index.end() && it->first.compare(0, prefix.size(), prefix) == 0;)
+        it = m_index.erase(it);
+}
+
+void Replica::noteInIndex(const std::string &path, const Entry &now, const Hash128 *hash)
+{
+    materializeIndex();
+    if (!m_indexValid || path.empty())
+        return;
+    m_indexDirty = true;
+    if (!now.state.exists()) {
+        forgetInIndex(path);
+        return;
+    }
+    auto it = m_index.find(path);
+    if (it != m_index.end() && it->second.state.type == EntryType::Directory && now.state.type != EntryType::Directory)
+        forgetInIndex(path);
+    Entry &e = m_index[path];
+    e = now;
+    e.path = path;
+    // An unknown hash stays unknown (zero): the next scan reads the file instead of trusting it.
+    e.hash = hash && now.state.type == EntryType::File ? *hash : Hash128 {};
+}
+
 int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
+{
+    m_root.setDirCache(true);
+    const int rc = serveFrames(ch, log);
+    m_root.setDirCache(false);
+    if (!m_indexPath.empty() && m_indexValid && m_indexDirty)
+        saveManifest(m_indexPath, m_index, m_indexScanNs);
+    return rc;
+}
+
+int Replica::serveFrames(Channel &ch, const std::function<void(const std::string &)> &log)
 {
     std::map<uint32_t, PendingPut> puts;
     std::vector<uint8_t> inflated;
@@ -214,33 +284,44 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
     // The Result of an operation carries the path's new state. Its content hash is sent only
     // when known without reading the file again (`hash`): a file just written was verified
     // against it; a mode change or a rename leaves the content, and its hash, as they were.
-    auto result = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
-                      const Hash128 *hash = nullptr, const FileState *known = nullptr) {
-        FrameWriter f(MsgType::Result);
-        f.u32(id).u8(uint8_t(status));
-        Entry e;
-        e.path = path;
-        FsError err;
-        ScanOptions describeOptions;
-        describeOptions.hashFiles = false;
-        if (known) {
-            e.state = *known;
-        } else if (!path.empty()) {
-            if (auto d = describe(m_root, path, describeOptions, &err))
-                e = *d;
-        }
-        const bool hashKnown = hash && e.state.type == EntryType::File;
-        if (hashKnown)
-            e.hash = *hash;
-        f.entry(e).str(message).u8(hashKnown ? 1 : 0);
-        if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
-            m_ownWrites[path] = e.state;
-            if (e.state.type == EntryType::Directory)
-                m_dirs.insert(path);
-        }
-        if (status != ResultStatus::Ok && !message.empty())
-            log(message);
-        return ch.send(f);
+    auto result
+        = [&](uint32_t id, ResultStatus status, const std::string &path, const std::string &message,
+              const Hash128 *hash = nullptr, const FileState *known = nullptr, const Hash128 *carried = nullptr) {
+              FrameWriter f(MsgType::Result);
+              f.u32(id).u8(uint8_t(status));
+              Entry e;
+              e.path = path;
+              FsError err;
+              ScanOptions describeOptions;
+              describeOptions.hashFiles = false;
+              if (known) {
+                  e.state = *known;
+              } else if (!path.empty()) {
+                  if (auto d = describe(m_root, path, describeOptions, &err))
+                      e = *d;
+              }
+              const bool hashKnown = hash && e.state.type == EntryType::File;
+              if (hashKnown)
+                  e.hash = *hash;
+              if (!path.empty())
+                  noteInIndex(path, e, hashKnown ? hash : status == ResultStatus::Ok ? carried : nullptr);
+              f.entry(e).str(message).u8(hashKnown ? 1 : 0);
+              if (status == ResultStatus::Ok && m_watcher && !path.empty()) {
+                  m_ownWrites[path] = e.state;
+                  if (e.state.type == EntryType::Directory)
+                      m_dirs.insert(path);
+              }
+              if (status != ResultStatus::Ok && !message.empty())
+                  log(message);
+              // Queued: results go out in batches, at the latest when this side waits for input.
+              return ch.queue(f);
+          };
+    // The indexed content hash of `path`, when the index saw it in exactly the `expected` state
+    // (the one an operation checks before it acts); zero (unknown) otherwise.
+    auto indexedHash = [&](const std::string &path, const FileState &expected) {
+        materializeIndex();
+        auto it = m_indexValid ? m_index.find(path) : m_index.end();
+        return it != m_index.end() && it->second.state.sameAs(expected) ? it->second.hash : Hash128 {};
     };
     // Refused: the safety rules said no. Changed: what was expected is not there any more (a
     // conflict). Failed: the system said no (no space, no permission, ...).
@@ -250,6 +331,13 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
     bool greeted = false;
 
     for (;;) {
+        // About to wait for the source: what is queued for it goes out first, and directories
+        // opened for the last burst of operations are not reused beyond it.
+        if (!ch.hasBufferedFrame()) {
+            m_root.dropDirCache();
+            if (!ch.flush())
+                return ch.peerClosed() ? 0 : 1;
+        }
         if (m_watcher) {
             // Serve whichever comes first: a frame from the source or a change here.
             bool frameReady = false;
@@ -263,14 +351,14 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                 }
             }
         }
-        auto frame = ch.receive();
-        if (!frame) {
+        FrameView frame;
+        if (!ch.receiveView(&frame)) {
             if (ch.error() == "connection closed")
                 return 0;
             return fatal(ch.error());
         }
-        const MsgType type = frame->first;
-        FrameReader r(frame->second.data(), frame->second.size());
+        const MsgType type = frame.type;
+        FrameReader r(frame.data, frame.size);
         if (!greeted && type != MsgType::Hello)
             return fatal("protocol error: the first frame must be Hello");
         switch (type) {
@@ -288,25 +376,60 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             (void)software;
             greeted = true;
             FrameWriter f(MsgType::Hello);
-            f.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeck-agent " ITERDECK_VERSION);
+            f.u32(kMagic)
+                .u16(kProtocolVersion)
+                .u32(CapZstd | CapXxh3 | CapManifestSame)
+                .str("iterdeck-agent " ITERDECK_VERSION);
             if (!ch.send(f))
                 return ch.peerClosed() ? 0 : 1;
             break;
         }
         case MsgType::ScanRequest: {
+            // The source may say what it remembers of this tree (a digest): when the scan finds
+            // exactly that, the answer is one short frame instead of the whole manifest.
+            const bool hasDigest = !r.atEnd() && r.u8() == 1;
+            const Hash128 remembered = hasDigest ? r.hash() : Hash128 {};
+            if (!r.ok())
+                return fatal("protocol error: malformed ScanRequest");
+            if (hasDigest && hashKnown(remembered) && !m_indexPath.empty()) {
+                // The quick answer: the tree is exactly as this side saved it at the end of the
+                // last session, and that is what the source remembers. A stat-only walk, no manifest.
+                SavedManifest saved;
+                ScanOptions quick;
+                quick.removeStaleStaged = true;
+                if (readSavedManifest(m_indexPath, saved) && saved.digest == remembered
+                    && treeMatchesSaved(m_root, quick, saved)) {
+                    m_index.clear();
+                    m_indexScanNs = saved.scanNs;
+                    const uint64_t count = saved.count;
+                    m_savedIndex = std::move(saved);
+                    m_indexLazy = true;
+                    m_indexValid = true;
+                    m_indexDirty = false;
+                    FrameWriter same(MsgType::ManifestSame);
+                    same.u64(count);
+                    if (!ch.send(same))
+                        return ch.peerClosed() ? 0 : 1;
+                    break;
+                }
+            }
+            m_indexLazy = false;
+            m_savedIndex = SavedManifest {};
             Manifest m;
             ScanStats stats;
             ScanOptions options;
             options.removeStaleStaged = true; // left by a transfer that was cut off
             Manifest previous;
-            int64_t previousNs = 0;
-            if (!m_indexPath.empty() && loadManifest(m_indexPath, previous, &previousNs)) {
+            SavedManifest previousFile;
+            if (!m_indexPath.empty() && readSavedManifest(m_indexPath, previousFile)
+                && parseSavedManifest(previousFile, previous)) {
                 options.previous = &previous;
-                options.previousScanNs = previousNs;
+                options.previousScanNs = previousFile.scanNs;
             }
             const int64_t scanStart = nowNs();
             scanTree(m_root, {}, options, m, &stats, log);
-            if (!m_indexPath.empty() && (stats.hashedBytes > 0 || m.size() != previous.size()))
+            if (!m_indexPath.empty()
+                && (stats.hashedBytes > 0 || m.size() != previous.size() || !hashKnown(previousFile.digest)))
                 saveManifest(m_indexPath, m, scanStart);
             m_dirs.clear();
             for (const auto &[path, e] : m) {
@@ -314,9 +437,20 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
                     m_dirs.insert(path);
             }
             refreshWatches();
+            m_index = std::move(m);
+            m_indexScanNs = scanStart;
+            m_indexValid = true;
+            m_indexDirty = false;
+            if (hasDigest && manifestDigest(m_index) == remembered) {
+                FrameWriter same(MsgType::ManifestSame);
+                same.u64(m_index.size());
+                if (!ch.send(same))
+                    return ch.peerClosed() ? 0 : 1;
+                break;
+            }
             FrameWriter batch(MsgType::ManifestEntries);
             size_t inBatch = 0;
-            for (const auto &[path, e] : m) {
+            for (const auto &[path, e] : m_index) {
                 batch.entry(e);
                 if (++inBatch == 1024) {
                     if (!ch.send(batch))
@@ -328,7 +462,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (inBatch > 0 && !ch.send(batch))
                 return ch.peerClosed() ? 0 : 1;
             FrameWriter end(MsgType::ManifestEnd);
-            end.u64(m.size());
+            end.u64(m_index.size());
             if (!ch.send(end))
                 return ch.peerClosed() ? 0 : 1;
             break;
@@ -338,6 +472,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             m_watcher = makeWatcher(m_root.path(), &error);
             if (!m_watcher)
                 return fatal(error);
+            materializeIndex(); // the folders to watch
             refreshWatches();
             break;
         }
@@ -361,8 +496,10 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed MakeDir");
             FsError err;
-            const bool ok = m_root.makeDirectory(path, (mode & 0777) | 0700, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            FileState made;
+            const bool ok = m_root.makeDirectory(path, (mode & 0777) | 0700, &err, &made);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr,
+                   ok && made.type == EntryType::Directory ? &made : nullptr);
             break;
         }
         case MsgType::PutBegin: {
@@ -377,7 +514,7 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed PutBegin");
             FsError err;
-            p.file = m_root.beginWrite(p.path, &err);
+            p.file = m_root.beginWrite(p.path, &err, p.mode);
             if (!p.file) {
                 p.error = err.message.empty() ? p.path + ": refused" : err.message;
                 p.errorStatus = err.message.empty() ? ResultStatus::Refused : statusOf(err);
@@ -556,8 +693,10 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed SetExec");
             FsError err;
+            const Hash128 kept = indexedHash(path, expected);
             const bool ok = m_root.setExecutable(path, exec, expected, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), path, ok ? std::string() : err.message, nullptr, nullptr,
+                   &kept);
             break;
         }
         case MsgType::Rename: {
@@ -568,8 +707,12 @@ int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &
             if (!r.ok())
                 return fatal("protocol error: malformed Rename");
             FsError err;
+            const Hash128 kept = indexedHash(from, expected);
             const bool ok = m_root.rename(from, to, expected, &err);
-            result(id, ok ? ResultStatus::Ok : statusOf(err), to, ok ? std::string() : err.message);
+            if (ok)
+                forgetInIndex(from);
+            result(id, ok ? ResultStatus::Ok : statusOf(err), to, ok ? std::string() : err.message, nullptr, nullptr,
+                   &kept);
             break;
         }
         case MsgType::Barrier: {

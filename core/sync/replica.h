@@ -5,6 +5,7 @@
 
 #include "channel.h"
 #include "safefs.h"
+#include "scanner.h"
 #include "watcher.h"
 
 #include <functional>
@@ -24,9 +25,17 @@ public:
     void setIndexPath(const std::string &path) { m_indexPath = path; }
     // Serves one connection until the peer closes (returns 0) or a protocol error (returns 1,
     // after telling the peer with a Fatal frame when it can). `log` gets one line per problem.
+    // The index (the scan, kept up to date with every change made here) is saved when it ends.
     int serve(Channel &channel, const std::function<void(const std::string &)> &log);
 
 private:
+    int serveFrames(Channel &channel, const std::function<void(const std::string &)> &log);
+    // Records the outcome of an operation at `path` in the index. `carried`: the content hash
+    // the entry keeps when the operation left the content as it was.
+    void noteInIndex(const std::string &path, const Entry &now, const Hash128 *hash);
+    void forgetInIndex(const std::string &path); // the path and everything below it
+    // The index as entries (it may still be only the saved file, when the tree matched it).
+    void materializeIndex();
     bool reportChanges(Channel &ch, const std::function<void(const std::string &)> &log);
     bool sendFile(Channel &ch, uint32_t id, const std::string &path, const FileState &expected);
     void refreshWatches();
@@ -36,6 +45,12 @@ private:
     std::unique_ptr<Watcher> m_watcher;
     std::set<std::string> m_dirs; // directories known to exist (watched)
     std::map<std::string, FileState> m_ownWrites; // states this replica produced itself
+    Manifest m_index; // the tree as last scanned, with every change made since
+    int64_t m_indexScanNs = 0;
+    bool m_indexValid = false; // a scan was made this session
+    bool m_indexDirty = false; // differs from the saved one
+    SavedManifest m_savedIndex; // the tree as saved, not parsed yet (m_index is empty meanwhile)
+    bool m_indexLazy = false;
 };
 
 } // namespace iterdeck::sync

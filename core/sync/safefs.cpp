@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -202,6 +203,37 @@ int SafeRoot::openDirectory(std::string_view rel, FsError *error, bool pathOnly)
     return dir;
 }
 
+std::shared_ptr<const int> SafeRoot::parentDir(std::string_view rel, std::string *leaf, FsError *error) const
+{
+    std::string why;
+    if (!isSafeRelativePath(rel, &why)) {
+        setError(error, 0, rel, "refused: " + why);
+        return nullptr;
+    }
+    const size_t slash = rel.rfind('/');
+    *leaf = std::string(slash == std::string_view::npos ? rel : rel.substr(slash + 1));
+    const std::string_view dirRel = slash == std::string_view::npos ? std::string_view() : rel.substr(0, slash);
+    if (m_dirCacheOn) {
+        for (auto it = m_dirCache.rbegin(); it != m_dirCache.rend(); ++it) {
+            if (it->rel == dirRel)
+                return it->fd;
+        }
+    }
+    const int fd = openDirectory(dirRel, error);
+    if (fd < 0)
+        return nullptr;
+    std::shared_ptr<const int> shared(new int(fd), [](const int *f) {
+        ::close(*f);
+        delete f;
+    });
+    if (m_dirCacheOn) {
+        if (m_dirCache.size() >= 4)
+            m_dirCache.erase(m_dirCache.begin());
+        m_dirCache.push_back({std::string(dirRel), shared});
+    }
+    return shared;
+}
+
 int SafeRoot::openParent(std::string_view rel, std::string *leaf, FsError *error) const
 {
     std::string why;
@@ -257,11 +289,31 @@ std::optional<std::string> SafeRoot::readLink(std::string_view rel, FsError *err
 
 int SafeRoot::openRead(std::string_view rel, FsError *error) const
 {
+    constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (m_openat2) {
+        // One call: the whole path resolved beneath the root, no symlink anywhere on it.
+        std::string why;
+        if (!isSafeRelativePath(rel, &why)) {
+            setError(error, 0, rel, "refused: " + why);
+            return -1;
+        }
+        const std::string relStr(rel);
+        open_how how {};
+        how.flags = uint64_t(kReadFlags);
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        const long fd = sysOpenat2(m_fd, relStr.c_str(), &how);
+        if (fd < 0) {
+            const int e = errno;
+            setError(error, e, rel, e == ELOOP ? "refused: a symlink on the way" : "cannot open for reading");
+            return -1;
+        }
+        return int(fd);
+    }
     std::string leaf;
     const int dir = openParent(rel, &leaf, error);
     if (dir < 0)
         return -1;
-    const int fd = ::openat(dir, leaf.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    const int fd = ::openat(dir, leaf.c_str(), kReadFlags);
     const int e = errno;
     ::close(dir);
     if (fd < 0)
@@ -273,10 +325,8 @@ SafeRoot::StagedFile::~StagedFile()
 {
     if (m_fd >= 0)
         ::close(m_fd);
-    if (!m_committed && m_dirFd >= 0)
-        ::unlinkat(m_dirFd, m_tmpName.c_str(), 0);
-    if (m_dirFd >= 0)
-        ::close(m_dirFd);
+    if (!m_committed && m_dir)
+        ::unlinkat(*m_dir, m_tmpName.c_str(), 0);
 }
 
 bool SafeRoot::StagedFile::write(const void *data, size_t size, FsError *error)
@@ -298,7 +348,8 @@ bool SafeRoot::StagedFile::write(const void *data, size_t size, FsError *error)
 
 bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int64_t mtimeNs, FsError *error)
 {
-    if (::fchmod(m_fd, mode & 07777) != 0) {
+    // The file was created with the wanted mode when the umask let it through unchanged.
+    if ((mode & 07777) != m_createdMode && ::fchmod(m_fd, mode & 07777) != 0) {
         setError(error, errno, m_rel, "cannot set mode");
         return false;
     }
@@ -306,11 +357,9 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
         const timespec times[2] = {{0, UTIME_OMIT}, {time_t(mtimeNs / 1000000000), long(mtimeNs % 1000000000)}};
         ::futimens(m_fd, times);
     }
-    ::close(m_fd);
-    m_fd = -1;
     if (!expected.exists()) {
         // A new file: must not appear meanwhile.
-        if (renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameNoReplace) != 0) {
+        if (renameat2(dirFd(), m_tmpName.c_str(), dirFd(), m_leaf.c_str(), kRenameNoReplace) != 0) {
             const int e = errno;
             setError(error, e == EEXIST ? 0 : e, m_rel,
                      e == EEXIST ? "not written: the file appeared meanwhile"
@@ -326,7 +375,7 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
         return false;
     }
     // Swap atomically, then check that what was swapped out is what the caller saw.
-    if (renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameExchange) != 0) {
+    if (renameat2(dirFd(), m_tmpName.c_str(), dirFd(), m_leaf.c_str(), kRenameExchange) != 0) {
         const int e = errno;
         setError(error, e == ENOENT ? 0 : e, m_rel,
                  e == ENOENT ? "not written: the file was removed meanwhile"
@@ -336,60 +385,106 @@ bool SafeRoot::StagedFile::commit(const FileState &expected, uint32_t mode, int6
     struct stat st
     {
     };
-    if (::fstatat(m_dirFd, m_tmpName.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0
+    if (::fstatat(dirFd(), m_tmpName.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0
         && stateFromStat(st).sameIgnoringCtime(expected)) {
-        ::unlinkat(m_dirFd, m_tmpName.c_str(), 0);
+        ::unlinkat(dirFd(), m_tmpName.c_str(), 0);
         m_committed = true;
         recordState();
         return true;
     }
     // Changed meanwhile: put it back, keep ours out of sight.
-    renameat2(m_dirFd, m_tmpName.c_str(), m_dirFd, m_leaf.c_str(), kRenameExchange);
+    renameat2(dirFd(), m_tmpName.c_str(), dirFd(), m_leaf.c_str(), kRenameExchange);
     setError(error, 0, m_rel, "not written: the file changed since it was last seen");
     return false;
 }
 
 void SafeRoot::StagedFile::recordState()
 {
+    // The file just moved into place, through its still open descriptor (the rename changed its ctime).
     struct stat st
     {
     };
-    if (::fstatat(m_dirFd, m_leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+    if (::fstat(m_fd, &st) == 0)
         m_state = stateFromStat(st);
+    ::close(m_fd);
+    m_fd = -1;
 }
 
-std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel, FsError *error) const
+namespace {
+
+// The process umask, read without changing it (umask(2) would, for a moment, for every thread).
+mode_t currentUmask()
+{
+    static const mode_t mask = [] {
+        mode_t m = 07777; // unknown: no mode is ever taken for granted
+        if (FILE *f = std::fopen("/proc/self/status", "re")) {
+            char line[256];
+            while (std::fgets(line, sizeof line, f)) {
+                unsigned v = 0;
+                if (std::sscanf(line, "Umask: %o", &v) == 1) {
+                    m = mode_t(v);
+                    break;
+                }
+            }
+            std::fclose(f);
+        }
+        return m;
+    }();
+    return mask;
+}
+
+} // namespace
+
+std::unique_ptr<SafeRoot::StagedFile> SafeRoot::beginWrite(std::string_view rel, FsError *error, uint32_t mode) const
 {
     std::unique_ptr<StagedFile> f(new StagedFile);
     f->m_rel = std::string(rel);
-    f->m_dirFd = openParent(rel, &f->m_leaf, error);
-    if (f->m_dirFd < 0)
+    f->m_dir = parentDir(rel, &f->m_leaf, error);
+    if (!f->m_dir)
         return nullptr;
     f->m_tmpName = stageName();
-    f->m_fd = ::openat(f->m_dirFd, f->m_tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    // Created with its final permissions when the umask keeps them as they are, else private
+    // until commit() sets them.
+    const uint32_t wanted = mode & 0777;
+    const bool asWanted
+        = (mode & 07000) == 0 && (wanted & ~uint32_t(currentUmask())) == wanted && (wanted & 0600) == 0600;
+    f->m_createdMode = asWanted ? wanted : 0600 & ~uint32_t(currentUmask());
+    f->m_fd = ::openat(*f->m_dir, f->m_tmpName.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                       asWanted ? wanted : 0600);
     if (f->m_fd < 0) {
+        dropDirCache();
         setError(error, errno, rel, "cannot create the staged file");
+        f->m_dir.reset(); // nothing to clean up
         return nullptr;
     }
+    if (currentUmask() == 07777)
+        f->m_createdMode = 0xffffffff; // unknown: commit() always sets the mode
     return f;
 }
 
-bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error) const
+bool SafeRoot::makeDirectory(std::string_view rel, uint32_t mode, FsError *error, FileState *state) const
 {
     std::string leaf;
-    const int dir = openParent(rel, &leaf, error);
-    if (dir < 0)
+    const auto dirRef = parentDir(rel, &leaf, error);
+    if (!dirRef)
         return false;
+    const int dir = *dirRef;
     int rc = ::mkdirat(dir, leaf.c_str(), mode & 07777);
     int e = errno;
-    if (rc != 0 && e == EEXIST) {
+    if (rc == 0 || e == EEXIST) {
         struct stat st
         {
         };
-        if (::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+        const bool isDir = ::fstatat(dir, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        if (isDir && state)
+            *state = stateFromStat(st);
+        if (rc != 0 && isDir)
             rc = 0;
+        else if (state && !isDir)
+            *state = FileState {}; // not known: the caller looks again
     }
-    ::close(dir);
+    if (rc != 0)
+        dropDirCache();
     if (rc != 0)
         setError(error, e, rel, "cannot create directory");
     return rc == 0;
@@ -428,6 +523,7 @@ bool SafeRoot::symlinkStaysInside(std::string_view rel, std::string_view target)
 bool SafeRoot::makeSymlink(std::string_view rel, const std::string &target, const FileState &expected,
                            FsError *error) const
 {
+    dropDirCache(); // the tree changes shape: resolve every directory afresh from here on
     if (!symlinkStaysInside(rel, target)) {
         setError(error, 0, rel, "refused: the symlink points outside the root");
         return false;
@@ -465,6 +561,7 @@ bool SafeRoot::makeSymlink(std::string_view rel, const std::string &target, cons
 
 bool SafeRoot::removeFile(std::string_view rel, const FileState &expected, FsError *error) const
 {
+    dropDirCache(); // the tree changes shape: resolve every directory afresh from here on
     std::string leaf;
     const int dir = openParent(rel, &leaf, error);
     if (dir < 0)
@@ -503,6 +600,7 @@ bool SafeRoot::removeFile(std::string_view rel, const FileState &expected, FsErr
 
 bool SafeRoot::removeDirectory(std::string_view rel, FsError *error) const
 {
+    dropDirCache(); // the tree changes shape: resolve every directory afresh from here on
     std::string leaf;
     const int dir = openParent(rel, &leaf, error);
     if (dir < 0)
@@ -549,6 +647,7 @@ bool SafeRoot::setExecutable(std::string_view rel, bool executable, const FileSt
 
 bool SafeRoot::rename(std::string_view from, std::string_view to, const FileState &expected, FsError *error) const
 {
+    dropDirCache(); // the tree changes shape: resolve every directory afresh from here on
     std::string fromLeaf, toLeaf;
     const int fromDir = openParent(from, &fromLeaf, error);
     if (fromDir < 0)

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <sys/stat.h>
 
@@ -77,6 +78,18 @@ public:
     // Opens a regular file beneath the root for reading (O_NOFOLLOW). Returns -1 on error.
     int openRead(std::string_view rel, FsError *error) const;
 
+    // With the cache on, beginWrite() and makeDirectory() reuse the directories they opened
+    // for the last few paths (each was opened beneath the root, as always) instead of resolving
+    // them again. The caller bounds how long that lasts with dropDirCache(): the replica drops it
+    // whenever it waits for input, so a directory is reused only within one burst of operations.
+    // Removals, renames and symlinks drop it themselves.
+    void setDirCache(bool on)
+    {
+        m_dirCacheOn = on;
+        dropDirCache();
+    }
+    void dropDirCache() const { m_dirCache.clear(); }
+
     // A file being written to a staged name in the target's directory.
     class StagedFile
     {
@@ -96,17 +109,22 @@ public:
         FileState m_state;
         friend class SafeRoot;
         StagedFile() = default;
-        int m_dirFd = -1;
+        int dirFd() const { return m_dir ? *m_dir : -1; }
+        std::shared_ptr<const int> m_dir;
         int m_fd = -1;
         std::string m_tmpName;
         std::string m_leaf;
         std::string m_rel;
+        uint32_t m_createdMode = 0600;
         bool m_committed = false;
     };
-    std::unique_ptr<StagedFile> beginWrite(std::string_view rel, FsError *error) const;
+    // `mode` is the mode commit() will set: the staged file is created with it when the umask
+    // leaves it unchanged, which saves the commit a chmod.
+    std::unique_ptr<StagedFile> beginWrite(std::string_view rel, FsError *error, uint32_t mode = 0600) const;
 
-    // Creates a directory (parents must exist). An existing directory is fine.
-    bool makeDirectory(std::string_view rel, uint32_t mode, FsError *error) const;
+    // Creates a directory (parents must exist). An existing directory is fine. `state`, when
+    // given, receives the directory's state (Missing when it could not be seen).
+    bool makeDirectory(std::string_view rel, uint32_t mode, FsError *error, FileState *state = nullptr) const;
     // Creates a symlink in place of `expected`. `target` must stay inside the root.
     bool makeSymlink(std::string_view rel, const std::string &target, const FileState &expected, FsError *error) const;
     // Removes a file or symlink, only if it is still `expected`.
@@ -126,6 +144,15 @@ private:
     // Opens the directory holding `rel` and returns its fd (caller closes), leaf in `leaf`.
     int openParent(std::string_view rel, std::string *leaf, FsError *error) const;
     int openDirectory(std::string_view rel, FsError *error, bool pathOnly = true) const;
+    // The same as openParent, shared, and from the cache when it is on.
+    std::shared_ptr<const int> parentDir(std::string_view rel, std::string *leaf, FsError *error) const;
+    struct CachedDir
+    {
+        std::string rel;
+        std::shared_ptr<const int> fd;
+    };
+    mutable std::vector<CachedDir> m_dirCache; // most recently opened last
+    bool m_dirCacheOn = false;
 
     std::string m_path;
     int m_fd = -1;

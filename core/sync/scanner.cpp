@@ -1,13 +1,18 @@
 #include "scanner.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace iterdeck::sync {
@@ -21,17 +26,42 @@ bool isStageName(const char *name)
     return std::strncmp(name, ".iterdeck-stage-", 16) == 0;
 }
 
+// Finds paths in the previous scan. A walk visits paths mostly in sorted order, so the entry
+// after the last one found is tried first; a lookup is the fallback.
+struct PreviousCursor
+{
+    const Manifest *previous = nullptr;
+    Manifest::const_iterator next;
+    explicit PreviousCursor(const Manifest *m)
+        : previous(m)
+    {
+        if (m)
+            next = m->begin();
+    }
+    const Entry *find(const std::string &path)
+    {
+        if (!previous)
+            return nullptr;
+        if (next != previous->end() && next->first == path)
+            return &(next++)->second;
+        auto it = previous->find(path);
+        if (it == previous->end())
+            return nullptr;
+        next = std::next(it);
+        return &it->second;
+    }
+};
+
 // Fills hash/link target for `e` (whose state is known) from the open parent `dir`.
-bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats)
+bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, ScanStats *stats, PreviousCursor &cursor)
 {
     if (e.state.type == EntryType::File) {
         if (!options.hashFiles)
             return true;
-        if (options.previous) {
-            auto it = options.previous->find(e.path);
-            if (it != options.previous->end() && it->second.state.sameAs(e.state) && hashKnown(it->second.hash)
+        if (const Entry *prev = cursor.find(e.path)) {
+            if (prev->state.sameAs(e.state) && hashKnown(prev->hash)
                 && e.state.mtimeNs + kRacyWindowNs < options.previousScanNs) {
-                e.hash = it->second.hash;
+                e.hash = prev->hash;
                 return true;
             }
         }
@@ -60,36 +90,40 @@ bool complete(int dir, const char *leaf, Entry &e, const ScanOptions &options, S
     return true;
 }
 
-void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
-          const std::function<void(const std::string &)> &warn)
+// The fixed part of a getdents64 record; the NUL-terminated name follows it.
+struct LinuxDirent64
 {
-    const int dupFd = ::openat(dirFd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dupFd < 0) {
-        warn(prefix + ": cannot read directory: " + std::strerror(errno));
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+};
+constexpr size_t kDirentNameOffset = 19; // after d_type: the kernel's layout, no padding before the name
+
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names,
+                   std::vector<unsigned char> *types = nullptr);
+
+void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Manifest &out, ScanStats *stats,
+          const std::function<void(const std::string &)> &warn, PreviousCursor &cursor)
+{
+    // The entries straight from getdents64 on the directory's own descriptor (no second open).
+    std::vector<std::string> names;
+    if (!listDirectory(dirFd, options, names)) {
+        warn((prefix.empty() ? std::string(".") : prefix) + ": cannot read directory: " + std::strerror(errno));
         return;
     }
-    DIR *d = ::fdopendir(dupFd);
-    if (!d) {
-        ::close(dupFd);
-        return;
-    }
-    std::vector<std::string> subdirs;
-    while (dirent *de = ::readdir(d)) {
-        const char *name = de->d_name;
-        if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
-            continue;
-        if (isStageName(name)) {
-            if (options.removeStaleStaged)
-                ::unlinkat(dirFd, name, 0);
-            continue;
-        }
+    // In name order, each folder's contents right after it: the paths come out (nearly) sorted,
+    // so they are appended to the manifest and looked up in the previous scan without a search.
+    std::sort(names.begin(), names.end());
+    for (const std::string &leaf : names) {
+        const char *name = leaf.c_str();
         struct stat st
         {
         };
         if (::fstatat(dirFd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
             continue; // vanished meanwhile
         Entry e;
-        e.path = prefix.empty() ? std::string(name) : prefix + '/' + name;
+        e.path = prefix.empty() ? leaf : prefix + '/' + leaf;
         if (e.path.size() > 4096) {
             warn(e.path.substr(0, 80) + "...: skipped: the path is longer than 4096 bytes");
             continue;
@@ -106,7 +140,7 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
             continue;
         }
         if (e.state.type == EntryType::Symlink) {
-            if (!complete(dirFd, name, e, options, stats))
+            if (!complete(dirFd, name, e, options, stats, cursor))
                 continue;
             if (!SafeRoot::symlinkStaysInside(e.path, e.linkTarget)) {
                 warn(e.path + ": skipped: the symlink points outside the folder (" + e.linkTarget + ")");
@@ -115,7 +149,7 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
             if (stats)
                 ++stats->symlinks;
         } else if (e.state.type == EntryType::File) {
-            if (!complete(dirFd, name, e, options, stats)) {
+            if (!complete(dirFd, name, e, options, stats, cursor)) {
                 warn(e.path + ": skipped: cannot read: " + std::strerror(errno));
                 continue;
             }
@@ -123,36 +157,41 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
                 ++stats->files;
                 stats->bytes += e.state.size;
             }
-        } else {
-            if (stats)
-                ++stats->dirs;
-            subdirs.emplace_back(name);
+        } else if (stats) {
+            ++stats->dirs;
         }
-        out[e.path] = std::move(e);
-    }
-    ::closedir(d);
-    for (const std::string &name : subdirs) {
-        const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0) {
-            warn((prefix.empty() ? name : prefix + '/' + name) + ": cannot open directory: " + std::strerror(errno));
-            continue;
+        const std::string path = e.path;
+        out.insert_or_assign(out.end(), path, std::move(e)); // the hint is right unless out of order
+        if (isDir) {
+            const int sub = ::openat(dirFd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                warn(path + ": cannot open directory: " + std::strerror(errno));
+                continue;
+            }
+            walk(sub, path, options, out, stats, warn, cursor);
+            ::close(sub);
         }
-        walk(sub, prefix.empty() ? name : prefix + '/' + name, options, out, stats, warn);
-        ::close(sub);
     }
 }
 
 } // namespace
 
-bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs)
+namespace {
+
+constexpr uint32_t kManifestMagic = 0x58445449; // "ITDX"
+
+} // namespace
+
+bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs, Hash128 *digestOut)
 {
+    const Hash128 digest = manifestDigest(manifest);
     FrameWriter w(MsgType::ManifestEntries);
-    w.u32(0x58445449).u32(1).i64(scanNs).u64(manifest.size()); // "ITDX", version 1
+    w.u32(kManifestMagic).u32(2).i64(scanNs).u64(manifest.size()).hash(digest); // version 2: with the digest
     for (const auto &[p, e] : manifest)
         w.entry(e);
     const auto &bytes = w.finish();
     const std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wb");
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
     if (!f)
         return false;
     const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
@@ -160,40 +199,236 @@ bool saveManifest(const std::string &path, const Manifest &manifest, int64_t sca
         std::remove(tmp.c_str());
         return false;
     }
-    return std::rename(tmp.c_str(), path.c_str()) == 0;
+    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+        return false;
+    if (digestOut)
+        *digestOut = digest;
+    return true;
 }
 
-bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
+bool readSavedManifest(const std::string &path, SavedManifest &out)
+{
+    out = SavedManifest {};
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    struct stat st
+    {
+    };
+    bool ok = ::fstat(fd, &st) == 0 && st.st_size >= 5 && st.st_size < (1ll << 32);
+    if (ok) {
+        out.bytes.resize(size_t(st.st_size));
+        size_t got = 0;
+        while (got < out.bytes.size()) {
+            const ssize_t n = ::read(fd, out.bytes.data() + got, out.bytes.size() - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += size_t(n);
+        }
+        ok = got == out.bytes.size();
+    }
+    ::close(fd);
+    if (!ok)
+        return false;
+    FrameReader r(out.bytes.data() + 5, out.bytes.size() - 5);
+    const uint32_t magic = r.u32();
+    const uint32_t version = r.u32();
+    if (magic != kManifestMagic || (version != 1 && version != 2))
+        return false;
+    out.scanNs = r.i64();
+    out.count = r.u64();
+    if (version == 2)
+        out.digest = r.hash();
+    if (!r.ok())
+        return false;
+    out.entriesAt = out.bytes.size() - r.rest().size();
+    return true;
+}
+
+bool parseSavedManifest(const SavedManifest &saved, Manifest &manifest)
 {
     manifest.clear();
-    FILE *f = std::fopen(path.c_str(), "rb");
-    if (!f)
-        return false;
-    std::vector<uint8_t> bytes;
-    uint8_t buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0)
-        bytes.insert(bytes.end(), buf, buf + n);
-    std::fclose(f);
-    if (bytes.size() < 5)
-        return false;
-    FrameReader r(bytes.data() + 5, bytes.size() - 5);
-    if (r.u32() != 0x58445449 || r.u32() != 1)
-        return false;
-    const int64_t when = r.i64();
-    const uint64_t count = r.u64();
-    for (uint64_t i = 0; i < count && r.ok(); ++i) {
+    FrameReader r(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt);
+    for (uint64_t i = 0; i < saved.count && r.ok(); ++i) {
         Entry e = r.entry();
         if (r.ok() && isSafeRelativePath(e.path))
-            manifest[e.path] = std::move(e);
+            manifest.insert_or_assign(manifest.end(), e.path, std::move(e)); // saved in order: O(1) each
     }
     if (!r.ok()) {
         manifest.clear();
         return false;
     }
-    if (scanNs)
-        *scanNs = when;
     return true;
+}
+
+bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs)
+{
+    manifest.clear();
+    SavedManifest saved;
+    if (!readSavedManifest(path, saved) || !parseSavedManifest(saved, manifest))
+        return false;
+    if (scanNs)
+        *scanNs = saved.scanNs;
+    return true;
+}
+
+namespace {
+
+// Reads a directory's entries (without "." and ".."; staged names are skipped, and removed when
+// asked). False when it cannot be read.
+bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::string> &names,
+                   std::vector<unsigned char> *types)
+{
+    constexpr size_t kDentsBuf = 1 << 16;
+    thread_local std::unique_ptr<char[]> dents(new char[kDentsBuf]);
+    for (;;) {
+        const long n = ::syscall(SYS_getdents64, dirFd, dents.get(), kDentsBuf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (n == 0)
+            return true;
+        for (long off = 0; off < n;) {
+            const char *record = dents.get() + off;
+            unsigned short reclen = 0;
+            std::memcpy(&reclen, record + offsetof(LinuxDirent64, d_reclen), sizeof reclen);
+            off += reclen;
+            const char *name = record + kDirentNameOffset;
+            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
+                continue;
+            if (isStageName(name)) {
+                if (options.removeStaleStaged)
+                    ::unlinkat(dirFd, name, 0);
+                continue;
+            }
+            names.emplace_back(name);
+            if (types)
+                types->push_back(static_cast<unsigned char>(record[offsetof(LinuxDirent64, d_type)]));
+        }
+        // A reply that left room for another entry was the last one.
+        if (size_t(n) + sizeof(LinuxDirent64) + 256 < kDentsBuf)
+            return true;
+    }
+}
+
+struct Matcher
+{
+    const ScanOptions &options;
+    FrameReader reader;
+    uint64_t left;
+    int64_t scanNs;
+    std::string path;
+
+    // The next saved entry must be `path` in the state `st`.
+    bool next(const struct stat &st)
+    {
+        if (left == 0)
+            return false;
+        --left;
+        const std::string_view savedPath = reader.strView(4096);
+        const FileState saved = reader.state();
+        if (!reader.ok() || savedPath != path)
+            return false;
+        const FileState now = stateFromStat(st);
+        if (now.type != saved.type)
+            return false;
+        switch (now.type) {
+        case EntryType::File: {
+            const Hash128 h = reader.hash();
+            return reader.ok() && now.sameAs(saved) && now.mode == saved.mode && hashKnown(h)
+                && now.mtimeNs + kRacyWindowNs < scanNs;
+        }
+        case EntryType::Directory:
+            return true; // (a folder's state is not part of the digest)
+        case EntryType::Symlink:
+            reader.strView(4096);
+            return reader.ok() && now.sameAs(saved);
+        default:
+            return false;
+        }
+    }
+
+    bool walk(int dirFd)
+    {
+        std::vector<std::string> names;
+        std::vector<unsigned char> types;
+        if (!listDirectory(dirFd, options, names, &types))
+            return false;
+        struct Item
+        {
+            std::string key; // the name, with a '/' when it stands for the folder's contents
+            size_t index;
+            bool contents;
+        };
+        std::vector<struct stat> stats(names.size());
+        std::vector<Item> items;
+        items.reserve(names.size() + 8);
+        for (size_t i = 0; i < names.size(); ++i) {
+            if (types[i] == DT_DIR) {
+                // A folder needs no lstat: only its name and type count, and opening it below
+                // (O_DIRECTORY | O_NOFOLLOW) fails if it is not one any more.
+                stats[i] = {};
+                stats[i].st_mode = S_IFDIR;
+            } else if (::fstatat(dirFd, names[i].c_str(), &stats[i], AT_SYMLINK_NOFOLLOW) != 0) {
+                return false; // vanished meanwhile: not as saved
+            }
+            items.push_back({names[i], i, false});
+            if (S_ISDIR(stats[i].st_mode))
+                items.push_back({names[i] + '/', i, true});
+        }
+        // Exactly the saved (std::map) order: "a", "a.js", then what is in "a/".
+        std::sort(items.begin(), items.end(), [](const Item &a, const Item &b) { return a.key < b.key; });
+        const size_t base = path.size();
+        for (const Item &item : items) {
+            const std::string &name = names[item.index];
+            path.resize(base);
+            if (base > 0)
+                path += '/';
+            path += name;
+            if (path.size() > 4096)
+                return false;
+            const bool isDir = S_ISDIR(stats[item.index].st_mode);
+            if (options.ignore && options.ignore->isIgnored(path, isDir))
+                continue;
+            if (!item.contents) {
+                if (!next(stats[item.index]))
+                    return false;
+                continue;
+            }
+            const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0)
+                return false;
+            const bool same = walk(sub);
+            ::close(sub);
+            if (!same)
+                return false;
+        }
+        path.resize(base);
+        return true;
+    }
+};
+
+} // namespace
+
+bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const SavedManifest &saved)
+{
+    if (saved.entriesAt == 0 || saved.entriesAt > saved.bytes.size())
+        return false;
+    const int dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return false;
+    Matcher m {options,
+               FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
+               saved.count,
+               saved.scanNs,
+               {}};
+    const bool same = m.walk(dir);
+    ::close(dir);
+    return same && m.left == 0;
 }
 
 bool hashKnown(const Hash128 &h)
@@ -203,6 +438,45 @@ bool hashKnown(const Hash128 &h)
             return true;
     }
     return false;
+}
+
+Hash128 manifestDigest(const Manifest &manifest)
+{
+    Hasher hasher;
+    std::vector<uint8_t> buf;
+    buf.reserve(1 << 16);
+    auto le = [&](uint64_t v, int bytes) {
+        for (int i = 0; i < bytes; ++i)
+            buf.push_back(uint8_t(v >> (8 * i)));
+    };
+    auto put = [&](const void *p, size_t n) {
+        const auto *b = static_cast<const uint8_t *>(p);
+        buf.insert(buf.end(), b, b + n);
+    };
+    for (const auto &[path, e] : manifest) {
+        le(path.size(), 4);
+        put(path.data(), path.size());
+        le(uint8_t(e.state.type), 1);
+        if (e.state.type != EntryType::Directory) {
+            le(e.state.mode, 4);
+            le(e.state.size, 8);
+            le(uint64_t(e.state.mtimeNs), 8);
+            le(uint64_t(e.state.ctimeNs), 8);
+            le(e.state.inode, 8);
+        }
+        if (e.state.type == EntryType::File)
+            put(e.hash.data(), e.hash.size());
+        if (e.state.type == EntryType::Symlink) {
+            le(e.linkTarget.size(), 4);
+            put(e.linkTarget.data(), e.linkTarget.size());
+        }
+        if (buf.size() > (1u << 16) - 8192) {
+            hasher.update(buf.data(), buf.size());
+            buf.clear();
+        }
+    }
+    hasher.update(buf.data(), buf.size());
+    return hasher.digest();
 }
 
 int64_t nowNs()
@@ -224,7 +498,8 @@ bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOption
     }
     int dir = -1;
     if (subtree.empty()) {
-        dir = ::fcntl(root.fd(), F_DUPFD_CLOEXEC, 0);
+        // A description of its own: the walk reads the directory from its start.
+        dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } else {
         FsError err;
         dir = root.openDirectoryForReading(subtree, &err);
@@ -233,7 +508,8 @@ bool scanTree(const SafeRoot &root, const std::string &subtree, const ScanOption
     }
     if (dir < 0)
         return false;
-    walk(dir, subtree, options, out, stats, warn);
+    PreviousCursor cursor(options.previous);
+    walk(dir, subtree, options, out, stats, warn, cursor);
     ::close(dir);
     return true;
 }
@@ -253,7 +529,8 @@ std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, cons
         const int dir = root.openDirectoryForReading(parent, error);
         if (dir < 0)
             return std::nullopt;
-        const bool ok = complete(dir, leaf.c_str(), e, options, nullptr);
+        PreviousCursor cursor(options.previous);
+        const bool ok = complete(dir, leaf.c_str(), e, options, nullptr, cursor);
         ::close(dir);
         if (!ok) {
             if (error)

@@ -51,9 +51,32 @@ std::optional<Entry> describe(const SafeRoot &root, const std::string &rel, cons
 
 int64_t nowNs();
 
+// A digest of what a manifest says about the tree: every path with its type, and for files and
+// symlinks their full state (mode included), content hash and target. A directory's state is left
+// out: its times change with every entry made in it, and none of it plays a part in syncing.
+Hash128 manifestDigest(const Manifest &manifest);
+
 // A manifest kept on disk between runs (with the time of the scan that produced it), so that
 // a restart re-hashes only files whose state changed. Damaged or foreign files load as empty.
-bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs);
+// The file also holds the manifest's digest (manifestDigest), returned in `digest` when given.
+bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs, Hash128 *digest = nullptr);
 bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs);
+
+// A saved manifest as it is on disk, not parsed into entries.
+struct SavedManifest
+{
+    std::vector<uint8_t> bytes;
+    int64_t scanNs = 0;
+    uint64_t count = 0;
+    Hash128 digest {}; // zero when the file predates digests
+    size_t entriesAt = 0;
+};
+bool readSavedManifest(const std::string &path, SavedManifest &out);
+bool parseSavedManifest(const SavedManifest &saved, Manifest &out);
+// True when a stat-only walk finds the tree exactly as `saved` describes it: the same paths (after
+// the ignore rules), each in the same state, every file with a known hash and not modified within
+// the racy window of the saved scan. Builds no manifest; stops at the first difference.
+// (options: ignore and removeStaleStaged are used.)
+bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const SavedManifest &saved);
 
 } // namespace iterdeck::sync

@@ -171,7 +171,7 @@ bool SourceSession::handshake(std::string *error)
     return true;
 }
 
-bool SourceSession::readEntries(Manifest &into, std::string *error)
+bool SourceSession::readEntries(Manifest &into, std::string *error, bool *same)
 {
     for (;;) {
         auto f = m_ch.receive();
@@ -180,6 +180,15 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
             return false;
         }
         FrameReader r(f->second.data(), f->second.size());
+        if (f->first == MsgType::ManifestSame && same) {
+            r.u64();
+            if (!r.ok()) {
+                *error = "protocol error: malformed ManifestSame";
+                return false;
+            }
+            *same = true;
+            return true;
+        }
         if (f->first == MsgType::ManifestEntries) {
             while (!r.atEnd() && r.ok()) {
                 Entry e = r.entry();
@@ -188,7 +197,7 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
                     *error = "protocol error: the agent sent a bad path (" + why + ")";
                     return false;
                 }
-                into[e.path] = std::move(e);
+                into.insert_or_assign(into.end(), e.path, std::move(e)); // sent in order: O(1) each
             }
             if (!r.ok()) {
                 *error = "protocol error: malformed manifest";
@@ -206,37 +215,180 @@ bool SourceSession::readEntries(Manifest &into, std::string *error)
     }
 }
 
+namespace {
+
+std::string remoteIndexPath(const std::string &indexPath)
+{
+    return indexPath.empty() ? std::string() : indexPath + ".remote";
+}
+
+// The end of a session that left both sides identical: the digests of the local index and of the
+// replica's manifest, and of the ignore settings. A later run that finds all three unchanged
+// (and the agent confirms its side) has nothing to do.
+struct InSyncMarker
+{
+    Hash128 local {}, remote {}, settings {};
+    bool operator==(const InSyncMarker &) const = default;
+};
+
+bool readMarker(const std::string &path, InSyncMarker *m)
+{
+    FILE *f = std::fopen(path.c_str(), "rbe");
+    if (!f)
+        return false;
+    uint8_t buf[48];
+    const bool ok = std::fread(buf, 1, sizeof buf, f) == sizeof buf;
+    std::fclose(f);
+    if (!ok)
+        return false;
+    std::memcpy(m->local.data(), buf, 16);
+    std::memcpy(m->remote.data(), buf + 16, 16);
+    std::memcpy(m->settings.data(), buf + 32, 16);
+    return hashKnown(m->local) && hashKnown(m->remote);
+}
+
+bool writeMarker(const std::string &path, const InSyncMarker &m)
+{
+    uint8_t buf[48];
+    std::memcpy(buf, m.local.data(), 16);
+    std::memcpy(buf + 16, m.remote.data(), 16);
+    std::memcpy(buf + 32, m.settings.data(), 16);
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(buf, 1, sizeof buf, f) == sizeof buf;
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+void SourceSession::saveRemoteIndex()
+{
+    const std::string path = remoteIndexPath(m_indexPath);
+    if (path.empty() || m_nothingToDo)
+        return; // (nothing to do: everything is as remembered)
+    const std::string marker = m_indexPath + ".insync";
+    std::remove(marker.c_str());
+    if (!m_remoteKnown)
+        return;
+    const Hash128 digest = manifestDigest(m_remote);
+    if (digest != m_savedRemoteDigest) {
+        Hash128 saved {};
+        m_savedRemoteDigest = saveManifest(path, m_remote, 0, &saved) ? saved : Hash128 {};
+    }
+    // Both sides identical, and the local index on disk is exactly the local tree as synced.
+    if (!m_opt.twoWay && !m_opt.settingsFingerprint.empty() && hashKnown(m_savedRemoteDigest)
+        && hashKnown(m_savedLocalDigest) && inSync(nullptr) && manifestDigest(m_local) == m_savedLocalDigest) {
+        const std::string &fp = m_opt.settingsFingerprint;
+        writeMarker(marker, {m_savedLocalDigest, m_savedRemoteDigest, hashBytes(fp.data(), fp.size())});
+    }
+}
+
 bool SourceSession::fetchRemote(std::string *error)
 {
+    // What this side remembers of the replica, when the agent can confirm it unchanged.
+    const std::string rememberedPath = remoteIndexPath(m_indexPath);
+    SavedManifest rememberedFile;
+    const bool offer = (m_peerCaps & CapManifestSame) && !rememberedPath.empty()
+        && readSavedManifest(rememberedPath, rememberedFile) && hashKnown(rememberedFile.digest);
+    const Hash128 rememberedDigest = offer ? rememberedFile.digest : Hash128 {};
     FrameWriter req(MsgType::ScanRequest);
+    if (offer)
+        req.u8(1).hash(rememberedDigest);
     if (!m_ch.send(req)) {
         *error = m_ch.error();
         return false;
     }
-    // With an index from an earlier run, scan here while the agent scans there: unchanged
-    // files are not read either way, and the two scans overlap instead of following each other.
-    if (m_local.empty() && !m_indexPath.empty()) {
-        Manifest previous;
-        int64_t when = 0;
-        if (loadManifest(m_indexPath, previous, &when)) {
-            ScanOptions scan;
-            scan.ignore = m_opt.ignore;
-            scan.previous = &previous;
-            scan.previousScanNs = when;
-            const int64_t start = nowNs();
-            ScanStats stats;
-            scanTree(m_local_root, {}, scan, m_local, &stats, [this](const std::string &w) {
-                if (m_log)
-                    m_log(w);
-            });
-            m_lastScanNs = start;
-            m_localPrescanned = true;
-            m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
+    auto warn = [this](const std::string &w) {
+        if (m_log)
+            m_log(w);
+    };
+    // With an index from an earlier run, look at the local tree while the agent looks at its own.
+    // When a stat-only walk finds the tree exactly as indexed, the index is the local manifest;
+    // else it is scanned, re-reading only files whose state changed.
+    bool candidate = false; // nothing to do, if the agent confirms its side
+    SavedManifest localFile;
+    if (m_local.empty() && !m_indexPath.empty() && readSavedManifest(m_indexPath, localFile)) {
+        const int64_t start = nowNs();
+        ScanOptions quick;
+        quick.ignore = m_opt.ignore;
+        if (treeMatchesSaved(m_local_root, quick, localFile)) {
+            m_savedLocalDigest = localFile.digest;
+            InSyncMarker marker;
+            const std::string &fp = m_opt.settingsFingerprint;
+            candidate = offer && m_opt.once && !m_opt.twoWay && !fp.empty() && hashKnown(localFile.digest)
+                && readMarker(m_indexPath + ".insync", &marker)
+                && marker == InSyncMarker {localFile.digest, rememberedDigest, hashBytes(fp.data(), fp.size())};
+            if (!candidate && parseSavedManifest(localFile, m_local)) {
+                m_lastScanNs = localFile.scanNs;
+                m_localPrescanned = true;
+                m_indexUnchanged = hashKnown(localFile.digest); // else saved again, with its digest
+            }
+        } else {
+            Manifest previous;
+            if (parseSavedManifest(localFile, previous)) {
+                ScanOptions scan;
+                scan.ignore = m_opt.ignore;
+                scan.previous = &previous;
+                scan.previousScanNs = localFile.scanNs;
+                ScanStats stats;
+                scanTree(m_local_root, {}, scan, m_local, &stats, warn);
+                m_lastScanNs = start;
+                m_localPrescanned = true;
+                m_indexUnchanged = stats.hashedBytes == 0 && previous.size() == m_local.size();
+                m_savedLocalDigest = localFile.digest;
+            }
         }
     }
+    Manifest remembered;
+    bool rememberedOk = false;
+    auto loadRemembered = [&] {
+        // Used only if it is exactly what the digest described.
+        rememberedOk = parseSavedManifest(rememberedFile, remembered) && manifestDigest(remembered) == rememberedDigest;
+        rememberedFile = SavedManifest {};
+    };
+    if (offer && !candidate)
+        loadRemembered(); // while the agent scans
     m_remote.clear();
-    if (!readEntries(m_remote, error))
+    m_remoteKnown = false;
+    bool same = false;
+    if (!readEntries(m_remote, error, offer ? &same : nullptr))
         return false;
+    if (same && candidate) {
+        // Both trees as they were when the last session left them identical.
+        m_nothingToDo = true;
+        return true;
+    }
+    if (candidate) {
+        // The replica changed: the local side needs its manifest after all.
+        if (parseSavedManifest(localFile, m_local)) {
+            m_lastScanNs = localFile.scanNs;
+            m_localPrescanned = true;
+            m_indexUnchanged = true;
+        }
+    } else if (same) {
+        loadRemembered();
+    }
+    if (same && rememberedOk) {
+        m_remote = std::move(remembered);
+        m_savedRemoteDigest = rememberedDigest;
+    } else if (same) {
+        // The agent confirmed a manifest this side could not load after all: ask for it whole.
+        FrameWriter again(MsgType::ScanRequest);
+        if (!m_ch.send(again)) {
+            *error = m_ch.error();
+            return false;
+        }
+        m_remote.clear();
+        if (!readEntries(m_remote, error))
+            return false;
+    }
+    m_remoteKnown = true;
     if (m_opt.twoWay && !m_opt.once) {
         FrameWriter watch(MsgType::WatchRequest);
         if (!m_ch.send(watch)) {
@@ -306,6 +458,10 @@ bool SourceSession::fullSync(SyncReport *report, std::string *error)
     if (!fetchRemote(error)) {
         emit(SyncStatus::Phase::Error, *error);
         return false;
+    }
+    if (m_nothingToDo) {
+        emit(SyncStatus::Phase::Idle);
+        return true;
     }
     const bool ok = reconcile({std::string()}, report, error);
     if (ok)
@@ -709,14 +865,11 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     std::multimap<std::string, std::string> removedByHash; // hash hex -> remote path
     std::set<std::string> removeFiles, removeDirs;
     std::vector<std::string> createdFiles;
-    std::set<std::string> visited;
-    auto planPath = [&](const std::string &p) {
-        if (!visited.insert(p).second)
+    std::set<std::string> visited; // only needed when several scopes may overlap
+    const bool trackVisited = dirty.size() > 1;
+    auto planEntry = [&](const std::string &p, const Entry *le, const Entry *re) {
+        if (trackVisited && !visited.insert(p).second)
             return;
-        auto l = m_local.find(p);
-        auto r = m_remote.find(p);
-        const Entry *le = l == m_local.end() ? nullptr : &l->second;
-        const Entry *re = r == m_remote.end() ? nullptr : &r->second;
         if (re && !le && ignored(p, re->state.type == EntryType::Directory))
             return; // ignored here: whatever the replica has there is not ours to touch
         if (re && !sameContent(le, re) && !mayReplace(p, re))
@@ -761,12 +914,23 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     };
     for (const std::string &d : dirty) {
         if (!d.empty())
-            planPath(d);
+            planEntry(d, find(m_local, d), find(m_remote, d));
+        // Both sides below d, walked together in path order: each path once, no lookups.
         const std::string prefix = d.empty() ? std::string() : d + '/';
-        for (auto it = m_local.lower_bound(prefix); it != m_local.end() && isUnder(it->first, d); ++it)
-            planPath(it->first);
-        for (auto it = m_remote.lower_bound(prefix); it != m_remote.end() && isUnder(it->first, d); ++it)
-            planPath(it->first);
+        auto li = m_local.lower_bound(prefix);
+        auto ri = m_remote.lower_bound(prefix);
+        for (;;) {
+            const bool lDone = li == m_local.end() || !isUnder(li->first, d);
+            const bool rDone = ri == m_remote.end() || !isUnder(ri->first, d);
+            if (lDone && rDone)
+                break;
+            const int c = lDone ? 1 : rDone ? -1 : li->first.compare(ri->first);
+            planEntry(c <= 0 ? li->first : ri->first, c <= 0 ? &li->second : nullptr, c >= 0 ? &ri->second : nullptr);
+            if (c <= 0)
+                ++li;
+            if (c >= 0)
+                ++ri;
+        }
     }
     // New files whose content the replica already has under a removed name: rename there.
     for (const std::string &p : createdFiles) {
@@ -801,8 +965,10 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     const bool ok = ops.empty() || execute(ops, report, error);
     if (ops.empty())
         emit(SyncStatus::Phase::Idle);
-    if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged))
-        saveManifest(m_indexPath, m_local, m_lastScanNs); // after sending: the hashes made then are in
+    if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged)) {
+        Hash128 saved {}; // after sending: the hashes made then are in
+        m_savedLocalDigest = saveManifest(m_indexPath, m_local, m_lastScanNs, &saved) ? saved : Hash128 {};
+    }
     m_indexUnchanged = false;
     if (ok && m_opt.twoWay) {
         // What both sides now agree on becomes the base for the next round.
@@ -953,9 +1119,37 @@ bool SourceSession::sendFile(uint32_t id, const Entry &local, const Entry *remot
     Hasher wholeHasher;
     uint64_t sentWhole = 0;
     if (!delta) {
-        std::vector<uint8_t> buf(kDataChunk);
+        // One reused buffer (a fresh 1 MiB vector per file would be zero-filled every time);
+        // a small file is read with one call.
+        // Uncompressed, the data is read straight into the outgoing frame.
+        const bool zstd = m_opt.compress && (m_peerCaps & CapZstd);
+        std::vector<uint8_t> &buf = m_readBuffer;
+        if (zstd && buf.size() < kDataChunk)
+            buf.resize(kDataChunk);
         while (sentWhole < size) { // never more than announced, even if it grows meanwhile
-            const ssize_t n = ::read(fd, buf.data(), size_t(std::min<uint64_t>(buf.size(), size - sentWhole)));
+            const size_t want = size_t(std::min<uint64_t>(kDataChunk, size - sentWhole));
+            if (!zstd) {
+                uint8_t *payload = m_ch.beginFrame(MsgType::PutData, 5 + want);
+                for (int i = 0; i < 4; ++i)
+                    payload[i] = uint8_t(id >> (8 * i));
+                payload[4] = 0; // not compressed (see appendChunk)
+                const ssize_t n = ::read(fd, payload + 5, want);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    break; // the frame begun is dropped
+                wholeHasher.update(payload + 5, size_t(n));
+                sentWhole += uint64_t(n);
+                m_state.bytesDone += uint64_t(n);
+                if (report)
+                    report->dataBytes += uint64_t(n);
+                if (!m_ch.endFrame(5 + size_t(n))) {
+                    *error = m_ch.error();
+                    return false;
+                }
+                continue;
+            }
+            const ssize_t n = ::read(fd, buf.data(), want);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -1466,19 +1660,27 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
 
 bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) const
 {
+    if (m_nothingToDo)
+        return true; // both sides as the last session left them: identical
     bool same = true;
     auto note = [&](const std::string &d) {
         same = false;
         if (differences && differences->size() < limit)
             differences->push_back(d);
     };
+    // Both manifests in path order, side by side.
+    auto r = m_remote.begin();
     for (const auto &[p, l] : m_local) {
-        auto r = m_remote.find(p);
-        if (r == m_remote.end()) {
+        while (r != m_remote.end() && r->first < p) {
+            if (!ignored(r->first, r->second.state.type == EntryType::Directory))
+                note(r->first + ": only on the remote side");
+            ++r;
+        }
+        if (r == m_remote.end() || r->first != p) {
             note(p + ": missing on the remote side");
             continue;
         }
-        const Entry &re = r->second;
+        const Entry &re = (r++)->second;
         if (re.state.type != l.state.type)
             note(p + ": different type");
         else if (l.state.type == EntryType::File && (re.hash != l.hash || re.state.size != l.state.size))
@@ -1488,9 +1690,9 @@ bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) 
         else if (l.state.type == EntryType::Symlink && re.linkTarget != l.linkTarget)
             note(p + ": different symlink target");
     }
-    for (const auto &[p, r] : m_remote) {
-        if (!m_local.count(p) && !ignored(p, r.state.type == EntryType::Directory))
-            note(p + ": only on the remote side");
+    for (; r != m_remote.end(); ++r) {
+        if (!ignored(r->first, r->second.state.type == EntryType::Directory))
+            note(r->first + ": only on the remote side");
     }
     return same;
 }
@@ -1515,6 +1717,10 @@ int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::str
     }
     ::close(toChild[0]);
     ::close(fromChild[1]);
+    // Larger pipes mean fewer wake-ups of either side while files stream through (best effort:
+    // the system may cap the size).
+    ::fcntl(toChild[1], F_SETPIPE_SZ, 1 << 20);
+    ::fcntl(fromChild[0], F_SETPIPE_SZ, 1 << 20);
     *writeFd = toChild[1];
     *readFd = fromChild[0];
     return int(pid);

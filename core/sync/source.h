@@ -25,6 +25,9 @@ struct SourceOptions
     bool twoWay = false; // "sendReceive": changes on the replica come back too
     bool deleteProtection = true; // two-way: a deletion on the replica never deletes a local file
     bool once = false; // a single pass: the replica need not watch
+    // Identifies the settings that decide what is synced (the ignore rules). When set, a one-way
+    // --once run that finds both sides exactly as the last run left them (identical) does nothing.
+    std::string settingsFingerprint;
 };
 
 // What the UIs show. Emitted on every change of phase and after each batch.
@@ -61,6 +64,10 @@ public:
     // unchanged tree then re-reads no file.
     void setIndexPath(const std::string &path) { m_indexPath = path; }
     bool saveState(std::string *error) const;
+    // Keeps what the replica holds (next to the index), for the next session: when the agent
+    // finds its tree exactly as remembered, it says so instead of sending its whole manifest.
+    // Call at the end of a session.
+    void saveRemoteIndex();
 
     bool handshake(std::string *error);
     // Brings the replica to the local tree's state. False on a halt or a lost connection.
@@ -80,7 +87,8 @@ public:
 private:
     struct Op;
     bool fetchRemote(std::string *error);
-    bool readEntries(Manifest &into, std::string *error);
+    // `same`, when given, accepts a ManifestSame answer instead of entries.
+    bool readEntries(Manifest &into, std::string *error, bool *same = nullptr);
     bool absorbRemoteChanged(const std::vector<uint8_t> &payload, std::string *error);
     bool pull(const std::string &path, const Entry &remote, const std::string &localName, const Entry *localNow,
               SyncReport *report, std::string *error);
@@ -114,6 +122,11 @@ private:
     bool m_indexUnchanged = false; // that scan found everything as the index had it
     bool loadState();
     int64_t m_lastScanNs = 0;
+    std::vector<uint8_t> m_readBuffer; // file data on its way out
+    Hash128 m_savedRemoteDigest {}; // of the remembered replica manifest, as saved or loaded
+    bool m_remoteKnown = false; // m_remote holds the replica's whole manifest
+    Hash128 m_savedLocalDigest {}; // of the local index as saved or loaded
+    bool m_nothingToDo = false; // both sides as the last run left them identical: no manifests loaded
     SyncStatus m_state;
 };
 

@@ -318,6 +318,61 @@ private Q_SLOTS:
         }
     }
 
+    // A later session may reuse what both sides remember of the replica (the agent confirms its
+    // tree is unchanged instead of listing it). Whatever changed on the remote side meanwhile must
+    // still be seen: an edit that keeps size and mtime, a deletion, an extra file, a chmod.
+    void restartSeesChangesMadeOnTheRemoteSide()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src + QStringLiteral("/sub"));
+        writeFile(src + QStringLiteral("/a.txt"), "alpha");
+        writeFile(src + QStringLiteral("/sub/b.txt"), "bravo");
+        writeFile(src + QStringLiteral("/sub/c.sh"), "#!/bin/sh\n");
+        QFile::link(QStringLiteral("a.txt"), src + QStringLiteral("/link"));
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        QCOMPARE(syncOnce(src, dst).code, 0); // nothing changed anywhere
+        QCOMPARE(snapshot(dst), snapshot(src));
+
+        // Same size, same mtime: only the inode's ctime tells.
+        const QByteArray dstA = QFile::encodeName(dst + QStringLiteral("/a.txt"));
+        struct stat before
+        {
+        };
+        QCOMPARE(::stat(dstA.constData(), &before), 0);
+        writeFile(dst + QStringLiteral("/a.txt"), "ALPHA");
+        const timespec times[2] = {before.st_atim, before.st_mtim};
+        ::utimensat(AT_FDCWD, dstA.constData(), times, 0);
+        Run r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(readAll(dst + QStringLiteral("/a.txt")), QByteArray("alpha"));
+
+        QFile::remove(dst + QStringLiteral("/sub/b.txt"));
+        writeFile(dst + QStringLiteral("/extra.txt"), "not in the source");
+        QFile(dst + QStringLiteral("/sub/c.sh")).setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+        r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+
+        // Different ignore rules: a remote file that was ignored is not any more.
+        writeFile(dst + QStringLiteral("/x.log"), "remote only");
+        QCOMPARE(syncOnce(src, dst, {QStringLiteral("--ignore"), QStringLiteral("*.log")}).code, 0);
+        QVERIFY(QFile::exists(dst + QStringLiteral("/x.log")));
+        QCOMPARE(syncOnce(src, dst, {QStringLiteral("--ignore"), QStringLiteral("*.log")}).code, 0);
+        QVERIFY(QFile::exists(dst + QStringLiteral("/x.log")));
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/x.log")));
+
+        // The replica replaced wholesale by a copy with the same content (a new container).
+        QDir(dst).removeRecursively();
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        writeFile(src + QStringLiteral("/sub/b.txt"), "bravo 2");
+        r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+    }
+
     void largeFilesTravelAsDeltas_data()
     {
         QTest::addColumn<QString>("edit");

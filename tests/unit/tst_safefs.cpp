@@ -193,6 +193,45 @@ private Q_SLOTS:
         QVERIFY(SafeRoot::symlinkStaysInside("x/e", "../d/y"));
     }
 
+    // The replica reuses the directories it opened for a burst of puts. Until it drops them, a
+    // directory swapped for a symlink meanwhile is not followed (the one opened before, still
+    // inside the root, is used); once dropped, the symlink is seen and refused.
+    void dirCacheLastsUntilDropped()
+    {
+        m_safe->setDirCache(true);
+        FsError err;
+        auto a = m_safe->beginWrite("dir/a.txt", &err, 0644);
+        QVERIFY(a);
+        QVERIFY(a->write("a", 1, &err));
+        QVERIFY(a->commit(FileState {}, 0644, 0, &err));
+        QCOMPARE(QFileInfo(m_root + QStringLiteral("/dir/a.txt")).permissions() & 0x7777,
+                 QFile::ReadOwner | QFile::WriteOwner | QFile::ReadUser | QFile::WriteUser | QFile::ReadGroup
+                     | QFile::ReadOther);
+        QVERIFY(QDir(m_root).rename(QStringLiteral("dir"), QStringLiteral("moved")));
+        QVERIFY(QFile::link(m_outside, m_root + QStringLiteral("/dir")));
+        auto b = m_safe->beginWrite("dir/b.txt", &err);
+        QVERIFY(b);
+        QVERIFY(b->commit(FileState {}, 0600, 0, &err));
+        QVERIFY(QFile::exists(m_root + QStringLiteral("/moved/b.txt")));
+        m_safe->dropDirCache();
+        QVERIFY(!m_safe->beginWrite("dir/c.txt", &err));
+        QVERIFY2(err.message.find("refused: a symlink on the way") != std::string::npos, err.message.c_str());
+        QVERIFY(!m_safe->makeDirectory("dir/sub", 0755, &err));
+        // A removal drops the cache by itself.
+        QVERIFY(m_safe->makeDirectory("moved/sub", 0755, &err));
+        auto y = m_safe->beginWrite("moved/sub/y.txt", &err);
+        QVERIFY(y);
+        QVERIFY(y->commit(FileState {}, 0600, 0, &err));
+        const auto seen = m_safe->stat("moved/sub/y.txt", &err);
+        QVERIFY(seen);
+        QVERIFY(m_safe->removeFile("moved/sub/y.txt", *seen, &err));
+        QVERIFY(QDir(m_root).rename(QStringLiteral("moved/sub"), QStringLiteral("moved/sub2")));
+        QVERIFY(QFile::link(m_outside, m_root + QStringLiteral("/moved/sub")));
+        QVERIFY(!m_safe->beginWrite("moved/sub/x.txt", &err));
+        QVERIFY(QDir(m_outside).isEmpty());
+        m_safe->setDirCache(false);
+    }
+
     void renameAndMode()
     {
         writeFile(m_root + QStringLiteral("/dir/a.sh"), "#!/bin/sh\n");
