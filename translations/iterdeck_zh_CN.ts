@@ -1135,6 +1135,10 @@ Resume syncing them, or restore them as they were?</source>
         <source>The kubeconfig changed: now %1 (context %2)</source>
         <translation>kubeconfig 已变更：现在使用 %1（上下文 %2）</translation>
     </message>
+    <message>
+        <source>%1 could not be started.</source>
+        <translation>无法启动 %1。</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::PortForwardsPanel</name>

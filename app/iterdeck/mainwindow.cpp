@@ -16,7 +16,9 @@
 #include <QDateTime>
 #include <QDesktopServices>
 #include <QDialog>
+#include <QDir>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QJsonArray>
@@ -28,6 +30,7 @@
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProcess>
+#include <QProcessEnvironment>
 #include <QPushButton>
 #include <QSplitter>
 #include <QStandardPaths>
@@ -586,9 +589,31 @@ void MainWindow::openShell(int row)
                 .arg(program, ref.shortName(), m_model->currentNamespace()));
         return;
     }
-    QProcess::startDetached(term,
-                            {QStringLiteral("-e"), program, QStringLiteral("dev"), QStringLiteral("shell"),
-                             ref.shortName(), QStringLiteral("-n"), m_model->currentNamespace()});
+    // The shell goes to the cluster this window shows: the same kubeconfig files and context.
+    QStringList command {program,         QStringLiteral("dev"), QStringLiteral("shell"),
+                         ref.shortName(), QStringLiteral("-n"),  m_model->currentNamespace()};
+    QProcess process;
+    if (m_kubeconfig) {
+        if (!m_kubeconfig->currentContext().isEmpty())
+            command << QStringLiteral("--context") << m_kubeconfig->currentContext();
+        if (!m_kubeconfig->files().isEmpty()) {
+            QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+            env.insert(QStringLiteral("KUBECONFIG"), m_kubeconfig->files().join(QDir::listSeparator()));
+            process.setProcessEnvironment(env);
+        }
+    }
+    // How each terminal takes a command with its arguments.
+    const QString base = QFileInfo(term).fileName();
+    if (base == u"gnome-terminal")
+        command.prepend(QStringLiteral("--"));
+    else if (base == u"xfce4-terminal")
+        command.prepend(QStringLiteral("-x"));
+    else
+        command.prepend(QStringLiteral("-e"));
+    process.setProgram(term);
+    process.setArguments(command);
+    if (!process.startDetached())
+        QMessageBox::warning(this, tr("Shell"), tr("%1 could not be started.").arg(term));
 }
 
 void MainWindow::openLogs(int row)

@@ -19,7 +19,8 @@ namespace {
 
 QString tr(const char *text)
 {
-    return QCoreApplication::translate("IterdeckCtl", text);
+    // The context lupdate gives the calls of this helper: their namespace.
+    return QCoreApplication::translate("iterdeck::ctl", text);
 }
 
 // Connects, waits for the snapshot, runs `body`; `body` calls done(code) once.

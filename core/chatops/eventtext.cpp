@@ -9,7 +9,8 @@ namespace {
 
 QString tr(const char *text)
 {
-    return QCoreApplication::translate("iterdeck::chatops::EventText", text);
+    // The context lupdate gives the calls of this helper: their namespace.
+    return QCoreApplication::translate("iterdeck::chatops", text);
 }
 
 QString buildOf(const QJsonObject &artifact)

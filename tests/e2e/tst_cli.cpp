@@ -213,6 +213,11 @@ private Q_SLOTS:
                           QStringLiteral("zh_CN"));
         QCOMPARE(r.code, 0);
         QVERIFY2(r.out.contains(QStringLiteral("团队清单有效（0 个警告）")), qPrintable(r.out));
+        // The bot commands too (their own translation context).
+        const Run b = run(ctl(), {QStringLiteral("bot"), QStringLiteral("status")}, QStringLiteral("zh_CN"));
+        QCOMPARE(b.code, 2);
+        QVERIFY2(b.err.contains(QStringLiteral("ITERDECK_BOT_URL")) && !b.err.contains(u"pass --bot URL"),
+                 qPrintable(b.err));
         const Run h = run(ctl(), {QStringLiteral("--help")}, QStringLiteral("zh_CN"));
         QVERIFY2(h.out.contains(QStringLiteral(
                      "检查 Iterdeck 与 Nocalhost 配置、同步文件夹、操作 Kubernetes 集群，并运行沙箱集群")),
