@@ -123,8 +123,17 @@ Expected<bool, StoreError> WebhookProcessor::apply(StoreTransaction &tx, const P
             switch (c->kind) {
             case IterationChange::Kind::Started:
                 it = tx.openIteration(c->key, c->name, c->url, c->at);
-                if (it && c->hasMembers)
+                if (it && c->hasMembers) {
                     it = tx.setMembers(c->key, c->members);
+                } else if (it && it->members.isEmpty() && !m_manifest.people.isEmpty()) {
+                    // A source that names no members (a GitHub or GitLab milestone, a Jira
+                    // sprint): the team of the manifest, until an iteration.members event says
+                    // otherwise.
+                    QStringList team;
+                    for (const model::Person &p : m_manifest.people)
+                        team.append(p.name);
+                    it = tx.setMembers(c->key, team);
+                }
                 type = QStringLiteral("iteration.started");
                 break;
             case IterationChange::Kind::Closed:

@@ -36,7 +36,10 @@ const QByteArray manifestText = "project: shop\n"
                                 "  - name: worker2\n"
                                 "    repository: /srv/git/worker2\n"
                                 "    image: mirror.example.com/team/worker\n"
-                                "    deploy: {driver: helm, chart: charts/worker}\n";
+                                "    deploy: {driver: helm, chart: charts/worker}\n"
+                                "people:\n"
+                                "  - {name: Alice, collab: [alice-gh]}\n"
+                                "  - {name: Bob, collab: [bob-gh]}\n";
 
 model::TeamManifest loadManifest()
 {
@@ -281,6 +284,27 @@ private Q_SLOTS:
         int late = 0;
         writer.submit(m_hook, signedGeneric("{}"), [&](WebhookOutcome o) { late = o.httpStatus; });
         QCOMPARE(late, 503);
+    }
+
+    // An iteration from a source that names no members gets the manifest's team; one that names
+    // them keeps its own.
+    void membersDefaultToTheTeam()
+    {
+        WebhookProcessor p(*m_store, m_manifest);
+        auto start = [&](const QString &id, const QString &members) {
+            return p.process(m_hook,
+                             signedGeneric(QStringLiteral(R"({"id":"s-%1","type":"iteration.started","iteration":)"
+                                                          R"({"id":"%1","name":"Sprint %1"%2}})")
+                                               .arg(id, members)
+                                               .toUtf8()));
+        };
+        QCOMPARE(start(QStringLiteral("1"), {}).kind, WebhookOutcome::Kind::Processed);
+        QCOMPARE(m_store->iteration(QStringLiteral("generic:1"))->value().members,
+                 (QStringList {QStringLiteral("Alice"), QStringLiteral("Bob")}));
+        QCOMPARE(start(QStringLiteral("2"), QStringLiteral(R"(,"members":["bob-gh"])")).kind,
+                 WebhookOutcome::Kind::Processed);
+        QCOMPARE(m_store->iteration(QStringLiteral("generic:2"))->value().members,
+                 QStringList {QStringLiteral("bob-gh")});
     }
 
     void outcomes_data()
