@@ -666,8 +666,12 @@ private Q_SLOTS:
 
         devmode::WorkloadRef ref;
         ref.name = QStringLiteral("web");
-        QVERIFY(app.dev()->start(ns, ref, m_dir.filePath(QStringLiteral("src"))));
-        QTRY_COMPARE_WITH_TIMEOUT(app.dev()->status(workloadKey(ns, ref)).state, DevController::State::On, 60000);
+        // The demo's dev folder, as scripts/screenshots uses it.
+        const QString folder = QFINDTESTDATA("../../resources/sandbox/dev-web");
+        QVERIFY(!folder.isEmpty());
+        QVERIFY(app.dev()->start(ns, ref, folder));
+        QTRY_VERIFY2_WITH_TIMEOUT(app.dev()->status(workloadKey(ns, ref)).state == DevController::State::On,
+                                  qPrintable(app.dev()->status(workloadKey(ns, ref)).message), 60000);
         QTRY_VERIFY_WITH_TIMEOUT(
             trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))
                 && trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isChecked(),
