@@ -666,6 +666,8 @@ private Q_SLOTS:
 
         devmode::WorkloadRef ref;
         ref.name = QStringLiteral("web");
+        // The bot deploys the environment first.
+        QTRY_VERIFY_WITH_TIMEOUT(!imageOfIn(ns, QStringLiteral("web")).isEmpty(), 60000);
         // The demo's dev folder, as scripts/screenshots uses it.
         const QString folder = QFINDTESTDATA("../../resources/sandbox/dev-web");
         QVERIFY(!folder.isEmpty());
