@@ -671,6 +671,16 @@ private Q_SLOTS:
         // The demo's dev folder, as scripts/screenshots uses it.
         const QString folder = QFINDTESTDATA("../../resources/sandbox/dev-web");
         QVERIFY(!folder.isEmpty());
+        // The menu that exists when dev mode comes on shows it at that moment.
+        bool shownOn = false;
+        bool sawOn = false;
+        connect(app.dev(), &DevController::statusChanged, this, [&](const QString &key) {
+            if (key != workloadKey(ns, ref) || app.dev()->status(key).state != DevController::State::On || sawOn)
+                return;
+            sawOn = true;
+            QAction *now = trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"));
+            shownOn = now && now->isChecked();
+        });
         QVERIFY(app.dev()->start(ns, ref, folder));
         QTRY_VERIFY2_WITH_TIMEOUT(app.dev()->status(workloadKey(ns, ref)).state == DevController::State::On,
                                   qPrintable(app.dev()->status(workloadKey(ns, ref)).message), 60000);
@@ -679,6 +689,8 @@ private Q_SLOTS:
                 && trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isChecked(),
             5000);
         QVERIFY(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isEnabled());
+        QVERIFY(sawOn);
+        QVERIFY(shownOn);
         // The menu that was there before follows too.
         if (web)
             QVERIFY(web->isChecked());
