@@ -294,8 +294,7 @@ void Application::openSettings()
 {
     auto *dialog = new SettingsDialog(&m_settings, m_window);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
-    connect(dialog, &SettingsDialog::clusterChanged, this,
-            [this] { m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again.")); });
+    connect(dialog, &SettingsDialog::clusterChanged, this, &Application::applyClusterSettings);
     connect(dialog, &SettingsDialog::botChanged, this, [this](const QString &url, const QString &token) {
         if (m_demoBot)
             return; // the demo keeps its own bot
@@ -306,6 +305,27 @@ void Application::openSettings()
                          m_settings.value(QStringLiteral("bot/allowInsecure")).toBool());
     });
     dialog->show();
+}
+
+void Application::applyClusterSettings()
+{
+    if (m_options.sandbox || !m_kubeconfig) {
+        // The demo runs on its own cluster.
+        m_window->addActivity(tr("The cluster settings take effect when Iterdeck starts again."));
+        return;
+    }
+    // The command line's kubeconfig and namespace still come first.
+    KubeconfigOptions ko;
+    ko.kubeconfigFlag = !m_options.kubeconfig.isEmpty()
+        ? m_options.kubeconfig
+        : m_settings.value(QStringLiteral("cluster/kubeconfig")).toString();
+    ko.context = m_settings.value(QStringLiteral("cluster/context")).toString();
+    ko.ns = !m_options.ns.isEmpty() ? m_options.ns : m_settings.value(QStringLiteral("cluster/namespace")).toString();
+    if (!m_kubeconfig->setOptions(ko))
+        return; // the window shows why; the last connection stays
+    const QString ns = m_client->config().ns;
+    m_window->setNamespace(ns);
+    m_model->setNamespace(ns);
 }
 
 void Application::rebuildDevMenu()
@@ -398,11 +418,20 @@ void Application::rebuildIterationMenus()
                 auto ref = WorkloadRef::parse(c.workload, nullptr);
                 if (!ref)
                     continue;
-                const auto dev = m_dev->status(workloadKey(env->nameSpace, *ref));
                 QAction *a = menu->addAction(c.name);
                 a->setCheckable(true);
-                a->setChecked(dev.state != DevController::State::Off && dev.state != DevController::State::Failed);
-                a->setEnabled(dev.state != DevController::State::Starting && dev.state != DevController::State::Ending);
+                // Checked while the workload is in dev mode, also when that changes with the menu open.
+                const QString key = workloadKey(env->nameSpace, *ref);
+                const auto follow = [dev = m_dev, a, key] {
+                    const DevController::State state = dev->status(key).state;
+                    a->setChecked(state != DevController::State::Off && state != DevController::State::Failed);
+                    a->setEnabled(state != DevController::State::Starting && state != DevController::State::Ending);
+                };
+                follow();
+                connect(m_dev, &DevController::statusChanged, a, [follow, key](const QString &changed) {
+                    if (changed == key)
+                        follow();
+                });
                 const QString workload = ref->shortName();
                 connect(a, &QAction::triggered, this, [this, id, workload] {
                     raiseWindow();
@@ -415,6 +444,8 @@ void Application::rebuildIterationMenus()
                     }
                     m_window->addActivity(tr("%1 is not running yet; try again in a moment").arg(workload));
                 });
+                // The click toggled the box; it shows the real state again until the change is under way.
+                connect(a, &QAction::triggered, a, follow);
             }
         }
         menu->addSeparator();

@@ -58,6 +58,8 @@ private:
     void updateTray();
     void raiseWindow();
     void openSettings();
+    // The cluster settings changed: the client, the context and the namespace follow them now.
+    void applyClusterSettings();
     void rebuildDevMenu();
     void rebuildIterationMenus();
     void startBot();

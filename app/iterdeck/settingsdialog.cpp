@@ -81,11 +81,16 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_namespace->setPlaceholderText(tr("default: the context's namespace"));
     m_botUrl->setPlaceholderText(QStringLiteral("https://iterdeck-bot.example.com"));
     m_token->setEchoMode(QLineEdit::Password);
+    m_kubeconfig->setObjectName(QStringLiteral("kubeconfig"));
+    m_context->setObjectName(QStringLiteral("context"));
+    m_namespace->setObjectName(QStringLiteral("namespace"));
     m_botUrl->setObjectName(QStringLiteral("botUrl"));
     m_token->setObjectName(QStringLiteral("token"));
     m_notifyDeploy->setObjectName(QStringLiteral("notifyDeploy"));
     m_notifyIteration->setObjectName(QStringLiteral("notifyIteration"));
+    m_tokenNote->setObjectName(QStringLiteral("tokenNote"));
     m_tokenNote->setWordWrap(true);
+    m_tokenNote->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);
     m_language->addItem(tr("System language"), QString());
     m_language->addItem(QStringLiteral("English"), QStringLiteral("en"));
     m_language->addItem(QStringLiteral("简体中文"), QStringLiteral("zh_CN"));
@@ -95,6 +100,7 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     form->addRow(tr("Bot URL"), m_botUrl);
     form->addRow(tr("Bot token"), m_token);
     form->addRow(QString(), m_tokenNote);
+    form->setRowVisible(m_tokenNote, false); // until there is something to say
     form->addRow(tr("Notifications"), m_notifyDev);
     form->addRow(QString(), m_notifyDeploy);
     form->addRow(QString(), m_notifyIteration);
@@ -128,11 +134,27 @@ void SettingsDialog::loadToken()
             m_token->setText(job->textData());
             m_loadedToken = job->textData();
         } else if (job->error() != QKeychain::EntryNotFound)
-            m_tokenNote->setText(tr("No keychain is available (%1): the token cannot be stored safely and is kept "
-                                    "for this session only.")
-                                     .arg(job->errorString()));
+            showTokenNote(tr("No keychain is available (%1): the token cannot be stored safely and is kept "
+                             "for this session only.")
+                              .arg(job->errorString()));
     });
     job->start();
+}
+
+void SettingsDialog::showTokenNote(const QString &text)
+{
+    m_tokenNote->setText(text);
+    auto *form = qobject_cast<QFormLayout *>(layout());
+    if (form)
+        form->setRowVisible(m_tokenNote, !text.isEmpty());
+    if (!isVisible() || !form)
+        return; // sized when shown
+    // The answer comes after the dialog is shown: it grows to give the wrapped lines their height
+    // (a top-level window does not follow its layout's height-for-width by itself).
+    form->activate();
+    const int needed = heightForWidth(width());
+    if (needed > height())
+        resize(width(), needed);
 }
 
 void SettingsDialog::accept()

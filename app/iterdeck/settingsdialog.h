@@ -36,6 +36,8 @@ Q_SIGNALS:
 
 private:
     void loadToken();
+    // Shows the note under the token (why it is not kept safely) and makes room for it.
+    void showTokenNote(const QString &text);
 
     QSettings *m_settings;
     QLineEdit *m_kubeconfig;

@@ -104,6 +104,19 @@ bool KubeconfigWatcher::useContext(const QString &context)
     return load(context);
 }
 
+bool KubeconfigWatcher::setOptions(KubeconfigOptions options)
+{
+    const QString context = options.context;
+    m_options = std::move(options);
+    const QStringList watched = m_watcher->files() + m_watcher->directories();
+    if (!watched.isEmpty())
+        m_watcher->removePaths(watched);
+    m_files = kubeconfigPaths(m_options);
+    watchFiles();
+    m_fingerprint = fingerprint();
+    return load(context);
+}
+
 bool KubeconfigWatcher::load(const QString &context)
 {
     KubeconfigOptions o = m_options;

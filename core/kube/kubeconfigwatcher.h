@@ -34,6 +34,10 @@ public:
 
     // Switches the client to another context of the files; false and problem() when it cannot.
     bool useContext(const QString &context);
+    // Follows other files and context from now on (settings changed): `options` as for the
+    // constructor, an empty context for the files' current one. False and problem() when they
+    // cannot be used; the client then keeps its last settings.
+    bool setOptions(KubeconfigOptions options);
     // Reads the files now (changes are otherwise noticed by themselves).
     void reload();
 

@@ -8,6 +8,7 @@
 // for the next session, and their local port closes when removed. The kubeconfig is followed as
 // it is replaced on disk: new contexts are listed, a changed server is used, a context that is
 // gone is said so.
+#include "application.h"
 #include "botsession.h"
 #include "demobot.h"
 #include "deploycarddialog.h"
@@ -36,6 +37,8 @@
 #include <QLineEdit>
 #include <QListView>
 #include <QListWidget>
+#include <QMenu>
+#include <QPointer>
 #include <QPushButton>
 #include <QSaveFile>
 #include <QSettings>
@@ -103,6 +106,19 @@ private:
         QSignalSpy done(call, &KubeCall::finished);
         QVERIFY(done.wait(10000));
         QVERIFY2(call->isOk(), qPrintable(call->error().toString()));
+    }
+    // The action of `component` in the tray's submenu of the iteration named `iteration…`.
+    static QAction *trayDevAction(const TrayIcon *tray, const QString &iteration, const QString &component)
+    {
+        for (const QMenu *menu : tray->iterationMenus()) {
+            if (!menu->title().startsWith(iteration))
+                continue;
+            for (QAction *a : menu->actions()) {
+                if (a->isCheckable() && a->text() == component)
+                    return a;
+            }
+        }
+        return nullptr;
     }
     static int rowOf(const WorkloadsModel &model, const QString &name)
     {
@@ -622,6 +638,135 @@ private Q_SLOTS:
             names << v.toObject().value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
         QVERIFY2(names.contains(ns), qPrintable(names.join(u' ')));
         QVERIFY2(!names.contains(QStringLiteral("demo-hotfix-7")), qPrintable(names.join(u' ')));
+    }
+
+    // The tray's submenu of an iteration shows each component's dev mode as it is, also when it
+    // changes while the menu exists.
+    void trayIterationMenuFollowsDevMode()
+    {
+        DemoBot demo;
+        QString error;
+        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-tray")), QStringLiteral("appuser"), 0,
+                            &error),
+                 qPrintable(error));
+        const QString ns = QStringLiteral("demo-sprint-1");
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        options.ns = ns;
+        Application app(options);
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        app.bot()->start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web")), 20000);
+        QPointer<QAction> web = trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"));
+        QVERIFY(!web->isChecked());
+        QVERIFY(web->isEnabled());
+
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        // The bot deploys the environment first.
+        QTRY_VERIFY_WITH_TIMEOUT(!imageOfIn(ns, QStringLiteral("web")).isEmpty(), 60000);
+        // The demo's dev folder, as scripts/screenshots uses it.
+        const QString folder = QFINDTESTDATA("../../resources/sandbox/dev-web");
+        QVERIFY(!folder.isEmpty());
+        // The menu that exists when dev mode comes on shows it at that moment.
+        bool shownOn = false;
+        bool sawOn = false;
+        connect(app.dev(), &DevController::statusChanged, this, [&](const QString &key) {
+            if (key != workloadKey(ns, ref) || app.dev()->status(key).state != DevController::State::On || sawOn)
+                return;
+            sawOn = true;
+            QAction *now = trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"));
+            shownOn = now && now->isChecked();
+        });
+        QVERIFY(app.dev()->start(ns, ref, folder));
+        QTRY_VERIFY2_WITH_TIMEOUT(app.dev()->status(workloadKey(ns, ref)).state == DevController::State::On,
+                                  qPrintable(app.dev()->status(workloadKey(ns, ref)).message), 60000);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))
+                && trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isChecked(),
+            5000);
+        QVERIFY(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isEnabled());
+        QVERIFY(sawOn);
+        QVERIFY(shownOn);
+        // The menu that was there before follows too.
+        if (web)
+            QVERIFY(web->isChecked());
+
+        QSignalSpy ended(app.dev(), &DevController::ended);
+        app.dev()->end(ns, ref);
+        QVERIFY(ended.wait(30000));
+        QTRY_VERIFY_WITH_TIMEOUT(
+            !trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isChecked(), 5000);
+    }
+
+    // The keychain's answer comes after the dialog is shown: its note gets room of its own and
+    // covers no other row.
+    void settingsKeychainNoteFits()
+    {
+        QSettings settings(m_dir.filePath(QStringLiteral("settings-note.ini")), QSettings::IniFormat);
+        SettingsDialog dialog(&settings);
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        QLabel *note = nullptr;
+        const auto findNote = [&] {
+            for (QLabel *l : dialog.findChildren<QLabel *>()) {
+                if (l->text().startsWith(QLatin1String("No keychain")))
+                    note = l;
+            }
+            return note != nullptr;
+        };
+        if (!QTest::qWaitFor(findNote, 10000))
+            QSKIP("a keychain is available here: no note to show");
+        QCheckBox *next = nullptr;
+        for (QCheckBox *c : dialog.findChildren<QCheckBox *>()) {
+            if (c->text().startsWith(QLatin1String("Dev mode:")))
+                next = c;
+        }
+        QVERIFY(next);
+        QLineEdit *token = dialog.findChild<QLineEdit *>(QStringLiteral("token"));
+        QVERIFY(token);
+        const auto fits = [&] {
+            return note->isVisible() && note->height() >= note->heightForWidth(note->width())
+                && note->geometry().top() >= token->geometry().bottom()
+                && note->geometry().bottom() < next->geometry().top();
+        };
+        QTRY_VERIFY2_WITH_TIMEOUT(fits(),
+                                  qPrintable(QStringLiteral("note %1x%2 at y %3 (needs height %4), next row at y %5")
+                                                 .arg(note->width())
+                                                 .arg(note->height())
+                                                 .arg(note->y())
+                                                 .arg(note->heightForWidth(note->width()))
+                                                 .arg(next->y())),
+                                  3000);
+    }
+
+    // The cluster settings take effect when the dialog is accepted, not at the next start.
+    void clusterSettingsApplyAtOnce()
+    {
+        QSettings().remove(QStringLiteral("cluster"));
+        QSettings().setValue(QStringLiteral("cluster/namespace"), QStringLiteral("default"));
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        Application app(options);
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        QCOMPARE(app.model()->currentNamespace(), QStringLiteral("default"));
+
+        Q_EMIT app.window()->settingsRequested();
+        auto *dialog = app.window()->findChild<SettingsDialog *>();
+        QVERIFY(dialog);
+        auto *ns = dialog->findChild<QLineEdit *>(QStringLiteral("namespace"));
+        QVERIFY(ns);
+        ns->setText(m_ns);
+        dialog->accept();
+        QCOMPARE(app.model()->currentNamespace(), m_ns);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(*app.model(), QStringLiteral("web")) >= 0, 20000);
+        QCOMPARE(QSettings().value(QStringLiteral("cluster/namespace")).toString(), m_ns);
+        QSettings().remove(QStringLiteral("cluster"));
     }
 
     void settingsDialog()
