@@ -763,6 +763,12 @@ Resume syncing them, or restore them as they were?</source>
         <source>deploying</source>
         <translation>部署中</translation>
     </message>
+    <message numerus="yes">
+        <source>%n unread in your iterations</source>
+        <translation>
+            <numerusform>你的迭代中有 %n 条未读</numerusform>
+        </translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::BotSession</name>

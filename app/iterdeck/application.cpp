@@ -198,6 +198,7 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     });
     connect(m_bot, &BotSession::connectionChanged, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::updateTray);
+    connect(m_bot->state(), &chatops::StreamState::activityChanged, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::rebuildIterationMenus);
     connect(m_bot->state(), &chatops::StreamState::notable, this,
             [this](const chatops::Activity &a, chatops::EventKind kind) {
@@ -208,6 +209,7 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
                     return;
                 const model::Iteration *it = m_bot->state()->iteration(a.iterationId);
                 notify(it ? it->name : QStringLiteral("Iterdeck"), a.text, a.type.endsWith(u"failed"));
+                m_notifiedIteration = a.iterationId;
             });
 
     connect(m_window, &MainWindow::namespaceChanged, this, [this](const QString &n) {
@@ -216,6 +218,12 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     });
     connect(m_window, &MainWindow::settingsRequested, this, &Application::openSettings);
     connect(m_tray, &TrayIcon::openRequested, this, &Application::raiseWindow);
+    // A click on a notification opens the iteration it was about.
+    connect(m_tray, &TrayIcon::messageClicked, this, [this] {
+        raiseWindow();
+        if (m_notifiedIteration > 0)
+            m_window->selectIteration(m_notifiedIteration);
+    });
     connect(m_tray, &TrayIcon::settingsRequested, this, &Application::openSettings);
     connect(m_tray, &TrayIcon::quitRequested, qApp, &QApplication::quit);
     connect(m_tray, &TrayIcon::devMenuAboutToShow, this, &Application::rebuildDevMenu);
@@ -499,6 +507,10 @@ void Application::updateTray()
     }
     if (m_dev->anySyncing() || deploying) {
         m_tray->setState(TrayIcon::State::Working, deploying ? tr("deploying") : tr("working"));
+        return;
+    }
+    if (const int unread = m_bot ? m_bot->state()->totalUnread() : 0; unread > 0) {
+        m_tray->setState(TrayIcon::State::Attention, tr("%n unread in your iterations", nullptr, unread));
         return;
     }
     const int on = int(m_dev->activeKeys().size());

@@ -79,6 +79,7 @@ private:
     DemoBot *m_demoBot = nullptr;
     QString m_sandboxDir;
     QString m_connectionProblem;
+    qint64 m_notifiedIteration = 0; // of the last notification shown
 };
 
 // A program installed next to this one (or in the build tree's app/NAME/).

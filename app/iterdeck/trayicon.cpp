@@ -24,6 +24,7 @@ TrayIcon::TrayIcon(QObject *parent)
     m_menu->addSeparator();
     connect(m_menu->addAction(tr("Quit")), &QAction::triggered, this, &TrayIcon::quitRequested);
     m_tray->setContextMenu(m_menu);
+    connect(m_tray, &QSystemTrayIcon::messageClicked, this, &TrayIcon::messageClicked);
     connect(m_tray, &QSystemTrayIcon::activated, this, [this](QSystemTrayIcon::ActivationReason reason) {
         if (reason == QSystemTrayIcon::Trigger || reason == QSystemTrayIcon::DoubleClick)
             Q_EMIT openRequested();

@@ -43,6 +43,7 @@ Q_SIGNALS:
     void settingsRequested();
     void quitRequested();
     void devMenuAboutToShow();
+    void messageClicked(); // the last notification shown
 
 private:
     void apply(State state);

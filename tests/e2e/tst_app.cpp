@@ -642,6 +642,44 @@ private Q_SLOTS:
 
     // The tray's submenu of an iteration shows each component's dev mode as it is, also when it
     // changes while the menu exists.
+    // Unread events of my iterations turn the tray icon to attention; clicking a notification
+    // opens the window on the iteration it was about, which reads them.
+    void trayAttentionAndNotificationClick()
+    {
+        DemoBot demo;
+        QString error;
+        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-attention")), QStringLiteral("appuser"),
+                            1500, &error),
+                 qPrintable(error));
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        options.ns = QStringLiteral("demo-sprint-1");
+        Application app(options);
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        app.bot()->start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->state()->totalUnread() > 0, 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(app.tray()->shownState(), TrayIcon::State::Attention, 5000);
+        qint64 sprint = 0;
+        for (const model::Iteration &it : app.bot()->state()->iterations()) {
+            if (it.name == u"Sprint 1")
+                sprint = it.id;
+        }
+        QVERIFY(sprint > 0);
+        // A notification about Sprint 1 comes with the next build's deploy; the click opens it.
+        QList<qint64> notified;
+        connect(app.bot()->state(), &chatops::StreamState::notable, this,
+                [&notified](const chatops::Activity &a, chatops::EventKind) { notified.append(a.iterationId); });
+        QTRY_VERIFY_WITH_TIMEOUT(notified.contains(sprint), 60000);
+        Q_EMIT app.tray()->messageClicked();
+        QVERIFY(app.window()->isVisible());
+        QCOMPARE(app.window()->selectedIteration(), sprint);
+        QTRY_COMPARE_WITH_TIMEOUT(app.bot()->state()->unread(sprint), 0, 5000);
+        app.window()->hide();
+    }
+
     void trayIterationMenuFollowsDevMode()
     {
         DemoBot demo;
