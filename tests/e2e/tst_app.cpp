@@ -305,6 +305,17 @@ private Q_SLOTS:
 
     // What a connection to the local port gets until it is closed. The forwarder runs in this
     // thread: the wait runs the event loop, never blocks it.
+    // Waits until the server behind the forward at `port` answers "pong"; `got` is the last answer.
+    static bool pongVia(quint16 port, QByteArray *got)
+    {
+        return QTest::qWaitFor(
+            [&] {
+                *got = readFrom(port);
+                return *got == "pong\n";
+            },
+            20000);
+    }
+
     static QByteArray readFrom(quint16 port)
     {
         QTcpSocket socket;
@@ -364,12 +375,7 @@ private Q_SLOTS:
             QVERIFY2(panel->list()->item(0)->text().contains(QStringLiteral("127.0.0.1:%1").arg(forwarded)),
                      qPrintable(panel->list()->item(0)->text()));
             QByteArray got;
-            QVERIFY2(QTest::qWaitFor(
-                         [&] {
-                             got = readFrom(forwarded);
-                             return got == "pong\n";
-                         },
-                         20000),
+            QVERIFY2(pongVia(forwarded, &got),
                      qPrintable(QStringLiteral("got \"%1\"; the server: %2 %3; the forward: %4")
                                     .arg(QString::fromUtf8(got), QString::fromUtf8(server->readStderr()),
                                          QString::fromUtf8(server->readStdout()), panel->list()->item(0)->text())));
@@ -413,13 +419,7 @@ private Q_SLOTS:
         auto server = serveInPod(dev.status(key).pod, 9123);
         QVERIFY(server);
         QByteArray got;
-        QVERIFY2(QTest::qWaitFor(
-                     [&] {
-                         got = readFrom(again);
-                         return got == "pong\n";
-                     },
-                     20000),
-                 got.constData());
+        QVERIFY2(pongVia(again, &got), got.constData());
 
         // Removed through the panel: the local port is closed at once, and forgotten.
         QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);

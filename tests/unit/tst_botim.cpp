@@ -185,6 +185,29 @@ private:
         startBot();
     }
 
+    // A bot on `platform` (its fake server, the test manifest) with iteration `id` started with
+    // `members`: the chat id of its group, or empty (and the test failed) when that did not happen.
+    QString startWithGroup(const QString &platform, const QString &id, const QStringList &members)
+    {
+        m_platform = platform;
+        m_dir = std::make_unique<QTemporaryDir>();
+        makeFake();
+        writeManifest();
+        startBot();
+        if (QTest::currentTestFailed())
+            return {};
+        if (startIteration(id, members).status != 200) {
+            QTest::qFail("the iteration did not start", __FILE__, __LINE__);
+            return {};
+        }
+        const qint64 it = iterationId(id);
+        if (!QTest::qWaitFor([&] { return !chatOf(it).isEmpty(); }, 10000)) {
+            QTest::qFail("no group for the iteration", __FILE__, __LINE__);
+            return {};
+        }
+        return chatOf(it);
+    }
+
     Reply send(const im::InboundRequest &r)
     {
         QUrl url(m_bot->server().url() + r.path);
@@ -826,18 +849,10 @@ private Q_SLOTS:
     // state, no sooner than the interval after the post; a failure shows the tail of its output.
     void cardUpdatesThrottled()
     {
-        m_platform = QStringLiteral("slack");
-        m_dir = std::make_unique<QTemporaryDir>();
-        makeFake();
-        writeManifest();
-        startBot();
-        if (QTest::currentTestFailed())
+        const QString chat = startWithGroup(QStringLiteral("slack"), QStringLiteral("5"), {QStringLiteral("alice-gh")});
+        if (chat.isEmpty())
             return;
         auto *slack = static_cast<FakeSlack *>(m_fake.get());
-        QCOMPARE(startIteration(QStringLiteral("5"), {QStringLiteral("alice-gh")}).status, 200);
-        const qint64 it = iterationId(QStringLiteral("5"));
-        QTRY_VERIFY_WITH_TIMEOUT(!chatOf(it).isEmpty(), 10000);
-        const QString chat = chatOf(it);
 
         CardFollower follower(&m_bot->commands(), nullptr, m_bot->imAdapter());
         follower.setMinIntervalMs(400);
@@ -911,19 +926,11 @@ private Q_SLOTS:
     // answered through the click's response_url to the clicking user only, the card kept.
     void slackResponseUrl()
     {
-        m_platform = QStringLiteral("slack");
-        m_dir = std::make_unique<QTemporaryDir>();
-        makeFake();
-        writeManifest();
-        startBot();
-        if (QTest::currentTestFailed())
+        const QString chat = startWithGroup(QStringLiteral("slack"), QStringLiteral("3"),
+                                            {QStringLiteral("alice-gh"), QStringLiteral("bob-gh")});
+        if (chat.isEmpty())
             return;
         auto *slack = static_cast<FakeSlack *>(m_fake.get());
-        QCOMPARE(startIteration(QStringLiteral("3"), {QStringLiteral("alice-gh"), QStringLiteral("bob-gh")}).status,
-                 200);
-        const qint64 it = iterationId(QStringLiteral("3"));
-        QTRY_VERIFY_WITH_TIMEOUT(!chatOf(it).isEmpty(), 10000);
-        const QString chat = chatOf(it);
         const QString marker = QStringLiteral("Sprint 3 has 2 members:");
         const qint64 now = QDateTime::currentSecsSinceEpoch();
         const im::InboundRequest ask = slack->slashCommand(chat, QStringLiteral("U01ALICE"), QStringLiteral("members"),
@@ -973,19 +980,11 @@ private Q_SLOTS:
     // afterwards through the robot API.
     void dingtalkSessionWebhook()
     {
-        m_platform = QStringLiteral("dingtalk");
-        m_dir = std::make_unique<QTemporaryDir>();
-        makeFake();
-        writeManifest();
-        startBot();
-        if (QTest::currentTestFailed())
+        const QString chat = startWithGroup(QStringLiteral("dingtalk"), QStringLiteral("4"),
+                                            {QStringLiteral("alice-gh"), QStringLiteral("bob-gh")});
+        if (chat.isEmpty())
             return;
         auto *ding = static_cast<FakeDingTalk *>(m_fake.get());
-        QCOMPARE(startIteration(QStringLiteral("4"), {QStringLiteral("alice-gh"), QStringLiteral("bob-gh")}).status,
-                 200);
-        const qint64 it = iterationId(QStringLiteral("4"));
-        QTRY_VERIFY_WITH_TIMEOUT(!chatOf(it).isEmpty(), 10000);
-        const QString chat = chatOf(it);
         const QString marker = QStringLiteral("Sprint 4 has 2 members:");
         auto robotReplies = [&] {
             int n = 0;
