@@ -26,6 +26,7 @@
 #include <QPushButton>
 #include <QStandardPaths>
 #include <QTableView>
+#include <QTimer>
 
 #include <csignal>
 
@@ -444,13 +445,30 @@ void Application::rebuildIterationMenus()
                 connect(a, &QAction::triggered, this, [this, id, workload] {
                     raiseWindow();
                     m_window->selectIteration(id);
-                    for (int row = 0; row < m_model->rowCount(); ++row) {
-                        if (m_model->workloadAt(row).shortName() == workload) {
-                            m_window->toggleDevMode(row);
-                            return;
+                    const auto toggle = [this, workload] {
+                        for (int row = 0; row < m_model->rowCount(); ++row) {
+                            if (m_model->workloadAt(row).shortName() == workload) {
+                                m_window->toggleDevMode(row);
+                                return true;
+                            }
                         }
-                    }
-                    m_window->addActivity(tr("%1 is not running yet; try again in a moment").arg(workload));
+                        return false;
+                    };
+                    if (toggle())
+                        return;
+                    // Another iteration's environment: its workloads are still being listed.
+                    auto *wait = new QObject(this);
+                    auto done = std::make_shared<bool>(false);
+                    const auto retry = [this, wait, done, toggle, workload](bool last) {
+                        if (*done || (!m_model->isSynced() && !last))
+                            return;
+                        *done = true;
+                        if (!toggle())
+                            m_window->addActivity(tr("%1 is not running yet; try again in a moment").arg(workload));
+                        wait->deleteLater();
+                    };
+                    connect(m_model, &WorkloadsModel::syncedChanged, wait, [retry] { retry(false); });
+                    QTimer::singleShot(10000, wait, [retry] { retry(true); });
                 });
                 // The click toggled the box; it shows the real state again until the change is under way.
                 connect(a, &QAction::triggered, a, follow);
