@@ -1,6 +1,7 @@
 // The real iterdeck-bot process over real HTTP: the published webhook payloads with right and
 // wrong signatures, dedupe, size limit, metrics, tokens, HTTPS, restarts, and kill -9 in the
 // middle of a burst whose sender retries what was not acknowledged.
+#include "../unit/botsandboxsupport.h"
 #include "bot/crypto.h"
 #include "bot/store.h"
 #include "kube/kubeclient.h"
@@ -938,14 +939,7 @@ private Q_SLOTS:
         QVERIFY(config);
         iterdeck::kube::KubeClient client(*config);
         auto image = [&]() {
-            iterdeck::kube::KubeCall *call = client.get(iterdeck::kube::ResourceRef::deployments(),
-                                                        QStringLiteral("shop-sprint-9"), QStringLiteral("web"));
-            QSignalSpy done(call, &iterdeck::kube::KubeCall::finished);
-            done.wait(10000);
-            if (!call->isOk())
-                return QString();
-            const QJsonObject d = *call->object();
-            return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+            return iterdeck::testing::deployedImage(client, QStringLiteral("shop-sprint-9"), QStringLiteral("web"));
         };
         QTRY_COMPARE_WITH_TIMEOUT(image(), QStringLiteral("iterdeck/demo-web:1.0"), 60000);
         // The rollout of iterdeck/demo-web:1.0 (an image of the sandbox's catalog) completes.
@@ -1029,14 +1023,7 @@ private Q_SLOTS:
         QVERIFY(config);
         iterdeck::kube::KubeClient client(*config);
         auto image = [&]() {
-            iterdeck::kube::KubeCall *call = client.get(iterdeck::kube::ResourceRef::deployments(),
-                                                        QStringLiteral("shop-sprint-10"), QStringLiteral("web"));
-            QSignalSpy done(call, &iterdeck::kube::KubeCall::finished);
-            done.wait(10000);
-            if (!call->isOk())
-                return QString();
-            const QJsonObject d = *call->object();
-            return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+            return iterdeck::testing::deployedImage(client, QStringLiteral("shop-sprint-10"), QStringLiteral("web"));
         };
         // The images of the deploy.started events of web, in order.
         auto startedImages = [this]() {

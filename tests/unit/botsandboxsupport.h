@@ -17,6 +17,18 @@
 
 namespace iterdeck::testing {
 
+// The image of the Deployment's first container, empty when there is no such Deployment.
+inline QString deployedImage(kube::KubeClient &client, const QString &ns, const QString &name)
+{
+    kube::KubeCall *call = client.get(kube::ResourceRef::deployments(), ns, name);
+    QSignalSpy done(call, &kube::KubeCall::finished);
+    done.wait(10000);
+    if (!call->isOk())
+        return {};
+    const QJsonObject d = *call->object();
+    return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+}
+
 // A Deployment for the manifests driver: one container running the component's image.
 inline const char *kDeploymentTemplate = R"(apiVersion: apps/v1
 kind: Deployment
@@ -83,11 +95,9 @@ public:
             *status = call->httpStatus();
         return call->isOk() ? *call->object() : QJsonObject();
     }
-    // The image of the Deployment's first container, empty when there is no such Deployment.
     QString deployedImage(const QString &ns, const QString &name)
     {
-        const QJsonObject d = get(kube::ResourceRef::deployments(), ns, name);
-        return d[u"spec"][u"template"][u"spec"][u"containers"][0][u"image"].toString();
+        return testing::deployedImage(*m_client, ns, name);
     }
 
 private:
