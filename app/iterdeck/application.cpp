@@ -346,6 +346,8 @@ void Application::rebuildDevMenu()
         return;
     }
     for (int row = 0; row < m_model->rowCount(); ++row) {
+        if (!m_model->isLive(row))
+            continue; // a component not deployed yet
         const QModelIndex idx = m_model->index(row, 0);
         const int state = idx.data(WorkloadsModel::DevStateRole).toInt();
         QAction *a = menu->addAction(m_model->workloadAt(row).shortName());
@@ -447,7 +449,7 @@ void Application::rebuildIterationMenus()
                     m_window->selectIteration(id);
                     const auto toggle = [this, workload] {
                         for (int row = 0; row < m_model->rowCount(); ++row) {
-                            if (m_model->workloadAt(row).shortName() == workload) {
+                            if (m_model->isLive(row) && m_model->workloadAt(row).shortName() == workload) {
                                 m_window->toggleDevMode(row);
                                 return true;
                             }

@@ -75,12 +75,11 @@ QStringList DevController::rememberedForwards(const QString &ns, const WorkloadR
     return m_settings->value(forwardsKey(ns, ref)).toStringList();
 }
 
-Expected<quint16, QString> DevController::addPortForward(const QString &ns, const WorkloadRef &ref, const QString &spec)
+Expected<quint16, QString> DevController::addPortForward(const QString &ns, const WorkloadRef &ref, const QString &spec,
+                                                         const QString &selector)
 {
     DevSession *session = m_sessions.value(workloadKey(ns, ref));
-    if (!session)
-        return unexpected(tr("%1 is not in dev mode").arg(ref.shortName()));
-    auto port = session->addPortForward(spec);
+    const auto port = session ? session->addPortForward(spec) : addPlainForward(ns, ref, spec, selector);
     if (!port)
         return port;
     QStringList remembered = rememberedForwards(ns, ref);
@@ -99,8 +98,108 @@ bool DevController::removePortForward(const QString &ns, const WorkloadRef &ref,
         m_settings->remove(forwardsKey(ns, ref));
     else
         m_settings->setValue(forwardsKey(ns, ref), remembered);
-    DevSession *session = m_sessions.value(workloadKey(ns, ref));
-    return (session && session->removePortForward(spec)) || wasRemembered;
+    const QString key = workloadKey(ns, ref);
+    bool removed = false;
+    QList<PlainForward> &plain = m_plain[key];
+    for (qsizetype i = 0; i < plain.size(); ++i) {
+        if (plain.at(i).spec == spec.trimmed()) {
+            plain.at(i).forwarder->disconnect(this);
+            plain.at(i).forwarder->deleteLater(); // closes its local port
+            plain.removeAt(i);
+            removed = true;
+            break;
+        }
+    }
+    if (plain.isEmpty())
+        m_plain.remove(key);
+    if (removed)
+        updatePlainForwards(key);
+    DevSession *session = m_sessions.value(key);
+    return (session && session->removePortForward(spec)) || removed || wasRemembered;
+}
+
+Expected<quint16, QString> DevController::addPlainForward(const QString &ns, const WorkloadRef &ref,
+                                                          const QString &spec, const QString &selector)
+{
+    const QString text = spec.trimmed();
+    const auto mapping = kube::PortMapping::parse(text);
+    if (!mapping)
+        return unexpected(tr("\"%1\" is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT").arg(text));
+    if (selector.isEmpty())
+        return unexpected(tr("%1 has no pods to forward to").arg(ref.shortName()));
+    const QString key = workloadKey(ns, ref);
+    for (const PlainForward &f : m_plain.value(key)) {
+        if (f.spec == text)
+            return unexpected(tr("%1 is already forwarded").arg(text));
+        if (mapping->localPort && f.forwarder->localPort(0) == mapping->localPort)
+            return unexpected(
+                tr("local port %1 is already forwarded to port %2").arg(mapping->localPort).arg(f.mapping.remotePort));
+    }
+    kube::PortForwardTarget target;
+    target.ns = ns;
+    target.labelSelector = selector;
+    auto *forwarder = new kube::PortForwarder(m_client, target, {*mapping}, this);
+    forwarder->start(); // binds the local port now, or fails
+    if (forwarder->state() == kube::PortForwarder::State::Failed) {
+        const QString why = forwarder->failureReason();
+        delete forwarder;
+        return unexpected(why);
+    }
+    connect(forwarder, &kube::PortForwarder::stateChanged, this, [this, key] { updatePlainForwards(key); });
+    m_plain[key].append(PlainForward {text, selector, *mapping, forwarder});
+    updatePlainForwards(key);
+    return forwarder->localPort(0);
+}
+
+void DevController::updatePlainForwards(const QString &key)
+{
+    if (m_sessions.contains(key))
+        return; // the session's forwards are shown
+    Status s = m_status.value(key);
+    s.forwards.clear();
+    s.localPorts.clear();
+    s.portSpecs.clear();
+    for (const PlainForward &p : m_plain.value(key)) {
+        DevSession::Forward f;
+        f.spec = p.spec;
+        f.remotePort = p.mapping.remotePort;
+        f.localPort = p.forwarder->localPort(0);
+        f.state = p.forwarder->state();
+        if (f.state == kube::PortForwarder::State::Failed || f.state == kube::PortForwarder::State::Starting
+            || f.state == kube::PortForwarder::State::Reconnecting)
+            f.problem = p.forwarder->failureReason();
+        s.forwards << f;
+        s.portSpecs << p.spec;
+        if (f.localPort)
+            s.localPorts << f.localPort;
+    }
+    setStatus(key, s);
+}
+
+void DevController::suspendPlainForwards(const QString &key)
+{
+    const QList<PlainForward> plain = m_plain.take(key);
+    if (plain.isEmpty())
+        return;
+    for (const PlainForward &p : plain) {
+        p.forwarder->disconnect(this);
+        delete p.forwarder; // the local port is free for the dev session at once
+    }
+    m_suspended.insert(key, plain);
+}
+
+void DevController::resumePlainForwards(const QString &ns, const WorkloadRef &ref)
+{
+    const QString key = workloadKey(ns, ref);
+    const QList<PlainForward> plain = m_suspended.take(key);
+    for (const PlainForward &p : plain) {
+        // Only what is still remembered (not removed during dev mode).
+        if (!rememberedForwards(ns, ref).contains(p.spec))
+            continue;
+        if (auto port = addPlainForward(ns, ref, p.spec, p.selector); !port)
+            Q_EMIT notice(tr("%1: port-forward").arg(ref.shortName()),
+                          tr("%1 could not be forwarded again: %2").arg(p.spec, port.error()));
+    }
 }
 
 void DevController::updateForwards(const QString &key, DevSession *session)
@@ -169,6 +268,7 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
     o.localDir = dir;
     o.agentPath = m_agentPath;
     o.extraPortForwards = rememberedForwards(ns, ref);
+    suspendPlainForwards(key);
     auto *session = new DevSession(m_client, o, this);
     m_sessions.insert(key, session);
     Status st;
@@ -179,7 +279,7 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
         s.step = text;
         setStatus(key, s);
     });
-    connect(session, &DevSession::stateChanged, this, [this, key, session](DevSession::State state) {
+    connect(session, &DevSession::stateChanged, this, [this, key, ns, ref, session](DevSession::State state) {
         Status s = m_status.value(key);
         switch (state) {
         case DevSession::State::Ready:
@@ -190,13 +290,28 @@ bool DevController::start(const QString &ns, const WorkloadRef &ref, const QStri
         case DevSession::State::Reconnecting:
             s.state = State::Reconnecting;
             break;
+        case DevSession::State::Stopped:
+            if (!s.cancelling)
+                return; // end() took the session and reports itself
+            m_sessions.remove(key);
+            session->deleteLater();
+            if (session->changedCluster()) {
+                restore(ns, ref, true);
+            } else {
+                setStatus(key, Status());
+                resumePlainForwards(ns, ref);
+                Q_EMIT ended(key, tr("%1: dev mode not entered, nothing was changed").arg(ref.shortName()), true);
+            }
+            return;
         case DevSession::State::Failed:
             s.state = State::Failed;
             s.message = session->failure();
             Q_EMIT notice(tr("Dev mode failed"), session->failure());
             m_sessions.remove(key);
             session->deleteLater();
-            break;
+            setStatus(key, s);
+            resumePlainForwards(ns, ref);
+            return;
         default:
             break;
         }
@@ -249,12 +364,40 @@ void DevController::end(const QString &ns, const WorkloadRef &ref)
         session->stop();
         session->deleteLater();
     }
+    restore(ns, ref, false);
+}
+
+void DevController::cancel(const QString &ns, const WorkloadRef &ref)
+{
+    const QString key = workloadKey(ns, ref);
+    DevSession *session = m_sessions.value(key);
+    if (!session || session->state() != DevSession::State::Starting)
+        return;
+    Status s = m_status.value(key);
+    s.cancelling = true;
+    s.step = tr("cancelling");
+    setStatus(key, s);
+    session->cancel(); // Stopped follows, maybe at once
+}
+
+void DevController::restore(const QString &ns, const WorkloadRef &ref, bool cancelled)
+{
+    const QString key = workloadKey(ns, ref);
     Status s = m_status.value(key);
     s.state = State::Ending;
+    s.cancelling = false;
     s.step = tr("restoring %1").arg(ref.shortName());
     setStatus(key, s);
-    endDevMode(m_client, this, ns, ref, Owner::current(), false, [this, key, ref](const EndResult &r) {
+    endDevMode(m_client, this, ns, ref, Owner::current(), false, [this, key, ns, ref, cancelled](const EndResult &r) {
         Status st;
+        setStatus(key, st);
+        resumePlainForwards(ns, ref); // the status now shows them
+        st = m_status.value(key);
+        if (cancelled && r.notInDevMode) {
+            // Cancelled before the workload itself was changed.
+            Q_EMIT ended(key, tr("%1: dev mode not entered, nothing was changed").arg(ref.shortName()), true);
+            return;
+        }
         if (!r.error.isEmpty()) {
             st.state = State::Failed;
             st.message = r.error;
@@ -262,13 +405,13 @@ void DevController::end(const QString &ns, const WorkloadRef &ref)
             Q_EMIT ended(key, r.error, false);
             return;
         }
-        setStatus(key, st);
         const bool exact = r.differences.isEmpty();
         const QString summary = !r.deletedCopy.isEmpty()
             ? tr("%1: dev mode ended, copy %2 deleted").arg(ref.shortName(), r.deletedCopy)
-            : exact ? tr("%1: dev mode ended, restored exactly").arg(ref.shortName())
-                    : tr("%1 was restored, but differs from the saved original at: %2")
-                          .arg(ref.shortName(), r.differences.join(QStringLiteral(", ")));
+            : !exact ? tr("%1 was restored, but differs from the saved original at: %2")
+                           .arg(ref.shortName(), r.differences.join(QStringLiteral(", ")))
+            : cancelled ? tr("%1: dev mode not entered, restored exactly").arg(ref.shortName())
+                        : tr("%1: dev mode ended, restored exactly").arg(ref.shortName());
         Q_EMIT ended(key, summary, exact);
     });
 }

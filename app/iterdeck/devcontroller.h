@@ -36,6 +36,7 @@ public:
         QStringList portSpecs;
         QList<devmode::DevSession::Forward> forwards;
         QString pod;
+        bool cancelling = false; // Starting, and cancel() was asked for
     };
 
     DevController(kube::KubeClient *client, QSettings *settings, QObject *parent = nullptr);
@@ -46,6 +47,9 @@ public:
     bool start(const QString &ns, const devmode::WorkloadRef &ref, const QString &localDir = {});
     // Stops the sync and restores the workload exactly.
     void end(const QString &ns, const devmode::WorkloadRef &ref);
+    // Gives up entering dev mode (while Starting): the session stops after the write under way,
+    // and whatever it changed in the cluster is restored; ended() follows.
+    void cancel(const QString &ns, const devmode::WorkloadRef &ref);
     // Stops the sync only; dev mode stays on for the next start.
     void stopAll();
 
@@ -53,10 +57,13 @@ public:
     void rememberFolder(const QString &ns, const devmode::WorkloadRef &ref, const QString &dir);
     Status status(const QString &key) const;
 
-    // Port-forwards added by hand to a workload in dev mode, live: the bound local port or why
-    // not. They are remembered per (kube context, namespace, workload) and come back with the
+    // Port-forwards added by hand, live: the bound local port or why not. In dev mode they go to
+    // the dev pod; otherwise to a Running pod matching `selector` (the workload's), following
+    // the pods as they are replaced, and they move to the dev pod while the workload is in dev
+    // mode. They are remembered per (kube context, namespace, workload) and come back with the
     // next dev session there.
-    Expected<quint16, QString> addPortForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec);
+    Expected<quint16, QString> addPortForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec,
+                                              const QString &selector = {});
     bool removePortForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec);
     QStringList rememberedForwards(const QString &ns, const devmode::WorkloadRef &ref) const;
     QStringList activeKeys() const;
@@ -76,11 +83,31 @@ Q_SIGNALS:
 
 private:
     void setStatus(const QString &key, const Status &status);
+    // Restores what dev mode changed (the session is gone); `cancelled`: entering was given up.
+    void restore(const QString &ns, const devmode::WorkloadRef &ref, bool cancelled);
     void updateForwards(const QString &key, devmode::DevSession *session);
     QString forwardsKey(const QString &ns, const devmode::WorkloadRef &ref) const;
 
+    // Forwards to a workload's own pods (not in dev mode).
+    struct PlainForward
+    {
+        QString spec;
+        QString selector;
+        kube::PortMapping mapping;
+        kube::PortForwarder *forwarder = nullptr;
+    };
+    Expected<quint16, QString> addPlainForward(const QString &ns, const devmode::WorkloadRef &ref, const QString &spec,
+                                               const QString &selector);
+    void updatePlainForwards(const QString &key);
+    // Dev mode takes a workload's plain forwards over (they are remembered, so the session
+    // opens them on the dev pod) and gives them back when it ends.
+    void suspendPlainForwards(const QString &key);
+    void resumePlainForwards(const QString &ns, const devmode::WorkloadRef &ref);
+
     kube::KubeClient *m_client;
     QSettings *m_settings;
+    QHash<QString, QList<PlainForward>> m_plain;
+    QHash<QString, QList<PlainForward>> m_suspended;
     QString m_agentPath;
     QHash<QString, devmode::DevSession *> m_sessions;
     QHash<QString, Status> m_status;

@@ -200,8 +200,6 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
 
     auto *actions = new QHBoxLayout;
     m_devButton->setCheckable(true);
-    m_devButton->setToolTip(
-        tr("Switch the selected component into dev mode: your folder is synced into its container"));
     for (QPushButton *b : {m_devButton, m_shellButton, m_logsButton, m_portButton})
         actions->addWidget(b);
     actions->addStretch(1);
@@ -209,15 +207,15 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     actions->addWidget(settings);
     layout->addLayout(actions);
 
-    // Below: the activity, and the selected workload's port-forwards while it is in dev mode
-    // (a tab, so that nothing above moves when it comes and goes).
+    // Below: the activity, and the selected workload's port-forwards (a tab, so that nothing
+    // above moves when it comes and goes).
     m_bottomTabs = new QTabWidget(this);
     m_bottomTabs->setObjectName(QStringLiteral("bottomTabs"));
     m_bottomTabs->setDocumentMode(true);
     m_bottomTabs->addTab(m_activity, tr("Activity"));
     m_bottomTabs->addTab(m_forwards, tr("Port-forwards"));
     m_bottomTabs->setTabEnabled(1, false);
-    m_bottomTabs->setTabToolTip(1, tr("The port-forwards of the selected workload, while it is in dev mode"));
+    m_bottomTabs->setTabToolTip(1, tr("The port-forwards of the selected workload"));
     auto *clear = new QPushButton(tr("Clear"), this);
     m_bottomTabs->setCornerWidget(clear);
     layout->addWidget(m_bottomTabs, 1);
@@ -526,34 +524,55 @@ void MainWindow::updateActions()
 {
     const QModelIndexList rows
         = m_table->selectionModel() ? m_table->selectionModel()->selectedRows() : QModelIndexList();
-    const bool has = !rows.isEmpty();
+    const bool has = !rows.isEmpty() && m_model->isLive(rows.first().row());
     const int state = has ? rows.first().data(WorkloadsModel::DevStateRole).toInt() : 0;
     const bool othersDev = state == -1;
     const auto dev = DevController::State(state);
-    m_devButton->setEnabled(has && !othersDev && dev != DevController::State::Starting
-                            && dev != DevController::State::Ending);
+    const QString key
+        = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
+    const DevController::Status status = m_dev->status(key);
+    // While entering, the button cancels (greyed out once asked); while ending, it waits.
+    const bool starting = dev == DevController::State::Starting;
+    m_devButton->setEnabled(has && !othersDev && dev != DevController::State::Ending
+                            && !(starting && status.cancelling));
     {
         QSignalBlocker block(m_devButton);
         m_devButton->setChecked(has && !othersDev && dev != DevController::State::Off
                                 && dev != DevController::State::Failed);
     }
-    m_devButton->setText(m_devButton->isChecked() ? tr("End dev mode") : tr("Dev mode"));
+    m_devButton->setText(starting                       ? tr("Cancel dev mode")
+                             : m_devButton->isChecked() ? tr("End dev mode")
+                                                        : tr("Dev mode"));
+    m_devButton->setToolTip(starting ? tr("Stop entering dev mode and restore whatever was changed already")
+                                     : tr("Switch the selected component into dev mode: your folder is synced "
+                                          "into its container"));
     m_shellButton->setEnabled(has && dev == DevController::State::On);
     m_logsButton->setEnabled(has);
-    const QString key
-        = has ? workloadKey(m_model->currentNamespace(), m_model->workloadAt(rows.first().row())) : QString();
-    m_portButton->setEnabled(has && !m_dev->status(key).localPorts.isEmpty());
-    m_forwards->setWorkload(m_model->currentNamespace(), has ? m_model->workloadAt(rows.first().row()) : WorkloadRef());
+    m_portButton->setEnabled(has && !status.localPorts.isEmpty());
+    m_forwards->setWorkload(m_model->currentNamespace(), has ? m_model->workloadAt(rows.first().row()) : WorkloadRef(),
+                            has ? m_model->selectorAt(rows.first().row()) : QString());
 }
 
 void MainWindow::toggleDevMode(int row)
 {
     const WorkloadRef ref = m_model->workloadAt(row);
     const QString ns = m_model->currentNamespace();
+    if (!m_model->isLive(row)) {
+        addActivity(
+            tr("%1 is not deployed yet").arg(m_model->index(row, WorkloadsModel::NameColumn).data().toString()));
+        return;
+    }
     const int state = m_model->index(row, 0).data(WorkloadsModel::DevStateRole).toInt();
     if (state == -1)
         return;
     const auto dev = DevController::State(state);
+    if (dev == DevController::State::Starting) {
+        m_dev->cancel(ns, ref);
+        addActivity(tr("%1: cancelling dev mode").arg(ref.shortName()));
+        return;
+    }
+    if (dev == DevController::State::Ending)
+        return;
     if (dev == DevController::State::On || dev == DevController::State::Reconnecting) {
         m_dev->end(ns, ref);
         addActivity(tr("%1: ending dev mode").arg(ref.shortName()));

@@ -31,10 +31,10 @@ QString forwardText(const DevSession::Forward &f)
     case PortForwarder::State::Listening:
         break;
     case PortForwarder::State::Reconnecting:
-        state = PortForwardsPanel::tr(", following the dev pod");
+        state = PortForwardsPanel::tr(", following the pod");
         break;
     default:
-        state = PortForwardsPanel::tr(", waiting for the dev pod");
+        state = PortForwardsPanel::tr(", waiting for a pod");
         break;
     }
     return PortForwardsPanel::tr("127.0.0.1:%1 → %2 (%3%4)").arg(f.localPort).arg(f.remotePort).arg(origin, state);
@@ -66,7 +66,7 @@ PortForwardsPanel::PortForwardsPanel(DevController *dev, QWidget *parent)
     m_local->setToolTip(tr("The port on this computer (127.0.0.1); \"any free port\" lets the system pick one"));
     m_remote->setRange(1, 65535);
     m_remote->setValue(8080);
-    m_remote->setToolTip(tr("The port in the dev container"));
+    m_remote->setToolTip(tr("The port in the container"));
     m_remove->setToolTip(tr("Stop the selected forward and forget it (forwards of the dev config stay)"));
     m_error->setWordWrap(true);
     m_error->setStyleSheet(QStringLiteral("QLabel { color: #b3261e; }"));
@@ -97,11 +97,12 @@ PortForwardsPanel::PortForwardsPanel(DevController *dev, QWidget *parent)
     refresh();
 }
 
-void PortForwardsPanel::setWorkload(const QString &ns, const WorkloadRef &ref)
+void PortForwardsPanel::setWorkload(const QString &ns, const WorkloadRef &ref, const QString &selector)
 {
     const bool same = ns == m_ns && ref.shortName() == m_ref.shortName();
     m_ns = ns;
     m_ref = ref;
+    m_selector = selector;
     if (!same)
         showError({});
     refresh();
@@ -112,17 +113,22 @@ void PortForwardsPanel::refresh()
     const DevController::Status st
         = m_ref.name.isEmpty() ? DevController::Status() : m_dev->status(workloadKey(m_ns, m_ref));
     const bool running = st.state == DevController::State::On || st.state == DevController::State::Reconnecting;
-    setEnabled(running);
-    if (running != m_available) {
-        m_available = running;
-        Q_EMIT availableChanged(running);
+    // Not while dev mode comes or goes: the forwards move between the pods then.
+    const bool changing = st.state == DevController::State::Starting || st.state == DevController::State::Ending;
+    const bool available = !m_ref.name.isEmpty() && !changing && (running || !m_selector.isEmpty());
+    setEnabled(available);
+    if (available != m_available) {
+        m_available = available;
+        Q_EMIT availableChanged(available);
     }
-    if (!running) {
+    if (!available) {
         m_list->clear();
-        m_title->setText(tr("Port-forwards can be added while a workload is in dev mode."));
+        m_title->setText(changing ? tr("Port-forwards move to the new pod once dev mode has started or ended.")
+                                  : tr("Select a running workload to forward its ports."));
         return;
     }
-    m_title->setText(tr("Port-forwards of %1").arg(m_ref.shortName()));
+    m_title->setText(running ? tr("Port-forwards of %1 (to its dev pod)").arg(m_ref.shortName())
+                             : tr("Port-forwards of %1 (to its pods)").arg(m_ref.shortName()));
     const QString selected = m_list->currentItem() ? m_list->currentItem()->data(SpecRole).toString() : QString();
     m_list->clear();
     for (const DevSession::Forward &f : st.forwards) {
@@ -154,7 +160,7 @@ bool PortForwardsPanel::addFromFields()
     const QString spec = QStringLiteral("%1:%2")
                              .arg(m_local->value() ? QString::number(m_local->value()) : QString())
                              .arg(m_remote->value());
-    const auto port = m_dev->addPortForward(m_ns, m_ref, spec);
+    const auto port = m_dev->addPortForward(m_ns, m_ref, spec, m_selector);
     if (!port) {
         showError(tr("Could not forward %1: %2").arg(spec, port.error()));
         return false;

@@ -1,7 +1,8 @@
 #pragma once
-// The port-forwards of one workload in dev mode: those of its dev config and those added by
-// hand, each with its local address and state; add one (local port, remote port; local 0 picks
-// a free port) or remove a hand-added one, live on the running session.
+// The port-forwards of one workload: in dev mode those of its dev config and those added by hand
+// (to the dev pod), otherwise those added by hand (to its pods), each with its local address and
+// state; add one (local port, remote port; local 0 picks a free port) or remove a hand-added
+// one, live.
 #include "devmode/workload.h"
 
 #include <QWidget>
@@ -21,8 +22,9 @@ class PortForwardsPanel : public QWidget
 public:
     explicit PortForwardsPanel(DevController *dev, QWidget *parent = nullptr);
 
-    // Follows this workload (an empty name: none). Available while it is in dev mode.
-    void setWorkload(const QString &ns, const devmode::WorkloadRef &ref);
+    // Follows this workload (an empty name: none), whose pods match `selector`. Available while
+    // it is in dev mode or has a selector.
+    void setWorkload(const QString &ns, const devmode::WorkloadRef &ref, const QString &selector = {});
     bool isAvailable() const { return m_available; }
 
     QListWidget *list() const { return m_list; }
@@ -48,6 +50,7 @@ private:
     DevController *m_dev;
     QString m_ns;
     devmode::WorkloadRef m_ref;
+    QString m_selector;
     QLabel *m_title;
     QListWidget *m_list;
     QSpinBox *m_local;

@@ -66,6 +66,7 @@ void WorkloadsModel::setNamespace(const QString &ns)
     m_rows.clear();
     m_ns = ns;
     endResetModel();
+    syncComponents();
     if (ns.isEmpty())
         return;
     for (WorkloadKind kind : {WorkloadKind::Deployment, WorkloadKind::StatefulSet}) {
@@ -93,6 +94,16 @@ int WorkloadsModel::find(const WorkloadRef &ref) const
     return -1;
 }
 
+void WorkloadsModel::insertRow(Row row)
+{
+    int pos = 0;
+    while (pos < m_rows.size() && lessThan(m_rows.at(pos).ref, row.ref))
+        ++pos;
+    beginInsertRows({}, pos, pos);
+    m_rows.insert(pos, std::move(row));
+    endInsertRows();
+}
+
 void WorkloadsModel::upsert(WorkloadKind kind, const QJsonObject &object)
 {
     const QJsonObject meta = obj(object, "metadata");
@@ -109,12 +120,8 @@ void WorkloadsModel::upsert(WorkloadKind kind, const QJsonObject &object)
         Q_EMIT dataChanged(index(at, 0), index(at, ColumnCount - 1));
         return;
     }
-    int pos = 0;
-    while (pos < m_rows.size() && lessThan(m_rows.at(pos).ref, ref))
-        ++pos;
-    beginInsertRows({}, pos, pos);
-    m_rows.insert(pos, Row {ref, object});
-    endInsertRows();
+    insertRow(Row {ref, object, {}});
+    syncComponents();
 }
 
 void WorkloadsModel::remove(WorkloadKind kind, const QJsonObject &object)
@@ -125,9 +132,43 @@ void WorkloadsModel::remove(WorkloadKind kind, const QJsonObject &object)
     const int at = find(ref);
     if (at < 0)
         return;
+    if (!m_rows.at(at).component.isEmpty()) {
+        // The component stays listed, without a workload.
+        m_rows[at].object = QJsonObject();
+        Q_EMIT dataChanged(index(at, 0), index(at, ColumnCount - 1));
+        return;
+    }
     beginRemoveRows({}, at, at);
     m_rows.removeAt(at);
     endRemoveRows();
+}
+
+void WorkloadsModel::syncComponents()
+{
+    QHash<QString, QString> wanted; // "deploy/NAME" -> component
+    const model::Environment *env = m_state && m_environmentId ? m_state->environment(m_environmentId) : nullptr;
+    if (env && env->nameSpace == m_ns && !m_ns.isEmpty()) {
+        for (const chatops::ComponentInfo &c : m_state->components()) {
+            if (const auto ref = WorkloadRef::parse(c.workload, nullptr))
+                wanted.insert(ref->shortName(), c.name);
+        }
+    }
+    for (int i = int(m_rows.size()) - 1; i >= 0; --i) {
+        Row &row = m_rows[i];
+        const QString component = wanted.take(row.ref.shortName());
+        if (component.isEmpty() && row.object.isEmpty()) {
+            beginRemoveRows({}, i, i);
+            m_rows.removeAt(i);
+            endRemoveRows();
+            continue;
+        }
+        if (row.component != component) {
+            row.component = component;
+            Q_EMIT dataChanged(index(i, 0), index(i, ColumnCount - 1));
+        }
+    }
+    for (auto it = wanted.cbegin(); it != wanted.cend(); ++it)
+        insertRow(Row {*WorkloadRef::parse(it.key(), nullptr), {}, it.value()});
 }
 
 void WorkloadsModel::devChanged(const QString &key)
@@ -212,7 +253,15 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
         return ready;
     case ReplicasRole:
         return replicas;
+    case LiveRole:
+        return !row.object.isEmpty();
+    case ComponentRole:
+        return row.component;
     case Qt::ToolTipRole:
+        if (index.column() == NameColumn)
+            return row.object.isEmpty()
+                ? tr("%1 runs as %2, which is not in the cluster yet").arg(row.component, row.ref.shortName())
+                : row.ref.shortName();
         if (index.column() == DevColumn && !dev.message.isEmpty())
             return dev.message;
         if (index.column() == SyncColumn && !dev.conflicts.isEmpty())
@@ -223,9 +272,25 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
     default:
         return {};
     }
+    if (row.object.isEmpty()) {
+        // A component of the environment whose workload is not there (yet).
+        switch (index.column()) {
+        case NameColumn:
+            return row.component;
+        case KindColumn:
+            return row.ref.kindName();
+        case PodsColumn:
+            return tr("not deployed");
+        case FollowsColumn:
+        case DeployedColumn:
+            return botColumn(index.row(), index.column());
+        default:
+            return QString();
+        }
+    }
     switch (index.column()) {
     case NameColumn:
-        return row.ref.name;
+        return row.component.isEmpty() ? row.ref.name : row.component;
     case KindColumn:
         return row.ref.kindName();
     case ImageColumn: {
@@ -262,14 +327,17 @@ QVariant WorkloadsModel::data(const QModelIndex &index, int role) const
 
 QString WorkloadsModel::componentAt(int row) const
 {
-    if (!m_state || !m_environmentId || row < 0 || row >= m_rows.size())
-        return {};
-    const QString workload = m_rows.at(row).ref.shortName();
-    for (const chatops::ComponentInfo &c : m_state->components()) {
-        if (c.workload == workload)
-            return c.name;
-    }
-    return {};
+    return row >= 0 && row < m_rows.size() ? m_rows.at(row).component : QString();
+}
+
+QString WorkloadsModel::selectorAt(int row) const
+{
+    return isLive(row) ? selectorString(m_rows.at(row).object) : QString();
+}
+
+bool WorkloadsModel::isLive(int row) const
+{
+    return row >= 0 && row < m_rows.size() && !m_rows.at(row).object.isEmpty();
 }
 
 QString WorkloadsModel::botColumn(int row, int column) const
@@ -281,7 +349,13 @@ QString WorkloadsModel::botColumn(int row, int column) const
         const auto sel = m_state->selection(m_environmentId, component);
         if (!sel)
             return {};
-        return sel->mode == model::Selection::Mode::Follow ? sel->branch : tr("pinned #%1").arg(sel->artifactId);
+        if (sel->mode == model::Selection::Mode::Follow)
+            return sel->branch;
+        // The pinned build by name once it is what runs (or is being deployed).
+        const auto d = m_state->deployment(m_environmentId, component);
+        if (d && d->artifact.id == sel->artifactId)
+            return tr("pinned: %1").arg(chatops::buildLabel(d->artifact, true));
+        return tr("pinned: build %1").arg(sel->artifactId);
     }
     const auto d = m_state->deployment(m_environmentId, component);
     if (!d)
@@ -321,12 +395,14 @@ void WorkloadsModel::setEnvironment(const chatops::StreamState *state, qint64 en
         m_state = state;
         if (m_state) {
             connect(m_state, &chatops::StreamState::changed, this, [this] {
+                syncComponents();
                 if (!m_rows.isEmpty())
                     Q_EMIT dataChanged(index(0, FollowsColumn), index(int(m_rows.size()) - 1, DeployedColumn));
             });
         }
     }
     m_environmentId = environmentId;
+    syncComponents();
     if (!m_rows.isEmpty())
         Q_EMIT dataChanged(index(0, FollowsColumn), index(int(m_rows.size()) - 1, DeployedColumn));
 }

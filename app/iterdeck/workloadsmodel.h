@@ -1,7 +1,9 @@
 #pragma once
 // The workloads of one namespace, live from the cluster (watch caches of Deployments and
 // StatefulSets): name, kind, image, pods ready x/y, and dev mode (ours from the DevController,
-// anyone's from the workload's annotations) with its sync status.
+// anyone's from the workload's annotations) with its sync status. With an environment from the
+// bot, a row is a component (named as the bot names it) with what it follows and runs; a
+// component whose workload is not in the cluster (yet) has a row too, without pods.
 #include "chatops/streamstate.h"
 #include "devcontroller.h"
 
@@ -40,6 +42,8 @@ public:
         DevOwnerRole, // who has it in dev mode ("" when nobody)
         ReadyRole, // pods ready
         ReplicasRole,
+        LiveRole, // bool: the workload exists in the cluster (false: a component not deployed yet)
+        ComponentRole, // the bot's component ("" when none)
     };
 
     WorkloadsModel(kube::KubeClient *client, DevController *dev, QObject *parent = nullptr);
@@ -55,6 +59,10 @@ public:
     qint64 environmentId() const { return m_environmentId; }
     // The bot's component that runs as this row's workload; empty when none.
     QString componentAt(int row) const;
+    // The workload of the row exists in the cluster.
+    bool isLive(int row) const;
+    // The label selector of the row's pods ("" when not live).
+    QString selectorAt(int row) const;
     QString currentNamespace() const { return m_ns; }
     bool isSynced() const;
 
@@ -74,13 +82,18 @@ private:
     struct Row
     {
         devmode::WorkloadRef ref;
-        QJsonObject object;
+        QJsonObject object; // empty: not in the cluster (a component's row only)
+        QString component; // the bot's component running as this workload
     };
     void upsert(devmode::WorkloadKind kind, const QJsonObject &object);
     void remove(devmode::WorkloadKind kind, const QJsonObject &object);
     int find(const devmode::WorkloadRef &ref) const;
     void devChanged(const QString &key);
     QString botColumn(int row, int column) const;
+    // Matches the environment's components to the rows, adding rows for components without a
+    // workload and dropping those no longer wanted.
+    void syncComponents();
+    void insertRow(Row row);
 
     kube::KubeClient *m_client;
     DevController *m_dev;

@@ -178,9 +178,10 @@ void endCopy(std::shared_ptr<End> e)
             }
             // Not in dev mode; an autoscaler may still be clamped by a start that failed half-way.
             restoreHpas(e, [e] {
-                e->finish(e->result.restoredHpas.isEmpty() ? QStringLiteral("%1 is not in dev mode in namespace \"%2\"")
-                                                                 .arg(e->workload.shortName(), e->ns)
-                                                           : QString());
+                e->result.notInDevMode = e->result.restoredHpas.isEmpty();
+                e->finish(e->result.notInDevMode ? QStringLiteral("%1 is not in dev mode in namespace \"%2\"")
+                                                       .arg(e->workload.shortName(), e->ns)
+                                                 : QString());
             });
             return;
         }

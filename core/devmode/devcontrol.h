@@ -43,6 +43,7 @@ struct EndResult
     // Where the restored spec differs from the saved original (empty: identical).
     QStringList differences;
     QString error;
+    bool notInDevMode = false; // the error: there was nothing to end
 };
 
 // Workloads in dev mode in `ns` (empty: every namespace), only `owner`'s when given.

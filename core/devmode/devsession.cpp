@@ -80,6 +80,8 @@ public:
     bool syncReady = false;
     int reconnectDelayMs = 250;
     quint64 generation = 0; // bumped by stop(): callbacks of an older run are dropped
+    bool cancelRequested = false; // cancel() during a write: stop before the next step
+    bool changedCluster = false; // this start got as far as changing the cluster
 
     void setState(State s)
     {
@@ -89,10 +91,21 @@ public:
         Q_EMIT q->stateChanged(s);
     }
 
-    void begin(Step s, const QString &text)
+    // False when a cancel was waiting for the step before to finish: the session has stopped,
+    // and the caller does nothing more.
+    [[nodiscard]] bool begin(Step s, const QString &text)
     {
+        if (cancelRequested) {
+            cancelRequested = false;
+            teardown();
+            setState(State::Stopped);
+            return false;
+        }
         step = s;
+        if (s == Step::Patch && !resumed)
+            changedCluster = true;
         Q_EMIT q->stepStarted(s, text);
+        return true;
     }
 
     void fail(const QString &message)
@@ -142,7 +155,8 @@ public:
 
     void getWorkload()
     {
-        begin(Step::Workload, QStringLiteral("reading %1").arg(o.workload.shortName()));
+        if (!begin(Step::Workload, QStringLiteral("reading %1").arg(o.workload.shortName())))
+            return;
         KubeCall *call = client->get(workloadResource(o.workload.kind), o.ns, o.workload.name);
         QObject::connect(
             call, &KubeCall::finished, q, guard([this, call] {
@@ -159,7 +173,8 @@ public:
 
     void loadConfig()
     {
-        begin(Step::Config, QStringLiteral("loading the dev config"));
+        if (!begin(Step::Config, QStringLiteral("loading the dev config")))
+            return;
         resolveConfig(client, q, o.ns, live, o.noSync ? QString() : o.localDir, o.configFile, o.app,
                       guard([this](const ResolvedConfig &config, const QString &error) {
                           for (const QString &w : config.warnings)
@@ -264,7 +279,8 @@ public:
 
     void preflight()
     {
-        begin(Step::Preflight, QStringLiteral("checking the workload and your permissions"));
+        if (!begin(Step::Preflight, QStringLiteral("checking the workload and your permissions")))
+            return;
         const QStringList names = containerNames(live);
         if (!names.contains(container)) {
             fail(QStringLiteral("container \"%1\" not found in %2 (it has: %3)")
@@ -347,7 +363,8 @@ public:
             clampHpas(0, claims);
             return;
         }
-        begin(Step::Patch, QStringLiteral("preparing persistent folders"));
+        if (!begin(Step::Patch, QStringLiteral("preparing persistent folders")))
+            return;
         const auto &dir = dev.persistentVolumeDirs.at(index);
         QString path = dir.path;
         while (path.size() > 1 && path.endsWith(u'/'))
@@ -400,7 +417,8 @@ public:
             patchWorkload(claims);
             return;
         }
-        begin(Step::Patch, QStringLiteral("holding the autoscaler at one replica"));
+        if (!begin(Step::Patch, QStringLiteral("holding the autoscaler at one replica")))
+            return;
         const QJsonObject h = hpas.at(index);
         const QJsonObject spec = h.value(QStringLiteral("spec")).toObject();
         const QJsonObject saved {{QStringLiteral("minReplicas"), spec.value(QStringLiteral("minReplicas"))},
@@ -446,9 +464,10 @@ public:
 
     void patchWorkload(const QHash<QString, QString> &claims, int attempt = 0)
     {
-        begin(Step::Patch,
-              mode == u"replace" ? QStringLiteral("switching %1 to the dev image").arg(o.workload.shortName())
-                                 : QStringLiteral("creating your copy of %1").arg(o.workload.shortName()));
+        if (!begin(Step::Patch,
+                   mode == u"replace" ? QStringLiteral("switching %1 to the dev image").arg(o.workload.shortName())
+                                      : QStringLiteral("creating your copy of %1").arg(o.workload.shortName())))
+            return;
         // The original is the object as first read, before the autoscalers were clamped (which
         // may have scaled it since); the patch is computed on, and guarded by, a fresh read.
         KubeCall *read = client->get(workloadResource(o.workload.kind), o.ns, o.workload.name);
@@ -543,7 +562,8 @@ public:
 
     void waitForPod()
     {
-        begin(Step::Pod, QStringLiteral("waiting for the dev pod"));
+        if (!begin(Step::Pod, QStringLiteral("waiting for the dev pod")))
+            return;
         podDeadline = state == State::Starting ? QDateTime::currentMSecsSinceEpoch() + o.podTimeoutMs : 0;
         pollPod();
     }
@@ -606,7 +626,8 @@ public:
 
     void startAgent()
     {
-        begin(Step::Agent, QStringLiteral("installing the sync agent in %1").arg(pod));
+        if (!begin(Step::Agent, QStringLiteral("installing the sync agent in %1").arg(pod)))
+            return;
         installAgent(client, q, o.ns, pod, container, o.agentPath,
                      guard([this](const QString &path, bool uploaded, const QString &error) {
                          if (!error.isEmpty()) {
@@ -657,7 +678,8 @@ public:
 
     void startSync()
     {
-        begin(Step::Sync, QStringLiteral("syncing %1 to %2:%3").arg(o.localDir, pod, workDir));
+        if (!begin(Step::Sync, QStringLiteral("syncing %1 to %2:%3").arg(o.localDir, pod, workDir)))
+            return;
         ExecOptions exec;
         exec.ns = o.ns;
         exec.pod = pod;
@@ -765,7 +787,8 @@ public:
             maybeReady();
             return;
         }
-        begin(Step::PortForward, QStringLiteral("forwarding %1").arg(forwardSpecs.join(QStringLiteral(", "))));
+        if (!begin(Step::PortForward, QStringLiteral("forwarding %1").arg(forwardSpecs.join(QStringLiteral(", ")))))
+            return;
         PortForwardTarget target;
         target.ns = o.ns;
         target.labelSelector = selector;
@@ -823,6 +846,8 @@ void DevSession::start()
     d->readyEmitted = false;
     d->syncReady = false;
     d->resumed = false;
+    d->cancelRequested = false;
+    d->changedCluster = false;
     d->setState(State::Starting);
     d->getWorkload();
 }
@@ -833,6 +858,26 @@ void DevSession::stop()
         return;
     d->teardown();
     d->setState(State::Stopped);
+}
+
+void DevSession::cancel()
+{
+    if (d->state != State::Starting) {
+        stop();
+        return;
+    }
+    // A write under way is let finish, so that nothing reaches the cluster after the session
+    // has said it stopped; every other step is given up at once.
+    if (d->step == Step::Patch) {
+        d->cancelRequested = true;
+        return;
+    }
+    stop();
+}
+
+bool DevSession::changedCluster() const
+{
+    return d->changedCluster;
 }
 
 DevSession::State DevSession::state() const

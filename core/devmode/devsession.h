@@ -76,6 +76,14 @@ public:
     void start();
     // Stops the sync and the forwards; dev mode stays on for the next start or DevControl::end.
     void stop();
+    // Gives up entering dev mode (while Starting; otherwise as stop()). At once, except while
+    // the cluster is being changed: then as soon as the write under way is answered, so that
+    // nothing reaches the cluster afterwards. stateChanged(Stopped) follows either way;
+    // changedCluster() then says whether there is anything to restore (DevControl's endDevMode).
+    void cancel();
+    // This start got as far as changing the cluster (the workload, its autoscalers or volumes),
+    // and it was not a resume of dev mode left on.
+    bool changedCluster() const;
 
     State state() const;
     Step step() const;

@@ -10,9 +10,11 @@
 // gone is said so.
 #include "application.h"
 #include "botsession.h"
+#include "chatops/streamstate.h"
 #include "demobot.h"
 #include "deploycarddialog.h"
 #include "devcontroller.h"
+#include "devmode/workload.h"
 #include "iterationsmodel.h"
 #include "kube/exec.h"
 #include "kube/kubeclient.h"
@@ -438,6 +440,259 @@ private Q_SLOTS:
         dev.end(m_ns, ref);
         QVERIFY(ended.wait(30000));
         QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
+    }
+
+    // Entering dev mode can be given up: right away (nothing was changed), or while the
+    // workload is being switched (the write lands first, then it is restored exactly).
+    void devModeCancel()
+    {
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        model.setNamespace(m_ns);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+        const int row = rowOf(model, QStringLiteral("web"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::DevColumn).data().toString(), QStringLiteral("off"),
+                                  10000);
+        const QJsonObject original = getDeployment(QStringLiteral("web"));
+        MainWindow window(m_client.get(), &dev, &model);
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        const QString key = workloadKey(m_ns, ref);
+        dev.rememberFolder(m_ns, ref, m_dir.filePath(QStringLiteral("src")));
+        window.table()->selectRow(row);
+        QSignalSpy ended(&dev, &DevController::ended);
+
+        QTest::mouseClick(window.devButton(), Qt::LeftButton);
+        QCOMPARE(dev.status(key).state, DevController::State::Starting);
+        QCOMPARE(window.devButton()->text(), QStringLiteral("Cancel dev mode"));
+        QVERIFY(window.devButton()->isEnabled());
+        QTest::mouseClick(window.devButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(ended.size(), 1, 10000);
+        QVERIFY2(ended.at(0).at(1).toString().contains(QLatin1String("nothing was changed")),
+                 qPrintable(ended.at(0).at(1).toString()));
+        QCOMPARE(dev.status(key).state, DevController::State::Off);
+        QCOMPARE(window.devButton()->text(), QStringLiteral("Dev mode"));
+        QCOMPARE(getDeployment(QStringLiteral("web"))
+                     .value(QStringLiteral("metadata"))
+                     .toObject()
+                     .value(QStringLiteral("generation")),
+                 original.value(QStringLiteral("metadata")).toObject().value(QStringLiteral("generation")));
+
+        // Cancelled the moment the workload is being switched to the dev image.
+        bool cancelledDuringSwitch = false;
+        auto watch = connect(&dev, &DevController::statusChanged, &window, [&](const QString &changed) {
+            if (changed != key || cancelledDuringSwitch
+                || !dev.status(key).step.startsWith(QLatin1String("switching deploy/web")))
+                return;
+            cancelledDuringSwitch = true;
+            window.toggleDevMode(rowOf(model, QStringLiteral("web")));
+            QVERIFY(dev.status(key).cancelling);
+        });
+        QTest::mouseClick(window.devButton(), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(ended.size(), 2, 30000);
+        disconnect(watch);
+        QVERIFY(cancelledDuringSwitch);
+        QVERIFY2(ended.at(1).at(1).toString().contains(QLatin1String("not entered, restored exactly")),
+                 qPrintable(ended.at(1).at(1).toString()));
+        QCOMPARE(ended.at(1).at(2).toBool(), true);
+        QCOMPARE(dev.status(key).state, DevController::State::Off);
+        const QJsonObject after = getDeployment(QStringLiteral("web"));
+        QCOMPARE(imageOf(after), QStringLiteral("iterdeck/demo-web:1.0"));
+        QCOMPARE(after.value(QStringLiteral("spec")).toObject().value(QStringLiteral("template")),
+                 original.value(QStringLiteral("spec")).toObject().value(QStringLiteral("template")));
+        QVERIFY(!after.value(QStringLiteral("metadata"))
+                     .toObject()
+                     .value(QStringLiteral("annotations"))
+                     .toObject()
+                     .contains(devmode::keys::original));
+        // Nothing of the cancelled start goes on in the background.
+        QTest::qWait(1500);
+        QCOMPARE(dev.status(key).state, DevController::State::Off);
+        QCOMPARE(imageOf(getDeployment(QStringLiteral("web"))), QStringLiteral("iterdeck/demo-web:1.0"));
+    }
+
+    // A workload that is not in dev mode gets port-forwards to its own pods; dev mode takes them
+    // over to the dev pod and gives them back when it ends.
+    void portForwardsWithoutDevMode()
+    {
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        const QString key = workloadKey(m_ns, ref);
+        const QString remembered = QStringLiteral("devForwards/")
+            + QString::fromLatin1(QUrl::toPercentEncoding(m_client->config().contextName)) + u'/' + key;
+        m_settings->remove(QStringLiteral("devForwards"));
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        model.setNamespace(m_ns);
+        MainWindow window(m_client.get(), &dev, &model);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+        const int row = rowOf(model, QStringLiteral("web"));
+        QTRY_COMPARE_WITH_TIMEOUT(model.index(row, WorkloadsModel::PodsColumn).data().toString(), QStringLiteral("1/1"),
+                                  30000);
+        QCOMPARE(dev.status(key).state, DevController::State::Off);
+        window.table()->selectRow(row);
+        PortForwardsPanel *panel = window.portForwards();
+        QVERIFY(panel->isAvailable());
+        QVERIFY(window.bottomTabs()->isTabEnabled(1));
+        panel->localPort()->setValue(0);
+        panel->remotePort()->setValue(8080);
+        QTest::mouseClick(panel->addButton(), Qt::LeftButton);
+        QVERIFY2(panel->errorLabel()->isHidden(), qPrintable(panel->errorLabel()->text()));
+        QCOMPARE(dev.status(key).forwards.size(), 1);
+        const quint16 port = dev.status(key).forwards.first().localPort;
+        QVERIFY(port != 0);
+        QCOMPARE(m_settings->value(remembered).toStringList(), QStringList {QStringLiteral(":8080")});
+        // The forwarder runs in this thread: every wait runs the event loop.
+        const auto healthz = [](quint16 p) {
+            QByteArray got;
+            const bool ok = QTest::qWaitFor(
+                [&] {
+                    QTcpSocket socket;
+                    QObject::connect(&socket, &QTcpSocket::connected, &socket,
+                                     [&] { socket.write("GET /healthz HTTP/1.0\r\n\r\n"); });
+                    socket.connectToHost(QHostAddress::LocalHost, p);
+                    got.clear();
+                    const bool closed = QTest::qWaitFor(
+                        [&] {
+                            got += socket.readAll();
+                            return socket.state() == QAbstractSocket::UnconnectedState;
+                        },
+                        3000);
+                    got += socket.readAll();
+                    return closed && got.endsWith("ok\n");
+                },
+                20000);
+            return ok ? got : QByteArray("no answer: ") + got;
+        };
+        QVERIFY2(healthz(port).endsWith("ok\n"), qPrintable(panel->list()->item(0)->text()));
+        QVERIFY2(panel->list()->item(0)->text().contains(QStringLiteral("127.0.0.1:%1").arg(port)),
+                 qPrintable(panel->list()->item(0)->text()));
+        // The same spec twice is refused.
+        QVERIFY(!dev.addPortForward(m_ns, ref, QStringLiteral(":8080"), model.selectorAt(row)));
+
+        // In dev mode the remembered forward goes to the dev pod; the pods' forward is closed.
+        QVERIFY(dev.start(m_ns, ref, m_dir.filePath(QStringLiteral("src"))));
+        QVERIFY(portRefuses(port));
+        QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).state, DevController::State::On, 60000);
+        QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).forwards.size(), 1, 10000);
+        QCOMPARE(dev.status(key).forwards.first().spec, QStringLiteral(":8080"));
+        QSignalSpy ended(&dev, &DevController::ended);
+        dev.end(m_ns, ref);
+        QVERIFY(ended.wait(30000));
+        QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
+        // Back to the workload's own pods.
+        QTRY_COMPARE_WITH_TIMEOUT(dev.status(key).forwards.size(), 1, 10000);
+        const quint16 again = dev.status(key).forwards.first().localPort;
+        QVERIFY(again != 0);
+        QVERIFY(healthz(again).endsWith("ok\n"));
+
+        // Removed: closed at once, and forgotten.
+        window.table()->selectRow(rowOf(model, QStringLiteral("web")));
+        QTRY_VERIFY_WITH_TIMEOUT(panel->isAvailable(), 10000);
+        QTRY_COMPARE_WITH_TIMEOUT(panel->list()->count(), 1, 10000);
+        panel->list()->setCurrentRow(0);
+        QVERIFY(panel->removeButton()->isEnabled());
+        QTest::mouseClick(panel->removeButton(), Qt::LeftButton);
+        QVERIFY(dev.status(key).forwards.isEmpty());
+        QTRY_VERIFY_WITH_TIMEOUT(portRefuses(again), 5000);
+        QVERIFY(!m_settings->contains(remembered));
+    }
+
+    // With the bot's environment, the table lists its components: one whose workload is not in
+    // the cluster has a row of its own, and a pinned build is named.
+    void componentsTable()
+    {
+        chatops::StreamState state;
+        chatops::Snapshot snap;
+        snap.project = QStringLiteral("shop");
+        chatops::ComponentInfo web;
+        web.name = QStringLiteral("storefront");
+        web.workload = QStringLiteral("deploy/web");
+        chatops::ComponentInfo api;
+        api.name = QStringLiteral("api");
+        api.workload = QStringLiteral("deploy/api");
+        snap.components = {web, api};
+        model::Iteration it;
+        it.id = 1;
+        it.name = QStringLiteral("Sprint 9");
+        it.members = {QStringLiteral("appuser")};
+        snap.iterations = {it};
+        model::Environment env;
+        env.id = 7;
+        env.iterationId = 1;
+        env.nameSpace = m_ns;
+        env.state = QStringLiteral("ready");
+        snap.environments = {env};
+        model::Selection pin;
+        pin.environmentId = 7;
+        pin.component = QStringLiteral("storefront");
+        pin.mode = model::Selection::Mode::Pin;
+        pin.artifactId = 42;
+        model::Selection follow;
+        follow.environmentId = 7;
+        follow.component = QStringLiteral("api");
+        follow.branch = QStringLiteral("main");
+        snap.selections = {pin, follow};
+        chatops::Deployment d;
+        d.environmentId = 7;
+        d.component = QStringLiteral("storefront");
+        d.state = QStringLiteral("succeeded");
+        d.artifact.id = 42;
+        d.artifact.component = QStringLiteral("storefront");
+        d.artifact.build = QStringLiteral("102");
+        d.artifact.imageTag = QStringLiteral("1.1");
+        d.artifact.commit = QStringLiteral("c0ffee7");
+        d.at = QDateTime::currentDateTimeUtc();
+        snap.deployments = {d};
+        state.reset(snap);
+
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setNamespace(m_ns);
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("web")) >= 0, 10000);
+        model.setEnvironment(&state, 7);
+        const int sf = rowOf(model, QStringLiteral("storefront"));
+        QVERIFY(sf >= 0);
+        QVERIFY(rowOf(model, QStringLiteral("web")) < 0); // named as the bot names it
+        QCOMPARE(model.index(sf, 0).data(WorkloadsModel::LiveRole).toBool(), true);
+        QCOMPARE(model.index(sf, 0).data(WorkloadsModel::WorkloadRole).toString(), QStringLiteral("deploy/web"));
+        QCOMPARE(model.index(sf, WorkloadsModel::FollowsColumn).data().toString(),
+                 QStringLiteral("pinned: 1.1 #102 · c0ffee7"));
+        const int apiRow = rowOf(model, QStringLiteral("api"));
+        QVERIFY(apiRow >= 0);
+        QCOMPARE(model.index(apiRow, 0).data(WorkloadsModel::LiveRole).toBool(), false);
+        QCOMPARE(model.index(apiRow, WorkloadsModel::PodsColumn).data().toString(), QStringLiteral("not deployed"));
+        QCOMPARE(model.index(apiRow, WorkloadsModel::FollowsColumn).data().toString(), QStringLiteral("main"));
+        QCOMPARE(model.componentAt(apiRow), QStringLiteral("api"));
+        // Its actions are off: there is nothing to enter dev mode on, log or forward yet.
+        MainWindow window(m_client.get(), &dev, &model);
+        window.table()->selectRow(apiRow);
+        QVERIFY(!window.devButton()->isEnabled());
+        QVERIFY(!window.portForwards()->isAvailable());
+
+        // The workload appears: the same row, now live.
+        const QJsonObject deployment = QJsonDocument::fromJson(R"({
+          "apiVersion": "apps/v1", "kind": "Deployment",
+          "metadata": {"name": "api", "labels": {"app": "api"}},
+          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
+                   "template": {"metadata": {"labels": {"app": "api"}},
+                                "spec": {"containers": [{"name": "api", "image": "iterdeck/demo-worker:1.0"}]}}}})")
+                                           .object();
+        const int before = model.rowCount();
+        create(ResourceRef::deployments(), m_ns, deployment);
+        QTRY_VERIFY_WITH_TIMEOUT(
+            model.index(rowOf(model, QStringLiteral("api")), 0).data(WorkloadsModel::LiveRole).toBool(), 10000);
+        QCOMPARE(model.rowCount(), before);
+        // Without the environment, only workloads, by their names.
+        model.setEnvironment(&state, 0);
+        QVERIFY(rowOf(model, QStringLiteral("storefront")) < 0);
+        QVERIFY(rowOf(model, QStringLiteral("web")) >= 0);
+        QVERIFY(rowOf(model, QStringLiteral("api")) >= 0);
+        KubeCall *del = m_client->remove(ResourceRef::deployments(), m_ns, QStringLiteral("api"));
+        QSignalSpy deleted(del, &KubeCall::finished);
+        QVERIFY(deleted.wait(10000));
+        QTRY_VERIFY_WITH_TIMEOUT(rowOf(model, QStringLiteral("api")) < 0, 10000);
     }
 
     // A kubeconfig of the sandbox's credentials with these contexts (name -> server).
