@@ -313,7 +313,47 @@ void Application::openSettings()
             m_bot->start(QUrl::fromUserInput(url), token,
                          m_settings.value(QStringLiteral("bot/allowInsecure")).toBool());
     });
+    connect(dialog, &SettingsDialog::problem, this, [this](const QString &title, const QString &text) {
+        m_window->addActivity(title + QStringLiteral(": ") + text);
+        notify(title, text, true);
+    });
+    connect(dialog, &SettingsDialog::languageChanged, this, [this] {
+        if (m_options.sandbox) {
+            // The demo's cluster would have to start again too: not behind the user's back.
+            m_window->addActivity(tr("The new language is used when Iterdeck starts again."));
+            return;
+        }
+        auto *box = new QMessageBox(QMessageBox::Question, tr("Language"),
+                                    tr("Iterdeck shows the new language when it starts again. Restart it now? "
+                                       "Dev mode stays on; its sync resumes after the restart."),
+                                    QMessageBox::NoButton, m_window);
+        box->setAttribute(Qt::WA_DeleteOnClose);
+        QPushButton *now = box->addButton(tr("Restart now"), QMessageBox::AcceptRole);
+        box->addButton(tr("Later"), QMessageBox::RejectRole);
+        connect(box, &QMessageBox::buttonClicked, this, [this, now](QAbstractButton *clicked) {
+            if (clicked == now)
+                restart();
+        });
+        box->open();
+    });
     dialog->show();
+}
+
+void Application::restart()
+{
+    // The new process must not hand over to this one, which is about to quit.
+    if (m_instanceServer)
+        m_instanceServer->close();
+    QStringList args = QCoreApplication::arguments().mid(1);
+    if (!args.contains(QStringLiteral("--show")))
+        args << QStringLiteral("--show");
+    if (!QProcess::startDetached(QCoreApplication::applicationFilePath(), args)) {
+        delete m_instanceServer;
+        listenForOtherInstances();
+        notify(tr("Restart"), tr("Iterdeck could not be started again; quit and start it yourself."), true);
+        return;
+    }
+    QCoreApplication::quit();
 }
 
 void Application::applyClusterSettings()

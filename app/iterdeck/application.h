@@ -64,6 +64,8 @@ private:
     void rebuildIterationMenus();
     void startBot();
     void notify(const QString &title, const QString &text, bool error);
+    // Starts this program again (with its window) and quits: a new language takes effect.
+    void restart();
 
     Options m_options;
     QSettings m_settings;

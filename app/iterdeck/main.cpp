@@ -93,6 +93,7 @@ int main(int argc, char **argv)
     const QString language = QSettings().value(QStringLiteral("ui/language")).toString();
     if (!language.isEmpty())
         QLocale::setDefault(QLocale(language));
+    app.setProperty("iterdeck.language", language); // what this run shows (the settings dialog compares)
     iterdeck::installTranslations(app);
 
     QCommandLineParser parser;

@@ -1,5 +1,6 @@
 #include "settingsdialog.h"
 
+#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QCoreApplication>
@@ -69,6 +70,11 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     , m_notifyDeploy(new QCheckBox(tr("Deploys and new builds of my iterations"), this))
     , m_notifyIteration(new QCheckBox(tr("Iterations starting and closing, and group messages"), this))
     , m_language(new QComboBox(this))
+    , m_languageNote(new QLabel(this))
+    , m_allowInsecure(new QCheckBox(tr("Allow plain http to a bot on another computer (the token is sent "
+                                       "unencrypted)"),
+                                    this))
+    , m_startLanguage(qApp->property("iterdeck.language").toString())
 {
     setWindowTitle(tr("Iterdeck settings"));
     // Stable names for window tools (scripts/screenshots), whatever the language of the title.
@@ -89,6 +95,11 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_notifyDeploy->setObjectName(QStringLiteral("notifyDeploy"));
     m_notifyIteration->setObjectName(QStringLiteral("notifyIteration"));
     m_tokenNote->setObjectName(QStringLiteral("tokenNote"));
+    m_language->setObjectName(QStringLiteral("language"));
+    m_languageNote->setObjectName(QStringLiteral("languageNote"));
+    m_languageNote->setWordWrap(true);
+    m_allowInsecure->setObjectName(QStringLiteral("allowInsecure"));
+    m_autostart->setObjectName(QStringLiteral("autostart"));
     m_tokenNote->setWordWrap(true);
     m_tokenNote->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Minimum);
     m_language->addItem(tr("System language"), QString());
@@ -100,11 +111,13 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     form->addRow(tr("Bot URL"), m_botUrl);
     form->addRow(tr("Bot token"), m_token);
     form->addRow(QString(), m_tokenNote);
+    form->addRow(QString(), m_allowInsecure);
     form->setRowVisible(m_tokenNote, false); // until there is something to say
     form->addRow(tr("Notifications"), m_notifyDev);
     form->addRow(QString(), m_notifyDeploy);
     form->addRow(QString(), m_notifyIteration);
     form->addRow(tr("Language"), m_language);
+    form->addRow(QString(), m_languageNote);
     form->addRow(QString(), m_autostart);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, this);
     connect(buttons, &QDialogButtonBox::accepted, this, &SettingsDialog::accept);
@@ -118,8 +131,16 @@ SettingsDialog::SettingsDialog(QSettings *settings, QWidget *parent)
     m_notifyDev->setChecked(m_settings->value(QStringLiteral("notify/dev"), true).toBool());
     m_notifyDeploy->setChecked(m_settings->value(QStringLiteral("notify/deploy"), true).toBool());
     m_notifyIteration->setChecked(m_settings->value(QStringLiteral("notify/iteration"), true).toBool());
+    m_allowInsecure->setChecked(m_settings->value(QStringLiteral("bot/allowInsecure")).toBool());
     m_language->setCurrentIndex(
         std::max(0, m_language->findData(m_settings->value(QStringLiteral("ui/language")).toString())));
+    const auto languageNote = [this, form] {
+        const bool changed = m_language->currentData().toString() != m_startLanguage;
+        m_languageNote->setText(changed ? tr("Iterdeck shows the new language when it starts again.") : QString());
+        form->setRowVisible(m_languageNote, changed);
+    };
+    languageNote();
+    connect(m_language, &QComboBox::currentIndexChanged, this, languageNote);
     m_autostart->setChecked(startsAtLogin());
     loadToken();
 }
@@ -166,26 +187,58 @@ void SettingsDialog::accept()
     m_settings->setValue(QStringLiteral("cluster/kubeconfig"), m_kubeconfig->text().trimmed());
     m_settings->setValue(QStringLiteral("cluster/context"), m_context->text().trimmed());
     m_settings->setValue(QStringLiteral("cluster/namespace"), m_namespace->text().trimmed());
+    const bool tokenChanged = m_token->text() != m_loadedToken;
     const bool botChanged = m_settings->value(QStringLiteral("bot/url")).toString() != m_botUrl->text().trimmed()
-        || m_token->text() != m_loadedToken;
+        || tokenChanged
+        || m_settings->value(QStringLiteral("bot/allowInsecure")).toBool() != m_allowInsecure->isChecked();
     m_settings->setValue(QStringLiteral("bot/url"), m_botUrl->text().trimmed());
+    m_settings->setValue(QStringLiteral("bot/allowInsecure"), m_allowInsecure->isChecked());
     m_settings->setValue(QStringLiteral("notify/iteration"), m_notifyIteration->isChecked());
     m_settings->setValue(QStringLiteral("notify/dev"), m_notifyDev->isChecked());
     m_settings->setValue(QStringLiteral("notify/deploy"), m_notifyDeploy->isChecked());
+    const bool languageChanged
+        = m_settings->value(QStringLiteral("ui/language")).toString() != m_language->currentData().toString()
+        && m_language->currentData().toString() != m_startLanguage;
     m_settings->setValue(QStringLiteral("ui/language"), m_language->currentData().toString());
     QString error;
-    if (m_autostart->isChecked() != startsAtLogin())
-        setStartAtLogin(m_autostart->isChecked(), &error);
-    auto *job = new QKeychain::WritePasswordJob(kKeychainService);
-    job->setKey(kTokenKey);
-    job->setTextData(m_token->text());
-    job->setAutoDelete(true);
-    job->start();
+    if (m_autostart->isChecked() != startsAtLogin() && !setStartAtLogin(m_autostart->isChecked(), &error))
+        Q_EMIT problem(tr("Start at login"), error);
     if (clusterChanged)
         Q_EMIT this->clusterChanged();
     if (botChanged)
         Q_EMIT this->botChanged(m_botUrl->text().trimmed(), m_token->text().trimmed());
-    QDialog::accept();
+    if (languageChanged)
+        Q_EMIT this->languageChanged();
+    if (!tokenChanged) {
+        QDialog::accept();
+        return;
+    }
+    // The dialog closes once the keychain has answered, so that a failure is told while it is
+    // known which token it was about.
+    QKeychain::Job *job = nullptr;
+    if (m_token->text().trimmed().isEmpty()) {
+        auto *remove = new QKeychain::DeletePasswordJob(kKeychainService, this);
+        remove->setKey(kTokenKey);
+        job = remove;
+    } else {
+        auto *write = new QKeychain::WritePasswordJob(kKeychainService, this);
+        write->setKey(kTokenKey);
+        write->setTextData(m_token->text().trimmed());
+        job = write;
+    }
+    job->setAutoDelete(true);
+    setEnabled(false);
+    connect(job, &QKeychain::Job::finished, this, [this, job] {
+        setEnabled(true);
+        if (job->error() != QKeychain::NoError && job->error() != QKeychain::EntryNotFound)
+            Q_EMIT problem(tr("Bot token not saved"),
+                           tr("The token could not be stored in the keychain (%1). It is used until Iterdeck "
+                              "quits; enter it again after the next start.")
+                               .arg(job->errorString()));
+        m_loadedToken = m_token->text();
+        QDialog::accept();
+    });
+    job->start();
 }
 
 } // namespace iterdeck::app

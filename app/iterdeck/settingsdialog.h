@@ -1,7 +1,7 @@
 #pragma once
 // Settings: the cluster (kubeconfig and context, default namespace), the bot (URL; the token
-// kept in the system keychain), start at login (an XDG autostart entry), notifications per
-// kind, and the language.
+// kept in the system keychain; plain http to another host only when allowed), start at login
+// (an XDG autostart entry), notifications per kind, and the language (used from the next start).
 #include <QDialog>
 #include <QString>
 
@@ -31,8 +31,13 @@ public:
 
 Q_SIGNALS:
     void clusterChanged();
-    // The bot URL or token changed: the token is given too (it may live in no keychain).
+    // The bot URL, token or insecure switch changed: the token is given too (it may live in no
+    // keychain).
     void botChanged(const QString &url, const QString &token);
+    // The language chosen differs from the one this run shows (it applies at the next start).
+    void languageChanged();
+    // A setting could not be kept as asked (the keychain, the autostart entry): for the user.
+    void problem(const QString &title, const QString &text);
 
 private:
     void loadToken();
@@ -52,6 +57,9 @@ private:
     QCheckBox *m_notifyIteration;
     QString m_loadedToken;
     QComboBox *m_language;
+    QLabel *m_languageNote;
+    QCheckBox *m_allowInsecure;
+    QString m_startLanguage; // the language this run shows (as in the settings at start)
 };
 
 } // namespace iterdeck::app

@@ -1080,8 +1080,38 @@ private Q_SLOTS:
         url->setText(QStringLiteral("  https://bot.example.com  "));
         token->setText(QStringLiteral("secret-token"));
         notifyIteration->setChecked(false);
+        auto *insecure = dialog.findChild<QCheckBox *>(QStringLiteral("allowInsecure"));
+        QVERIFY(insecure);
+        QVERIFY(!insecure->isChecked());
+        insecure->setChecked(true);
+        // A new language is said to come with the next start.
+        auto *language = dialog.findChild<QComboBox *>(QStringLiteral("language"));
+        auto *languageNote = dialog.findChild<QLabel *>(QStringLiteral("languageNote"));
+        QVERIFY(language && languageNote);
+        QVERIFY(languageNote->text().isEmpty());
+        language->setCurrentIndex(language->findData(QStringLiteral("zh_CN")));
+        QVERIFY2(languageNote->text().contains(QLatin1String("when it starts again")),
+                 qPrintable(languageNote->text()));
+        auto *tokenNote = dialog.findChild<QLabel *>(QStringLiteral("tokenNote"));
+        QVERIFY(tokenNote);
+        const bool noKeychain
+            = QTest::qWaitFor([&] { return tokenNote->text().startsWith(QLatin1String("No keychain")); }, 5000);
         QSignalSpy botChanged(&dialog, &SettingsDialog::botChanged);
+        QSignalSpy languageChanged(&dialog, &SettingsDialog::languageChanged);
+        QSignalSpy problem(&dialog, &SettingsDialog::problem);
+        QSignalSpy accepted(&dialog, &QDialog::accepted);
         dialog.accept();
+        QCOMPARE(languageChanged.size(), 1);
+        QCOMPARE(settings.value(QStringLiteral("ui/language")).toString(), QStringLiteral("zh_CN"));
+        QCOMPARE(settings.value(QStringLiteral("bot/allowInsecure")).toBool(), true);
+        // It closes once the keychain has answered; without one, the user is told.
+        QTRY_COMPARE_WITH_TIMEOUT(accepted.size(), 1, 10000);
+        QCOMPARE(problem.size(), noKeychain ? 1 : 0);
+        for (const QList<QVariant> &p : std::as_const(problem)) {
+            QCOMPARE(p.at(0).toString(), QStringLiteral("Bot token not saved"));
+            QVERIFY2(p.at(1).toString().contains(QLatin1String("could not be stored in the keychain")),
+                     qPrintable(p.at(1).toString()));
+        }
         QCOMPARE(botChanged.size(), 1);
         QCOMPARE(botChanged.first().at(0).toString(), QStringLiteral("https://bot.example.com"));
         QCOMPARE(botChanged.first().at(1).toString(), QStringLiteral("secret-token"));
