@@ -41,6 +41,7 @@
 #include <QListWidget>
 #include <QMenu>
 #include <QPointer>
+#include <QProcess>
 #include <QPushButton>
 #include <QSaveFile>
 #include <QSettings>
@@ -56,6 +57,8 @@
 #include <QUrl>
 
 #include <memory>
+
+#include <unistd.h>
 
 using namespace iterdeck;
 using namespace iterdeck::app;
@@ -1123,6 +1126,44 @@ private Q_SLOTS:
         QFile ini(settings.fileName());
         QVERIFY(ini.open(QIODevice::ReadOnly));
         QVERIFY(!ini.readAll().contains("secret-token"));
+    }
+
+    // The program itself: it starts against the cluster, a second launch hands over to it
+    // ("already running": its window is raised) and ends, and SIGTERM ends the first cleanly.
+    void singleInstanceProgram()
+    {
+        QTemporaryDir runtime; // the instance socket lives in TMPDIR: none of another run's
+        QVERIFY(runtime.isValid());
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert(QStringLiteral("TMPDIR"), runtime.path());
+        env.insert(QStringLiteral("QT_QPA_PLATFORM"), QStringLiteral("offscreen"));
+        const QStringList args {QStringLiteral("--kubeconfig"), m_sandbox->kubeconfigPath(), QStringLiteral("-n"),
+                                m_ns};
+        QProcess first;
+        first.setProcessEnvironment(env);
+        first.setProcessChannelMode(QProcess::MergedChannels);
+        first.start(QStringLiteral(ITERDECK_GUI_PATH), args);
+        QVERIFY(first.waitForStarted(10000));
+        const QString socket = runtime.filePath(QStringLiteral("iterdeck-%1").arg(::getuid()));
+        QTRY_VERIFY2_WITH_TIMEOUT(QFileInfo::exists(socket), qPrintable(QString::fromUtf8(first.readAll())), 20000);
+
+        QProcess second;
+        second.setProcessEnvironment(env);
+        second.start(QStringLiteral(ITERDECK_GUI_PATH), args);
+        QVERIFY(second.waitForFinished(20000));
+        QCOMPARE(second.exitStatus(), QProcess::NormalExit);
+        QCOMPARE(second.exitCode(), 0);
+        const QByteArray said = second.readAllStandardError();
+        QVERIFY2(said.contains("already running"), said.constData());
+        QCOMPARE(first.state(), QProcess::Running);
+
+        first.terminate();
+        QVERIFY(first.waitForFinished(20000));
+        const QByteArray log = first.readAll();
+        QCOMPARE(first.exitStatus(), QProcess::NormalExit);
+        QVERIFY2(first.exitCode() == 0, log.constData());
+        QVERIFY2(!log.contains("QObject::") && !log.contains("ASSERT"), log.constData());
+        QVERIFY(!QFileInfo::exists(socket)); // removed at the end: the next start needs no cleanup
     }
 
     void startAtLogin()
