@@ -522,7 +522,7 @@ void Application::rebuildIterationMenus()
             = menu->addAction(unread ? tr("Open the group (%n new)", nullptr, unread) : tr("Open the group"));
         connect(group, &QAction::triggered, this, [this, id] {
             raiseWindow();
-            m_window->selectIteration(id);
+            m_window->openGroup(id);
         });
         menus.append(menu);
     }

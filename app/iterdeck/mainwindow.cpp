@@ -3,6 +3,7 @@
 #include "botsession.h"
 #include "deploycarddialog.h"
 #include "devcontroller.h"
+#include "grouppanel.h"
 #include "iterationsmodel.h"
 #include "kube/informer.h"
 #include "kube/kubeclient.h"
@@ -453,8 +454,21 @@ void MainWindow::setBotSession(BotSession *session)
         if (const model::Environment *env = m_bot->state()->environmentOfIteration(m_iterationId))
             QDesktopServices::openUrl(QUrl(m_bot->state()->environmentUrl(env->id)));
     });
+    m_group = new GroupPanel(this);
+    m_group->setBotSession(session);
+    m_bottomTabs->addTab(m_group, tr("Group"));
+    m_bottomTabs->setTabToolTip(m_bottomTabs->indexOf(m_group), tr("The selected iteration's group"));
     m_envBar->show();
     updateEnvironment();
+}
+
+void MainWindow::openGroup(qint64 iterationId)
+{
+    selectIteration(iterationId);
+    if (m_group) {
+        m_bottomTabs->setCurrentWidget(m_group);
+        m_group->input()->setFocus();
+    }
 }
 
 void MainWindow::selectIteration(qint64 iterationId)
@@ -469,6 +483,8 @@ void MainWindow::selectIteration(qint64 iterationId)
         m_bot->state()->markRead(iterationId);
         m_bot->state()->markRead(0);
     }
+    if (m_group)
+        m_group->setIteration(iterationId);
     updateEnvironment();
     showActivity();
 }

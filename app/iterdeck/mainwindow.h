@@ -22,6 +22,7 @@ namespace iterdeck::app {
 
 class BotSession;
 class DevController;
+class GroupPanel;
 class IterationsModel;
 class PortForwardsPanel;
 class WorkloadsModel;
@@ -50,6 +51,9 @@ public:
     void selectIteration(qint64 iterationId);
     qint64 selectedIteration() const { return m_iterationId; }
     void openDeployCard(qint64 environmentId);
+    // Selects the iteration and shows its group (messages, and a line to write to it).
+    void openGroup(qint64 iterationId);
+    GroupPanel *groupPanel() const { return m_group; }
     QListView *iterationsView() const { return m_iterations; }
 
     // Lists the kubeconfig's contexts (choosing one switches the client) and follows the
@@ -91,6 +95,7 @@ private:
     QTabWidget *m_bottomTabs = nullptr;
     QListWidget *m_activity;
     BotSession *m_bot = nullptr;
+    GroupPanel *m_group = nullptr;
     IterationsModel *m_iterationsModel = nullptr;
     QListView *m_iterations = nullptr;
     QWidget *m_envBar = nullptr;

@@ -207,6 +207,10 @@ void StreamState::addActivity(const model::Event &e, bool replayed)
     a.iterationId = e.iterationId;
     a.environmentId = e.environmentId;
     a.unread = true;
+    if (e.type == u"channel.message") {
+        a.from = e.payload.value(u"from").toString();
+        a.message = e.payload.value(u"text").toString();
+    }
     QList<Activity> &list = m_activity[e.iterationId];
     list.append(a);
     if (list.size() > kMaxActivity)

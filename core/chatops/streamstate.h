@@ -22,6 +22,9 @@ struct Activity
     qint64 iterationId = 0; // 0: project-wide (new builds)
     qint64 environmentId = 0;
     bool unread = true;
+    // channel.message: who wrote (empty: the bot or the platform) and the whole text.
+    QString from;
+    QString message;
 };
 
 class StreamState : public QObject

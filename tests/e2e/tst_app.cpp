@@ -15,6 +15,7 @@
 #include "deploycarddialog.h"
 #include "devcontroller.h"
 #include "devmode/workload.h"
+#include "grouppanel.h"
 #include "iterationsmodel.h"
 #include "kube/exec.h"
 #include "kube/kubeclient.h"
@@ -898,6 +899,82 @@ private Q_SLOTS:
             names << v.toObject().value(QStringLiteral("metadata")).toObject().value(QStringLiteral("name")).toString();
         QVERIFY2(names.contains(ns), qPrintable(names.join(u' ')));
         QVERIFY2(!names.contains(QStringLiteral("demo-hotfix-7")), qPrintable(names.join(u' ')));
+    }
+
+    // The iteration's group in the window: what is written there arrives live, a message sent
+    // from the app is posted through the bot and comes back, and a new window reads the history.
+    void groupConversation()
+    {
+        DemoBot demo;
+        QString error;
+        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-group")), QStringLiteral("appuser"), 0,
+                            &error),
+                 qPrintable(error));
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        options.ns = QStringLiteral("demo-sprint-1");
+        Application app(options);
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        app.bot()->start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        qint64 sprint = 0;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (const model::Iteration &it : app.bot()->state()->iterations()) {
+                    if (it.name == u"Sprint 1")
+                        sprint = it.id;
+                }
+                return sprint > 0;
+            }(),
+            20000);
+        // The tray's "Open the group" opens it.
+        QAction *open = nullptr;
+        QTRY_VERIFY_WITH_TIMEOUT(
+            [&] {
+                for (const QMenu *menu : app.tray()->iterationMenus()) {
+                    if (!menu->title().startsWith(QLatin1String("Sprint 1")))
+                        continue;
+                    for (QAction *a : menu->actions()) {
+                        if (a->text().startsWith(QLatin1String("Open the group")))
+                            open = a;
+                    }
+                }
+                return open != nullptr;
+            }(),
+            10000);
+        open->trigger();
+        GroupPanel *group = app.window()->groupPanel();
+        QVERIFY(group);
+        QCOMPARE(app.window()->bottomTabs()->currentWidget(), group);
+        QCOMPARE(app.window()->selectedIteration(), sprint);
+        QVERIFY(!group->sendButton()->isEnabled()); // nothing to send yet
+        group->input()->setText(QStringLiteral("Deploying feature/login to try it"));
+        QVERIFY(group->sendButton()->isEnabled());
+        QTest::mouseClick(group->sendButton(), Qt::LeftButton);
+        const auto shows = [](GroupPanel *g, const QString &what) {
+            for (int i = 0; i < g->messages()->count(); ++i) {
+                if (g->messages()->item(i)->text().contains(what))
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(shows(group, QStringLiteral("appuser: Deploying feature/login to try it")), 10000);
+        QVERIFY(group->input()->text().isEmpty());
+        QVERIFY(group->errorLabel()->isHidden());
+
+        // A new window (a restart of the app) reads the group's history from the bot.
+        BotSession session(m_settings.get());
+        DevController dev(m_client.get(), m_settings.get());
+        WorkloadsModel model(m_client.get(), &dev);
+        MainWindow window(m_client.get(), &dev, &model);
+        window.setBotSession(&session);
+        session.start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(session.isConnected(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(session.state()->iteration(sprint), 20000);
+        window.openGroup(sprint);
+        QTRY_VERIFY_WITH_TIMEOUT(shows(window.groupPanel(), QStringLiteral("appuser: Deploying feature/login")), 10000);
     }
 
     // The tray's submenu of an iteration shows each component's dev mode as it is, also when it
