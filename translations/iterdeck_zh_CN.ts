@@ -769,6 +769,30 @@ Resume syncing them, or restore them as they were?</source>
             <numerusform>你的迭代中有 %n 条未读</numerusform>
         </translation>
     </message>
+    <message>
+        <source>The new language is used when Iterdeck starts again.</source>
+        <translation>新语言将在 Iterdeck 下次启动时生效。</translation>
+    </message>
+    <message>
+        <source>Language</source>
+        <translation>语言</translation>
+    </message>
+    <message>
+        <source>Iterdeck shows the new language when it starts again. Restart it now? Dev mode stays on; its sync resumes after the restart.</source>
+        <translation>Iterdeck 下次启动时将显示新语言。现在重新启动吗？开发模式会保持开启，同步会在重启后继续。</translation>
+    </message>
+    <message>
+        <source>Restart now</source>
+        <translation>立即重启</translation>
+    </message>
+    <message>
+        <source>Restart</source>
+        <translation>重启</translation>
+    </message>
+    <message>
+        <source>Iterdeck could not be started again; quit and start it yourself.</source>
+        <translation>无法重新启动 Iterdeck，请手动退出后再启动。</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::BotSession</name>
@@ -960,12 +984,67 @@ Resume syncing them, or restore them as they were?</source>
         <translation>%1 已还原，但与保存的原始版本在以下位置不同：%2</translation>
     </message>
     <message>
-        <source>%1 is not in dev mode</source>
-        <translation>%1 不在开发模式中</translation>
-    </message>
-    <message>
         <source>%1: port-forward</source>
         <translation>%1：端口转发</translation>
+    </message>
+    <message>
+        <source>&quot;%1&quot; is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT</source>
+        <translation>“%1”不是有效的端口转发：应为 本地:远程、:远程 或 端口</translation>
+    </message>
+    <message>
+        <source>%1 has no pods to forward to</source>
+        <translation>%1 没有可转发到的 Pod</translation>
+    </message>
+    <message>
+        <source>%1 is already forwarded</source>
+        <translation>%1 已在转发</translation>
+    </message>
+    <message>
+        <source>local port %1 is already forwarded to port %2</source>
+        <translation>本地端口 %1 已转发到端口 %2</translation>
+    </message>
+    <message>
+        <source>%1 could not be forwarded again: %2</source>
+        <translation>%1 无法重新转发：%2</translation>
+    </message>
+    <message>
+        <source>%1: dev mode not entered, nothing was changed</source>
+        <translation>%1：未进入开发模式，未做任何更改</translation>
+    </message>
+    <message>
+        <source>cancelling</source>
+        <translation>正在取消</translation>
+    </message>
+    <message>
+        <source>%1: dev mode not entered, restored exactly</source>
+        <translation>%1：未进入开发模式，已完全还原</translation>
+    </message>
+</context>
+<context>
+    <name>iterdeck::app::GroupPanel</name>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Write to the iteration&apos;s group…</source>
+        <translation>在迭代群里发消息…</translation>
+    </message>
+    <message>
+        <source>Choose an iteration to see its group.</source>
+        <translation>选择一个迭代以查看其群组。</translation>
+    </message>
+    <message>
+        <source>The group of %1</source>
+        <translation>%1 的群组</translation>
+    </message>
+    <message>
+        <source>No messages yet</source>
+        <translation>暂无消息</translation>
+    </message>
+    <message>
+        <source>Not sent: %1</source>
+        <translation>未发送：%1</translation>
     </message>
 </context>
 <context>
@@ -1134,16 +1213,40 @@ Resume syncing them, or restore them as they were?</source>
         <translation>端口转发</translation>
     </message>
     <message>
-        <source>The port-forwards of the selected workload, while it is in dev mode</source>
-        <translation>所选工作负载处于开发模式时的端口转发</translation>
-    </message>
-    <message>
         <source>The kubeconfig changed: now %1 (context %2)</source>
         <translation>kubeconfig 已变更：现在使用 %1（上下文 %2）</translation>
     </message>
     <message>
         <source>%1 could not be started.</source>
         <translation>无法启动 %1。</translation>
+    </message>
+    <message>
+        <source>The port-forwards of the selected workload</source>
+        <translation>所选工作负载的端口转发</translation>
+    </message>
+    <message>
+        <source>Group</source>
+        <translation>群组</translation>
+    </message>
+    <message>
+        <source>The selected iteration&apos;s group</source>
+        <translation>所选迭代的群组</translation>
+    </message>
+    <message>
+        <source>Cancel dev mode</source>
+        <translation>取消开发模式</translation>
+    </message>
+    <message>
+        <source>Stop entering dev mode and restore whatever was changed already</source>
+        <translation>停止进入开发模式，并还原已做的更改</translation>
+    </message>
+    <message>
+        <source>%1 is not deployed yet</source>
+        <translation>%1 尚未部署</translation>
+    </message>
+    <message>
+        <source>%1: cancelling dev mode</source>
+        <translation>%1：正在取消开发模式</translation>
     </message>
 </context>
 <context>
@@ -1163,14 +1266,6 @@ Resume syncing them, or restore them as they were?</source>
     <message>
         <source>%1 → %2 (%3): starting</source>
         <translation>%1 → %2（%3）：正在启动</translation>
-    </message>
-    <message>
-        <source>, following the dev pod</source>
-        <translation>，正在跟随开发 Pod</translation>
-    </message>
-    <message>
-        <source>, waiting for the dev pod</source>
-        <translation>，正在等待开发 Pod</translation>
     </message>
     <message>
         <source>127.0.0.1:%1 → %2 (%3%4)</source>
@@ -1193,10 +1288,6 @@ Resume syncing them, or restore them as they were?</source>
         <translation>本机（127.0.0.1）上的端口；“任一空闲端口”由系统自动选择</translation>
     </message>
     <message>
-        <source>The port in the dev container</source>
-        <translation>开发容器中的端口</translation>
-    </message>
-    <message>
         <source>Stop the selected forward and forget it (forwards of the dev config stay)</source>
         <translation>停止所选转发并不再记住它（开发配置中的转发保留）</translation>
     </message>
@@ -1209,20 +1300,40 @@ Resume syncing them, or restore them as they were?</source>
         <translation>容器端口：</translation>
     </message>
     <message>
-        <source>Port-forwards can be added while a workload is in dev mode.</source>
-        <translation>工作负载处于开发模式时才能添加端口转发。</translation>
-    </message>
-    <message>
-        <source>Port-forwards of %1</source>
-        <translation>%1 的端口转发</translation>
-    </message>
-    <message>
         <source>No port-forwards yet</source>
         <translation>还没有端口转发</translation>
     </message>
     <message>
         <source>Could not forward %1: %2</source>
         <translation>无法转发 %1：%2</translation>
+    </message>
+    <message>
+        <source>, following the pod</source>
+        <translation>，跟随 Pod</translation>
+    </message>
+    <message>
+        <source>, waiting for a pod</source>
+        <translation>，等待 Pod</translation>
+    </message>
+    <message>
+        <source>The port in the container</source>
+        <translation>容器中的端口</translation>
+    </message>
+    <message>
+        <source>Port-forwards move to the new pod once dev mode has started or ended.</source>
+        <translation>开发模式启动或结束后，端口转发会移到新的 Pod。</translation>
+    </message>
+    <message>
+        <source>Select a running workload to forward its ports.</source>
+        <translation>选择一个正在运行的工作负载以转发其端口。</translation>
+    </message>
+    <message>
+        <source>Port-forwards of %1 (to its dev pod)</source>
+        <translation>%1 的端口转发（到其开发 Pod）</translation>
+    </message>
+    <message>
+        <source>Port-forwards of %1 (to its pods)</source>
+        <translation>%1 的端口转发（到其 Pod）</translation>
     </message>
 </context>
 <context>
@@ -1303,6 +1414,26 @@ Resume syncing them, or restore them as they were?</source>
         <source>Iterations starting and closing, and group messages</source>
         <translation>迭代的开始与关闭，以及群组消息</translation>
     </message>
+    <message>
+        <source>Allow plain http to a bot on another computer (the token is sent unencrypted)</source>
+        <translation>允许通过明文 http 连接其他计算机上的机器人（令牌将以未加密方式发送）</translation>
+    </message>
+    <message>
+        <source>Iterdeck shows the new language when it starts again.</source>
+        <translation>Iterdeck 下次启动时将显示新语言。</translation>
+    </message>
+    <message>
+        <source>Start at login</source>
+        <translation>登录时启动</translation>
+    </message>
+    <message>
+        <source>Bot token not saved</source>
+        <translation>机器人令牌未保存</translation>
+    </message>
+    <message>
+        <source>The token could not be stored in the keychain (%1). It is used until Iterdeck quits; enter it again after the next start.</source>
+        <translation>无法将令牌存入钥匙串（%1）。在 Iterdeck 退出前仍会使用它；下次启动后请重新输入。</translation>
+    </message>
 </context>
 <context>
     <name>iterdeck::app::TrayIcon</name>
@@ -1370,10 +1501,6 @@ Resume syncing them, or restore them as they were?</source>
         <translation>已部署</translation>
     </message>
     <message>
-        <source>pinned #%1</source>
-        <translation>固定于 #%1</translation>
-    </message>
-    <message>
         <source>deploying %1…</source>
         <translation>正在部署 %1…</translation>
     </message>
@@ -1408,6 +1535,22 @@ Resume syncing them, or restore them as they were?</source>
         <translation>
             <numerusform>%n 天前</numerusform>
         </translation>
+    </message>
+    <message>
+        <source>%1 runs as %2, which is not in the cluster yet</source>
+        <translation>%1 以 %2 运行，但它尚未出现在集群中</translation>
+    </message>
+    <message>
+        <source>not deployed</source>
+        <translation>未部署</translation>
+    </message>
+    <message>
+        <source>pinned: %1</source>
+        <translation>固定：%1</translation>
+    </message>
+    <message>
+        <source>pinned: build %1</source>
+        <translation>固定：构建 %1</translation>
     </message>
 </context>
 <context>
