@@ -201,12 +201,17 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::activityChanged, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::rebuildIterationMenus);
+    connect(m_bot->client(), &chatops::BotClient::welcomed, this,
+            [this](const QString &, const QString &displayName, bool) { m_myName = displayName; });
     connect(m_bot->state(), &chatops::StreamState::notable, this,
             [this](const chatops::Activity &a, chatops::EventKind kind) {
                 const bool deployKinds = kind == chatops::EventKind::Deploy || kind == chatops::EventKind::Environment
                     || kind == chatops::EventKind::Artifact;
                 const QString key = deployKinds ? QStringLiteral("notify/deploy") : QStringLiteral("notify/iteration");
                 if (!m_settings.value(key, true).toBool())
+                    return;
+                // What I wrote myself is no news to me.
+                if (a.type == u"channel.message" && !m_myName.isEmpty() && a.from == m_myName)
                     return;
                 const model::Iteration *it = m_bot->state()->iteration(a.iterationId);
                 notify(it ? it->name : QStringLiteral("Iterdeck"), a.text, a.type.endsWith(u"failed"));
@@ -429,6 +434,7 @@ void Application::notify(const QString &title, const QString &text, bool error)
     if (m_tray->pauseAction()->isChecked())
         return;
     m_tray->showMessage(title, text, error);
+    Q_EMIT notified(title, text);
 }
 
 // One submenu per iteration: open the environment, Deploy…, its components' dev mode, the group.

@@ -50,6 +50,7 @@ public:
 Q_SIGNALS:
     void ready();
     void failed(const QString &message);
+    void notified(const QString &title, const QString &text); // a notification was shown
 
 private:
     void startSandbox();
@@ -82,6 +83,7 @@ private:
     QString m_sandboxDir;
     QString m_connectionProblem;
     qint64 m_notifiedIteration = 0; // of the last notification shown
+    QString m_myName; // as the bot names this user in groups (its welcome's displayName)
 };
 
 // A program installed next to this one (or in the build tree's app/NAME/).

@@ -221,6 +221,7 @@ MainWindow::MainWindow(KubeClient *client, DevController *dev, WorkloadsModel *m
     m_bottomTabs->setCornerWidget(clear);
     layout->addWidget(m_bottomTabs, 1);
     setCentralWidget(central);
+    m_activity->setObjectName(QStringLiteral("activity"));
 
     connect(settings, &QPushButton::clicked, this, &MainWindow::settingsRequested);
     connect(clear, &QPushButton::clicked, this, [this] {
@@ -358,6 +359,9 @@ void MainWindow::showActivity()
     if (m_bot && m_iterationId) {
         for (qint64 id : {m_iterationId, qint64(0)}) {
             for (const chatops::Activity &a : m_bot->state()->activity(id)) {
+                // The bot's own group messages repeat the events listed here (the Group tab has them).
+                if (a.type == u"channel.message" && a.from == u"iterdeck")
+                    continue;
                 const QDateTime local = a.at.toLocalTime();
                 entries.append({local.toString(Qt::ISODate),
                                 local.toString(QStringLiteral("HH:mm:ss")) + QStringLiteral("  ") + a.text, a.unread});

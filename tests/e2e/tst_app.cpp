@@ -952,6 +952,7 @@ private Q_SLOTS:
         QVERIFY(!group->sendButton()->isEnabled()); // nothing to send yet
         group->input()->setText(QStringLiteral("Deploying feature/login to try it"));
         QVERIFY(group->sendButton()->isEnabled());
+        QSignalSpy notified(&app, &Application::notified);
         QTest::mouseClick(group->sendButton(), Qt::LeftButton);
         const auto shows = [](GroupPanel *g, const QString &what) {
             for (int i = 0; i < g->messages()->count(); ++i) {
@@ -963,6 +964,22 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(shows(group, QStringLiteral("appuser: Deploying feature/login to try it")), 10000);
         QVERIFY(group->input()->text().isEmpty());
         QVERIFY(group->errorLabel()->isHidden());
+        // What I wrote is no news to me: no notification of it.
+        QTest::qWait(200);
+        for (const QList<QVariant> &n : std::as_const(notified))
+            QVERIFY2(!n.at(1).toString().contains(QLatin1String("Deploying feature/login")),
+                     qPrintable(n.at(1).toString()));
+        // The activity list leaves out the bot's own group messages (they repeat its events).
+        for (const chatops::Activity &a : app.bot()->state()->activity(sprint)) {
+            if (a.type == u"channel.message" && a.from == u"iterdeck") {
+                QListWidget *activity = app.window()->findChild<QListWidget *>(QStringLiteral("activity"));
+                QVERIFY(activity);
+                for (int i = 0; i < activity->count(); ++i)
+                    QVERIFY2(!activity->item(i)->text().contains(QLatin1String("  iterdeck: ")),
+                             qPrintable(activity->item(i)->text()));
+                break;
+            }
+        }
 
         // A new window (a restart of the app) reads the group's history from the bot.
         BotSession session(m_settings.get());
