@@ -9,6 +9,7 @@
 // it is replaced on disk: new contexts are listed, a changed server is used, a context that is
 // gone is said so.
 #include "application.h"
+#include "bot/crypto.h"
 #include "botsession.h"
 #include "chatops/streamstate.h"
 #include "demobot.h"
@@ -41,6 +42,8 @@
 #include <QListView>
 #include <QListWidget>
 #include <QMenu>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QPointer>
 #include <QProcess>
 #include <QPushButton>
@@ -1092,6 +1095,73 @@ private Q_SLOTS:
         QVERIFY(ended.wait(30000));
         QTRY_VERIFY_WITH_TIMEOUT(
             !trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"))->isChecked(), 5000);
+    }
+
+    // A signed webhook to the demo bot (its secret is in the environment, as the bot reads it).
+    static bool postToDemo(const DemoBot &demo, const QJsonObject &body)
+    {
+        const QByteArray bytes = QJsonDocument(body).toJson(QJsonDocument::Compact);
+        QNetworkAccessManager nam;
+        QNetworkRequest req(QUrl(demo.url().toString() + QStringLiteral("/hooks/generic")));
+        req.setHeader(QNetworkRequest::ContentTypeHeader, QStringLiteral("application/json"));
+        req.setRawHeader("X-Iterdeck-Signature",
+                         "sha256=" + bot::hmacSha256(qgetenv("ITERDECK_WEBHOOK_SECRET"), bytes).toHex());
+        QNetworkReply *reply = nam.post(req, bytes);
+        QSignalSpy done(reply, &QNetworkReply::finished);
+        const bool ok = done.wait(10000) && reply->error() == QNetworkReply::NoError;
+        reply->deleteLater();
+        return ok;
+    }
+
+    // The tray's dev-mode box of a component of another iteration than the one shown: the window
+    // switches to that iteration, waits for its workloads, and switches the right one.
+    void trayDevModeOfAnotherIteration()
+    {
+        DemoBot demo;
+        QString error;
+        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-other")), QStringLiteral("appuser"), 0,
+                            &error),
+                 qPrintable(error));
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        options.ns = QStringLiteral("demo-sprint-1");
+        Application app(options);
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        app.bot()->start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        QTRY_VERIFY_WITH_TIMEOUT(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web")), 20000);
+        QTRY_COMPARE_WITH_TIMEOUT(app.model()->currentNamespace(), QStringLiteral("demo-sprint-1"), 10000);
+        // A second iteration of mine: the demo gives it an environment of its own.
+        QVERIFY(postToDemo(
+            demo,
+            QJsonObject {{QStringLiteral("id"), QStringLiteral("test-sprint-2")},
+                         {QStringLiteral("type"), QStringLiteral("iteration.started")},
+                         {QStringLiteral("iteration"),
+                          QJsonObject {{QStringLiteral("id"), QStringLiteral("sprint-2")},
+                                       {QStringLiteral("name"), QStringLiteral("Sprint 2")},
+                                       {QStringLiteral("members"), QJsonArray {QStringLiteral("appuser")}}}}}));
+        const QString ns2 = QStringLiteral("demo-sprint-2");
+        QTRY_VERIFY_WITH_TIMEOUT(trayDevAction(app.tray(), QStringLiteral("Sprint 2"), QStringLiteral("web")), 30000);
+        QTRY_VERIFY_WITH_TIMEOUT(!imageOfIn(ns2, QStringLiteral("web")).isEmpty(), 60000);
+        QCOMPARE(app.model()->currentNamespace(), QStringLiteral("demo-sprint-1")); // still Sprint 1 shown
+        devmode::WorkloadRef ref;
+        ref.name = QStringLiteral("web");
+        app.dev()->rememberFolder(ns2, ref, QFINDTESTDATA("../../resources/sandbox/dev-web"));
+        const QString key = workloadKey(ns2, ref);
+
+        trayDevAction(app.tray(), QStringLiteral("Sprint 2"), QStringLiteral("web"))->trigger();
+        QTRY_COMPARE_WITH_TIMEOUT(app.model()->currentNamespace(), ns2, 10000);
+        QTRY_VERIFY2_WITH_TIMEOUT(app.dev()->status(key).state == DevController::State::On,
+                                  qPrintable(app.dev()->status(key).message), 90000);
+        // Sprint 1's web was not touched.
+        QCOMPARE(app.dev()->status(workloadKey(QStringLiteral("demo-sprint-1"), ref)).state, DevController::State::Off);
+        QVERIFY(trayDevAction(app.tray(), QStringLiteral("Sprint 2"), QStringLiteral("web"))->isChecked());
+        QSignalSpy ended(app.dev(), &DevController::ended);
+        trayDevAction(app.tray(), QStringLiteral("Sprint 2"), QStringLiteral("web"))->trigger();
+        QVERIFY(ended.wait(30000));
+        QVERIFY2(ended.first().at(2).toBool(), qPrintable(ended.first().at(1).toString()));
     }
 
     // The keychain's answer comes after the dialog is shown: its note gets room of its own and
