@@ -69,6 +69,9 @@ Application::~Application()
     if (m_dev)
         m_dev->stopAll();
     delete m_window;
+    // The demo bot stops (on its thread) while its cluster is still there.
+    delete m_demoBot;
+    m_demoBot = nullptr;
     if (m_sandbox) {
         m_sandbox->disconnect(this); // its end is expected now, not a failure to report
         m_sandbox->terminate();
@@ -414,19 +417,23 @@ void Application::startBot()
         m_bot->startFromSettings();
         return;
     }
+    // The bot runs on its own thread (its store, HTTP routing and deploys never wait here) with a
+    // cluster client of its own, made there from this one's configuration.
     m_demoBot = new DemoBot(this);
-    QString error;
-    const int interval = qEnvironmentVariableIsSet("ITERDECK_DEMO_BUILD_INTERVAL_MS")
+    connect(m_demoBot, &DemoBot::started, this,
+            [this](const QUrl &url, const QString &token) { m_bot->start(url, token); });
+    connect(m_demoBot, &DemoBot::failed, this,
+            [this](const QString &error) { m_window->addActivity(tr("The demo bot could not start: %1").arg(error)); });
+    DemoBot::Options demo;
+    demo.cluster = m_client->config();
+    demo.dataDir = m_sandboxDir + QStringLiteral("/bot");
+    demo.intervalMs = qEnvironmentVariableIsSet("ITERDECK_DEMO_BUILD_INTERVAL_MS")
         ? qEnvironmentVariableIntValue("ITERDECK_DEMO_BUILD_INTERVAL_MS")
         : 90000;
-    QString user = qEnvironmentVariable("USER");
-    if (user.isEmpty())
-        user = QStringLiteral("me");
-    if (!m_demoBot->start(m_client.get(), m_sandboxDir + QStringLiteral("/bot"), user, interval, &error)) {
-        m_window->addActivity(tr("The demo bot could not start: %1").arg(error));
-        return;
-    }
-    m_bot->start(m_demoBot->url(), m_demoBot->token());
+    demo.user = qEnvironmentVariable("USER");
+    if (demo.user.isEmpty())
+        demo.user = QStringLiteral("me");
+    m_demoBot->start(demo);
 }
 
 void Application::notify(const QString &title, const QString &text, bool error)

@@ -4,8 +4,10 @@
 #include "bot/crypto.h"
 #include "bot/environmentmanager.h"
 #include "bot/eventsink.h"
+#include "bot/groupmanager.h"
 #include "bot/store.h"
 #include "config/teammanifestloader.h"
+#include "kube/kubeclient.h"
 
 #include <QDebug>
 #include <QDir>
@@ -16,6 +18,7 @@
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QRandomGenerator>
+#include <QThread>
 #include <QTimer>
 
 namespace iterdeck::app {
@@ -61,31 +64,114 @@ private:
 
 } // namespace
 
+// Everything of the demo bot, on the bot's thread: made by run(), destroyed with this object
+// there (when the thread ends).
+class DemoBotWorker : public QObject
+{
+public:
+    explicit DemoBotWorker(DemoBot *owner)
+        : m_owner(owner)
+    { }
+    ~DemoBotWorker() override { stop(); }
+
+    void run(const DemoBot::Options &options, const QByteArray &secret)
+    {
+        m_secret = secret;
+        QString error;
+        if (!start(options, &error)) {
+            stop();
+            QMetaObject::invokeMethod(
+                m_owner, [owner = m_owner, error] { Q_EMIT owner->failed(error); }, Qt::QueuedConnection);
+            return;
+        }
+        QList<const QObject *> objects {this, m_bot.get(), &m_bot->server(), &m_bot->stream()};
+        objects << m_bot->environments() << m_bot->groups() << m_client.get() << m_nam << m_timer;
+        objects.removeAll(nullptr);
+        // The owner waits for this thread before it goes: it is there when this arrives.
+        QMetaObject::invokeMethod(
+            m_owner,
+            [owner = m_owner, url = QUrl(m_bot->server().url()), token = m_token, objects] {
+                owner->m_url = url;
+                owner->m_token = token;
+                owner->m_objects = objects;
+                Q_EMIT owner->started(url, token);
+            },
+            Qt::QueuedConnection);
+    }
+
+private:
+    bool start(const DemoBot::Options &options, QString *error);
+    void stop()
+    {
+        if (m_timer)
+            m_timer->stop();
+        // The service first (it stops serving and joins its threads), then its cluster client.
+        m_bot.reset();
+        m_sink.reset();
+        m_client.reset();
+    }
+    void post(const QJsonObject &body);
+    void seed();
+    void nextBuild();
+    void createEnvironmentIfMine(qint64 iterationId);
+
+    DemoBot *m_owner;
+    std::unique_ptr<kube::KubeClient> m_client;
+    std::unique_ptr<bot::BotService> m_bot;
+    std::unique_ptr<bot::EventSink> m_sink;
+    QNetworkAccessManager *m_nam = nullptr;
+    QTimer *m_timer = nullptr;
+    QByteArray m_secret;
+    QString m_token;
+    QString m_user;
+    int m_build = 0;
+};
+
 DemoBot::DemoBot(QObject *parent)
     : QObject(parent)
-    , m_nam(new QNetworkAccessManager(this))
-    , m_timer(new QTimer(this))
+    , m_thread(new QThread(this))
+    , m_worker(new DemoBotWorker(this))
 {
-    connect(m_timer, &QTimer::timeout, this, &DemoBot::nextBuild);
+    m_thread->setObjectName(QStringLiteral("demo-bot"));
+    m_worker->moveToThread(m_thread);
+    // The worker is destroyed on its own thread, as that thread ends.
+    connect(
+        m_thread, &QThread::finished, m_thread,
+        [this] {
+            delete m_worker;
+            m_worker = nullptr;
+        },
+        Qt::DirectConnection);
 }
 
 DemoBot::~DemoBot()
 {
-    m_timer->stop();
-    m_bot.reset();
-    m_sink.reset();
+    if (m_thread->isRunning()) {
+        m_thread->quit();
+        m_thread->wait();
+    }
+    delete m_worker; // never started: it made nothing yet
 }
 
-bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QString &user, int intervalMs,
-                    QString *error)
+void DemoBot::start(const Options &options)
 {
-    m_user = user;
-    const QString projectDir = dataDir + QStringLiteral("/project");
+    if (m_thread->isRunning() || !m_worker)
+        return;
+    // The demo's webhooks are signed with a secret of this run, which the bot's hooks read from
+    // the environment: set here, before the bot's thread starts.
+    const QByteArray secret = QByteArray::number(QRandomGenerator::system()->generate64(), 16);
+    qputenv("ITERDECK_WEBHOOK_SECRET", secret);
+    m_thread->start();
+    QMetaObject::invokeMethod(
+        m_worker, [worker = m_worker, options, secret] { worker->run(options, secret); }, Qt::QueuedConnection);
+}
+
+bool DemoBotWorker::start(const DemoBot::Options &options, QString *error)
+{
+    m_user = options.user;
+    const QString projectDir = options.dataDir + QStringLiteral("/project");
     if (!copyProject(projectDir, error))
         return false;
-    // The demo's webhooks are signed with a secret of this run.
-    m_secret = QByteArray::number(QRandomGenerator::system()->generate64(), 16);
-    qputenv("ITERDECK_WEBHOOK_SECRET", m_secret);
     Diagnostics diag;
     auto manifest = config::TeamManifestLoader().loadFile(projectDir + QStringLiteral("/iterdeck.yaml"), diag);
     if (!manifest) {
@@ -95,16 +181,20 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
     // The demo's project file says onStart (as the bot's own demo wants); here the environments
     // of the iterations this user is in are created by the demo bot itself, and no other.
     manifest->environment.create = QStringLiteral("onDemand");
-    bot::BotServiceOptions options;
-    options.store.dataDir = dataDir;
-    options.environments.manifestDir = projectDir;
-    options.environments.rolloutTimeoutMs = 120000;
-    auto service = bot::BotService::create(*manifest, client, options);
-    if (!service) {
-        *error = service.error();
+    // A client of this thread; the application's client has shown the configuration's warnings.
+    kube::ClientConfig cluster = options.cluster;
+    cluster.warnings.clear();
+    m_client = std::make_unique<kube::KubeClient>(cluster);
+    bot::BotServiceOptions service;
+    service.store.dataDir = options.dataDir;
+    service.environments.manifestDir = projectDir;
+    service.environments.rolloutTimeoutMs = 120000;
+    auto created = bot::BotService::create(*manifest, m_client.get(), service);
+    if (!created) {
+        *error = created.error();
         return false;
     }
-    m_bot = std::move(*service);
+    m_bot = std::move(*created);
     m_sink = std::make_unique<StartedIterations>([this](qint64 id) {
         // Not from inside the commit: the environment's creation commits events of its own.
         QTimer::singleShot(0, this, [this, id] { createEnvironmentIfMine(id); });
@@ -114,21 +204,24 @@ bool DemoBot::start(kube::KubeClient *client, const QString &dataDir, const QStr
     bo.port = 0;
     if (!m_bot->start(bo, error))
         return false;
-    auto token = m_bot->store().createToken(user, false);
+    auto token = m_bot->store().createToken(options.user, false);
     if (!token) {
         *error = token.error().message;
         return false;
     }
     m_token = token->secret;
+    m_nam = new QNetworkAccessManager(this);
+    m_timer = new QTimer(this);
+    connect(m_timer, &QTimer::timeout, this, [this] { nextBuild(); });
     auto iterations = m_bot->store().iterations();
     if (iterations && iterations->isEmpty())
         seed();
-    if (intervalMs > 0)
-        m_timer->start(intervalMs);
+    if (options.intervalMs > 0)
+        m_timer->start(options.intervalMs);
     return true;
 }
 
-void DemoBot::createEnvironmentIfMine(qint64 iterationId)
+void DemoBotWorker::createEnvironmentIfMine(qint64 iterationId)
 {
     if (!m_bot)
         return;
@@ -143,12 +236,7 @@ void DemoBot::createEnvironmentIfMine(qint64 iterationId)
     }
 }
 
-QUrl DemoBot::url() const
-{
-    return m_bot ? QUrl(m_bot->server().url()) : QUrl();
-}
-
-void DemoBot::post(const QJsonObject &body)
+void DemoBotWorker::post(const QJsonObject &body)
 {
     QJsonObject b = body;
     b.insert(QStringLiteral("id"),
@@ -163,7 +251,7 @@ void DemoBot::post(const QJsonObject &body)
     connect(reply, &QNetworkReply::finished, reply, &QObject::deleteLater);
 }
 
-void DemoBot::seed()
+void DemoBotWorker::seed()
 {
     auto artifact = [this](const QString &component, const QString &branch, const QString &tag, int build,
                            const QString &commit) {
@@ -195,7 +283,7 @@ void DemoBot::seed()
     m_build = 102;
 }
 
-void DemoBot::nextBuild()
+void DemoBotWorker::nextBuild()
 {
     static const char *tags[] = {"1.0", "1.1", "1.2"};
     ++m_build;

@@ -129,6 +129,26 @@ private:
         }
         return nullptr;
     }
+    // Starts the demo bot (on its thread) on the test's cluster, its store in `dir`; the error
+    // when it does not start.
+    QString startDemo(DemoBot &demo, const QString &dir, int intervalMs)
+    {
+        QSignalSpy started(&demo, &DemoBot::started);
+        QSignalSpy failed(&demo, &DemoBot::failed);
+        DemoBot::Options options;
+        options.cluster = m_client->config();
+        options.dataDir = m_dir.filePath(dir);
+        options.user = QStringLiteral("appuser");
+        options.intervalMs = intervalMs;
+        demo.start(options);
+        if (!QTest::qWaitFor([&] { return !started.isEmpty() || !failed.isEmpty(); }, 30000))
+            return QStringLiteral("neither started() nor failed() within 30 s");
+        if (!failed.isEmpty())
+            return failed.first().first().toString();
+        if (started.first().first().toUrl() != demo.url() || started.first().at(1).toString() != demo.token())
+            return QStringLiteral("started() and url()/token() differ");
+        return {};
+    }
     static int rowOf(const WorkloadsModel &model, const QString &name)
     {
         for (int r = 0; r < model.rowCount(); ++r) {
@@ -829,10 +849,8 @@ private Q_SLOTS:
     void deployCardRedeploysTheEnvironment()
     {
         DemoBot demo;
-        QString error;
-        QVERIFY2(
-            demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot")), QStringLiteral("appuser"), 0, &error),
-            qPrintable(error));
+        const QString error = startDemo(demo, QStringLiteral("bot"), 0);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         DevController dev(m_client.get(), m_settings.get());
         WorkloadsModel model(m_client.get(), &dev);
         QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
@@ -909,10 +927,8 @@ private Q_SLOTS:
     void groupConversation()
     {
         DemoBot demo;
-        QString error;
-        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-group")), QStringLiteral("appuser"), 0,
-                            &error),
-                 qPrintable(error));
+        const QString error = startDemo(demo, QStringLiteral("bot-group"), 0);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         Application::Options options;
         options.kubeconfig = m_sandbox->kubeconfigPath();
         options.ns = QStringLiteral("demo-sprint-1");
@@ -1004,10 +1020,8 @@ private Q_SLOTS:
     void trayAttentionAndNotificationClick()
     {
         DemoBot demo;
-        QString error;
-        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-attention")), QStringLiteral("appuser"),
-                            1500, &error),
-                 qPrintable(error));
+        const QString error = startDemo(demo, QStringLiteral("bot-attention"), 1500);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         Application::Options options;
         options.kubeconfig = m_sandbox->kubeconfigPath();
         options.ns = QStringLiteral("demo-sprint-1");
@@ -1040,10 +1054,8 @@ private Q_SLOTS:
     void trayIterationMenuFollowsDevMode()
     {
         DemoBot demo;
-        QString error;
-        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-tray")), QStringLiteral("appuser"), 0,
-                            &error),
-                 qPrintable(error));
+        const QString error = startDemo(demo, QStringLiteral("bot-tray"), 0);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         const QString ns = QStringLiteral("demo-sprint-1");
         Application::Options options;
         options.kubeconfig = m_sandbox->kubeconfigPath();
@@ -1118,10 +1130,8 @@ private Q_SLOTS:
     void trayDevModeOfAnotherIteration()
     {
         DemoBot demo;
-        QString error;
-        QVERIFY2(demo.start(m_client.get(), m_dir.filePath(QStringLiteral("bot-other")), QStringLiteral("appuser"), 0,
-                            &error),
-                 qPrintable(error));
+        const QString error = startDemo(demo, QStringLiteral("bot-other"), 0);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
         Application::Options options;
         options.kubeconfig = m_sandbox->kubeconfigPath();
         options.ns = QStringLiteral("demo-sprint-1");
