@@ -35,6 +35,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLabel>
@@ -48,6 +49,7 @@
 #include <QProcess>
 #include <QPushButton>
 #include <QSaveFile>
+#include <QScopeGuard>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -58,6 +60,7 @@
 #include <QTcpSocket>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QThread>
 #include <QUrl>
 
 #include <memory>
@@ -844,6 +847,91 @@ private Q_SLOTS:
         other.close();
         QTest::qWait(800);
         QCOMPARE(changed.size(), 2);
+    }
+
+    // The demo bot runs on a thread of its own: its service, server, stream, environments, cluster
+    // client, network access and timer live there, not on the GUI thread, and the app's bot
+    // session gets its iterations from it all the same. It stops and its thread ends when it goes.
+    // A bot that cannot start says why through failed().
+    void demoBotRunsOnItsOwnThread()
+    {
+        auto demo = std::make_unique<DemoBot>();
+        const QString error = startDemo(*demo, QStringLiteral("bot-thread"), 0);
+        QVERIFY2(error.isEmpty(), qPrintable(error));
+        QVERIFY(demo->isRunning());
+        QThread *thread = demo->botThread();
+        QVERIFY(thread);
+        QVERIFY(thread != QThread::currentThread());
+        QVERIFY(thread->isRunning());
+        QVERIFY(demo->botObjects().size() >= 8);
+        for (const QObject *o : demo->botObjects())
+            QVERIFY2(o->thread() == thread, o->metaObject()->className());
+        bool ended = false;
+        connect(
+            thread, &QThread::finished, thread, [&ended] { ended = true; }, Qt::DirectConnection);
+
+        BotSession session(m_settings.get());
+        session.start(demo->url(), demo->token());
+        QTRY_VERIFY_WITH_TIMEOUT(session.isConnected(), 20000);
+        // Only the iteration this user is a member of ("Hotfix 7" is carol's).
+        QTRY_COMPARE_WITH_TIMEOUT(session.state()->iterations().size(), 1, 20000);
+        QCOMPARE(session.state()->iterations().first().name, QStringLiteral("Sprint 1"));
+
+        demo.reset();
+        QVERIFY(ended);
+        QTRY_VERIFY_WITH_TIMEOUT(!session.isConnected(), 10000);
+
+        // Its data folder is a file: the demo project cannot be written there.
+        QFile blocked(m_dir.filePath(QStringLiteral("bot-blocked")));
+        QVERIFY(blocked.open(QIODevice::WriteOnly));
+        blocked.close();
+        DemoBot broken;
+        const QString brokenError = startDemo(broken, QStringLiteral("bot-blocked"), 0);
+        QVERIFY2(brokenError.startsWith(QLatin1String("cannot write")), qPrintable(brokenError));
+        QVERIFY(!broken.isRunning());
+    }
+
+    // `iterdeck --sandbox` as the app runs it: a sandbox cluster of its own (iterdeckctl sandbox
+    // up) with the demo application, and the demo bot on a thread of its own, from which the
+    // app's bot session gets this user's iteration. The app's end stops the bot, then the cluster.
+    void sandboxDemoRunsItsBotOffTheGuiThread()
+    {
+        const QString ctlDir = QFileInfo(QStringLiteral(ITERDECKCTL_PATH)).absolutePath();
+        const QByteArray path = qgetenv("PATH");
+        qputenv("PATH", ctlDir.toUtf8() + ':' + path);
+        const auto restorePath = qScopeGuard([path] { qputenv("PATH", path); });
+        const QString demoDir
+            = QStandardPaths::writableLocation(QStandardPaths::CacheLocation) + QStringLiteral("/demo-sandbox");
+        QDir(demoDir).removeRecursively(); // a demo of an earlier run
+        Application::Options options;
+        options.sandbox = true;
+        auto app = std::make_unique<Application>(options);
+        QSignalSpy ready(app.get(), &Application::ready);
+        QSignalSpy failed(app.get(), &Application::failed);
+        app->start();
+        QTRY_VERIFY_WITH_TIMEOUT(!ready.isEmpty() || !failed.isEmpty(), 120000);
+        QVERIFY2(failed.isEmpty(), qPrintable(failed.value(0).value(0).toString()));
+        auto *demo = app->findChild<DemoBot *>();
+        QVERIFY(demo);
+        QTRY_VERIFY_WITH_TIMEOUT(demo->isRunning(), 30000);
+        QVERIFY(demo->botThread() != QThread::currentThread());
+        for (const QObject *o : demo->botObjects())
+            QVERIFY2(o->thread() == demo->botThread(), o->metaObject()->className());
+        QTRY_VERIFY_WITH_TIMEOUT(app->bot()->isConnected(), 20000);
+        auto sprint = [&app] {
+            for (const model::Iteration &it : app->bot()->state()->iterations()) {
+                if (it.name == u"Sprint 1")
+                    return true;
+            }
+            return false;
+        };
+        QTRY_VERIFY_WITH_TIMEOUT(sprint(), 20000);
+        bool ended = false;
+        connect(
+            demo->botThread(), &QThread::finished, demo->botThread(), [&ended] { ended = true; }, Qt::DirectConnection);
+        app.reset();
+        QVERIFY(ended);
+        QDir(demoDir).removeRecursively();
     }
 
     void deployCardRedeploysTheEnvironment()
