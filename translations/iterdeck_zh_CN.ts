@@ -1879,6 +1879,53 @@ Resume syncing them, or restore them as they were?</source>
     </message>
 </context>
 <context>
+    <name>iterdeck::devmode</name>
+    <message>
+        <source>reading %1</source>
+        <translation>正在读取 %1</translation>
+    </message>
+    <message>
+        <source>loading the dev config</source>
+        <translation>正在加载开发配置</translation>
+    </message>
+    <message>
+        <source>checking the workload and your permissions</source>
+        <translation>正在检查工作负载和你的权限</translation>
+    </message>
+    <message>
+        <source>preparing persistent folders</source>
+        <translation>正在准备持久化目录</translation>
+    </message>
+    <message>
+        <source>holding the autoscaler at one replica</source>
+        <translation>正在将自动扩缩容保持为一个副本</translation>
+    </message>
+    <message>
+        <source>switching %1 to the dev image</source>
+        <translation>正在将 %1 切换为开发镜像</translation>
+    </message>
+    <message>
+        <source>creating your copy of %1</source>
+        <translation>正在创建你的 %1 副本</translation>
+    </message>
+    <message>
+        <source>waiting for the dev pod</source>
+        <translation>正在等待开发 Pod</translation>
+    </message>
+    <message>
+        <source>installing the sync agent in %1</source>
+        <translation>正在 %1 中安装同步代理</translation>
+    </message>
+    <message>
+        <source>syncing %1 to %2:%3</source>
+        <translation>正在将 %1 同步到 %2:%3</translation>
+    </message>
+    <message>
+        <source>forwarding %1</source>
+        <translation>正在转发 %1</translation>
+    </message>
+</context>
+<context>
     <name>iterdeck::im::DeployCard</name>
     <message>
         <source>Deploy to %1 (%2)</source>

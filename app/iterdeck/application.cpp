@@ -189,6 +189,10 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     m_model = new WorkloadsModel(m_client.get(), m_dev, this);
     m_window = new MainWindow(m_client.get(), m_dev, m_model);
     m_tray = new TrayIcon(this);
+    // Paused notifications stay paused until resumed, across restarts too.
+    m_tray->pauseAction()->setChecked(m_settings.value(QStringLiteral("notify/paused")).toBool());
+    connect(m_tray->pauseAction(), &QAction::toggled, this,
+            [this](bool paused) { m_settings.setValue(QStringLiteral("notify/paused"), paused); });
     m_bot = new BotSession(&m_settings, this);
     m_window->setBotSession(m_bot);
     // The kubeconfig is followed as it changes; its context stays unless the user picks another.

@@ -6,6 +6,7 @@
 #include "logging.h"
 #include "sync/protocol.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
 #include <QFile>
@@ -155,7 +156,8 @@ public:
 
     void getWorkload()
     {
-        if (!begin(Step::Workload, QStringLiteral("reading %1").arg(o.workload.shortName())))
+        if (!begin(Step::Workload,
+                   QCoreApplication::translate("iterdeck::devmode", "reading %1").arg(o.workload.shortName())))
             return;
         KubeCall *call = client->get(workloadResource(o.workload.kind), o.ns, o.workload.name);
         QObject::connect(
@@ -173,7 +175,7 @@ public:
 
     void loadConfig()
     {
-        if (!begin(Step::Config, QStringLiteral("loading the dev config")))
+        if (!begin(Step::Config, QCoreApplication::translate("iterdeck::devmode", "loading the dev config")))
             return;
         resolveConfig(client, q, o.ns, live, o.noSync ? QString() : o.localDir, o.configFile, o.app,
                       guard([this](const ResolvedConfig &config, const QString &error) {
@@ -279,7 +281,8 @@ public:
 
     void preflight()
     {
-        if (!begin(Step::Preflight, QStringLiteral("checking the workload and your permissions")))
+        if (!begin(Step::Preflight,
+                   QCoreApplication::translate("iterdeck::devmode", "checking the workload and your permissions")))
             return;
         const QStringList names = containerNames(live);
         if (!names.contains(container)) {
@@ -363,7 +366,7 @@ public:
             clampHpas(0, claims);
             return;
         }
-        if (!begin(Step::Patch, QStringLiteral("preparing persistent folders")))
+        if (!begin(Step::Patch, QCoreApplication::translate("iterdeck::devmode", "preparing persistent folders")))
             return;
         const auto &dir = dev.persistentVolumeDirs.at(index);
         QString path = dir.path;
@@ -417,7 +420,8 @@ public:
             patchWorkload(claims);
             return;
         }
-        if (!begin(Step::Patch, QStringLiteral("holding the autoscaler at one replica")))
+        if (!begin(Step::Patch,
+                   QCoreApplication::translate("iterdeck::devmode", "holding the autoscaler at one replica")))
             return;
         const QJsonObject h = hpas.at(index);
         const QJsonObject spec = h.value(QStringLiteral("spec")).toObject();
@@ -465,8 +469,11 @@ public:
     void patchWorkload(const QHash<QString, QString> &claims, int attempt = 0)
     {
         if (!begin(Step::Patch,
-                   mode == u"replace" ? QStringLiteral("switching %1 to the dev image").arg(o.workload.shortName())
-                                      : QStringLiteral("creating your copy of %1").arg(o.workload.shortName())))
+                   mode == u"replace"
+                       ? QCoreApplication::translate("iterdeck::devmode", "switching %1 to the dev image")
+                             .arg(o.workload.shortName())
+                       : QCoreApplication::translate("iterdeck::devmode", "creating your copy of %1")
+                             .arg(o.workload.shortName())))
             return;
         // The original is the object as first read, before the autoscalers were clamped (which
         // may have scaled it since); the patch is computed on, and guarded by, a fresh read.
@@ -562,7 +569,7 @@ public:
 
     void waitForPod()
     {
-        if (!begin(Step::Pod, QStringLiteral("waiting for the dev pod")))
+        if (!begin(Step::Pod, QCoreApplication::translate("iterdeck::devmode", "waiting for the dev pod")))
             return;
         podDeadline = state == State::Starting ? QDateTime::currentMSecsSinceEpoch() + o.podTimeoutMs : 0;
         pollPod();
@@ -626,7 +633,8 @@ public:
 
     void startAgent()
     {
-        if (!begin(Step::Agent, QStringLiteral("installing the sync agent in %1").arg(pod)))
+        if (!begin(Step::Agent,
+                   QCoreApplication::translate("iterdeck::devmode", "installing the sync agent in %1").arg(pod)))
             return;
         installAgent(client, q, o.ns, pod, container, o.agentPath,
                      guard([this](const QString &path, bool uploaded, const QString &error) {
@@ -678,7 +686,9 @@ public:
 
     void startSync()
     {
-        if (!begin(Step::Sync, QStringLiteral("syncing %1 to %2:%3").arg(o.localDir, pod, workDir)))
+        if (!begin(
+                Step::Sync,
+                QCoreApplication::translate("iterdeck::devmode", "syncing %1 to %2:%3").arg(o.localDir, pod, workDir)))
             return;
         ExecOptions exec;
         exec.ns = o.ns;
@@ -787,7 +797,9 @@ public:
             maybeReady();
             return;
         }
-        if (!begin(Step::PortForward, QStringLiteral("forwarding %1").arg(forwardSpecs.join(QStringLiteral(", ")))))
+        if (!begin(Step::PortForward,
+                   QCoreApplication::translate("iterdeck::devmode", "forwarding %1")
+                       .arg(forwardSpecs.join(QStringLiteral(", ")))))
             return;
         PortForwardTarget target;
         target.ns = o.ns;
