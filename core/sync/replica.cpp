@@ -56,8 +56,11 @@ Replica::~Replica()
 
 void Replica::startEarlyCheck()
 {
-    if (m_earlyCheck || m_indexPath.empty())
-        return;
+    struct stat st
+    {
+    };
+    if (m_earlyCheck || m_indexPath.empty() || ::stat(m_indexPath.c_str(), &st) != 0)
+        return; // (no index, as on a first sync: no thread either)
     m_earlyCheck = std::make_unique<EarlyCheck>();
     EarlyCheck *check = m_earlyCheck.get();
     auto run = [this, check] {

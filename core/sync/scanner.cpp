@@ -403,15 +403,31 @@ struct Matcher
         }
     }
 
-    // The contents of the folder at `path` (open as `dirFd`): listed, or from the saved index.
-    bool contents(int dirFd, const char *name, bool trusted)
+    // The contents of the folder at `path`, which is `rel` beneath the open folder `dirFd`:
+    // listed, or taken from the saved index.
+    bool contents(int dirFd, const std::string &rel, bool trusted)
     {
-        if (!trusted)
-            listedFolder = true;
-        const int sub = ::openat(dirFd, name, (trusted ? O_PATH : O_RDONLY) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sub < 0)
-            return false;
-        const bool same = trusted ? walkSaved(sub) : walk(sub);
+        if (trusted)
+            return walkSaved(dirFd, rel + '/'); // (nothing opened: paths relative to dirFd)
+        listedFolder = true;
+        // One component at a time, following no symlink on the way (a listing may remove
+        // staged files in it).
+        int sub = -1;
+        for (size_t from = 0; from <= rel.size();) {
+            size_t to = rel.find('/', from);
+            if (to == std::string::npos)
+                to = rel.size();
+            const std::string part = rel.substr(from, to - from);
+            const int flags = (to == rel.size() ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+            const int next = ::openat(sub < 0 ? dirFd : sub, part.c_str(), flags);
+            if (sub >= 0)
+                ::close(sub);
+            sub = next;
+            if (sub < 0)
+                return false;
+            from = to + 1;
+        }
+        const bool same = walk(sub);
         ::close(sub);
         return same;
     }
@@ -467,15 +483,16 @@ struct Matcher
                 trusted[item.index] = folderOk;
                 continue;
             }
-            if (!contents(dirFd, name.c_str(), trusted[item.index] != 0))
+            if (!contents(dirFd, name, trusted[item.index] != 0))
                 return false;
         }
         path.resize(base);
         return true;
     }
 
-    // A trusted folder (open as `dirFd`, O_PATH): its saved entries, each checked with one lstat.
-    bool walkSaved(int dirFd)
+    // A trusted folder, `rel` ("sub/dir/") beneath the open folder `dirFd`: its saved entries,
+    // each checked with one lstat.
+    bool walkSaved(int dirFd, const std::string &rel)
     {
         const size_t base = path.size();
         struct Sub
@@ -485,7 +502,7 @@ struct Matcher
             bool done;
         };
         std::vector<Sub> subs;
-        std::string name;
+        std::string name, relName;
         for (;;) {
             path.resize(base);
             if (left == 0)
@@ -505,7 +522,8 @@ struct Matcher
                 struct stat st
                 {
                 };
-                if (::fstatat(dirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                relName.assign(rel).append(name);
+                if (::fstatat(dirFd, relName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
                     return false;
                 const FileState now = stateFromStat(st);
                 const bool isDir = now.type == EntryType::Directory;
@@ -534,7 +552,7 @@ struct Matcher
             path.resize(base);
             path += '/';
             path += sub->name;
-            if (!contents(dirFd, sub->name.c_str(), sub->trusted))
+            if (!contents(dirFd, rel + sub->name, sub->trusted))
                 return false;
         }
         // A changed subfolder with nothing saved below it must still be empty.
@@ -544,7 +562,7 @@ struct Matcher
             path.resize(base);
             path += '/';
             path += sub.name;
-            if (!contents(dirFd, sub.name.c_str(), false))
+            if (!contents(dirFd, rel + sub.name, false))
                 return false;
         }
         path.resize(base);

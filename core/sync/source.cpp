@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace iterdeck::sync {
@@ -195,8 +196,11 @@ SourceSession::~SourceSession()
 
 void SourceSession::startLocalCheck()
 {
-    if (m_localCheck || !m_local.empty() || m_indexPath.empty())
-        return;
+    struct stat st
+    {
+    };
+    if (m_localCheck || !m_local.empty() || m_indexPath.empty() || ::stat(m_indexPath.c_str(), &st) != 0)
+        return; // (no index, as on a first sync: no thread either)
     m_localCheck = std::make_unique<LocalCheck>();
     LocalCheck *check = m_localCheck.get();
     auto run = [this, check] {
