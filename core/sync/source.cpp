@@ -3,6 +3,7 @@
 #include "watcher.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1763,6 +1765,34 @@ bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) 
     return same;
 }
 
+namespace {
+
+// The words of a command that /bin/sh would run as they are: a program given by its path (a
+// word with a '/', so no builtin and no PATH search) and arguments, all made only of characters
+// the shell gives no meaning to, separated by spaces. Empty for anything else.
+std::vector<std::string> plainWords(const std::string &command)
+{
+    std::vector<std::string> words;
+    std::string word;
+    for (char c : command + ' ') {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == ' ') {
+            if (!word.empty())
+                words.push_back(std::move(word));
+            word.clear();
+        } else if (std::isalnum(u) || std::strchr("_./:@,+=%-", c)) {
+            word += c;
+        } else {
+            return {};
+        }
+    }
+    if (words.empty() || words[0].find('/') == std::string::npos || words[0].find('=') != std::string::npos)
+        return {};
+    return words;
+}
+
+} // namespace
+
 int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::string *error)
 {
     int toChild[2], fromChild[2];
@@ -1770,19 +1800,31 @@ int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::str
         *error = std::string("pipe: ") + std::strerror(errno);
         return -1;
     }
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        *error = std::string("fork: ") + std::strerror(errno);
-        return -1;
-    }
-    if (pid == 0) {
-        ::dup2(toChild[0], 0);
-        ::dup2(fromChild[1], 1);
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
-        ::_exit(127);
-    }
+    // A plain command is started directly, as the shell would start it: one process (and one
+    // exec) less. Anything else goes through /bin/sh -c. posix_spawn, not fork: this process
+    // may be large.
+    std::vector<std::string> words = plainWords(command);
+    if (words.empty())
+        words = {"/bin/sh", "-c", command};
+    std::vector<char *> argv;
+    for (std::string &w : words)
+        argv.push_back(w.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, toChild[0], 0);
+    ::posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
     ::close(toChild[0]);
     ::close(fromChild[1]);
+    if (rc != 0) {
+        ::close(toChild[1]);
+        ::close(fromChild[0]);
+        *error = words[0] + ": " + std::strerror(rc);
+        return -1;
+    }
     // Larger pipes mean fewer wake-ups of either side while files stream through (best effort:
     // the system may cap the size).
     ::fcntl(toChild[1], F_SETPIPE_SZ, 1 << 20);

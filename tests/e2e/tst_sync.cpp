@@ -651,6 +651,39 @@ private Q_SLOTS:
         QVERIFY(!QTest::currentTestFailed());
     }
 
+    // A remote command with no shell syntax, whose program is given by its path, is started
+    // directly; the same in any other form goes through /bin/sh.
+    void plainRemoteCommandRunsWithoutAShell()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src + QStringLiteral("/sub"));
+        writeFile(src + QStringLiteral("/sub/a.txt"), "alpha");
+        static const QRegularExpression plain(QStringLiteral("^[A-Za-z0-9_./:@,+=%-]+$"));
+        if (!plain.match(kAgent).hasMatch() || !plain.match(dst).hasMatch())
+            QSKIP("the paths need quoting here");
+        auto run = [&](const QString &command) {
+            QProcess p;
+            p.start(
+                kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"), command, QStringLiteral("--once")});
+            p.waitForFinished(120000);
+            return Run {p.exitCode(), QString::fromUtf8(p.readAllStandardError())};
+        };
+        Run r = run(kAgent + QStringLiteral("  serve --root ") + dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+        r = run(tmp.filePath(QStringLiteral("no-such-agent")) + QStringLiteral(" serve --root ") + dst);
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains(u"cannot start the remote command"), qPrintable(r.err));
+        // Shell syntax: through /bin/sh, as always.
+        writeFile(src + QStringLiteral("/b.txt"), "bravo");
+        r = run(QStringLiteral("X=1 ") + kAgent + QStringLiteral(" serve --root \"") + dst + u'"');
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+    }
+
     void largeFilesTravelAsDeltas_data()
     {
         QTest::addColumn<QString>("edit");
