@@ -55,6 +55,7 @@ public:
         return addPattern(text, error) && addPattern(text + "/**", error);
     }
 
+    bool pathsAlone() const override { return true; }
     bool isIgnored(std::string_view relPath, bool isDir) const override
     {
         std::string folded;

@@ -28,6 +28,9 @@ public:
         (void)relPath;
         return false;
     }
+    // True when the answers depend on the path alone (the rules read no files), so that the same
+    // settings give the same answers for the same paths at any time.
+    virtual bool pathsAlone() const { return false; }
 };
 
 // Nocalhost's `pattern` mode: `filePattern` and `ignoreFilePattern` are translated into

@@ -125,6 +125,7 @@ public:
     std::string_view strView(size_t maxLen = kMaxFrame); // the same, pointing into the frame
     bool bytes(void *out, size_t size);
     std::string_view rest();
+    const uint8_t *position() const { return m_p; } // where the next field starts
     Hash128 hash();
     FileState state();
     Entry entry();

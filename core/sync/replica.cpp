@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <system_error>
+#include <thread>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +40,54 @@ struct PendingPut
 Replica::Replica(SafeRoot &root)
     : m_root(root)
 { }
+
+struct Replica::EarlyCheck
+{
+    std::thread thread;
+    SavedManifest saved; // the index as saved
+    bool loaded = false; // there is one
+    bool same = false; // the tree is exactly as it says
+};
+
+Replica::~Replica()
+{
+    takeEarlyCheck();
+}
+
+void Replica::startEarlyCheck()
+{
+    struct stat st
+    {
+    };
+    if (m_earlyCheck || m_indexPath.empty() || ::stat(m_indexPath.c_str(), &st) != 0)
+        return; // (no index, as on a first sync: no thread either)
+    m_earlyCheck = std::make_unique<EarlyCheck>();
+    EarlyCheck *check = m_earlyCheck.get();
+    auto run = [this, check] {
+        check->loaded = readSavedManifest(m_indexPath, check->saved) && hashKnown(check->saved.digest);
+        if (check->loaded) {
+            ScanOptions quick;
+            quick.removeStaleStaged = true; // left by a transfer that was cut off
+            quick.trustUnchangedFolders = true;
+            bool refreshed = false;
+            check->same = treeMatchesSaved(m_root, quick, check->saved, &refreshed);
+            if (refreshed)
+                writeSavedManifest(m_indexPath, check->saved); // (only a cache: a failure is harmless)
+        }
+    };
+    try {
+        check->thread = std::thread(run);
+    } catch (const std::system_error &) {
+        m_earlyCheck.reset(); // no thread to be had: the check is made when it is asked for
+    }
+}
+
+std::unique_ptr<Replica::EarlyCheck> Replica::takeEarlyCheck()
+{
+    if (m_earlyCheck && m_earlyCheck->thread.joinable())
+        m_earlyCheck->thread.join();
+    return std::move(m_earlyCheck);
+}
 
 void Replica::refreshWatches()
 {
@@ -263,7 +313,9 @@ void Replica::noteInIndex(const std::string &path, const Entry &now, const Hash1
 int Replica::serve(Channel &ch, const std::function<void(const std::string &)> &log)
 {
     m_root.setDirCache(true);
+    startEarlyCheck();
     const int rc = serveFrames(ch, log);
+    takeEarlyCheck();
     m_root.setDirCache(false);
     if (!m_indexPath.empty() && m_indexValid && m_indexDirty)
         saveManifest(m_indexPath, m_index, m_indexScanNs);
@@ -361,6 +413,9 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
         FrameReader r(frame.data, frame.size);
         if (!greeted && type != MsgType::Hello)
             return fatal("protocol error: the first frame must be Hello");
+        // The early check's outcome holds only until the first frame that is not Hello: it is
+        // waited for before anything else happens here, and offered to that frame alone.
+        const std::unique_ptr<EarlyCheck> early = type == MsgType::Hello ? nullptr : takeEarlyCheck();
         switch (type) {
         case MsgType::Hello: {
             const uint32_t magic = r.u32();
@@ -397,8 +452,19 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
                 SavedManifest saved;
                 ScanOptions quick;
                 quick.removeStaleStaged = true;
-                if (readSavedManifest(m_indexPath, saved) && saved.digest == remembered
-                    && treeMatchesSaved(m_root, quick, saved)) {
+                quick.trustUnchangedFolders = true;
+                bool same = false;
+                bool refreshed = false;
+                if (early && early->loaded) {
+                    saved = std::move(early->saved);
+                    same = early->same && saved.digest == remembered;
+                } else {
+                    same = readSavedManifest(m_indexPath, saved) && saved.digest == remembered
+                        && treeMatchesSaved(m_root, quick, saved, &refreshed);
+                    if (refreshed)
+                        writeSavedManifest(m_indexPath, saved);
+                }
+                if (same) {
                     m_index.clear();
                     m_indexScanNs = saved.scanNs;
                     const uint64_t count = saved.count;

@@ -20,6 +20,9 @@ class Replica
 {
 public:
     explicit Replica(SafeRoot &root);
+    ~Replica();
+    Replica(const Replica &) = delete;
+    Replica &operator=(const Replica &) = delete;
     // Where the replica keeps its scan between runs (outside the root), so that a restart
     // re-hashes only what changed. Empty: none.
     void setIndexPath(const std::string &path) { m_indexPath = path; }
@@ -29,6 +32,13 @@ public:
     int serve(Channel &channel, const std::function<void(const std::string &)> &log);
 
 private:
+    struct EarlyCheck;
+    // Compares the tree with the saved index (stat only) on a thread of its own, from the start
+    // of the connection on, so that a source offering that index's digest gets its answer without
+    // waiting for a walk. takeEarlyCheck waits for it; only the first frame after Hello may use
+    // the outcome (any other operation may have changed the tree since).
+    void startEarlyCheck();
+    std::unique_ptr<EarlyCheck> takeEarlyCheck();
     int serveFrames(Channel &channel, const std::function<void(const std::string &)> &log);
     // Records the outcome of an operation at `path` in the index. `carried`: the content hash
     // the entry keeps when the operation left the content as it was.
@@ -51,6 +61,7 @@ private:
     bool m_indexDirty = false; // differs from the saved one
     SavedManifest m_savedIndex; // the tree as saved, not parsed yet (m_index is empty meanwhile)
     bool m_indexLazy = false;
+    std::unique_ptr<EarlyCheck> m_earlyCheck;
 };
 
 } // namespace iterdeck::sync

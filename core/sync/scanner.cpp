@@ -247,6 +247,35 @@ bool readSavedManifest(const std::string &path, SavedManifest &out)
     return true;
 }
 
+Hash128 readSavedManifestDigest(const std::string &path)
+{
+    // The frame header (5 bytes), then magic, version, scan time, count and the digest.
+    constexpr size_t kHeader = 5 + 4 + 4 + 8 + 8 + 16;
+    uint8_t buf[kHeader];
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return {};
+    size_t got = 0;
+    while (got < kHeader) {
+        const ssize_t n = ::read(fd, buf + got, kHeader - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += size_t(n);
+    }
+    ::close(fd);
+    if (got < kHeader)
+        return {};
+    FrameReader r(buf + 5, kHeader - 5);
+    const uint32_t magic = r.u32();
+    const uint32_t version = r.u32();
+    r.i64();
+    r.u64();
+    const Hash128 digest = r.hash();
+    return r.ok() && magic == kManifestMagic && version == 2 ? digest : Hash128 {};
+}
+
 bool parseSavedManifest(const SavedManifest &saved, Manifest &manifest)
 {
     manifest.clear();
@@ -315,25 +344,41 @@ bool listDirectory(int dirFd, const ScanOptions &options, std::vector<std::strin
     }
 }
 
+// With folders trusted: a folder whose state (inode, size, mtime, ctime) is the saved one, and
+// whose last change is outside the racy window of the saved scan, still holds exactly the entries
+// saved below it (adding, removing or renaming an entry changes its mtime and ctime; setting the
+// mtime back changes the ctime). Its entries are then checked from the saved index (one lstat each)
+// instead of listing it.
+bool folderTrusted(const FileState &now, const FileState &saved, int64_t scanNs)
+{
+    return now.sameAs(saved) && std::max(now.mtimeNs, now.ctimeNs) + kRacyWindowNs < scanNs;
+}
+
 struct Matcher
 {
     const ScanOptions &options;
     FrameReader reader;
     uint64_t left;
     int64_t scanNs;
+    const uint8_t *bytes; // the saved file (the offsets of folder states to refresh)
+    bool trustFolders = false;
+    // Folders listed because their state changed, with the state read before listing them.
+    std::vector<std::pair<size_t, FileState>> *changedFolders = nullptr;
+    bool listedFolder = false; // a folder was listed (its contents not taken on trust)
     std::string path;
 
-    // The next saved entry must be `path` in the state `st`.
-    bool next(const struct stat &st)
+    // The next saved entry must be `path` in the state `now`. For a folder, `trusted` (when
+    // given) tells whether its contents may be checked without listing it.
+    bool next(const FileState &now, bool *trusted = nullptr)
     {
         if (left == 0)
             return false;
         --left;
         const std::string_view savedPath = reader.strView(4096);
+        const size_t stateAt = size_t(reader.position() - bytes);
         const FileState saved = reader.state();
         if (!reader.ok() || savedPath != path)
             return false;
-        const FileState now = stateFromStat(st);
         if (now.type != saved.type)
             return false;
         switch (now.type) {
@@ -343,7 +388,13 @@ struct Matcher
                 && now.mtimeNs + kRacyWindowNs < scanNs;
         }
         case EntryType::Directory:
-            return true; // (a folder's state is not part of the digest)
+            // (A folder's state is not part of the digest: it decides only how it is checked.)
+            if (trusted) {
+                *trusted = folderTrusted(now, saved, scanNs);
+                if (changedFolders && !now.sameAs(saved))
+                    changedFolders->emplace_back(stateAt, now);
+            }
+            return true;
         case EntryType::Symlink:
             reader.strView(4096);
             return reader.ok() && now.sameAs(saved);
@@ -352,6 +403,36 @@ struct Matcher
         }
     }
 
+    // The contents of the folder at `path`, which is `rel` beneath the open folder `dirFd`:
+    // listed, or taken from the saved index.
+    bool contents(int dirFd, const std::string &rel, bool trusted)
+    {
+        if (trusted)
+            return walkSaved(dirFd, rel + '/'); // (nothing opened: paths relative to dirFd)
+        listedFolder = true;
+        // One component at a time, following no symlink on the way (a listing may remove
+        // staged files in it).
+        int sub = -1;
+        for (size_t from = 0; from <= rel.size();) {
+            size_t to = rel.find('/', from);
+            if (to == std::string::npos)
+                to = rel.size();
+            const std::string part = rel.substr(from, to - from);
+            const int flags = (to == rel.size() ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+            const int next = ::openat(sub < 0 ? dirFd : sub, part.c_str(), flags);
+            if (sub >= 0)
+                ::close(sub);
+            sub = next;
+            if (sub < 0)
+                return false;
+            from = to + 1;
+        }
+        const bool same = walk(sub);
+        ::close(sub);
+        return same;
+    }
+
+    // A folder that is listed: every entry found must be the next saved one.
     bool walk(int dirFd)
     {
         std::vector<std::string> names;
@@ -365,10 +446,11 @@ struct Matcher
             bool contents;
         };
         std::vector<struct stat> stats(names.size());
+        std::vector<char> trusted(names.size(), 0);
         std::vector<Item> items;
         items.reserve(names.size() + 8);
         for (size_t i = 0; i < names.size(); ++i) {
-            if (types[i] == DT_DIR) {
+            if (types[i] == DT_DIR && !trustFolders) {
                 // A folder needs no lstat: only its name and type count, and opening it below
                 // (O_DIRECTORY | O_NOFOLLOW) fails if it is not one any more.
                 stats[i] = {};
@@ -395,16 +477,92 @@ struct Matcher
             if (options.ignore && options.ignore->isIgnored(path, isDir))
                 continue;
             if (!item.contents) {
-                if (!next(stats[item.index]))
+                bool folderOk = false;
+                if (!next(stateFromStat(stats[item.index]), isDir && trustFolders ? &folderOk : nullptr))
                     return false;
+                trusted[item.index] = folderOk;
                 continue;
             }
-            const int sub = ::openat(dirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub < 0)
+            if (!contents(dirFd, name, trusted[item.index] != 0))
                 return false;
-            const bool same = walk(sub);
-            ::close(sub);
-            if (!same)
+        }
+        path.resize(base);
+        return true;
+    }
+
+    // A trusted folder, `rel` ("sub/dir/") beneath the open folder `dirFd`: its saved entries,
+    // each checked with one lstat.
+    bool walkSaved(int dirFd, const std::string &rel)
+    {
+        const size_t base = path.size();
+        struct Sub
+        {
+            std::string name;
+            bool trusted;
+            bool done;
+        };
+        std::vector<Sub> subs;
+        std::string name, relName;
+        for (;;) {
+            path.resize(base);
+            if (left == 0)
+                break;
+            FrameReader peek = reader;
+            const std::string_view p = peek.strView(4096);
+            if (!peek.ok())
+                return false;
+            if (p.size() <= base + 1 || p.compare(0, base, path) != 0 || p[base] != '/')
+                break; // past this folder (saved in order: its contents come together)
+            const std::string_view rest = p.substr(base + 1);
+            const size_t slash = rest.find('/');
+            if (slash == std::string_view::npos) {
+                name.assign(rest);
+                if (isStageName(name.c_str()))
+                    return false;
+                struct stat st
+                {
+                };
+                relName.assign(rel).append(name);
+                if (::fstatat(dirFd, relName.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+                    return false;
+                const FileState now = stateFromStat(st);
+                const bool isDir = now.type == EntryType::Directory;
+                path.resize(base);
+                path += '/';
+                path += name;
+                if (options.ignore && options.ignore->isIgnored(path, isDir))
+                    return false; // (the rules changed since it was saved)
+                bool folderOk = false;
+                if (!next(now, isDir ? &folderOk : nullptr))
+                    return false;
+                if (isDir)
+                    subs.push_back({name, folderOk, false});
+                continue;
+            }
+            // Inside a subfolder, whose own entry came first.
+            const std::string_view child = rest.substr(0, slash);
+            Sub *sub = nullptr;
+            for (auto it = subs.rbegin(); it != subs.rend() && !sub; ++it) {
+                if (it->name == child)
+                    sub = &*it;
+            }
+            if (!sub || sub->done)
+                return false;
+            sub->done = true;
+            path.resize(base);
+            path += '/';
+            path += sub->name;
+            if (!contents(dirFd, rel + sub->name, sub->trusted))
+                return false;
+        }
+        // A changed subfolder with nothing saved below it must still be empty.
+        for (Sub &sub : subs) {
+            if (sub.done || sub.trusted)
+                continue;
+            path.resize(base);
+            path += '/';
+            path += sub.name;
+            if (!contents(dirFd, rel + sub.name, false))
                 return false;
         }
         path.resize(base);
@@ -414,21 +572,63 @@ struct Matcher
 
 } // namespace
 
-bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const SavedManifest &saved)
+bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, SavedManifest &saved, bool *refreshed)
 {
+    if (refreshed)
+        *refreshed = false;
     if (saved.entriesAt == 0 || saved.entriesAt > saved.bytes.size())
         return false;
+    const int64_t start = nowNs();
     const int dir = ::openat(root.fd(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return false;
+    std::vector<std::pair<size_t, FileState>> changedFolders;
     Matcher m {options,
                FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
                saved.count,
                saved.scanNs,
+               saved.bytes.data(),
+               false,
+               nullptr,
+               false,
                {}};
-    const bool same = m.walk(dir);
+    m.trustFolders = options.trustUnchangedFolders;
+    m.changedFolders = refreshed && m.trustFolders ? &changedFolders : nullptr;
+    const bool same = m.walk(dir) && m.left == 0;
     ::close(dir);
-    return same && m.left == 0;
+    if (!same || !refreshed || !m.trustFolders || !m.listedFolder)
+        return same;
+    // The tree is as saved, and every folder listed was read after its state: the saved file
+    // can say so, with this check's start as its scan time, so that the next check trusts them.
+    // (Every file passed the racy test against the older scan time, so also against this one;
+    // folder states are not part of the digest, which stays as it is.)
+    for (const auto &[at, state] : changedFolders) {
+        FrameWriter w(MsgType::ManifestEntries);
+        w.state(state);
+        const auto &b = w.finish();
+        if (at + (b.size() - 5) > saved.bytes.size())
+            return same;
+        std::memcpy(saved.bytes.data() + at, b.data() + 5, b.size() - 5);
+    }
+    for (int i = 0; i < 8; ++i)
+        saved.bytes[5 + 8 + size_t(i)] = uint8_t(uint64_t(start) >> (8 * i));
+    saved.scanNs = start;
+    *refreshed = true;
+    return same;
+}
+
+bool writeSavedManifest(const std::string &path, const SavedManifest &saved)
+{
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(saved.bytes.data(), 1, saved.bytes.size(), f) == saved.bytes.size();
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
 bool hashKnown(const Hash128 &h)

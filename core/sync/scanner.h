@@ -30,6 +30,11 @@ struct ScanOptions
     // When set, a file whose hash cannot be reused is hashed only if this says so; the others
     // keep a zero hash ("unknown"), to be filled in by whoever reads the file anyway.
     std::function<bool(const Entry &)> needHash;
+    // treeMatchesSaved: a folder whose state is the saved one (and not changed within the racy
+    // window of the saved scan) is not listed; its saved entries are checked one by one instead.
+    // Only for a saved manifest made with the same ignore rules, which depend on paths alone: the
+    // entries a folder holds are the same, but which of them are ignored is not looked at again.
+    bool trustUnchangedFolders = false;
 };
 
 // A zero hash means "not computed".
@@ -72,11 +77,20 @@ struct SavedManifest
     size_t entriesAt = 0;
 };
 bool readSavedManifest(const std::string &path, SavedManifest &out);
+// Only the digest from a saved manifest's header (zero when the file has none or is not one).
+Hash128 readSavedManifestDigest(const std::string &path);
 bool parseSavedManifest(const SavedManifest &saved, Manifest &out);
 // True when a stat-only walk finds the tree exactly as `saved` describes it: the same paths (after
 // the ignore rules), each in the same state, every file with a known hash and not modified within
 // the racy window of the saved scan. Builds no manifest; stops at the first difference.
-// (options: ignore and removeStaleStaged are used.)
-bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, const SavedManifest &saved);
+// (options: ignore, removeStaleStaged and trustUnchangedFolders are used.)
+// With trustUnchangedFolders and `refreshed`: when the tree matches but some folders had to be
+// listed (their state changed, or was too recent to trust), `saved` is updated in place with the
+// folder states read before listing them and this check's start as its scan time, and
+// `*refreshed` set: the caller may write it back (writeSavedManifest) so that the next check
+// lists fewer folders. The digest does not change.
+bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, SavedManifest &saved,
+                      bool *refreshed = nullptr);
+bool writeSavedManifest(const std::string &path, const SavedManifest &saved);
 
 } // namespace iterdeck::sync

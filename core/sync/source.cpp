@@ -3,19 +3,24 @@
 #include "watcher.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <map>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace iterdeck::sync {
@@ -125,6 +130,113 @@ SourceSession::SourceSession(SafeRoot &local, Channel &channel, SourceOptions op
     , m_log(std::move(log))
 { }
 
+namespace {
+
+std::string remoteIndexPath(const std::string &indexPath)
+{
+    return indexPath.empty() ? std::string() : indexPath + ".remote";
+}
+
+// The end of a session that left both sides identical: the digests of the local index and of the
+// replica's manifest, and of the ignore settings. A later run that finds all three unchanged
+// (and the agent confirms its side) has nothing to do.
+struct InSyncMarker
+{
+    Hash128 local {}, remote {}, settings {};
+    bool operator==(const InSyncMarker &) const = default;
+};
+
+bool readMarker(const std::string &path, InSyncMarker *m)
+{
+    FILE *f = std::fopen(path.c_str(), "rbe");
+    if (!f)
+        return false;
+    uint8_t buf[48];
+    const bool ok = std::fread(buf, 1, sizeof buf, f) == sizeof buf;
+    std::fclose(f);
+    if (!ok)
+        return false;
+    std::memcpy(m->local.data(), buf, 16);
+    std::memcpy(m->remote.data(), buf + 16, 16);
+    std::memcpy(m->settings.data(), buf + 32, 16);
+    return hashKnown(m->local) && hashKnown(m->remote);
+}
+
+bool writeMarker(const std::string &path, const InSyncMarker &m)
+{
+    uint8_t buf[48];
+    std::memcpy(buf, m.local.data(), 16);
+    std::memcpy(buf + 16, m.remote.data(), 16);
+    std::memcpy(buf + 32, m.settings.data(), 16);
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(buf, 1, sizeof buf, f) == sizeof buf;
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+} // namespace
+
+struct SourceSession::LocalCheck
+{
+    std::thread thread;
+    SavedManifest saved; // the index as saved
+    bool loaded = false; // there is one
+    bool same = false; // the tree is exactly as it says
+    int64_t startNs = 0;
+};
+
+SourceSession::~SourceSession()
+{
+    finishLocalCheck();
+}
+
+void SourceSession::startLocalCheck()
+{
+    struct stat st
+    {
+    };
+    if (m_localCheck || !m_local.empty() || m_indexPath.empty() || ::stat(m_indexPath.c_str(), &st) != 0)
+        return; // (no index, as on a first sync: no thread either)
+    m_localCheck = std::make_unique<LocalCheck>();
+    LocalCheck *check = m_localCheck.get();
+    auto run = [this, check] {
+        check->startNs = nowNs();
+        check->loaded = readSavedManifest(m_indexPath, check->saved);
+        if (check->loaded) {
+            ScanOptions quick;
+            quick.ignore = m_opt.ignore;
+            // Folders in their saved state are trusted to hold what the index says when the last
+            // session ended in sync with this index under these very settings, and the ignore
+            // rules depend on paths alone (a .gitignore can change what is ignored without
+            // changing the folders).
+            const std::string &fp = m_opt.settingsFingerprint;
+            InSyncMarker marker;
+            quick.trustUnchangedFolders = !fp.empty() && (!m_opt.ignore || m_opt.ignore->pathsAlone())
+                && hashKnown(check->saved.digest) && readMarker(m_indexPath + ".insync", &marker)
+                && marker.local == check->saved.digest && marker.settings == hashBytes(fp.data(), fp.size());
+            check->same = treeMatchesSaved(m_local_root, quick, check->saved);
+        }
+    };
+    try {
+        check->thread = std::thread(run);
+    } catch (const std::system_error &) {
+        run(); // no thread to be had: here and now
+    }
+}
+
+std::unique_ptr<SourceSession::LocalCheck> SourceSession::finishLocalCheck()
+{
+    if (m_localCheck && m_localCheck->thread.joinable())
+        m_localCheck->thread.join();
+    return std::move(m_localCheck);
+}
+
 void SourceSession::emit(SyncStatus::Phase phase, const std::string &message)
 {
     m_state.phase = phase;
@@ -141,6 +253,9 @@ bool SourceSession::ignored(const std::string &path, bool isDir) const
 bool SourceSession::handshake(std::string *error)
 {
     emit(SyncStatus::Phase::Connecting);
+    // The local side of a restart's check needs nothing from the agent: it runs while the agent
+    // starts. (The ignore rules are used by that thread alone until fetchRemote waits for it.)
+    startLocalCheck();
     FrameWriter hello(MsgType::Hello);
     hello.u32(kMagic).u16(kProtocolVersion).u32(CapZstd | CapXxh3).str("iterdeckctl " ITERDECK_VERSION);
     if (!m_ch.send(hello)) {
@@ -215,58 +330,6 @@ bool SourceSession::readEntries(Manifest &into, std::string *error, bool *same)
     }
 }
 
-namespace {
-
-std::string remoteIndexPath(const std::string &indexPath)
-{
-    return indexPath.empty() ? std::string() : indexPath + ".remote";
-}
-
-// The end of a session that left both sides identical: the digests of the local index and of the
-// replica's manifest, and of the ignore settings. A later run that finds all three unchanged
-// (and the agent confirms its side) has nothing to do.
-struct InSyncMarker
-{
-    Hash128 local {}, remote {}, settings {};
-    bool operator==(const InSyncMarker &) const = default;
-};
-
-bool readMarker(const std::string &path, InSyncMarker *m)
-{
-    FILE *f = std::fopen(path.c_str(), "rbe");
-    if (!f)
-        return false;
-    uint8_t buf[48];
-    const bool ok = std::fread(buf, 1, sizeof buf, f) == sizeof buf;
-    std::fclose(f);
-    if (!ok)
-        return false;
-    std::memcpy(m->local.data(), buf, 16);
-    std::memcpy(m->remote.data(), buf + 16, 16);
-    std::memcpy(m->settings.data(), buf + 32, 16);
-    return hashKnown(m->local) && hashKnown(m->remote);
-}
-
-bool writeMarker(const std::string &path, const InSyncMarker &m)
-{
-    uint8_t buf[48];
-    std::memcpy(buf, m.local.data(), 16);
-    std::memcpy(buf + 16, m.remote.data(), 16);
-    std::memcpy(buf + 32, m.settings.data(), 16);
-    const std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wbe");
-    if (!f)
-        return false;
-    const bool ok = std::fwrite(buf, 1, sizeof buf, f) == sizeof buf;
-    if (std::fclose(f) != 0 || !ok) {
-        std::remove(tmp.c_str());
-        return false;
-    }
-    return std::rename(tmp.c_str(), path.c_str()) == 0;
-}
-
-} // namespace
-
 void SourceSession::saveRemoteIndex()
 {
     const std::string path = remoteIndexPath(m_indexPath);
@@ -292,11 +355,13 @@ void SourceSession::saveRemoteIndex()
 bool SourceSession::fetchRemote(std::string *error)
 {
     // What this side remembers of the replica, when the agent can confirm it unchanged.
+    // (Only its digest for now: the manifest itself is read when it is needed.)
     const std::string rememberedPath = remoteIndexPath(m_indexPath);
     SavedManifest rememberedFile;
-    const bool offer = (m_peerCaps & CapManifestSame) && !rememberedPath.empty()
-        && readSavedManifest(rememberedPath, rememberedFile) && hashKnown(rememberedFile.digest);
-    const Hash128 rememberedDigest = offer ? rememberedFile.digest : Hash128 {};
+    const Hash128 rememberedDigest = (m_peerCaps & CapManifestSame) && !rememberedPath.empty()
+        ? readSavedManifestDigest(rememberedPath)
+        : Hash128 {};
+    const bool offer = hashKnown(rememberedDigest);
     FrameWriter req(MsgType::ScanRequest);
     if (offer)
         req.u8(1).hash(rememberedDigest);
@@ -308,16 +373,18 @@ bool SourceSession::fetchRemote(std::string *error)
         if (m_log)
             m_log(w);
     };
-    // With an index from an earlier run, look at the local tree while the agent looks at its own.
-    // When a stat-only walk finds the tree exactly as indexed, the index is the local manifest;
-    // else it is scanned, re-reading only files whose state changed.
+    // With an index from an earlier run, look at the local tree while the agent looks at its own
+    // (the stat-only walk started with the handshake). When it finds the tree exactly as indexed,
+    // the index is the local manifest; else the tree is scanned, re-reading only files whose
+    // state changed.
+    startLocalCheck(); // (when the handshake did not)
+    const std::unique_ptr<LocalCheck> check = finishLocalCheck();
     bool candidate = false; // nothing to do, if the agent confirms its side
     SavedManifest localFile;
-    if (m_local.empty() && !m_indexPath.empty() && readSavedManifest(m_indexPath, localFile)) {
-        const int64_t start = nowNs();
-        ScanOptions quick;
-        quick.ignore = m_opt.ignore;
-        if (treeMatchesSaved(m_local_root, quick, localFile)) {
+    if (check && check->loaded) {
+        localFile = std::move(check->saved);
+        const int64_t start = check->startNs;
+        if (check->same) {
             m_savedLocalDigest = localFile.digest;
             InSyncMarker marker;
             const std::string &fp = m_opt.settingsFingerprint;
@@ -349,7 +416,8 @@ bool SourceSession::fetchRemote(std::string *error)
     bool rememberedOk = false;
     auto loadRemembered = [&] {
         // Used only if it is exactly what the digest described.
-        rememberedOk = parseSavedManifest(rememberedFile, remembered) && manifestDigest(remembered) == rememberedDigest;
+        rememberedOk = readSavedManifest(rememberedPath, rememberedFile)
+            && parseSavedManifest(rememberedFile, remembered) && manifestDigest(remembered) == rememberedDigest;
         rememberedFile = SavedManifest {};
     };
     if (offer && !candidate)
@@ -1697,6 +1765,34 @@ bool SourceSession::inSync(std::vector<std::string> *differences, size_t limit) 
     return same;
 }
 
+namespace {
+
+// The words of a command that /bin/sh would run as they are: a program given by its path (a
+// word with a '/', so no builtin and no PATH search) and arguments, all made only of characters
+// the shell gives no meaning to, separated by spaces. Empty for anything else.
+std::vector<std::string> plainWords(const std::string &command)
+{
+    std::vector<std::string> words;
+    std::string word;
+    for (char c : command + ' ') {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == ' ') {
+            if (!word.empty())
+                words.push_back(std::move(word));
+            word.clear();
+        } else if (std::isalnum(u) || std::strchr("_./:@,+=%-", c)) {
+            word += c;
+        } else {
+            return {};
+        }
+    }
+    if (words.empty() || words[0].find('/') == std::string::npos || words[0].find('=') != std::string::npos)
+        return {};
+    return words;
+}
+
+} // namespace
+
 int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::string *error)
 {
     int toChild[2], fromChild[2];
@@ -1704,19 +1800,31 @@ int spawnCommand(const std::string &command, int *readFd, int *writeFd, std::str
         *error = std::string("pipe: ") + std::strerror(errno);
         return -1;
     }
-    const pid_t pid = ::fork();
-    if (pid < 0) {
-        *error = std::string("fork: ") + std::strerror(errno);
-        return -1;
-    }
-    if (pid == 0) {
-        ::dup2(toChild[0], 0);
-        ::dup2(fromChild[1], 1);
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char *>(nullptr));
-        ::_exit(127);
-    }
+    // A plain command is started directly, as the shell would start it: one process (and one
+    // exec) less. Anything else goes through /bin/sh -c. posix_spawn, not fork: this process
+    // may be large.
+    std::vector<std::string> words = plainWords(command);
+    if (words.empty())
+        words = {"/bin/sh", "-c", command};
+    std::vector<char *> argv;
+    for (std::string &w : words)
+        argv.push_back(w.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, toChild[0], 0);
+    ::posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
     ::close(toChild[0]);
     ::close(fromChild[1]);
+    if (rc != 0) {
+        ::close(toChild[1]);
+        ::close(fromChild[0]);
+        *error = words[0] + ": " + std::strerror(rc);
+        return -1;
+    }
     // Larger pipes mean fewer wake-ups of either side while files stream through (best effort:
     // the system may cap the size).
     ::fcntl(toChild[1], F_SETPIPE_SZ, 1 << 20);

@@ -9,6 +9,7 @@
 
 #include <csignal>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -56,6 +57,9 @@ public:
     using LogFn = std::function<void(const std::string &)>;
 
     SourceSession(SafeRoot &local, Channel &channel, SourceOptions options, StatusFn status, LogFn log);
+    ~SourceSession();
+    SourceSession(const SourceSession &) = delete;
+    SourceSession &operator=(const SourceSession &) = delete;
 
     // Two-way: where the agreed state is kept between runs, so that a restart knows what
     // was deleted meanwhile (instead of bringing it back) and raises no false conflicts.
@@ -69,6 +73,8 @@ public:
     // Call at the end of a session.
     void saveRemoteIndex();
 
+    // With an index, this also starts comparing the local tree with it, so that the comparison
+    // overlaps the agent's start; fullSync uses the outcome.
     bool handshake(std::string *error);
     // Brings the replica to the local tree's state. False on a halt or a lost connection.
     bool fullSync(SyncReport *report, std::string *error);
@@ -86,6 +92,11 @@ public:
 
 private:
     struct Op;
+    struct LocalCheck;
+    // Compares the local tree with the saved index on a thread of its own (stat only), from the
+    // handshake on; finishLocalCheck waits for the outcome.
+    void startLocalCheck();
+    std::unique_ptr<LocalCheck> finishLocalCheck();
     bool fetchRemote(std::string *error);
     // `same`, when given, accepts a ManifestSame answer instead of entries.
     bool readEntries(Manifest &into, std::string *error, bool *same = nullptr);
@@ -127,6 +138,7 @@ private:
     bool m_remoteKnown = false; // m_remote holds the replica's whole manifest
     Hash128 m_savedLocalDigest {}; // of the local index as saved or loaded
     bool m_nothingToDo = false; // both sides as the last run left them identical: no manifests loaded
+    std::unique_ptr<LocalCheck> m_localCheck; // running from the handshake until fetchRemote
     SyncStatus m_state;
 };
 

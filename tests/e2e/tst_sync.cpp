@@ -2,6 +2,7 @@
 // end identical; a hostile peer writes nothing outside the root; interrupted transfers
 // leave no partial file and resume.
 #include "sync/protocol.h"
+#include "sync/scanner.h"
 
 #include <QCryptographicHash>
 #include <QDir>
@@ -94,6 +95,25 @@ void writeFile(const QString &path, const QByteArray &data)
     QFile f(path);
     QVERIFY2(f.open(QIODevice::WriteOnly | QIODevice::Truncate), qPrintable(path));
     f.write(data);
+}
+
+// Dates a file (not following symlinks) `seconds` into the past, out of the racy window of any
+// scan to come: the quick restart checks then trust its state.
+void age(const QString &path, int seconds = 3600)
+{
+    timespec t[2];
+    ::clock_gettime(CLOCK_REALTIME, &t[0]);
+    t[0].tv_sec -= seconds;
+    t[1] = t[0];
+    QCOMPARE(::utimensat(AT_FDCWD, QFile::encodeName(path).constData(), t, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+void ageTree(const QString &root)
+{
+    QDirIterator it(root, QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot,
+                    QDirIterator::Subdirectories);
+    while (it.hasNext())
+        age(it.next());
 }
 
 class TreeMaker
@@ -275,6 +295,30 @@ public:
         return ResultStatus(r.u8());
     }
     QProcess &process() { return m_p; }
+    // A ScanRequest (with `digest` when given): true when the answer is ManifestSame, else the
+    // manifest in `out`.
+    bool scan(const Hash128 *digest, Manifest *out)
+    {
+        FrameWriter req(MsgType::ScanRequest);
+        if (digest)
+            req.u8(1).hash(*digest);
+        send(req);
+        for (;;) {
+            auto f = receive();
+            if (!f)
+                return false;
+            if (f->first == MsgType::ManifestSame)
+                return true;
+            if (f->first == MsgType::ManifestEnd)
+                return false;
+            FrameReader r(f->second.data(), f->second.size());
+            while (f->first == MsgType::ManifestEntries && !r.atEnd() && r.ok()) {
+                Entry e = r.entry();
+                if (out && r.ok())
+                    (*out)[e.path] = e;
+            }
+        }
+    }
 
 private:
     QProcess m_p;
@@ -369,6 +413,273 @@ private Q_SLOTS:
         QCOMPARE(syncOnce(src, dst).code, 0);
         writeFile(src + QStringLiteral("/sub/b.txt"), "bravo 2");
         r = syncOnce(src, dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+    }
+
+    // Changes made on the local side while no sync ran: the restart's quick check (which may skip
+    // everything when both sides are as the last run left them) must see every kind.
+    void restartSeesLocalChangesMadeMeanwhile()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src + QStringLiteral("/sub/deep"));
+        writeFile(src + QStringLiteral("/same-size.txt"), "alpha");
+        writeFile(src + QStringLiteral("/gone.txt"), "to be deleted");
+        writeFile(src + QStringLiteral("/sub/run.sh"), "#!/bin/sh\n");
+        writeFile(src + QStringLiteral("/sub/becomes-dir"), "a file for now");
+        writeFile(src + QStringLiteral("/sub/deep/becomes-link"), "a file for now");
+        QDir().mkpath(src + QStringLiteral("/sub/empty"));
+        ageTree(src);
+        // Folders not changed within 2 s of a scan are trusted by the next check to hold what the
+        // index says (when the settings are the same): the checks below must see through that.
+        QTest::qWait(2100);
+        const QString file = src + QStringLiteral("/same-size.txt");
+        struct stat before
+        {
+        };
+        QCOMPARE(::lstat(QFile::encodeName(file).constData(), &before), 0);
+
+        const QStringList ignoreLogs {QStringLiteral("--ignore"), QStringLiteral("*.log")};
+        auto settle = [&] {
+            // Twice: the second run finds both sides as the first left them (nothing to do).
+            for (int i = 0; i < 2; ++i) {
+                const Run r = syncOnce(src, dst);
+                QVERIFY2(r.code == 0, qPrintable(r.err));
+            }
+            QCOMPARE(snapshot(dst), snapshot(src));
+        };
+        auto check = [&](const char *what) {
+            const Run r = syncOnce(src, dst);
+            QVERIFY2(r.code == 0, qPrintable(QString::fromLatin1(what) + u": " + r.err));
+            QVERIFY2(snapshot(dst) == snapshot(src), what);
+        };
+        settle();
+
+        // Same size and the same (old) mtime: only the ctime tells.
+        writeFile(file, "ALPHA");
+        const timespec times[2] = {before.st_atim, before.st_mtim};
+        QCOMPARE(::utimensat(AT_FDCWD, QFile::encodeName(file).constData(), times, 0), 0);
+        check("same size, same mtime");
+        QCOMPARE(readAll(dst + QStringLiteral("/same-size.txt")), QByteArray("ALPHA"));
+        settle();
+
+        QVERIFY(QFile::remove(src + QStringLiteral("/gone.txt")));
+        check("deletion");
+        settle();
+
+        writeFile(src + QStringLiteral("/sub/deep/new.txt"), "added");
+        age(src + QStringLiteral("/sub/deep/new.txt"));
+        check("addition");
+        settle();
+
+        QVERIFY(QFile(src + QStringLiteral("/sub/run.sh"))
+                    .setPermissions(QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner));
+        check("mode change");
+        settle();
+
+        QVERIFY(QFile::remove(src + QStringLiteral("/sub/becomes-dir")));
+        QVERIFY(QDir().mkpath(src + QStringLiteral("/sub/becomes-dir")));
+        check("file to folder");
+        settle();
+
+        QVERIFY(QFile::remove(src + QStringLiteral("/sub/deep/becomes-link")));
+        QVERIFY(QFile::link(QStringLiteral("new.txt"), src + QStringLiteral("/sub/deep/becomes-link")));
+        check("file to symlink");
+        settle();
+
+        // In a folder that was empty, inside a folder that did not change.
+        writeFile(src + QStringLiteral("/sub/empty/late.txt"), "late");
+        age(src + QStringLiteral("/sub/empty/late.txt"));
+        check("added to an empty folder");
+        settle();
+
+        // Added, then the folder's mtime set back: only its ctime tells.
+        const QByteArray deep = QFile::encodeName(src + QStringLiteral("/sub/deep"));
+        QCOMPARE(::lstat(deep.constData(), &before), 0);
+        writeFile(src + QStringLiteral("/sub/deep/back.txt"), "back");
+        age(src + QStringLiteral("/sub/deep/back.txt"));
+        const timespec dirTimes[2] = {before.st_atim, before.st_mtim};
+        QCOMPARE(::utimensat(AT_FDCWD, deep.constData(), dirTimes, 0), 0);
+        check("added, folder mtime set back");
+        settle();
+
+        // Other ignore rules: a file they ignored, in a folder that did not change since, is
+        // synced once they do not ignore it.
+        writeFile(src + QStringLiteral("/sub/y.log"), "ignored at first");
+        age(src + QStringLiteral("/sub/y.log"));
+        QTest::qWait(2100);
+        writeFile(file, "a change elsewhere: the index is saved again, with the folder as it is now");
+        age(file);
+        for (int i = 0; i < 2; ++i)
+            QCOMPARE(syncOnce(src, dst, ignoreLogs).code, 0);
+        QVERIFY(!QFile::exists(dst + QStringLiteral("/sub/y.log")));
+        QCOMPARE(syncOnce(src, dst).code, 0);
+        QCOMPARE(readAll(dst + QStringLiteral("/sub/y.log")), QByteArray("ignored at first"));
+        QCOMPARE(snapshot(dst), snapshot(src));
+    }
+
+    // The agent compares its tree with its saved index from the start of a connection on, before
+    // the source asks. That outcome must not answer a ScanRequest that comes after an operation,
+    // nor hide a change made while no agent ran.
+    void agentEarlyCheckHoldsOnlyForTheFirstRequest()
+    {
+        QTemporaryDir tmp;
+        const QString root = tmp.filePath(QStringLiteral("root"));
+        QDir().mkpath(root + QStringLiteral("/sub"));
+        writeFile(root + QStringLiteral("/a.txt"), "alpha");
+        writeFile(root + QStringLiteral("/sub/b.txt"), "bravo");
+        ageTree(root);
+        Hash128 digest {};
+        {
+            RawAgent agent(root);
+            QVERIFY(agent.hello());
+            Manifest m;
+            QVERIFY(!agent.scan(nullptr, &m)); // a full manifest (and the index saved)
+            QCOMPARE(m.size(), size_t(3));
+            digest = manifestDigest(m);
+        }
+        {
+            RawAgent agent(root);
+            QVERIFY(agent.hello());
+            QVERIFY(agent.scan(&digest, nullptr)); // unchanged: the short answer
+        }
+        {
+            // An operation first: the tree is not what the early check saw any more.
+            RawAgent agent(root);
+            QVERIFY(agent.hello());
+            FrameWriter mk(MsgType::MakeDir);
+            mk.u32(1).str("made").u32(0755);
+            agent.send(mk);
+            QCOMPARE(agent.result(), ResultStatus::Ok);
+            Manifest m;
+            QVERIFY(!agent.scan(&digest, &m));
+            QVERIFY(m.count("made"));
+            digest = manifestDigest(m);
+        }
+        {
+            RawAgent agent(root);
+            QVERIFY(agent.hello());
+            QVERIFY(agent.scan(&digest, nullptr));
+        }
+        // Changed while no agent ran: same size, same mtime.
+        struct stat before
+        {
+        };
+        const QByteArray a = QFile::encodeName(root + QStringLiteral("/a.txt"));
+        QCOMPARE(::lstat(a.constData(), &before), 0);
+        writeFile(root + QStringLiteral("/a.txt"), "ALPHA");
+        const timespec times[2] = {before.st_atim, before.st_mtim};
+        QCOMPARE(::utimensat(AT_FDCWD, a.constData(), times, 0), 0);
+        {
+            RawAgent agent(root);
+            QVERIFY(agent.hello());
+            Manifest m;
+            QVERIFY(!agent.scan(&digest, &m));
+            QCOMPARE(m.at("a.txt").hash, hashBytes("ALPHA", 5));
+        }
+    }
+
+    // An agent that finds a folder in the state it saved (and not changed near that time) checks
+    // the folder's saved entries without listing it. Whatever changed inside while no agent ran
+    // must still be found: an entry added to a folder that was empty, an entry added to a folder
+    // whose mtime was then set back, a same-size rewrite with the mtime kept, a deletion.
+    void agentTrustsOnlyUnchangedFolders()
+    {
+        QTemporaryDir tmp;
+        const QString root = tmp.filePath(QStringLiteral("root"));
+        QDir().mkpath(root + QStringLiteral("/a"));
+        QDir().mkpath(root + QStringLiteral("/b/c"));
+        QDir().mkpath(root + QStringLiteral("/b/e"));
+        writeFile(root + QStringLiteral("/a/x.txt"), "x");
+        writeFile(root + QStringLiteral("/b/c/y.txt"), "yankee");
+        writeFile(root + QStringLiteral("/b/c/z.txt"), "zulu");
+        ageTree(root);
+        auto fullScan = [&](const Hash128 *digest) {
+            RawAgent agent(root);
+            [&] { QVERIFY(agent.hello()); }();
+            Manifest m;
+            const bool same = agent.scan(digest, &m);
+            [&] { QVERIFY2(!same, "a change went unnoticed"); }();
+            return manifestDigest(m);
+        };
+        auto quick = [&](const Hash128 &digest) {
+            RawAgent agent(root);
+            return agent.hello() && agent.scan(&digest, nullptr);
+        };
+        Hash128 digest = fullScan(nullptr);
+        // The folders were made just now: the first check lists them, and saves their states
+        // with its own time; one made more than 2 s after they changed trusts them.
+        QTest::qWait(2100);
+        QVERIFY(quick(digest));
+        QVERIFY(quick(digest));
+
+        // In a folder that was empty, inside a folder that did not change.
+        writeFile(root + QStringLiteral("/b/e/new.txt"), "new");
+        age(root + QStringLiteral("/b/e/new.txt"));
+        digest = fullScan(&digest);
+        QVERIFY(!QTest::currentTestFailed());
+
+        // An entry added, then the folder's mtime set back: its ctime tells.
+        struct stat before
+        {
+        };
+        const QByteArray c = QFile::encodeName(root + QStringLiteral("/b/c"));
+        QCOMPARE(::lstat(c.constData(), &before), 0);
+        writeFile(root + QStringLiteral("/b/c/w.txt"), "whiskey");
+        age(root + QStringLiteral("/b/c/w.txt"));
+        const timespec dirTimes[2] = {before.st_atim, before.st_mtim};
+        QCOMPARE(::utimensat(AT_FDCWD, c.constData(), dirTimes, 0), 0);
+        digest = fullScan(&digest);
+        QVERIFY(!QTest::currentTestFailed());
+
+        QTest::qWait(2100);
+        QVERIFY(quick(digest));
+        QVERIFY(quick(digest));
+        // Same size, same mtime, in a folder that did not change.
+        const QByteArray y = QFile::encodeName(root + QStringLiteral("/b/c/y.txt"));
+        QCOMPARE(::lstat(y.constData(), &before), 0);
+        writeFile(root + QStringLiteral("/b/c/y.txt"), "YANKEE");
+        const timespec fileTimes[2] = {before.st_atim, before.st_mtim};
+        QCOMPARE(::utimensat(AT_FDCWD, y.constData(), fileTimes, 0), 0);
+        digest = fullScan(&digest);
+        QVERIFY(!QTest::currentTestFailed());
+
+        QVERIFY(QFile::remove(root + QStringLiteral("/a/x.txt")));
+        digest = fullScan(&digest);
+        QVERIFY(!QTest::currentTestFailed());
+    }
+
+    // A remote command with no shell syntax, whose program is given by its path, is started
+    // directly; the same in any other form goes through /bin/sh.
+    void plainRemoteCommandRunsWithoutAShell()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        QDir().mkpath(src + QStringLiteral("/sub"));
+        writeFile(src + QStringLiteral("/sub/a.txt"), "alpha");
+        static const QRegularExpression plain(QStringLiteral("^[A-Za-z0-9_./:@,+=%-]+$"));
+        if (!plain.match(kAgent).hasMatch() || !plain.match(dst).hasMatch())
+            QSKIP("the paths need quoting here");
+        auto run = [&](const QString &command) {
+            QProcess p;
+            p.start(
+                kCtl,
+                {QStringLiteral("sync"), src, QStringLiteral("--remote-command"), command, QStringLiteral("--once")});
+            p.waitForFinished(120000);
+            return Run {p.exitCode(), QString::fromUtf8(p.readAllStandardError())};
+        };
+        Run r = run(kAgent + QStringLiteral("  serve --root ") + dst);
+        QVERIFY2(r.code == 0, qPrintable(r.err));
+        QCOMPARE(snapshot(dst), snapshot(src));
+        r = run(tmp.filePath(QStringLiteral("no-such-agent")) + QStringLiteral(" serve --root ") + dst);
+        QCOMPARE(r.code, 1);
+        QVERIFY2(r.err.contains(u"cannot start the remote command"), qPrintable(r.err));
+        // Shell syntax: through /bin/sh, as always.
+        writeFile(src + QStringLiteral("/b.txt"), "bravo");
+        r = run(QStringLiteral("X=1 ") + kAgent + QStringLiteral(" serve --root \"") + dst + u'"');
         QVERIFY2(r.code == 0, qPrintable(r.err));
         QCOMPARE(snapshot(dst), snapshot(src));
     }
