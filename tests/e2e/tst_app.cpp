@@ -161,6 +161,24 @@ private:
         return -1;
     }
 
+    Application::Options appOptions(const QString &ns) const
+    {
+        Application::Options options;
+        options.kubeconfig = m_sandbox->kubeconfigPath();
+        options.ns = ns;
+        return options;
+    }
+
+    // Starts the app and connects it to the demo bot.
+    static void startWithDemo(Application &app, const DemoBot &demo)
+    {
+        QSignalSpy ready(&app, &Application::ready);
+        app.start();
+        QVERIFY(ready.size() == 1 || ready.wait(10000));
+        app.bot()->start(demo.url(), demo.token());
+        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+    }
+
 private Q_SLOTS:
     void initTestCase()
     {
@@ -1017,15 +1035,10 @@ private Q_SLOTS:
         DemoBot demo;
         const QString error = startDemo(demo, QStringLiteral("bot-group"), 0);
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        Application::Options options;
-        options.kubeconfig = m_sandbox->kubeconfigPath();
-        options.ns = QStringLiteral("demo-sprint-1");
-        Application app(options);
-        QSignalSpy ready(&app, &Application::ready);
-        app.start();
-        QVERIFY(ready.size() == 1 || ready.wait(10000));
-        app.bot()->start(demo.url(), demo.token());
-        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        Application app(appOptions(QStringLiteral("demo-sprint-1")));
+        startWithDemo(app, demo);
+        if (QTest::currentTestFailed())
+            return;
         qint64 sprint = 0;
         QTRY_VERIFY_WITH_TIMEOUT(
             [&] {
@@ -1110,15 +1123,10 @@ private Q_SLOTS:
         DemoBot demo;
         const QString error = startDemo(demo, QStringLiteral("bot-attention"), 1500);
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        Application::Options options;
-        options.kubeconfig = m_sandbox->kubeconfigPath();
-        options.ns = QStringLiteral("demo-sprint-1");
-        Application app(options);
-        QSignalSpy ready(&app, &Application::ready);
-        app.start();
-        QVERIFY(ready.size() == 1 || ready.wait(10000));
-        app.bot()->start(demo.url(), demo.token());
-        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        Application app(appOptions(QStringLiteral("demo-sprint-1")));
+        startWithDemo(app, demo);
+        if (QTest::currentTestFailed())
+            return;
         QTRY_VERIFY_WITH_TIMEOUT(app.bot()->state()->totalUnread() > 0, 20000);
         QTRY_COMPARE_WITH_TIMEOUT(app.tray()->shownState(), TrayIcon::State::Attention, 5000);
         qint64 sprint = 0;
@@ -1145,15 +1153,10 @@ private Q_SLOTS:
         const QString error = startDemo(demo, QStringLiteral("bot-tray"), 0);
         QVERIFY2(error.isEmpty(), qPrintable(error));
         const QString ns = QStringLiteral("demo-sprint-1");
-        Application::Options options;
-        options.kubeconfig = m_sandbox->kubeconfigPath();
-        options.ns = ns;
-        Application app(options);
-        QSignalSpy ready(&app, &Application::ready);
-        app.start();
-        QVERIFY(ready.size() == 1 || ready.wait(10000));
-        app.bot()->start(demo.url(), demo.token());
-        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        Application app(appOptions(ns));
+        startWithDemo(app, demo);
+        if (QTest::currentTestFailed())
+            return;
         QTRY_VERIFY_WITH_TIMEOUT(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web")), 20000);
         QPointer<QAction> web = trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web"));
         QVERIFY(!web->isChecked());
@@ -1220,15 +1223,10 @@ private Q_SLOTS:
         DemoBot demo;
         const QString error = startDemo(demo, QStringLiteral("bot-other"), 0);
         QVERIFY2(error.isEmpty(), qPrintable(error));
-        Application::Options options;
-        options.kubeconfig = m_sandbox->kubeconfigPath();
-        options.ns = QStringLiteral("demo-sprint-1");
-        Application app(options);
-        QSignalSpy ready(&app, &Application::ready);
-        app.start();
-        QVERIFY(ready.size() == 1 || ready.wait(10000));
-        app.bot()->start(demo.url(), demo.token());
-        QTRY_VERIFY_WITH_TIMEOUT(app.bot()->isConnected(), 20000);
+        Application app(appOptions(QStringLiteral("demo-sprint-1")));
+        startWithDemo(app, demo);
+        if (QTest::currentTestFailed())
+            return;
         QTRY_VERIFY_WITH_TIMEOUT(trayDevAction(app.tray(), QStringLiteral("Sprint 1"), QStringLiteral("web")), 20000);
         QTRY_COMPARE_WITH_TIMEOUT(app.model()->currentNamespace(), QStringLiteral("demo-sprint-1"), 10000);
         // A second iteration of mine: the demo gives it an environment of its own.
