@@ -11,7 +11,18 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace iterdeck::sync {
+
+void releaseFreeMemory()
+{
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 FrameWriter::FrameWriter(MsgType type)
 {

@@ -68,6 +68,14 @@ constexpr uint64_t kDeltaThreshold = 1u << 20; // files from this size are sent 
 constexpr uint32_t kMaxBlocks = 600000; // keeps BlockSigs (12 bytes a block) under kMaxFrame
 constexpr uint64_t kMaxDeltaFile = 512ull << 20; // larger files are sent whole
 
+// Gives the heap's free pages back to the system. After a whole-tree round (an initial sync, a
+// large batch) the scans, frames and buffers are freed, but glibc keeps most of that memory in the
+// process; a watcher that then idles for hours should not. A no-op where the C library has no
+// malloc_trim.
+void releaseFreeMemory();
+// Operations after which a round is large enough to call releaseFreeMemory().
+constexpr size_t kTrimAfterOps = 1000;
+
 // Block size for a delta of a file of `size` bytes: about sqrt(size), 4 KiB to 256 KiB.
 uint32_t deltaBlockSize(uint64_t size);
 // Rolling checksum (rsync's weak sum) over a block.

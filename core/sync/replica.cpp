@@ -389,6 +389,11 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
             m_root.dropDirCache();
             if (!ch.flush())
                 return ch.peerClosed() ? 0 : 1;
+            // Watching for long: after a large burst, its memory goes back before the wait.
+            if (m_watcher && m_opsSinceTrim > kTrimAfterOps) {
+                releaseFreeMemory();
+                m_opsSinceTrim = 0;
+            }
         }
         if (m_watcher) {
             // Serve whichever comes first: a frame from the source or a change here.
@@ -416,6 +421,7 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
         // The early check's outcome holds only until the first frame that is not Hello: it is
         // waited for before anything else happens here, and offered to that frame alone.
         const std::unique_ptr<EarlyCheck> early = type == MsgType::Hello ? nullptr : takeEarlyCheck();
+        ++m_opsSinceTrim;
         switch (type) {
         case MsgType::Hello: {
             const uint32_t magic = r.u32();
@@ -440,6 +446,7 @@ int Replica::serveFrames(Channel &ch, const std::function<void(const std::string
             break;
         }
         case MsgType::ScanRequest: {
+            m_opsSinceTrim += kTrimAfterOps; // a whole-tree scan: a large round by itself
             // The source may say what it remembers of this tree (a digest): when the scan finds
             // exactly that, the answer is one short frame instead of the whole manifest.
             const bool hasDigest = !r.atEnd() && r.u8() == 1;

@@ -52,6 +52,7 @@ private:
 
     SafeRoot &m_root;
     std::string m_indexPath;
+    size_t m_opsSinceTrim = 0; // frames handled since memory was last given back
     std::unique_ptr<Watcher> m_watcher;
     std::set<std::string> m_dirs; // directories known to exist (watched)
     std::map<std::string, FileState> m_ownWrites; // states this replica produced itself

@@ -1033,6 +1033,7 @@ bool SourceSession::reconcile(const std::set<std::string> &dirtyIn, SyncReport *
     const bool ok = ops.empty() || execute(ops, report, error);
     if (ops.empty())
         emit(SyncStatus::Phase::Idle);
+    m_lastRoundOps = ops.size();
     if (ok && wholeTree && !m_indexPath.empty() && !(ops.empty() && m_indexUnchanged)) {
         Hash128 saved {}; // after sending: the hashes made then are in
         m_savedLocalDigest = saveManifest(m_indexPath, m_local, m_lastScanNs, &saved) ? saved : Hash128 {};
@@ -1577,6 +1578,7 @@ bool SourceSession::execute(std::vector<Op> &ops, SyncReport *report, std::strin
 
 bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *error)
 {
+
     auto watcher = makeWatcher(m_local_root.path(), error);
     if (!watcher)
         return false;
@@ -1622,6 +1624,7 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
     using Clock = std::chrono::steady_clock;
     bool ok = true;
     bool stateDirty = false;
+    bool trimPending = true; // the initial sync's scans and buffers are freed by now
     auto lastSave = Clock::now();
     while (!*stop) {
         dirty.insert(m_remoteDirty.begin(), m_remoteDirty.end()); // reported while busy
@@ -1631,6 +1634,8 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
                 ok = false;
                 break;
             }
+            if (dirty.count(std::string()) || m_lastRoundOps > kTrimAfterOps)
+                trimPending = true; // a whole-tree round or a large one (a branch switch)
             // Re-listing the watched folders walks the whole manifest: only when a folder came or went.
             bool foldersChanged = false;
             for (const std::string &d : dirty) {
@@ -1649,6 +1654,11 @@ bool SourceSession::watch(const volatile std::sig_atomic_t *stop, std::string *e
             saveState(nullptr);
             stateDirty = false;
             lastSave = Clock::now();
+        }
+        if (trimPending && !m_ch.hasBufferedFrame()) {
+            // About to idle: a large round's memory goes back first.
+            releaseFreeMemory();
+            trimPending = false;
         }
         pollfd p[2] = {{watcher->fd(), POLLIN, 0}, {m_ch.readFd(), POLLIN, 0}};
         // No wake-ups while idle; a frame already buffered is served at once. SIGINT and SIGTERM

@@ -126,6 +126,7 @@ private:
     Manifest m_local;
     Manifest m_remote;
     Manifest m_base; // two-way: the state both sides last agreed on
+    size_t m_lastRoundOps = 0; // operations the last reconcile sent
     std::set<std::string> m_remoteDirty; // two-way: paths the replica reported as changed
     std::string m_statePath;
     std::string m_indexPath;
