@@ -179,6 +179,26 @@ void walk(int dirFd, const std::string &prefix, const ScanOptions &options, Mani
 namespace {
 
 constexpr uint32_t kManifestMagic = 0x58445449; // "ITDX"
+// The saved file: a ManifestEntries frame (5-byte header) holding magic, version, scan time,
+// count and digest, then the entries.
+constexpr size_t kFrameHeader = 5;
+constexpr size_t kScanNsAt = kFrameHeader + 4 + 4;
+constexpr size_t kSavedHeader = kScanNsAt + 8 + 8 + 16;
+
+// Writes `size` bytes to `path` through a file beside it and a rename: never half a file.
+bool replaceFile(const std::string &path, const uint8_t *data, size_t size)
+{
+    const std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wbe");
+    if (!f)
+        return false;
+    const bool ok = std::fwrite(data, 1, size, f) == size;
+    if (std::fclose(f) != 0 || !ok) {
+        std::remove(tmp.c_str());
+        return false;
+    }
+    return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
 
 } // namespace
 
@@ -190,16 +210,7 @@ bool saveManifest(const std::string &path, const Manifest &manifest, int64_t sca
     for (const auto &[p, e] : manifest)
         w.entry(e);
     const auto &bytes = w.finish();
-    const std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wbe");
-    if (!f)
-        return false;
-    const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-    if (std::fclose(f) != 0 || !ok) {
-        std::remove(tmp.c_str());
-        return false;
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    if (!replaceFile(path, bytes.data(), bytes.size()))
         return false;
     if (digestOut)
         *digestOut = digest;
@@ -249,8 +260,7 @@ bool readSavedManifest(const std::string &path, SavedManifest &out)
 
 Hash128 readSavedManifestDigest(const std::string &path)
 {
-    // The frame header (5 bytes), then magic, version, scan time, count and the digest.
-    constexpr size_t kHeader = 5 + 4 + 4 + 8 + 8 + 16;
+    constexpr size_t kHeader = kSavedHeader;
     uint8_t buf[kHeader];
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -267,7 +277,7 @@ Hash128 readSavedManifestDigest(const std::string &path)
     ::close(fd);
     if (got < kHeader)
         return {};
-    FrameReader r(buf + 5, kHeader - 5);
+    FrameReader r(buf + kFrameHeader, kHeader - kFrameHeader);
     const uint32_t magic = r.u32();
     const uint32_t version = r.u32();
     r.i64();
@@ -356,6 +366,7 @@ bool folderTrusted(const FileState &now, const FileState &saved, int64_t scanNs)
 
 struct Matcher
 {
+    const SafeRoot &root;
     const ScanOptions &options;
     FrameReader reader;
     uint64_t left;
@@ -410,23 +421,13 @@ struct Matcher
         if (trusted)
             return walkSaved(dirFd, rel + '/'); // (nothing opened: paths relative to dirFd)
         listedFolder = true;
-        // One component at a time, following no symlink on the way (a listing may remove
-        // staged files in it).
-        int sub = -1;
-        for (size_t from = 0; from <= rel.size();) {
-            size_t to = rel.find('/', from);
-            if (to == std::string::npos)
-                to = rel.size();
-            const std::string part = rel.substr(from, to - from);
-            const int flags = (to == rel.size() ? O_RDONLY : O_PATH) | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-            const int next = ::openat(sub < 0 ? dirFd : sub, part.c_str(), flags);
-            if (sub >= 0)
-                ::close(sub);
-            sub = next;
-            if (sub < 0)
-                return false;
-            from = to + 1;
-        }
+        // `path` is the folder's path from the root: opened beneath it, following no symlink on
+        // the way (a listing may remove staged files in it).
+        const int sub = rel.find('/') == std::string::npos
+            ? ::openat(dirFd, rel.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            : root.openDirectoryForReading(path, nullptr);
+        if (sub < 0)
+            return false;
         const bool same = walk(sub);
         ::close(sub);
         return same;
@@ -583,17 +584,17 @@ bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, SavedMan
     if (dir < 0)
         return false;
     std::vector<std::pair<size_t, FileState>> changedFolders;
-    Matcher m {options,
+    const bool trust = options.trustUnchangedFolders;
+    Matcher m {root,
+               options,
                FrameReader(saved.bytes.data() + saved.entriesAt, saved.bytes.size() - saved.entriesAt),
                saved.count,
                saved.scanNs,
                saved.bytes.data(),
-               false,
-               nullptr,
+               trust,
+               refreshed && trust ? &changedFolders : nullptr,
                false,
                {}};
-    m.trustFolders = options.trustUnchangedFolders;
-    m.changedFolders = refreshed && m.trustFolders ? &changedFolders : nullptr;
     const bool same = m.walk(dir) && m.left == 0;
     ::close(dir);
     if (!same || !refreshed || !m.trustFolders || !m.listedFolder)
@@ -606,12 +607,12 @@ bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, SavedMan
         FrameWriter w(MsgType::ManifestEntries);
         w.state(state);
         const auto &b = w.finish();
-        if (at + (b.size() - 5) > saved.bytes.size())
+        if (at + (b.size() - kFrameHeader) > saved.bytes.size())
             return same;
-        std::memcpy(saved.bytes.data() + at, b.data() + 5, b.size() - 5);
+        std::memcpy(saved.bytes.data() + at, b.data() + kFrameHeader, b.size() - kFrameHeader);
     }
     for (int i = 0; i < 8; ++i)
-        saved.bytes[5 + 8 + size_t(i)] = uint8_t(uint64_t(start) >> (8 * i));
+        saved.bytes[kScanNsAt + size_t(i)] = uint8_t(uint64_t(start) >> (8 * i));
     saved.scanNs = start;
     *refreshed = true;
     return same;
@@ -619,16 +620,7 @@ bool treeMatchesSaved(const SafeRoot &root, const ScanOptions &options, SavedMan
 
 bool writeSavedManifest(const std::string &path, const SavedManifest &saved)
 {
-    const std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wbe");
-    if (!f)
-        return false;
-    const bool ok = std::fwrite(saved.bytes.data(), 1, saved.bytes.size(), f) == saved.bytes.size();
-    if (std::fclose(f) != 0 || !ok) {
-        std::remove(tmp.c_str());
-        return false;
-    }
-    return std::rename(tmp.c_str(), path.c_str()) == 0;
+    return replaceFile(path, saved.bytes.data(), saved.bytes.size());
 }
 
 bool hashKnown(const Hash128 &h)
