@@ -208,8 +208,6 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::activityChanged, this, &Application::updateTray);
     connect(m_bot->state(), &chatops::StreamState::changed, this, &Application::rebuildIterationMenus);
-    connect(m_bot->client(), &chatops::BotClient::welcomed, this,
-            [this](const QString &, const QString &displayName, bool) { m_myName = displayName; });
     connect(m_bot->state(), &chatops::StreamState::notable, this,
             [this](const chatops::Activity &a, chatops::EventKind kind) {
                 const bool deployKinds = kind == chatops::EventKind::Deploy || kind == chatops::EventKind::Environment
@@ -218,7 +216,8 @@ void Application::startWithKubeconfig(const QString &kubeconfig, const QString &
                 if (!m_settings.value(key, true).toBool())
                     return;
                 // What I wrote myself is no news to me.
-                if (a.type == u"channel.message" && !m_myName.isEmpty() && a.from == m_myName)
+                const QString me = m_bot->client()->displayName();
+                if (a.type == u"channel.message" && !me.isEmpty() && a.from == me)
                     return;
                 const model::Iteration *it = m_bot->state()->iteration(a.iterationId);
                 notify(it ? it->name : QStringLiteral("Iterdeck"), a.text, a.type.endsWith(u"failed"));

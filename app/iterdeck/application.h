@@ -83,7 +83,6 @@ private:
     QString m_sandboxDir;
     QString m_connectionProblem;
     qint64 m_notifiedIteration = 0; // of the last notification shown
-    QString m_myName; // as the bot names this user in groups (its welcome's displayName)
 };
 
 // A program installed next to this one (or in the build tree's app/NAME/).

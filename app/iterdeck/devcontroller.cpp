@@ -104,7 +104,8 @@ bool DevController::removePortForward(const QString &ns, const WorkloadRef &ref,
     for (qsizetype i = 0; i < plain.size(); ++i) {
         if (plain.at(i).spec == spec.trimmed()) {
             plain.at(i).forwarder->disconnect(this);
-            plain.at(i).forwarder->deleteLater(); // closes its local port
+            plain.at(i).forwarder->stop(); // its local port closes now
+            plain.at(i).forwarder->deleteLater();
             plain.removeAt(i);
             removed = true;
             break;
@@ -389,19 +390,20 @@ void DevController::restore(const QString &ns, const WorkloadRef &ref, bool canc
     s.step = tr("restoring %1").arg(ref.shortName());
     setStatus(key, s);
     endDevMode(m_client, this, ns, ref, Owner::current(), false, [this, key, ns, ref, cancelled](const EndResult &r) {
+        // Cancelled before the workload itself was changed: nothing to restore is no failure.
+        const bool untouched = cancelled && r.notInDevMode;
         Status st;
+        if (!r.error.isEmpty() && !untouched) {
+            st.state = State::Failed;
+            st.message = r.error;
+        }
         setStatus(key, st);
-        resumePlainForwards(ns, ref); // the status now shows them
-        st = m_status.value(key);
-        if (cancelled && r.notInDevMode) {
-            // Cancelled before the workload itself was changed.
+        resumePlainForwards(ns, ref); // onto this status
+        if (untouched) {
             Q_EMIT ended(key, tr("%1: dev mode not entered, nothing was changed").arg(ref.shortName()), true);
             return;
         }
-        if (!r.error.isEmpty()) {
-            st.state = State::Failed;
-            st.message = r.error;
-            setStatus(key, st);
+        if (st.state == State::Failed) {
             Q_EMIT ended(key, r.error, false);
             return;
         }

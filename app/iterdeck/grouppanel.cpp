@@ -64,8 +64,8 @@ void GroupPanel::setBotSession(BotSession *session)
 {
     m_bot = session;
     connect(session->state(), &chatops::StreamState::activityChanged, this, [this](qint64 id) {
-        takeLive(id);
-        if (id == m_iterationId)
+        // Most activity is not the group's: the list is redrawn only for a new message.
+        if (takeLive(id) && id == m_iterationId)
             render();
     });
     connect(session, &BotSession::connectionChanged, this, [this] {
@@ -91,18 +91,23 @@ void GroupPanel::setIteration(qint64 iterationId)
     render();
 }
 
-// What the activity list has (live, or replayed since the last connection).
-void GroupPanel::takeLive(qint64 iterationId)
+// What the activity list has (live, or replayed since the last connection); true when that was
+// a message not seen before.
+bool GroupPanel::takeLive(qint64 iterationId)
 {
     if (!m_bot || !iterationId)
-        return;
+        return false;
     QMap<qint64, Message> &messages = m_messages[iterationId];
+    bool added = false;
     for (const chatops::Activity &a : m_bot->state()->activity(iterationId)) {
-        if (a.type == u"channel.message" && !messages.contains(a.seq))
+        if (a.type == u"channel.message" && !messages.contains(a.seq)) {
             messages.insert(a.seq, Message {a.at, a.from, a.message});
+            added = true;
+        }
     }
     while (messages.size() > kMaxMessages)
         messages.erase(messages.begin());
+    return added;
 }
 
 void GroupPanel::fetchHistory(qint64 iterationId, qint64 afterSeq, int pages)

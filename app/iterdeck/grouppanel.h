@@ -43,7 +43,7 @@ private:
         QString text;
     };
     void fetchHistory(qint64 iterationId, qint64 afterSeq, int pages);
-    void takeLive(qint64 iterationId);
+    bool takeLive(qint64 iterationId);
     void render();
     void updateButtons();
     void showError(const QString &text);

@@ -360,7 +360,7 @@ void MainWindow::showActivity()
         for (qint64 id : {m_iterationId, qint64(0)}) {
             for (const chatops::Activity &a : m_bot->state()->activity(id)) {
                 // The bot's own group messages repeat the events listed here (the Group tab has them).
-                if (a.type == u"channel.message" && a.from == u"iterdeck")
+                if (chatops::isBotGroupMessage(a.type, a.from))
                     continue;
                 const QDateTime local = a.at.toLocalTime();
                 entries.append({local.toString(Qt::ISODate),

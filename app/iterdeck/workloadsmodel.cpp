@@ -120,8 +120,7 @@ void WorkloadsModel::upsert(WorkloadKind kind, const QJsonObject &object)
         Q_EMIT dataChanged(index(at, 0), index(at, ColumnCount - 1));
         return;
     }
-    insertRow(Row {ref, object, {}});
-    syncComponents();
+    insertRow(Row {ref, object, wantedComponents().value(ref.shortName())});
 }
 
 void WorkloadsModel::remove(WorkloadKind kind, const QJsonObject &object)
@@ -143,9 +142,9 @@ void WorkloadsModel::remove(WorkloadKind kind, const QJsonObject &object)
     endRemoveRows();
 }
 
-void WorkloadsModel::syncComponents()
+QHash<QString, QString> WorkloadsModel::wantedComponents() const
 {
-    QHash<QString, QString> wanted; // "deploy/NAME" -> component
+    QHash<QString, QString> wanted;
     const model::Environment *env = m_state && m_environmentId ? m_state->environment(m_environmentId) : nullptr;
     if (env && env->nameSpace == m_ns && !m_ns.isEmpty()) {
         for (const chatops::ComponentInfo &c : m_state->components()) {
@@ -153,6 +152,12 @@ void WorkloadsModel::syncComponents()
                 wanted.insert(ref->shortName(), c.name);
         }
     }
+    return wanted;
+}
+
+void WorkloadsModel::syncComponents()
+{
+    QHash<QString, QString> wanted = wantedComponents();
     for (int i = int(m_rows.size()) - 1; i >= 0; --i) {
         Row &row = m_rows[i];
         const QString component = wanted.take(row.ref.shortName());

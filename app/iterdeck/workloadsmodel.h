@@ -93,6 +93,9 @@ private:
     // Matches the environment's components to the rows, adding rows for components without a
     // workload and dropping those no longer wanted.
     void syncComponents();
+    // The environment's components by the workload they run as ("deploy/NAME"); none while the
+    // environment is not this namespace's.
+    QHash<QString, QString> wantedComponents() const;
     void insertRow(Row row);
 
     kube::KubeClient *m_client;

@@ -1,5 +1,6 @@
 #include "builtinchannels.h"
 
+#include "chatops/protocol.h"
 #include "commandengine.h"
 #include "logging.h"
 
@@ -236,7 +237,7 @@ im::ImJob *BuiltinChannels::post(const QString &chatId, const QString &from, con
 
 im::ImJob *BuiltinChannels::postMessage(const QString &chatId, const QString &text)
 {
-    return post(chatId, QStringLiteral("iterdeck"), text, {});
+    return post(chatId, QLatin1String(chatops::BotAuthor), text, {});
 }
 
 im::ImJob *BuiltinChannels::postMessageAs(const QString &chatId, const QString &from, const QString &text)
@@ -246,14 +247,14 @@ im::ImJob *BuiltinChannels::postMessageAs(const QString &chatId, const QString &
 
 im::ImJob *BuiltinChannels::postCard(const QString &chatId, const im::DeployCard &card)
 {
-    return post(chatId, QStringLiteral("iterdeck"), im::cardtext::title(card),
+    return post(chatId, QLatin1String(chatops::BotAuthor), im::cardtext::title(card),
                 {{QStringLiteral("card"), deployCardToJson(card)}});
 }
 
 im::ImJob *BuiltinChannels::updateCard(const QString &chatId, const QString &messageId, const QString &,
                                        const im::DeployCard &card)
 {
-    return post(chatId, QStringLiteral("iterdeck"), im::cardtext::title(card),
+    return post(chatId, QLatin1String(chatops::BotAuthor), im::cardtext::title(card),
                 {{QStringLiteral("card"), deployCardToJson(card)}, {QStringLiteral("updates"), messageId}});
 }
 

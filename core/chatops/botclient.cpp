@@ -211,9 +211,10 @@ void BotClient::onMessage(const QString &text)
     }
     if (type == QLatin1String(msg::Welcome)) {
         m_user = message->value(u"user").toString();
+        m_displayName = message->value(u"displayName").toString();
         m_admin = message->value(u"admin").toBool();
         m_heartbeatSeconds = std::max(1, message->value(u"heartbeatSeconds").toInt(kDefaultHeartbeatSeconds));
-        Q_EMIT welcomed(m_user, message->value(u"displayName").toString(), m_admin);
+        Q_EMIT welcomed(m_user, m_displayName, m_admin);
         return;
     }
     if (type == QLatin1String(msg::Snapshot)) {

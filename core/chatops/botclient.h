@@ -64,6 +64,7 @@ public:
     State state() const { return m_state; }
     QString lastError() const { return m_lastError; }
     QString user() const { return m_user; }
+    QString displayName() const { return m_displayName; } // as group messages name this user
     bool isAdmin() const { return m_admin; }
 
     // Sends a request; `callback` gets the result or a typed error exactly once (Disconnected when
@@ -108,6 +109,7 @@ private:
     State m_state = State::Stopped;
     QString m_lastError;
     QString m_user;
+    QString m_displayName;
     bool m_admin = false;
     qint64 m_lastSeq = -1;
     qint64 m_snapshotSeq = -1;

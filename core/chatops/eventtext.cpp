@@ -1,5 +1,7 @@
 #include "eventtext.h"
 
+#include "protocol.h"
+
 #include <QCoreApplication>
 #include <QJsonArray>
 
@@ -83,6 +85,11 @@ QString eventKindName(EventKind kind)
     return QStringLiteral("other");
 }
 
+bool isBotGroupMessage(const QString &type, const QString &from)
+{
+    return type == u"channel.message" && from == QLatin1String(BotAuthor);
+}
+
 bool isNotable(const model::Event &e)
 {
     static const QStringList notable {
@@ -92,7 +99,7 @@ bool isNotable(const model::Event &e)
         QStringLiteral("deploy.failed"),       QStringLiteral("channel.message"),
     };
     // The bot's own group messages repeat events that were notified already.
-    if (e.type == u"channel.message" && e.payload.value(u"from").toString() == u"iterdeck")
+    if (isBotGroupMessage(e.type, e.payload.value(u"from").toString()))
         return false;
     return notable.contains(e.type);
 }

@@ -21,6 +21,8 @@ EventKind eventKind(const QString &type);
 QString eventKindName(EventKind kind); // iteration, environment, deploy, artifact, selection, chat, other
 // True for what a person usually wants a toast for: failures, finished deploys, iterations, chat.
 bool isNotable(const model::Event &event);
+// A group message the bot wrote itself: it repeats an event that is listed (and notified) already.
+bool isBotGroupMessage(const QString &type, const QString &from);
 // "web 1.4 deployed to shop-sprint-7", "deploy of web failed in shop-sprint-7: ...".
 QString describeEvent(const model::Event &event);
 // What names a build to people: its image tag, else its build number, chart version or digest.

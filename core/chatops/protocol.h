@@ -41,6 +41,9 @@ inline constexpr char Error[] = "error";
 inline constexpr char Heartbeat[] = "heartbeat";
 } // namespace msg
 
+// The name the bot writes its own group messages under (channel.message "from").
+inline constexpr char BotAuthor[] = "iterdeck";
+
 // Request methods.
 namespace method {
 inline constexpr char Snapshot[] = "snapshot";
