@@ -988,20 +988,8 @@ Resume syncing them, or restore them as they were?</source>
         <translation>%1：端口转发</translation>
     </message>
     <message>
-        <source>&quot;%1&quot; is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT</source>
-        <translation>“%1”不是有效的端口转发：应为 本地:远程、:远程 或 端口</translation>
-    </message>
-    <message>
         <source>%1 has no pods to forward to</source>
         <translation>%1 没有可转发到的 Pod</translation>
-    </message>
-    <message>
-        <source>%1 is already forwarded</source>
-        <translation>%1 已在转发</translation>
-    </message>
-    <message>
-        <source>local port %1 is already forwarded to port %2</source>
-        <translation>本地端口 %1 已转发到端口 %2</translation>
     </message>
     <message>
         <source>%1 could not be forwarded again: %2</source>

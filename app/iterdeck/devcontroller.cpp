@@ -123,19 +123,12 @@ Expected<quint16, QString> DevController::addPlainForward(const QString &ns, con
                                                           const QString &spec, const QString &selector)
 {
     const QString text = spec.trimmed();
-    const auto mapping = kube::PortMapping::parse(text);
+    const QString key = workloadKey(ns, ref);
+    const auto mapping = DevSession::checkNewForward(text, m_status.value(key).forwards);
     if (!mapping)
-        return unexpected(tr("\"%1\" is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT").arg(text));
+        return unexpected(mapping.error());
     if (selector.isEmpty())
         return unexpected(tr("%1 has no pods to forward to").arg(ref.shortName()));
-    const QString key = workloadKey(ns, ref);
-    for (const PlainForward &f : m_plain.value(key)) {
-        if (f.spec == text)
-            return unexpected(tr("%1 is already forwarded").arg(text));
-        if (mapping->localPort && f.forwarder->localPort(0) == mapping->localPort)
-            return unexpected(
-                tr("local port %1 is already forwarded to port %2").arg(mapping->localPort).arg(f.mapping.remotePort));
-    }
     kube::PortForwardTarget target;
     target.ns = ns;
     target.labelSelector = selector;
@@ -147,7 +140,16 @@ Expected<quint16, QString> DevController::addPlainForward(const QString &ns, con
         return unexpected(why);
     }
     connect(forwarder, &kube::PortForwarder::stateChanged, this, [this, key] { updatePlainForwards(key); });
-    m_plain[key].append(PlainForward {text, selector, *mapping, forwarder});
+    QList<PlainForward> &plain = m_plain[key];
+    for (qsizetype i = 0; i < plain.size(); ++i) {
+        if (plain.at(i).spec == text) { // a failed copy of it, replaced
+            plain.at(i).forwarder->disconnect(this);
+            plain.at(i).forwarder->deleteLater();
+            plain.removeAt(i);
+            break;
+        }
+    }
+    plain.append(PlainForward {text, selector, *mapping, forwarder});
     updatePlainForwards(key);
     return forwarder->localPort(0);
 }

@@ -992,7 +992,7 @@ QList<DevSession::Forward> DevSession::forwards() const
     return all;
 }
 
-Expected<quint16, QString> DevSession::addPortForward(const QString &spec)
+Expected<PortMapping, QString> DevSession::checkNewForward(const QString &spec, const QList<Forward> &existing)
 {
     const QString text = spec.trimmed();
     const auto mapping = PortMapping::parse(text);
@@ -1000,18 +1000,26 @@ Expected<quint16, QString> DevSession::addPortForward(const QString &spec)
         return unexpected(QStringLiteral("\"%1\" is not a port-forward: expected LOCAL:REMOTE, :REMOTE or PORT, "
                                          "ports 1-65535 (local 0 or empty: any free port)")
                               .arg(text));
-    if (d->state != State::Ready && d->state != State::Reconnecting)
-        return unexpected(QStringLiteral("dev mode of %1 is not running").arg(d->o.workload.shortName()));
-    for (const Forward &f : forwards()) {
+    for (const Forward &f : existing) {
         if (f.spec == text && f.localPort == 0 && !f.problem.isEmpty())
-            continue; // a failed copy of it: replaced below
+            continue; // a failed copy of it: the caller replaces it
         if (mapping->localPort != 0 && f.localPort == mapping->localPort)
-            return unexpected(QStringLiteral("local port %1 is already forwarded to port %2 of the dev pod")
-                                  .arg(f.localPort)
-                                  .arg(f.remotePort));
+            return unexpected(
+                QStringLiteral("local port %1 is already forwarded to port %2").arg(f.localPort).arg(f.remotePort));
         if (!f.fromConfig && f.spec == text)
             return unexpected(QStringLiteral("%1 is already forwarded").arg(text));
     }
+    return *mapping;
+}
+
+Expected<quint16, QString> DevSession::addPortForward(const QString &spec)
+{
+    const QString text = spec.trimmed();
+    const auto mapping = checkNewForward(text, forwards());
+    if (!mapping)
+        return unexpected(mapping.error());
+    if (d->state != State::Ready && d->state != State::Reconnecting)
+        return unexpected(QStringLiteral("dev mode of %1 is not running").arg(d->o.workload.shortName()));
     // A remembered forward that failed to listen earlier is tried again in its place.
     for (qsizetype i = 0; i < d->extras.size(); ++i) {
         if (d->extras[i].spec == text) {

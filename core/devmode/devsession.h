@@ -106,6 +106,9 @@ public:
     // already forwarded, dev mode not running). The pod side follows the dev pod as the
     // config's forwards do.
     Expected<quint16, QString> addPortForward(const QString &spec);
+    // Whether `spec` may be added next to `existing` forwards: its mapping, or why not (malformed,
+    // its local port or the same spec forwarded already).
+    static Expected<kube::PortMapping, QString> checkNewForward(const QString &spec, const QList<Forward> &existing);
     // Stops the hand-added forward `spec` (as given to addPortForward or in extraPortForwards)
     // and closes its local port. False when there is none (the config's cannot be removed).
     bool removePortForward(const QString &spec);
