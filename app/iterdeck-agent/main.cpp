@@ -2,6 +2,7 @@
 #include "sync/channel.h"
 #include "sync/protocol.h"
 #include "sync/replica.h"
+#include "sync/scanner.h"
 
 #include <CLI/CLI.hpp>
 
@@ -91,7 +92,8 @@ int main(int argc, char **argv)
         };
         if (dir.empty() || inside(dir))
             dir = "/tmp/iterdeck-agent-" + std::to_string(::getuid());
-        ::mkdir(dir.c_str(), 0700);
+        // $HOME/.cache may not exist yet (a fresh container): made as needed.
+        iterdeck::sync::makeDirectories(dir);
         struct stat st
         {
         };

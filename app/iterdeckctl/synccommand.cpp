@@ -1,5 +1,6 @@
 #include "synccommand.h"
 
+#include "sync/scanner.h"
 #include "sync/source.h"
 
 #include <cctype>
@@ -76,11 +77,7 @@ std::string statePath(const SyncOptions &o)
     const char *home = std::getenv("HOME");
     std::string dir = xdg && *xdg ? std::string(xdg) : std::string(home ? home : "/tmp") + "/.local/state";
     dir += "/iterdeck/sync";
-    std::string partial;
-    for (size_t i = 0; i <= dir.size(); ++i) {
-        if (i == dir.size() || (dir[i] == '/' && i > 0))
-            ::mkdir(dir.substr(0, i).c_str(), 0700);
-    }
+    iterdeck::sync::makeDirectories(dir);
     char real[PATH_MAX];
     const std::string local = ::realpath(o.localDir.c_str(), real) ? std::string(real) : o.localDir;
     const std::string key = local + '\0' + o.remoteCommand;

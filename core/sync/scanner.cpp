@@ -202,6 +202,18 @@ bool replaceFile(const std::string &path, const uint8_t *data, size_t size)
 
 } // namespace
 
+bool makeDirectories(const std::string &dir)
+{
+    for (size_t i = 1; i <= dir.size(); ++i) {
+        if (i == dir.size() || dir[i] == '/')
+            ::mkdir(dir.substr(0, i).c_str(), 0700); // (an existing one is fine)
+    }
+    struct stat st
+    {
+    };
+    return ::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs, Hash128 *digestOut)
 {
     const Hash128 digest = manifestDigest(manifest);

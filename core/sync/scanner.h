@@ -64,6 +64,10 @@ Hash128 manifestDigest(const Manifest &manifest);
 // A manifest kept on disk between runs (with the time of the scan that produced it), so that
 // a restart re-hashes only files whose state changed. Damaged or foreign files load as empty.
 // The file also holds the manifest's digest (manifestDigest), returned in `digest` when given.
+// Creates `dir` and any missing parent, each private to this user (0700), as `mkdir -p` does;
+// for the folders the index and state files live in. True when `dir` is a folder afterwards.
+bool makeDirectories(const std::string &dir);
+
 bool saveManifest(const std::string &path, const Manifest &manifest, int64_t scanNs, Hash128 *digest = nullptr);
 bool loadManifest(const std::string &path, Manifest &manifest, int64_t *scanNs);
 

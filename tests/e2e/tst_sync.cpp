@@ -71,9 +71,11 @@ struct Run
     QString err;
 };
 
-Run syncOnce(const QString &src, const QString &dst, const QStringList &extra = {})
+Run syncOnce(const QString &src, const QString &dst, const QStringList &extra = {},
+             const QProcessEnvironment &env = QProcessEnvironment::systemEnvironment())
 {
     QProcess p;
+    p.setProcessEnvironment(env);
     p.start(kCtl,
             QStringList {QStringLiteral("sync"), src, QStringLiteral("--remote-command"),
                          u'\'' + kAgent + QStringLiteral("' serve --root '") + dst + u'\'', QStringLiteral("--once")}
@@ -418,6 +420,28 @@ private Q_SLOTS:
     }
 
     // Changes made on the local side while no sync ran: the restart's quick check (which may skip
+    // A fresh container's agent has no $HOME/.cache yet: the index folder is made (private to
+    // the user), so that the next start can use the index.
+    void agentMakesItsIndexFolder()
+    {
+        QTemporaryDir tmp;
+        const QString src = tmp.filePath(QStringLiteral("src"));
+        const QString dst = tmp.filePath(QStringLiteral("dst"));
+        const QString home = tmp.filePath(QStringLiteral("home"));
+        QVERIFY(QDir().mkpath(src) && QDir().mkpath(home));
+        writeFile(src + QStringLiteral("/a.txt"), "alpha");
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.remove(QStringLiteral("XDG_CACHE_HOME"));
+        env.remove(QStringLiteral("XDG_STATE_HOME"));
+        env.insert(QStringLiteral("HOME"), home);
+        const Run run = syncOnce(src, dst, {}, env);
+        QVERIFY2(run.code == 0, qPrintable(run.err));
+        const QDir indexes(home + QStringLiteral("/.cache/iterdeck-agent"));
+        QCOMPARE(indexes.entryList({QStringLiteral("*.index")}, QDir::Files).size(), 1);
+        QCOMPARE(QFileInfo(home + QStringLiteral("/.cache")).permissions() & (QFile::ReadGroup | QFile::ReadOther),
+                 QFileDevice::Permissions());
+    }
+
     // everything when both sides are as the last run left them) must see every kind.
     void restartSeesLocalChangesMadeMeanwhile()
     {
